@@ -1,0 +1,75 @@
+package dev.selfsup.core.eval;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * A linear classifier on frozen, standardised features, trained with softmax cross entropy: the linear
+ * evaluation protocol of self-supervised learning. Full-batch Adam on the analytic gradient (features fit in
+ * memory; no autograd needed), with a small L2 penalty; the mean and standard deviation come from the training
+ * split only.
+ */
+public final class LinearProbe {
+    private final int iterations;
+    private final float learningRate;
+    private final float l2;
+
+    public LinearProbe(int iterations, float learningRate, float l2) {
+        this.iterations = iterations;
+        this.learningRate = learningRate;
+        this.l2 = l2;
+    }
+
+    public LinearProbe() {
+        this(500, 0.05f, 1e-4f);
+    }
+
+    /** Trains on (train, trainLabels) and returns the accuracy on (test, testLabels). */
+    public double accuracy(NDArray train, NDArray trainLabels, NDArray test, NDArray testLabels, int classes) {
+        NDManager m = train.getManager().newSubManager();
+        try (m; NDScope scope = new NDScope()) {
+            NDArray mean = train.mean(new int[] {0}, true);
+            NDArray std = train.sub(mean).square().mean(new int[] {0}, true).sqrt().add(1e-6f);
+            NDArray x = train.sub(mean).div(std);
+            NDArray xt = test.sub(mean).div(std);
+            long n = x.getShape().get(0);
+            long d = x.getShape().get(1);
+            NDArray y = trainLabels.toType(DataType.INT64, false).oneHot(classes, DataType.FLOAT32);
+            NDArray w = m.zeros(new Shape(d, classes), DataType.FLOAT32, train.getDevice());
+            NDArray b = m.zeros(new Shape(1, classes), DataType.FLOAT32, train.getDevice());
+            NDArray mw = w.zerosLike();
+            NDArray vw = w.zerosLike();
+            NDArray mb = b.zerosLike();
+            NDArray vb = b.zerosLike();
+            NDArray xT = x.transpose();
+            float b1 = 0.9f;
+            float b2 = 0.999f;
+            for (int t = 1; t <= iterations; t++) {
+                try (NDScope step = new NDScope()) {
+                    NDArray p = x.matMul(w).addi(b).softmax(1);
+                    NDArray g = p.subi(y).divi(n);
+                    NDArray gw = xT.matMul(g).addi(w.mul(l2));
+                    NDArray gb = g.sum(new int[] {0}, true);
+                    float c1 = (float) (1 - Math.pow(b1, t));
+                    float c2 = (float) (1 - Math.pow(b2, t));
+                    // cosine decay keeps the last iterations from oscillating
+                    float lr = (float) (learningRate * 0.5 * (1 + Math.cos(Math.PI * (t - 1) / iterations)));
+                    adam(w, gw, mw, vw, lr, b1, b2, c1, c2);
+                    adam(b, gb, mb, vb, lr, b1, b2, c1, c2);
+                }
+            }
+            NDArray pred = xt.matMul(w).addi(b).argMax(1);
+            long correct = pred.eq(testLabels.toType(DataType.INT64, false)).toType(DataType.INT64, false).sum().getLong();
+            return (double) correct / test.getShape().get(0);
+        }
+    }
+
+    private static void adam(NDArray p, NDArray g, NDArray m, NDArray v, float lr, float b1, float b2, float c1, float c2) {
+        m.muli(b1).addi(g.mul(1 - b1));
+        v.muli(b2).addi(g.square().muli(1 - b2));
+        p.subi(m.div(c1).divi(v.div(c2).sqrt().addi(1e-8f)).muli(lr));
+    }
+}

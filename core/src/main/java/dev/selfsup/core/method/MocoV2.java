@@ -1,0 +1,203 @@
+package dev.selfsup.core.method;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
+import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.model.ProjectionHead;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * MoCo v2 (He et al. 2020; Chen et al. 2020): a query encoder trained by gradient, a key encoder that follows it
+ * as an exponential moving average and gets no gradient, and a FIFO queue of K L2-normalised keys from earlier
+ * batches that serve as negatives. Loss: InfoNCE with the positive key at index 0. Both encoders carry the same
+ * MLP head (MoCo v2's).
+ *
+ * <p>On one device the key encoder sees the whole batch in one batch norm; the multi-GPU "shuffle BN" of the
+ * paper has no single-device equivalent here. The queue and the key encoder are part of {@link #state()}.
+ */
+public final class MocoV2 implements SslMethod {
+    private final BackboneSpec spec;
+    private final Augmentation views;
+    private final int projectionHidden;
+    private final int projectionDim;
+    private final int queueSize;
+    private final float momentum;
+    private final float temperature;
+    private final Block encoder;
+    private final SequentialBlock query;
+    private final SequentialBlock key;
+    private NDArray queue; // [K, D], rows L2-normalised
+    private NDArray queuePointer; // int64 scalar, kept as an array so a checkpoint holds it
+    private long pointer;
+    private NDArray pendingKeys;
+    private ParameterStore keyParameters;
+    private List<Pair<Parameter, Parameter>> pairs;
+
+    public MocoV2(BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, int queueSize,
+            float momentum, float temperature) {
+        if (queueSize <= 0) {
+            throw new IllegalArgumentException("queue size must be positive, got " + queueSize);
+        }
+        if (momentum < 0 || momentum >= 1) {
+            throw new IllegalArgumentException("momentum must be in [0, 1), got " + momentum);
+        }
+        if (temperature <= 0) {
+            throw new IllegalArgumentException("temperature must be positive, got " + temperature);
+        }
+        this.spec = spec;
+        this.views = views;
+        this.projectionHidden = projectionHidden;
+        this.projectionDim = projectionDim;
+        this.queueSize = queueSize;
+        this.momentum = momentum;
+        this.temperature = temperature;
+        this.encoder = Backbones.build(spec);
+        this.query = new SequentialBlock().add(encoder).add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
+        this.key = new SequentialBlock().add(Backbones.build(spec))
+                .add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
+    }
+
+    @Override
+    public String name() {
+        return "moco-v2";
+    }
+
+    @Override
+    public Block encoder() {
+        return encoder;
+    }
+
+    @Override
+    public BackboneSpec backboneSpec() {
+        return spec;
+    }
+
+    @Override
+    public Block trainable() {
+        return query;
+    }
+
+    /** The momentum (key) encoder with its head. */
+    public Block keyEncoder() {
+        return key;
+    }
+
+    /** The queue of negative keys, {@code [K, D]}. */
+    public NDArray queue() {
+        return queue;
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        Shape in = new Shape(2).addAll(imageShape);
+        query.initialize(manager, DataType.FLOAT32, in);
+        key.initialize(manager, DataType.FLOAT32, in);
+        key.freezeParameters(true);
+        pairs = new java.util.ArrayList<>();
+        var qp = query.getParameters();
+        var kp = key.getParameters();
+        for (int i = 0; i < qp.size(); i++) {
+            Parameter a = qp.get(i).getValue();
+            Parameter b = kp.get(i).getValue();
+            b.getArray().set(a.getArray().toByteBuffer()); // the key encoder starts as a copy of the query encoder
+            pairs.add(new Pair<>(a, b));
+        }
+        keyParameters = new ParameterStore(manager, false);
+        // A random unit-norm queue, as in the reference implementation.
+        queue = Losses.l2Normalize(manager.randomNormal(new Shape(queueSize, projectionDim)));
+        queuePointer = manager.create(new long[] {0L});
+        pointer = 0;
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        NDArray xq = views.apply(images, ctx.rng());
+        NDArray xk = views.apply(images, ctx.rng());
+        NDArray q = Losses.l2Normalize(query.forward(ctx.parameters(), new NDList(xq), true).singletonOrThrow());
+        // The key encoder's parameters are frozen and its input needs no gradient: no graph is recorded.
+        NDArray k = Losses.l2Normalize(key.forward(keyParameters, new NDList(xk), true).singletonOrThrow()).stopGradient();
+        pendingKeys = k;
+        return Losses.infoNce(q, k, queue, temperature);
+    }
+
+    @Override
+    public void afterStep(StepContext ctx) {
+        momentumUpdate();
+        if (pendingKeys != null) {
+            enqueue(pendingKeys);
+            pendingKeys = null;
+        }
+    }
+
+    /**
+     * key = m * key + (1 - m) * query for every learned parameter. Batch-norm running statistics are not
+     * averaged: the key encoder's own forward passes keep them, as in the reference implementation.
+     */
+    public void momentumUpdate() {
+        for (Pair<Parameter, Parameter> p : pairs) {
+            Parameter.Type t = p.getKey().getType();
+            if (t == Parameter.Type.RUNNING_MEAN || t == Parameter.Type.RUNNING_VAR) {
+                continue;
+            }
+            NDArray q = p.getKey().getArray();
+            NDArray k = p.getValue().getArray();
+            try (NDArray scaled = q.mul(1 - momentum)) {
+                k.muli(momentum).addi(scaled);
+            }
+        }
+    }
+
+    /** Writes keys {@code [N, D]} into the ring buffer at the pointer (wrapping around) and advances it. */
+    public void enqueue(NDArray keys) {
+        int n = (int) keys.getShape().get(0);
+        int written = 0;
+        while (written < n) {
+            int room = (int) Math.min(n - written, queueSize - pointer);
+            NDArray part = written == 0 && room == n ? keys : keys.get(written + ":" + (written + room));
+            queue.set(new NDIndex(pointer + ":" + (pointer + room)), part);
+            written += room;
+            pointer = (pointer + room) % queueSize;
+        }
+        queuePointer.set(new NDIndex(0), pointer);
+    }
+
+    @Override
+    public Map<String, NDArray> state() {
+        Map<String, NDArray> s = new LinkedHashMap<>();
+        for (var p : key.getParameters()) {
+            s.put("key/" + p.getKey(), p.getValue().getArray());
+        }
+        s.put("queue", queue);
+        s.put("queue_pointer", queuePointer);
+        return s;
+    }
+
+    @Override
+    public void stateRestored() {
+        pointer = queuePointer.getLong(0);
+    }
+
+    @Override
+    public Map<String, Object> hyperparameters() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("projection_hidden", projectionHidden);
+        h.put("projection_dim", projectionDim);
+        h.put("queue_size", queueSize);
+        h.put("momentum", momentum);
+        h.put("temperature", temperature);
+        return h;
+    }
+}

@@ -1,0 +1,89 @@
+package dev.selfsup.core.method;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.model.ProjectionHead;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * SimCLR (Chen et al. 2020): two augmented views of every image, encoder f and MLP projection head g, NT-Xent
+ * loss over the 2N projections. Both views go through the network as one batch of 2N, so batch norm sees them
+ * together, as in the reference implementation.
+ */
+public final class SimClr implements SslMethod {
+    private final BackboneSpec spec;
+    private final Augmentation views;
+    private final int projectionHidden;
+    private final int projectionDim;
+    private final float temperature;
+    private final Block encoder;
+    private final Block head;
+    private final SequentialBlock model;
+
+    public SimClr(BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, float temperature) {
+        if (temperature <= 0) {
+            throw new IllegalArgumentException("temperature must be positive, got " + temperature);
+        }
+        this.spec = spec;
+        this.views = views;
+        this.projectionHidden = projectionHidden;
+        this.projectionDim = projectionDim;
+        this.temperature = temperature;
+        this.encoder = Backbones.build(spec);
+        this.head = ProjectionHead.mlp(projectionHidden, projectionDim, true);
+        this.model = new SequentialBlock().add(encoder).add(head);
+    }
+
+    @Override
+    public String name() {
+        return "simclr";
+    }
+
+    @Override
+    public Block encoder() {
+        return encoder;
+    }
+
+    @Override
+    public BackboneSpec backboneSpec() {
+        return spec;
+    }
+
+    @Override
+    public Block trainable() {
+        return model;
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        long n = images.getShape().get(0);
+        NDArray v1 = views.apply(images, ctx.rng());
+        NDArray v2 = views.apply(images, ctx.rng());
+        NDArray both = v1.concat(v2, 0);
+        NDArray z = model.forward(ctx.parameters(), new NDList(both), true).singletonOrThrow();
+        return Losses.ntXent(z.get("0:" + n), z.get(n + ":"), temperature);
+    }
+
+    @Override
+    public Map<String, Object> hyperparameters() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("projection_hidden", projectionHidden);
+        h.put("projection_dim", projectionDim);
+        h.put("temperature", temperature);
+        return h;
+    }
+}

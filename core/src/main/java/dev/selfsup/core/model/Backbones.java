@@ -1,0 +1,112 @@
+package dev.selfsup.core.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.Blocks;
+import ai.djl.nn.LambdaBlock;
+import ai.djl.nn.ParallelBlock;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.norm.BatchNorm;
+import ai.djl.nn.pooling.Pool;
+import java.util.List;
+
+/**
+ * Builds encoders as DJL blocks. Each maps float32 {@code [B, C, H, W]} images in [0, 1] to the representation
+ * h, {@code [B, featureDim]}, taken after global average pooling. Input normalisation is the first layer, so
+ * an exported encoder takes plain [0, 1] pixels.
+ */
+public final class Backbones {
+    private Backbones() {}
+
+    public static Block build(BackboneSpec spec) {
+        SequentialBlock net = new SequentialBlock();
+        net.add(normalization(spec.mean(), spec.std()));
+        if (BackboneSpec.RESNET18.equals(spec.type())) {
+            resnet18(net, spec.width());
+        } else {
+            smallConvNet(net, spec.width(), spec.depth());
+        }
+        net.add(Pool.globalAvgPool2dBlock());
+        net.add(Blocks.batchFlattenBlock());
+        return net;
+    }
+
+    private static Block normalization(float[] mean, float[] std) {
+        float[] m = mean.clone();
+        float[] inv = new float[std.length];
+        for (int i = 0; i < std.length; i++) {
+            inv[i] = 1f / std[i];
+        }
+        return new LambdaBlock(list -> {
+            NDArray x = list.singletonOrThrow();
+            var mgr = x.getManager();
+            NDArray mu = mgr.create(m, new Shape(1, m.length, 1, 1)).toDevice(x.getDevice(), false);
+            NDArray is = mgr.create(inv, new Shape(1, inv.length, 1, 1)).toDevice(x.getDevice(), false);
+            return new NDList(x.sub(mu).muli(is));
+        }, "normalize");
+    }
+
+    /** conv 3x3 (no bias: batch norm follows), batch norm, ReLU. */
+    private static void convBnRelu(SequentialBlock net, int filters, int stride) {
+        net.add(conv3x3(filters, stride)).add(BatchNorm.builder().build()).add(Activation.reluBlock());
+    }
+
+    private static Block conv3x3(int filters, int stride) {
+        return Conv2d.builder().setKernelShape(new Shape(3, 3)).setFilters(filters).optStride(new Shape(stride, stride))
+                .optPadding(new Shape(1, 1)).optBias(false).build();
+    }
+
+    /**
+     * Three stages of {@code depth} conv-BN-ReLU layers with {@code w, 2w, 4w} channels, 2x2 max-pooling between
+     * them. For 28 px input the stages run at 28, 14 and 7 px.
+     */
+    private static void smallConvNet(SequentialBlock net, int w, int depth) {
+        int[] widths = {w, 2 * w, 4 * w};
+        for (int s = 0; s < widths.length; s++) {
+            if (s > 0) {
+                net.add(Pool.maxPool2dBlock(new Shape(2, 2), new Shape(2, 2)));
+            }
+            for (int d = 0; d < depth; d++) {
+                convBnRelu(net, widths[s], 1);
+            }
+        }
+    }
+
+    /** ResNet-18 for small images: 3x3 stem, no max-pool, four stages of two basic blocks. */
+    private static void resnet18(SequentialBlock net, int w) {
+        convBnRelu(net, w, 1);
+        int[] widths = {w, 2 * w, 4 * w, 8 * w};
+        int in = w;
+        for (int s = 0; s < 4; s++) {
+            for (int b = 0; b < 2; b++) {
+                int stride = (s > 0 && b == 0) ? 2 : 1;
+                net.add(basicBlock(widths[s], stride, in != widths[s] || stride != 1));
+                in = widths[s];
+            }
+        }
+    }
+
+    private static Block basicBlock(int filters, int stride, boolean projectShortcut) {
+        SequentialBlock main = new SequentialBlock();
+        main.add(conv3x3(filters, stride)).add(BatchNorm.builder().build()).add(Activation.reluBlock())
+                .add(conv3x3(filters, 1)).add(BatchNorm.builder().build());
+        Block shortcut;
+        if (projectShortcut) {
+            shortcut = new SequentialBlock()
+                    .add(Conv2d.builder().setKernelShape(new Shape(1, 1)).setFilters(filters)
+                            .optStride(new Shape(stride, stride)).optBias(false).build())
+                    .add(BatchNorm.builder().build());
+        } else {
+            shortcut = Blocks.identityBlock();
+        }
+        return new SequentialBlock()
+                .add(new ParallelBlock(
+                        list -> new NDList(list.get(0).singletonOrThrow().add(list.get(1).singletonOrThrow())),
+                        List.of(main, shortcut)))
+                .add(Activation.reluBlock());
+    }
+}

@@ -1,0 +1,68 @@
+package dev.selfsup.core.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+
+/**
+ * Adam (Kingma and Ba 2015) with bias correction; with {@code decoupled} it is AdamW (Loshchilov and Hutter
+ * 2019), which decays the weights directly instead of adding {@code wd w} to the gradient.
+ */
+public final class AdamW extends GradientOptimizer {
+    private final float beta1;
+    private final float beta2;
+    private final float eps;
+    private final boolean decoupled;
+    private NDArray stepCount;
+    private long t;
+
+    public AdamW(float beta1, float beta2, float eps, float weightDecay, float clipNorm, boolean decoupled) {
+        super(weightDecay, clipNorm);
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+        this.decoupled = decoupled;
+    }
+
+    @Override
+    public void init(Iterable<ai.djl.util.Pair<String, ai.djl.nn.Parameter>> all, NDManager manager) {
+        stepCount = manager.create(new long[] {0L});
+        state.put("adam/step", stepCount);
+        super.init(all, manager);
+    }
+
+    @Override
+    protected void createState(String name, NDArray weight, NDManager manager) {
+        state.put(name + "/m", manager.zeros(weight.getShape(), weight.getDataType(), weight.getDevice()));
+        state.put(name + "/v", manager.zeros(weight.getShape(), weight.getDataType(), weight.getDevice()));
+    }
+
+    @Override
+    protected void beforeUpdates() {
+        t++;
+        stepCount.set(new ai.djl.ndarray.index.NDIndex(0), t);
+    }
+
+    @Override
+    public void stateRestored() {
+        t = stepCount.getLong(0);
+    }
+
+    @Override
+    protected void update(String name, NDArray w, NDArray g, float lr, boolean vector) {
+        NDArray m = state.get(name + "/m");
+        NDArray v = state.get(name + "/v");
+        boolean decay = weightDecay > 0 && !vector;
+        if (decay && !decoupled) {
+            g.addi(w.mul(weightDecay));
+        }
+        m.muli(beta1).addi(g.mul(1 - beta1));
+        v.muli(beta2).addi(g.square().muli(1 - beta2));
+        float c1 = (float) (1 - Math.pow(beta1, t));
+        float c2 = (float) (1 - Math.pow(beta2, t));
+        if (decay && decoupled) {
+            w.muli(1 - lr * weightDecay);
+        }
+        NDArray denom = v.div(c2).sqrt().addi(eps);
+        w.subi(m.div(denom).muli(lr / c1));
+    }
+}

@@ -1,0 +1,69 @@
+package dev.selfsup.core.train;
+
+import dev.selfsup.core.io.TensorArchive;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The checkpoints of one run in a folder, as {@code step-0000001234.ckpt}. Writes are atomic (see
+ * {@link TensorArchive}); the newest readable checkpoint wins, and only the last {@code keep} are kept.
+ */
+public final class CheckpointStore {
+    private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
+    private final Path dir;
+    private final int keep;
+
+    public CheckpointStore(Path dir, int keep) {
+        this.dir = dir;
+        this.keep = Math.max(1, keep);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    /** The file for step {@code step}. */
+    public Path fileFor(long step) {
+        return dir.resolve(String.format("step-%010d.ckpt", step));
+    }
+
+    /** Checkpoint files, oldest first. */
+    public List<Path> list() throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.filter(p -> p.getFileName().toString().matches("step-\\d{10}\\.ckpt")).sorted().toList();
+        }
+    }
+
+    /** The newest checkpoint that reads back whole, skipping (and logging) corrupt ones. */
+    public Optional<Loaded> latest() throws IOException {
+        List<Path> files = list();
+        for (int i = files.size() - 1; i >= 0; i--) {
+            try {
+                return Optional.of(new Loaded(files.get(i), TensorArchive.read(files.get(i))));
+            } catch (IOException e) {
+                LOG.warn("skipping unreadable checkpoint: {}", e.getMessage());
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** A checkpoint file and what it holds. */
+    public record Loaded(Path file, TensorArchive.Contents contents) {}
+
+    /** Deletes all but the newest {@code keep} checkpoints. */
+    public void prune() throws IOException {
+        List<Path> files = list();
+        for (int i = 0; i < files.size() - keep; i++) {
+            Files.deleteIfExists(files.get(i));
+        }
+    }
+}

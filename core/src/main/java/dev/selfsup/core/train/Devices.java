@@ -1,0 +1,31 @@
+package dev.selfsup.core.train;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import java.util.Locale;
+
+/** Chooses the training device: a GPU when there is one (and it is wanted), the CPU otherwise. */
+public final class Devices {
+    private Devices() {}
+
+    /** @param preference "auto", "cpu" or "gpu" (or "gpu:N") */
+    public static Device choose(String preference) {
+        String p = preference == null ? "auto" : preference.toLowerCase(Locale.ROOT).trim();
+        int gpus = Engine.getInstance().getGpuCount();
+        if (p.isEmpty() || "auto".equals(p)) {
+            return gpus > 0 ? Device.gpu(0) : Device.cpu();
+        }
+        if ("cpu".equals(p)) {
+            return Device.cpu();
+        }
+        if (p.startsWith("gpu")) {
+            int id = p.contains(":") ? Integer.parseInt(p.substring(p.indexOf(':') + 1)) : 0;
+            if (id >= gpus) {
+                throw new IllegalStateException("device " + preference + " requested, but the engine sees " + gpus
+                        + " GPU(s) (is libcudart.so on the library path and the cuda build in use?)");
+            }
+            return Device.gpu(id);
+        }
+        throw new IllegalArgumentException("device must be auto, cpu or gpu, got '" + preference + "'");
+    }
+}

@@ -1,0 +1,363 @@
+package dev.selfsup.core.train;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.selfsup.core.data.BatchLoader;
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.io.Json;
+import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.method.SslMethod;
+import dev.selfsup.core.method.StepContext;
+import dev.selfsup.core.model.BackboneSpec;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.SplittableRandom;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Pretrains an encoder with a self-supervised method on unlabeled images: the training loop, its optimizer and
+ * schedule, checkpoints, resume and cancellation.
+ *
+ * <p>Each step runs in its own sub-manager and NDScope, so every intermediate array (views, activations, gradients
+ * handles, optimizer temporaries) is freed when the step ends and memory stays flat. Long-lived arrays
+ * (parameters, optimizer state, a method's queue) are created before the first step. The loss is summed on the
+ * device and read back only every {@code logEverySteps} steps, so a GPU step has no host round-trip.
+ *
+ * <p>Everything random is a pure function of (seed, step): the data order, each step's augmentations and the
+ * initial weights. A run resumed from the checkpoint of step s therefore continues exactly as it would have.
+ */
+public final class Pretrainer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Pretrainer.class);
+
+    private final PretrainConfig config;
+    private final ImageDataset data;
+    private final Device device;
+    private final NDManager manager;
+    private final SslMethod method;
+    private final GradientOptimizer optimizer;
+    private final LearningRateSchedule schedule;
+    private final CheckpointStore checkpoints;
+    private final List<PretrainListener> listeners = new CopyOnWriteArrayList<>();
+    private final long totalSteps;
+    private final int stepsPerEpoch;
+    private volatile boolean cancelRequested;
+    private long step;
+    private Path lastCheckpoint;
+
+    /**
+     * Builds the method and its parameters on the chosen device. Labels in {@code data}, if any, are not used.
+     *
+     * @param mean per-channel mean of the data in [0, 1] (from {@link #channelStats})
+     * @param std per-channel standard deviation
+     */
+    public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std) {
+        this.config = config;
+        this.data = data;
+        this.device = Devices.choose(config.device());
+        this.stepsPerEpoch = config.stepsPerEpoch(data.size());
+        this.totalSteps = config.totalSteps(data.size());
+        if (data.size() < config.batchSize()) {
+            throw new IllegalArgumentException("batch_size: " + config.batchSize() + " is larger than the dataset ("
+                    + data.size() + " images)");
+        }
+        BackboneSpec spec = new BackboneSpec(config.backbone(), config.width(), config.depth(), data.channels(),
+                data.height(), mean, std);
+        if (data.height() != data.width()) {
+            throw new IllegalArgumentException("images must be square, got " + data.height() + "x" + data.width());
+        }
+        this.manager = NDManager.newBaseManager(device);
+        Engine.getInstance().setRandomSeed((int) config.seed());
+        this.method = Methods.create(config, spec);
+        method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
+        this.optimizer = GradientOptimizer.create(config.optimizer(), config.momentum(), config.weightDecay(),
+                config.clipNorm());
+        optimizer.init(method.trainable().getParameters(), manager);
+        long warmup = Math.round(config.warmupEpochs() * stepsPerEpoch);
+        this.schedule = new LearningRateSchedule(config.learningRate(), Math.min(warmup, totalSteps), totalSteps,
+                config.learningRate() * config.finalLrFraction());
+        this.checkpoints = config.checkpointDir() == null ? null
+                : new CheckpointStore(config.checkpointDir(), config.keepCheckpoints());
+    }
+
+    /** Per-channel mean and standard deviation of pixel values in [0, 1], over the whole dataset. */
+    public static float[][] channelStats(ImageDataset d) {
+        int c = d.channels();
+        double[] sum = new double[c];
+        double[] sq = new double[c];
+        int plane = d.height() * d.width();
+        for (int i = 0; i < d.size(); i++) {
+            for (int ch = 0; ch < c; ch++) {
+                for (int y = 0; y < d.height(); y++) {
+                    for (int x = 0; x < d.width(); x++) {
+                        double v = d.pixel(i, ch, y, x) / 255.0;
+                        sum[ch] += v;
+                        sq[ch] += v * v;
+                    }
+                }
+            }
+        }
+        float[] mean = new float[c];
+        float[] std = new float[c];
+        double n = (double) d.size() * plane;
+        for (int ch = 0; ch < c; ch++) {
+            mean[ch] = (float) (sum[ch] / n);
+            std[ch] = (float) Math.max(1e-3, Math.sqrt(Math.max(0, sq[ch] / n - mean[ch] * (double) mean[ch])));
+        }
+        return new float[][] {mean, std};
+    }
+
+    public void addListener(PretrainListener l) {
+        listeners.add(l);
+    }
+
+    public SslMethod method() {
+        return method;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    public long totalSteps() {
+        return totalSteps;
+    }
+
+    public int stepsPerEpoch() {
+        return stepsPerEpoch;
+    }
+
+    /** Steps done so far. */
+    public long step() {
+        return step;
+    }
+
+    /** Asks the run to stop after the current step; it writes a checkpoint first, so it can be resumed. */
+    public void cancel() {
+        cancelRequested = true;
+    }
+
+    /** The provenance of the encoder as it is now. */
+    public Provenance provenance() {
+        Map<String, Object> h = new LinkedHashMap<>(config.hyperparameters());
+        h.putAll(method.hyperparameters());
+        return new Provenance(method.name(), method.backboneSpec(), h, data.name(), data.fingerprint(), data.size(),
+                config.seed(), step, (double) step / stepsPerEpoch, Provenance.currentSelfsupVersion(), Provenance.currentDjlVersion(),
+                Provenance.currentEngine(), device.toString(), java.time.Instant.now());
+    }
+
+    /**
+     * Runs to the end, resuming from the newest checkpoint in the checkpoint folder if there is one.
+     *
+     * @throws TrainingDivergedException if the loss becomes NaN or infinite
+     */
+    public PretrainResult run() throws IOException {
+        if (checkpoints != null) {
+            Optional<CheckpointStore.Loaded> latest = checkpoints.latest();
+            if (latest.isPresent()) {
+                restore(latest.get());
+            }
+        }
+        for (PretrainListener l : listeners) {
+            l.onStart(step, totalSteps);
+        }
+        ParameterStore ps = new ParameterStore(manager, false);
+        NDArray lossSum = manager.zeros(new Shape());
+        int lossCount = 0;
+        double lastLoss = Double.NaN;
+        long intervalStart = System.nanoTime();
+        long intervalImages = 0;
+        PretrainResult result;
+        try (BatchLoader loader = new BatchLoader(data, config.batchSize(), config.seed(), step)) {
+            while (step < totalSteps && !cancelRequested) {
+                long t0 = System.nanoTime();
+                long wait0 = loader.waitNanos();
+                float lr = schedule.at(step);
+                try (NDManager stepManager = manager.newSubManager(); NDScope scope = new NDScope()) {
+                    NDArray images = loader.next(stepManager, device);
+                    StepContext ctx = new StepContext(ps, stepRandom(config.seed(), step), step);
+                    NDArray loss;
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        loss = method.loss(ctx, images);
+                        gc.backward(loss);
+                    }
+                    optimizer.step(lr);
+                    method.afterStep(ctx);
+                    lossSum.addi(loss.stopGradient());
+                }
+                step++;
+                lossCount++;
+                intervalImages += config.batchSize();
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                double wait = (loader.waitNanos() - wait0) / 1e9;
+                for (PretrainListener l : listeners) {
+                    l.onStep(step, seconds, wait, config.batchSize());
+                }
+                if (step % config.logEverySteps() == 0 || step == totalSteps) {
+                    lastLoss = lossSum.getFloat() / lossCount;
+                    checkFinite(lastLoss);
+                    lossSum.subi(lossSum);
+                    lossCount = 0;
+                    double elapsed = (System.nanoTime() - intervalStart) / 1e9;
+                    double ips = intervalImages / Math.max(1e-9, elapsed);
+                    intervalStart = System.nanoTime();
+                    intervalImages = 0;
+                    var p = new PretrainListener.Progress(step, totalSteps, (double) step / stepsPerEpoch, lastLoss,
+                            lr, ips, (totalSteps - step) * config.batchSize() / Math.max(1e-9, ips));
+                    for (PretrainListener l : listeners) {
+                        l.onProgress(p);
+                    }
+                }
+                if (checkpoints != null && config.checkpointEverySteps() > 0 && step % config.checkpointEverySteps() == 0
+                        && step < totalSteps) {
+                    lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
+                    saveCheckpoint();
+                }
+            }
+            if (checkpoints != null) {
+                lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
+                saveCheckpoint();
+            }
+            result = new PretrainResult(step >= totalSteps ? PretrainResult.Status.FINISHED : PretrainResult.Status.CANCELLED,
+                    step, lastLoss, lastCheckpoint, null);
+        } catch (TrainingDivergedException e) {
+            result = new PretrainResult(PretrainResult.Status.FAILED, step, Double.NaN, lastCheckpoint, e.getMessage());
+            for (PretrainListener l : listeners) {
+                l.onEnd(result);
+            }
+            throw e;
+        } finally {
+            lossSum.close();
+        }
+        for (PretrainListener l : listeners) {
+            l.onEnd(result);
+        }
+        return result;
+    }
+
+    /** Reads the pending loss sum before a checkpoint: a checkpoint is never written from diverged weights. */
+    private double verifiedLoss(NDArray lossSum, int count, double last) {
+        if (count == 0) {
+            return last;
+        }
+        double v = lossSum.getFloat() / count;
+        checkFinite(v);
+        return v;
+    }
+
+    private void checkFinite(double loss) {
+        if (!Double.isFinite(loss)) {
+            throw new TrainingDivergedException("the loss became " + loss + " by step " + step
+                    + " (lower the learning rate or enable gradient clipping); the last good checkpoint is "
+                    + (lastCheckpoint == null ? "none" : lastCheckpoint.toString()));
+        }
+    }
+
+    /** The random numbers of step {@code step}: SplitMix64 of (seed, step), so any step can be replayed. */
+    public static Random stepRandom(long seed, long step) {
+        return new Random(new SplittableRandom(seed ^ (step * 0x9E3779B97F4A7C15L)).nextLong());
+    }
+
+    // ---- checkpoints -------------------------------------------------------------------------------------
+
+    /** The header of a checkpoint file. */
+    public record CheckpointHeader(String kind, int formatVersion, long step, PretrainConfig config,
+            Provenance provenance) {}
+
+    /** Writes a checkpoint of the current state now. */
+    public Path saveCheckpoint() throws IOException {
+        if (checkpoints == null) {
+            throw new IllegalStateException("no checkpoint folder configured");
+        }
+        long t0 = System.nanoTime();
+        Map<String, TensorArchive.Tensor> tensors = new LinkedHashMap<>();
+        for (Pair<String, Parameter> p : method.trainable().getParameters()) {
+            tensors.put("model/" + p.getKey(), TensorArchive.Tensor.of(p.getValue().getArray()));
+        }
+        method.state().forEach((k, v) -> tensors.put("method/" + k, TensorArchive.Tensor.of(v)));
+        optimizer.state().forEach((k, v) -> tensors.put("optim/" + k, TensorArchive.Tensor.of(v)));
+        String header = Json.write(new CheckpointHeader("checkpoint", 1, step, config.toBuilder().checkpointDir(null).build(),
+                provenance()));
+        Path file = checkpoints.fileFor(step);
+        TensorArchive.write(file, header, tensors);
+        checkpoints.prune();
+        lastCheckpoint = file;
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        LOG.debug("checkpoint {} in {} s", file, seconds);
+        for (PretrainListener l : listeners) {
+            l.onCheckpoint(file, step, seconds);
+        }
+        return file;
+    }
+
+    private void restore(CheckpointStore.Loaded loaded) throws IOException {
+        TensorArchive.Contents c = loaded.contents();
+        JsonNode header = Json.MAPPER.readTree(c.header());
+        if (!"checkpoint".equals(header.path("kind").asText())) {
+            throw new IOException(loaded.file() + ": not a checkpoint");
+        }
+        String savedMethod = header.path("config").path("method").asText();
+        if (!savedMethod.equals(config.method())) {
+            throw new IOException(loaded.file() + ": checkpoint of method " + savedMethod + ", this run is "
+                    + config.method());
+        }
+        List<String> missing = new ArrayList<>();
+        for (Pair<String, Parameter> p : method.trainable().getParameters()) {
+            copy(c, "model/" + p.getKey(), p.getValue().getArray(), missing, loaded.file());
+        }
+        method.state().forEach((k, v) -> copy(c, "method/" + k, v, missing, loaded.file()));
+        optimizer.state().forEach((k, v) -> copy(c, "optim/" + k, v, missing, loaded.file()));
+        if (!missing.isEmpty()) {
+            throw new IOException(loaded.file() + ": does not match this run's model; missing " + missing);
+        }
+        method.stateRestored();
+        optimizer.stateRestored();
+        step = header.path("step").asLong();
+        lastCheckpoint = loaded.file();
+        LOG.info("resumed from {} at step {}", loaded.file(), step);
+    }
+
+    private static void copy(TensorArchive.Contents c, String name, NDArray target, List<String> missing, Path file) {
+        TensorArchive.Tensor t = c.tensors().get(name);
+        if (t == null) {
+            missing.add(name);
+            return;
+        }
+        try {
+            t.copyInto(target, name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Exports the encoder with its provenance, atomically. */
+    public void exportEncoder(Path file) throws IOException {
+        EncoderBundle.write(file, method.encoder(), method.backboneSpec(), provenance());
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

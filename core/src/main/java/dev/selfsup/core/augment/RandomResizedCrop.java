@@ -116,8 +116,10 @@ public final class RandomResizedCrop implements Augmentation {
         NDArray start = m.create(starts, new Shape(b, 1, 1)).toDevice(like.getDevice(), false);
         NDArray length = m.create(lengths, new Shape(b, 1, 1)).toDevice(like.getDevice(), false);
         NDArray o = m.arange(0f, out, 1f).toDevice(like.getDevice(), false).reshape(1, out, 1);
-        // Source coordinate of output pixel centre o (align_corners=False), clamped to the image.
-        NDArray src = o.add(0.5f).mul(length.div(out)).addi(start).subi(0.5f).clip(0f, in - 1f);
+        // Source coordinate of output pixel centre o (align_corners=False), clamped to the box: the resize sees
+        // only the cropped pixels, as torchvision's crop-then-resize does.
+        NDArray src = o.add(0.5f).mul(length.div(out)).addi(start).subi(0.5f).maximum(start)
+                .minimum(start.add(length).subi(1f)).clip(0f, in - 1f);
         NDArray grid = m.arange(0f, in, 1f).toDevice(like.getDevice(), false).reshape(1, 1, in);
         return src.sub(grid).abs().neg().addi(1f).clip(0f, 1f);
     }

@@ -1,0 +1,53 @@
+package dev.selfsup.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.io.TensorArchive;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The checkpoint file format: round trip, truncation and corruption are detected, no temp files left. */
+class TensorArchiveTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void roundTripsAndDetectsDamage() throws IOException {
+        Path f = dir.resolve("a.ckpt");
+        try (NDManager m = NDManager.newBaseManager()) {
+            Map<String, TensorArchive.Tensor> t = new LinkedHashMap<>();
+            t.put("w", TensorArchive.Tensor.of(m.create(new float[] {1, 2, 3, 4, 5, 6}, new Shape(2, 3))));
+            t.put("step", TensorArchive.Tensor.of(m.create(new long[] {7})));
+            TensorArchive.write(f, "{\"kind\":\"test\"}", t);
+            TensorArchive.Contents c = TensorArchive.read(f);
+            assertEquals("{\"kind\":\"test\"}", c.header());
+            var back = m.zeros(new Shape(2, 3));
+            c.tensors().get("w").copyInto(back, "w");
+            assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, back.toFloatArray());
+            assertThrows(IllegalArgumentException.class, () -> c.tensors().get("w").copyInto(m.zeros(new Shape(3, 2)), "w"));
+        }
+        try (var s = Files.list(dir)) {
+            assertEquals(1, s.count(), "no temporary file is left behind");
+        }
+        byte[] bytes = Files.readAllBytes(f);
+        Path cut = Files.write(dir.resolve("cut.ckpt"), Arrays.copyOf(bytes, bytes.length - 20));
+        IOException e = assertThrows(IOException.class, () -> TensorArchive.read(cut));
+        assertTrue(e.getMessage().contains("cut.ckpt"), e.getMessage());
+        byte[] flipped = bytes.clone();
+        flipped[bytes.length / 2] ^= 0x10;
+        Path bad = Files.write(dir.resolve("bad.ckpt"), flipped);
+        IOException e2 = assertThrows(IOException.class, () -> TensorArchive.read(bad));
+        assertTrue(e2.getMessage().contains("checksum") || e2.getMessage().contains("corrupt"), e2.getMessage());
+    }
+}

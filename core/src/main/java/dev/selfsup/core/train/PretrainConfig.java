@@ -71,8 +71,14 @@ public record PretrainConfig(String method, String backbone, int width, int dept
     public static PretrainConfig defaults(String method) {
         String m = method.toLowerCase(Locale.ROOT);
         boolean moco = "moco-v2".equals(m) || "moco".equals(m);
-        return new PretrainConfig(moco ? "moco-v2" : m, "small-convnet", 32, 1, 256, 15, 0, "lars", 0.6f, 0.9f, 1e-5f,
-                1f, 0.01f, 0f, moco ? 0.2f : 0.2f, 512, 128, 8192, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
+        // SimCLR: LARS as in its paper. MoCo v2: SGD with momentum as in its paper and CIFAR recipes; a key momentum
+        // of 0.99 rather than 0.999, because short runs need the key encoder to follow faster.
+        if (moco) {
+            return new PretrainConfig("moco-v2", "small-convnet", 32, 1, 256, 6, 0, "sgd", 0.06f, 0.9f, 5e-4f, 1f,
+                    0.01f, 0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
+        }
+        return new PretrainConfig(m, "small-convnet", 32, 1, 256, 6, 0, "lars", 0.6f, 0.9f, 1e-5f, 1f, 0.01f, 0f, 0.2f,
+                512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
     }
 
     /** Steps per epoch for a dataset of {@code n} images (full batches only). */

@@ -1,0 +1,25 @@
+package dev.selfsup.core;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import dev.selfsup.core.train.Devices;
+import dev.selfsup.core.train.Provenance;
+
+/**
+ * The deep-learning engine as this process sees it. Loading it is what makes a selfsup service ready.
+ *
+ * @param engine engine name and version, e.g. "PyTorch 2.3.1"
+ * @param djlVersion the DJL version
+ * @param selfsupVersion the selfsup version
+ * @param device the device work runs on by default
+ * @param gpuCount GPUs the engine sees
+ */
+public record EngineInfo(String engine, String djlVersion, String selfsupVersion, String device, int gpuCount) {
+    /** Loads the engine (first call: extracts the native library, a few seconds) and describes it. */
+    public static EngineInfo current(String devicePreference) {
+        Engine e = Engine.getInstance();
+        Device d = Devices.choose(devicePreference);
+        return new EngineInfo(e.getEngineName() + " " + e.getVersion(), Provenance.currentDjlVersion(),
+                Provenance.currentSelfsupVersion(), d.toString(), e.getGpuCount());
+    }
+}

@@ -1,0 +1,58 @@
+package dev.selfsup.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.train.EncoderBundle;
+import org.junit.jupiter.api.Test;
+
+/** Both backbones build, give h of the announced size, and have the expected number of weights. */
+class BackbonesTest {
+    static long weights(Block b) {
+        long n = 0;
+        for (var p : b.getParameters()) {
+            Parameter.Type t = p.getValue().getType();
+            if (t != Parameter.Type.RUNNING_MEAN && t != Parameter.Type.RUNNING_VAR) {
+                n += p.getValue().getArray().size();
+            }
+        }
+        return n;
+    }
+
+    @Test
+    void cifarResNet18HasElevenMillionWeightsAnd512Features() {
+        BackboneSpec spec = new BackboneSpec("resnet18", 64, 1, 3, 32, new float[] {0.5f, 0.5f, 0.5f},
+                new float[] {0.25f, 0.25f, 0.25f});
+        try (NDManager m = NDManager.newBaseManager()) {
+            Block net = Backbones.build(spec);
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 3, 32, 32));
+            NDArray h = EncoderBundle.embed(net, m.randomUniform(0f, 1f, new Shape(2, 3, 32, 32)));
+            assertEquals(new Shape(2, 512), h.getShape());
+            assertEquals(512, spec.featureDim());
+            // torchvision's resnet18 has 11,689,512 weights; the CIFAR variant (3x3 stem, no fc) 11,168,832.
+            assertEquals(11_168_832L, weights(net));
+        }
+    }
+
+    @Test
+    void smallConvNetFeatureSizeFollowsWidth() {
+        BackboneSpec spec = BackboneSpec.smallConvNet(1, 28, new float[] {0.3f}, new float[] {0.35f}).withWidth(16)
+                .withDepth(2);
+        try (NDManager m = NDManager.newBaseManager()) {
+            Block net = Backbones.build(spec);
+            net.initialize(m, DataType.FLOAT32, new Shape(4, 1, 28, 28));
+            NDArray h = EncoderBundle.embed(net, m.randomUniform(0f, 1f, new Shape(4, 1, 28, 28)));
+            assertEquals(new Shape(4, 64), h.getShape());
+        }
+        assertThrows(IllegalArgumentException.class,
+                () -> new BackboneSpec("vgg", 8, 1, 1, 28, new float[] {0f}, new float[] {1f}));
+    }
+}

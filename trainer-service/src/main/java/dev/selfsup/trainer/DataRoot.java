@@ -1,0 +1,96 @@
+package dev.selfsup.trainer;
+
+import dev.selfsup.core.data.DatasetLoader;
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.proto.v1.DatasetRef;
+import io.grpc.Status;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+/**
+ * The folder datasets are read from. Nothing outside it can be named: absolute paths, {@code ..} and symlinks
+ * that lead out are refused with PERMISSION_DENIED. Recently read datasets are kept in memory.
+ */
+@ApplicationScoped
+public class DataRoot {
+    /** The dataset a request that names none gets. */
+    public static final String DEFAULT_DATASET = "fashion-mnist";
+
+    @ConfigProperty(name = "selfsup.data-root", defaultValue = "/usr/share/datasets")
+    Path root;
+
+    private final Map<String, ImageDataset> cache = new LinkedHashMap<>(4, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, ImageDataset> e) {
+            return size() > 4;
+        }
+    };
+
+    /** The folder a client's path names, checked to be inside the data root. */
+    public Path resolve(String relative) {
+        String rel = relative == null || relative.isBlank() ? DEFAULT_DATASET : relative.trim();
+        Path p = Path.of(rel);
+        if (p.isAbsolute()) {
+            throw Status.PERMISSION_DENIED.withDescription("dataset.path '" + rel
+                    + "' is absolute; give a path relative to the data root").asRuntimeException();
+        }
+        try {
+            Path base = root.toRealPath();
+            Path target = base.resolve(p).normalize();
+            if (!target.startsWith(base)) {
+                throw Status.PERMISSION_DENIED.withDescription("dataset.path '" + rel + "' leaves the data root")
+                        .asRuntimeException();
+            }
+            if (!Files.exists(target)) {
+                throw Status.NOT_FOUND.withDescription("dataset '" + rel + "' not found under the data root")
+                        .asRuntimeException();
+            }
+            Path real = target.toRealPath();
+            if (!real.startsWith(base)) {
+                throw Status.PERMISSION_DENIED.withDescription("dataset.path '" + rel
+                        + "' is a link that leads out of the data root").asRuntimeException();
+            }
+            return real;
+        } catch (IOException e) {
+            throw Status.NOT_FOUND.withDescription("data root " + root + " is not readable: " + e.getMessage())
+                    .asRuntimeException();
+        }
+    }
+
+    /** Reads a dataset; a file that cannot be read is INVALID_ARGUMENT with the reader's message. */
+    public synchronized ImageDataset load(DatasetRef ref, String defaultSplit) {
+        Path dir = resolve(ref.getPath());
+        String split = ref.getSplit().isBlank() ? defaultSplit : ref.getSplit();
+        int channels = ref.getChannels() == 0 ? 3 : ref.getChannels();
+        int size = ref.getImageSize() == 0 ? 32 : ref.getImageSize();
+        String key = dir + "|" + ref.getFormat() + "|" + split + "|" + channels + "|" + size;
+        ImageDataset d = cache.get(key);
+        if (d == null) {
+            try {
+                d = DatasetLoader.load(dir, format(ref), split, channels, size);
+            } catch (IllegalArgumentException e) {
+                throw Status.INVALID_ARGUMENT.withDescription("dataset: " + e.getMessage()).asRuntimeException();
+            } catch (IOException e) {
+                throw Status.INVALID_ARGUMENT.withDescription("dataset '" + ref.getPath() + "' cannot be read: "
+                        + e.getMessage()).asRuntimeException();
+            }
+            cache.put(key, d);
+        }
+        return ref.getLimit() > 0 ? d.head(ref.getLimit()) : d;
+    }
+
+    private static DatasetLoader.Format format(DatasetRef ref) {
+        return switch (ref.getFormat()) {
+            case DATASET_FORMAT_IDX -> DatasetLoader.Format.IDX;
+            case DATASET_FORMAT_CIFAR10 -> DatasetLoader.Format.CIFAR10;
+            case DATASET_FORMAT_CIFAR100 -> DatasetLoader.Format.CIFAR100;
+            case DATASET_FORMAT_IMAGE_FOLDER -> DatasetLoader.Format.IMAGE_FOLDER;
+            default -> DatasetLoader.Format.AUTO;
+        };
+    }
+}

@@ -1,0 +1,434 @@
+package dev.selfsup.trainer;
+
+import com.google.protobuf.Timestamp;
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.eval.EvaluationReport;
+import dev.selfsup.core.eval.Evaluator;
+import dev.selfsup.core.eval.KnnClassifier;
+import dev.selfsup.core.eval.LinearProbe;
+import dev.selfsup.core.train.EncoderBundle;
+import dev.selfsup.core.train.PretrainConfig;
+import dev.selfsup.core.train.PretrainListener;
+import dev.selfsup.core.train.PretrainResult;
+import dev.selfsup.core.train.Pretrainer;
+import dev.selfsup.core.train.TrainingDivergedException;
+import dev.selfsup.proto.v1.DatasetRef;
+import dev.selfsup.proto.v1.EvalResult;
+import dev.selfsup.proto.v1.EvalSpec;
+import dev.selfsup.proto.v1.Run;
+import dev.selfsup.proto.v1.RunEvent;
+import dev.selfsup.proto.v1.RunSpec;
+import dev.selfsup.proto.v1.RunState;
+import io.grpc.Status;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import io.smallrye.mutiny.Multi;
+import io.smallrye.mutiny.subscription.MultiEmitter;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+/**
+ * Owns the runs: queues them on a bounded worker pool (one run at a time per device by default), drives
+ * core's Pretrainer, persists every state change, and fans events out to watchers.
+ */
+@ApplicationScoped
+public class RunManager {
+    private static final Logger LOG = Logger.getLogger(RunManager.class);
+    private static final Set<RunState> ACTIVE = Set.of(RunState.RUN_STATE_QUEUED, RunState.RUN_STATE_RUNNING);
+
+    @Inject
+    RunStore store;
+    @Inject
+    DataRoot data;
+    @Inject
+    TrainingMetrics metrics;
+
+    @ConfigProperty(name = "selfsup.trainer.workers", defaultValue = "1")
+    int workers;
+    @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
+    int progressEverySteps;
+
+    private ExecutorService pool;
+    private final Map<String, Handle> runs = new ConcurrentHashMap<>();
+
+    /** A run in memory: its current message, its trainer while it runs, and its watchers. */
+    static final class Handle {
+        volatile Run run;
+        volatile Pretrainer trainer;
+        volatile Future<?> future;
+        volatile boolean cancelRequested;
+        final List<MultiEmitter<? super RunEvent>> watchers = new CopyOnWriteArrayList<>();
+
+        Handle(Run run) {
+            this.run = run;
+        }
+    }
+
+    void onStart(@Observes StartupEvent e) {
+        pool = Executors.newFixedThreadPool(Math.max(1, workers), r -> {
+            Thread t = new Thread(r, "selfsup-trainer");
+            t.setDaemon(true);
+            return t;
+        });
+        for (Run r : store.loadAll()) {
+            Handle h = new Handle(r);
+            runs.put(r.getRunId(), h);
+            if (r.getState() == RunState.RUN_STATE_RUNNING) {
+                // The service stopped under it: resumable from its last checkpoint.
+                update(h, r.toBuilder().setState(RunState.RUN_STATE_INTERRUPTED)
+                        .setError("the service stopped while the run was training; ResumeRun continues it").build());
+            } else if (r.getState() == RunState.RUN_STATE_QUEUED) {
+                h.future = pool.submit(() -> execute(h));
+            }
+        }
+        refreshCounts();
+        LOG.infof("%d runs in the registry", runs.size());
+    }
+
+    void onStop(@Observes ShutdownEvent e) {
+        for (Handle h : runs.values()) {
+            Pretrainer t = h.trainer;
+            if (t != null) {
+                t.cancel(); // writes a checkpoint; the run is marked INTERRUPTED by the next start
+            }
+        }
+        pool.shutdownNow();
+    }
+
+    // ---- API -----------------------------------------------------------------------------------------------
+
+    public Run start(RunSpec spec) {
+        String id = UUID.randomUUID().toString().substring(0, 8);
+        PretrainConfig config = RunSpecs.toConfig(spec, store.checkpointDir(id));
+        // Read the data now, so a bad dataset is the caller's error, not a failed run later.
+        ImageDataset d = data.load(spec.getDataset(), "train");
+        checkFits(config, d);
+        Run run = Run.newBuilder().setRunId(id).setName(spec.getName()).setSpec(RunSpecs.effective(spec, config))
+                .setState(RunState.RUN_STATE_QUEUED).setTotalSteps(config.totalSteps(d.size()))
+                .setCreatedAt(now()).build();
+        Handle h = new Handle(run);
+        runs.put(id, h);
+        update(h, run);
+        h.future = pool.submit(() -> execute(h));
+        return run;
+    }
+
+    private static void checkFits(PretrainConfig c, ImageDataset d) {
+        if (d.size() < c.batchSize()) {
+            throw RunSpecs.invalid("batch_size: " + c.batchSize() + " is larger than the dataset (" + d.size() + " images)");
+        }
+        if (d.height() != d.width()) {
+            throw RunSpecs.invalid("dataset: images must be square, got " + d.height() + "x" + d.width());
+        }
+    }
+
+    public Run get(String id) {
+        return handle(id).run;
+    }
+
+    public List<Run> list(Set<RunState> states) {
+        return runs.values().stream().map(h -> h.run).filter(r -> states.isEmpty() || states.contains(r.getState()))
+                .sorted(Comparator.comparing((Run r) -> r.getCreatedAt().getSeconds()).reversed()
+                        .thenComparing(Run::getRunId))
+                .toList();
+    }
+
+    public synchronized Run cancel(String id) {
+        Handle h = handle(id);
+        RunState s = h.run.getState();
+        if (s == RunState.RUN_STATE_QUEUED) {
+            h.cancelRequested = true;
+            if (h.future != null && h.future.cancel(false)) {
+                update(h, h.run.toBuilder().setState(RunState.RUN_STATE_CANCELLED).setFinishedAt(now()).build());
+            }
+            return h.run;
+        }
+        if (s == RunState.RUN_STATE_RUNNING) {
+            h.cancelRequested = true;
+            Pretrainer t = h.trainer;
+            if (t != null) {
+                t.cancel();
+            }
+            return h.run;
+        }
+        throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(s)
+                + "; only queued or running runs can be cancelled").asRuntimeException();
+    }
+
+    public synchronized Run resume(String id) {
+        Handle h = handle(id);
+        RunState s = h.run.getState();
+        if (s != RunState.RUN_STATE_CANCELLED && s != RunState.RUN_STATE_FAILED && s != RunState.RUN_STATE_INTERRUPTED) {
+            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(s)
+                    + "; only cancelled, failed or interrupted runs can be resumed").asRuntimeException();
+        }
+        h.cancelRequested = false;
+        update(h, h.run.toBuilder().setState(RunState.RUN_STATE_QUEUED).setError("").clearFinishedAt().build());
+        h.future = pool.submit(() -> execute(h));
+        return h.run;
+    }
+
+    public synchronized void delete(String id) {
+        Handle h = handle(id);
+        if (ACTIVE.contains(h.run.getState())) {
+            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(h.run.getState())
+                    + "; cancel it before deleting it").asRuntimeException();
+        }
+        runs.remove(id);
+        store.delete(id);
+        h.watchers.forEach(MultiEmitter::complete);
+        refreshCounts();
+    }
+
+    /** The run's events: its current state first, then changes and progress, until it ends. */
+    public Multi<RunEvent> watch(String id) {
+        Handle h = handle(id);
+        return Multi.createFrom().emitter(em -> {
+            h.watchers.add(em);
+            em.onTermination(() -> h.watchers.remove(em));
+            Run current = h.run;
+            em.emit(RunEvent.newBuilder().setTime(now()).setRun(current).build());
+            if (!ACTIVE.contains(current.getState())) {
+                em.complete();
+            }
+        });
+    }
+
+    public Path encoderFile(String id) {
+        handle(id);
+        Path f = store.encoderFile(id);
+        if (!Files.isRegularFile(f)) {
+            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " has no encoder yet: it is written with "
+                    + "the first checkpoint").asRuntimeException();
+        }
+        return f;
+    }
+
+    /** kNN and linear probe of the run's newest encoder on a labelled split. Blocking: call off the event loop. */
+    public EvalResult evaluate(String id, EvalSpec spec) {
+        Handle h = handle(id);
+        Path file = encoderFile(id);
+        DatasetRef base = h.run.getSpec().getDataset().toBuilder().setLimit(0).build();
+        DatasetRef trainRef = spec.hasTrain() ? spec.getTrain() : base.toBuilder().setSplit("train").build();
+        DatasetRef testRef = spec.hasTest() ? spec.getTest() : base.toBuilder().setSplit("test").build();
+        ImageDataset train = data.load(trainRef, "train");
+        ImageDataset test = data.load(testRef, "test");
+        if (!train.hasLabels() || !test.hasLabels()) {
+            throw Status.FAILED_PRECONDITION.withDescription("evaluation needs labels; dataset '"
+                    + (train.hasLabels() ? testRef.getPath() : trainRef.getPath()) + "' has none").asRuntimeException();
+        }
+        int k = spec.hasKnnK() ? spec.getKnnK() : 200;
+        float t = spec.hasKnnTemperature() ? spec.getKnnTemperature() : 0.1f;
+        if (k <= 0 || t <= 0) {
+            throw RunSpecs.invalid("knn_k and knn_temperature must be positive");
+        }
+        long t0 = System.nanoTime();
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(
+                dev.selfsup.core.train.Devices.choose(devicePreference(h.run)))) {
+            EncoderBundle.Loaded enc = EncoderBundle.read(file, m);
+            if (enc.header().backbone().channels() != train.channels()
+                    || enc.header().backbone().imageSize() != train.height()) {
+                throw Status.INVALID_ARGUMENT.withDescription("the encoder takes " + enc.header().backbone().channels()
+                        + "x" + enc.header().backbone().imageSize() + " images, the evaluation data has "
+                        + train.channels() + "x" + train.height()).asRuntimeException();
+            }
+            EvaluationReport r = new Evaluator(new KnnClassifier(k, t), new LinearProbe()).evaluate(enc.encoder(), train,
+                    test, m);
+            EvalResult result = EvalResult.newBuilder().setKnnAccuracy(r.knnAccuracy())
+                    .setLinearAccuracy(r.linearAccuracy()).setFeatureDim(r.featureDim()).setTrainImages(r.trainImages())
+                    .setTestImages(r.testImages()).setStep(enc.header().provenance().steps())
+                    .setDuration(duration(System.nanoTime() - t0)).build();
+            synchronized (this) {
+                update(h, h.run.toBuilder().setLastEval(result).build());
+            }
+            return result;
+        } catch (IOException e) {
+            throw Status.DATA_LOSS.withDescription("encoder of run " + id + " cannot be read: " + e.getMessage())
+                    .asRuntimeException();
+        }
+    }
+
+    private static String devicePreference(Run r) {
+        return switch (r.getSpec().getDevice()) {
+            case DEVICE_PREFERENCE_CPU -> "cpu";
+            case DEVICE_PREFERENCE_GPU -> "gpu";
+            default -> "auto";
+        };
+    }
+
+    // ---- execution -----------------------------------------------------------------------------------------
+
+    private void execute(Handle h) {
+        if (h.cancelRequested) {
+            synchronized (this) {
+                update(h, h.run.toBuilder().setState(RunState.RUN_STATE_CANCELLED).setFinishedAt(now()).build());
+            }
+            return;
+        }
+        String id = h.run.getRunId();
+        Pretrainer trainer = null;
+        try {
+            PretrainConfig config = RunSpecs.toConfig(h.run.getSpec(), store.checkpointDir(id)).toBuilder()
+                    .logEverySteps(progressEverySteps).build();
+            ImageDataset d = data.load(h.run.getSpec().getDataset(), "train").withoutLabels();
+            float[][] stats = Pretrainer.channelStats(d);
+            trainer = new Pretrainer(config, d, stats[0], stats[1]);
+            Pretrainer t = trainer;
+            TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
+            trainer.addListener(new Listener(h, t, meters));
+            synchronized (this) {
+                h.trainer = trainer;
+                update(h, h.run.toBuilder().setState(RunState.RUN_STATE_RUNNING).setStartedAt(now())
+                        .setDevice(trainer.device().toString()).setTotalSteps(trainer.totalSteps()).build());
+            }
+            if (h.cancelRequested) {
+                trainer.cancel();
+            }
+            PretrainResult result = trainer.run();
+            RunState end = result.status() == PretrainResult.Status.FINISHED ? RunState.RUN_STATE_SUCCEEDED
+                    : RunState.RUN_STATE_CANCELLED;
+            synchronized (this) {
+                update(h, h.run.toBuilder().setState(end).setStep(result.steps()).setFinishedAt(now()).build());
+            }
+        } catch (TrainingDivergedException e) {
+            fail(h, e.getMessage());
+        } catch (io.grpc.StatusRuntimeException e) {
+            fail(h, e.getStatus().getDescription());
+        } catch (Throwable e) {
+            LOG.errorf(e, "run %s failed", id);
+            fail(h, e.getClass().getSimpleName() + ": " + e.getMessage());
+        } finally {
+            h.trainer = null;
+            if (trainer != null) {
+                trainer.close();
+            }
+        }
+    }
+
+    private synchronized void fail(Handle h, String why) {
+        update(h, h.run.toBuilder().setState(RunState.RUN_STATE_FAILED).setError(why == null ? "unknown error" : why)
+                .setFinishedAt(now()).build());
+    }
+
+    /** Turns core's training callbacks into run updates, events, metrics and encoder exports. */
+    private final class Listener implements PretrainListener {
+        private final Handle h;
+        private final Pretrainer trainer;
+        private final TrainingMetrics.RunMeters meters;
+
+        Listener(Handle h, Pretrainer trainer, TrainingMetrics.RunMeters meters) {
+            this.h = h;
+            this.trainer = trainer;
+            this.meters = meters;
+        }
+
+        @Override
+        public void onStart(long startStep, long totalSteps) {
+            synchronized (RunManager.this) {
+                update(h, h.run.toBuilder().setResumedFromStep(startStep).setStep(startStep).build());
+            }
+        }
+
+        @Override
+        public void onStep(long step, double seconds, double wait, int images) {
+            meters.step(seconds, wait, images);
+        }
+
+        @Override
+        public void onProgress(PretrainListener.Progress p) {
+            meters.imagesPerSecond = p.imagesPerSecond();
+            meters.loss = p.loss();
+            meters.learningRate = p.learningRate();
+            meters.epoch = p.epoch();
+            synchronized (RunManager.this) {
+                h.run = h.run.toBuilder().setStep(p.step()).setEpoch(p.epoch()).setLoss(p.loss())
+                        .setImagesPerSecond(p.imagesPerSecond()).build();
+            }
+            RunEvent e = RunEvent.newBuilder().setTime(now()).setProgress(dev.selfsup.proto.v1.Progress.newBuilder().setStep(p.step())
+                    .setTotalSteps(p.totalSteps()).setEpoch(p.epoch()).setLoss(p.loss()).setLearningRate(p.learningRate())
+                    .setImagesPerSecond(p.imagesPerSecond()).setEta(duration((long) (p.etaSeconds() * 1e9)))).build();
+            h.watchers.forEach(w -> w.emit(e));
+        }
+
+        @Override
+        public void onCheckpoint(Path file, long step, double seconds) {
+            meters.checkpointWrite.record(java.time.Duration.ofNanos((long) (seconds * 1e9)));
+            try {
+                // The encoder is exported with each checkpoint, so evaluation and export never wait for the end.
+                trainer.exportEncoder(store.encoderFile(h.run.getRunId()));
+            } catch (IOException e) {
+                LOG.warnf("run %s: encoder export failed: %s", h.run.getRunId(), e.getMessage());
+            }
+            synchronized (RunManager.this) {
+                update(h, h.run.toBuilder().setCheckpointStep(step).setStep(step).build());
+            }
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------
+
+    private Handle handle(String id) {
+        if (id == null || id.isBlank()) {
+            throw RunSpecs.invalid("run_id: required");
+        }
+        Handle h = runs.get(id);
+        if (h == null) {
+            throw Status.NOT_FOUND.withDescription("no run with id '" + id + "'").asRuntimeException();
+        }
+        return h;
+    }
+
+    /** Sets, persists and broadcasts a run's new message; completes watchers when it ended. */
+    private void update(Handle h, Run run) {
+        RunState before = h.run.getState();
+        h.run = run;
+        store.save(run);
+        RunEvent e = RunEvent.newBuilder().setTime(now()).setRun(run).build();
+        boolean ended = !ACTIVE.contains(run.getState());
+        for (MultiEmitter<? super RunEvent> w : h.watchers) {
+            w.emit(e);
+            if (ended) {
+                w.complete();
+            }
+        }
+        if (before != run.getState()) {
+            refreshCounts();
+        }
+    }
+
+    private void refreshCounts() {
+        Map<RunState, Integer> counts = new EnumMap<>(RunState.class);
+        for (Handle h : runs.values()) {
+            counts.merge(h.run.getState(), 1, Integer::sum);
+        }
+        metrics.setRunCounts(counts);
+    }
+
+    static Timestamp now() {
+        Instant i = Instant.now();
+        return Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
+    }
+
+    static com.google.protobuf.Duration duration(long nanos) {
+        return com.google.protobuf.Duration.newBuilder().setSeconds(nanos / 1_000_000_000L)
+                .setNanos((int) (nanos % 1_000_000_000L)).build();
+    }
+}

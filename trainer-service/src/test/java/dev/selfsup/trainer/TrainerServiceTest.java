@@ -1,0 +1,273 @@
+package dev.selfsup.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.selfsup.core.train.EncoderBundle;
+import dev.selfsup.proto.v1.CancelRunRequest;
+import dev.selfsup.proto.v1.DatasetRef;
+import dev.selfsup.proto.v1.DeleteRunRequest;
+import dev.selfsup.proto.v1.DevicePreference;
+import dev.selfsup.proto.v1.EvalResult;
+import dev.selfsup.proto.v1.EvalSpec;
+import dev.selfsup.proto.v1.EvaluateRunRequest;
+import dev.selfsup.proto.v1.ExportEncoderRequest;
+import dev.selfsup.proto.v1.GetRunRequest;
+import dev.selfsup.proto.v1.GetServerInfoRequest;
+import dev.selfsup.proto.v1.ListRunsRequest;
+import dev.selfsup.proto.v1.Method;
+import dev.selfsup.proto.v1.ModelChunk;
+import dev.selfsup.proto.v1.ResumeRunRequest;
+import dev.selfsup.proto.v1.Run;
+import dev.selfsup.proto.v1.RunEvent;
+import dev.selfsup.proto.v1.RunSpec;
+import dev.selfsup.proto.v1.RunState;
+import dev.selfsup.proto.v1.SystemServiceGrpc;
+import dev.selfsup.proto.v1.TrainerServiceGrpc;
+import dev.selfsup.proto.v1.WatchRunRequest;
+import grpc.health.v1.HealthGrpc;
+import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
+import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The trainer over a real gRPC channel: runs, watchers, evaluation, export, cancel/resume, bad input, metrics. */
+@QuarkusTest
+@QuarkusTestResource(TinyDataResource.class)
+class TrainerServiceTest {
+    @ConfigProperty(name = "quarkus.http.test-port")
+    int port;
+
+    ManagedChannel channel;
+    TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
+
+    @BeforeEach
+    void connect() {
+        channel = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        trainer = TrainerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.MINUTES);
+    }
+
+    @AfterEach
+    void close() {
+        channel.shutdownNow();
+    }
+
+    static RunSpec.Builder tinySpec(long steps) {
+        return RunSpec.newBuilder().setName("tiny").setMethod(Method.METHOD_SIMCLR)
+                .setDataset(DatasetRef.newBuilder().setPath("tiny")).setSteps(steps).setBatchSize(32).setWidth(4)
+                .setProjectionDim(8).setCheckpointEverySteps(5).setDevice(DevicePreference.DEVICE_PREFERENCE_CPU);
+    }
+
+    /** Collects a run's events on a background stream. */
+    static final class Watcher implements StreamObserver<RunEvent> {
+        final List<RunEvent> events = new CopyOnWriteArrayList<>();
+        final CountDownLatch done = new CountDownLatch(1);
+        volatile Throwable error;
+
+        @Override
+        public void onNext(RunEvent e) {
+            events.add(e);
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            error = t;
+            done.countDown();
+        }
+
+        @Override
+        public void onCompleted() {
+            done.countDown();
+        }
+
+        Run lastRun() {
+            Run r = null;
+            for (RunEvent e : events) {
+                if (e.hasRun()) {
+                    r = e.getRun();
+                }
+            }
+            return r;
+        }
+    }
+
+    Watcher watch(String id) {
+        Watcher w = new Watcher();
+        TrainerServiceGrpc.newStub(channel).watchRun(WatchRunRequest.newBuilder().setRunId(id).build(), w);
+        return w;
+    }
+
+    @Test
+    void healthAndInfo() throws Exception {
+        HealthCheckResponse h = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.newBuilder().build());
+        assertEquals(HealthCheckResponse.ServingStatus.SERVING, h.getStatus());
+        var info = SystemServiceGrpc.newBlockingStub(channel).getServerInfo(GetServerInfoRequest.getDefaultInstance());
+        assertEquals("trainer-service", info.getService());
+        assertEquals("cpu()", info.getDevice());
+        HttpResponse<String> ready = HttpClient.newHttpClient().send(
+                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, ready.statusCode(), ready.body());
+        assertTrue(ready.body().contains("PyTorch"), ready.body());
+    }
+
+    @Test
+    void runWatchedByTwoClientsThenEvaluatedAndExported() throws Exception {
+        Run run = trainer.startRun(tinySpec(24).build());
+        assertEquals(RunState.RUN_STATE_QUEUED, run.getState());
+        assertEquals(24, run.getTotalSteps());
+        assertEquals(0.2f, run.getSpec().getTemperature(), 1e-6, "defaults are filled into the effective spec");
+        Watcher a = watch(run.getRunId());
+        Watcher b = watch(run.getRunId());
+        assertTrue(a.done.await(4, TimeUnit.MINUTES) && b.done.await(1, TimeUnit.MINUTES), "watchers complete");
+        for (Watcher w : List.of(a, b)) {
+            assertEquals(null, w.error);
+            assertTrue(w.events.get(0).hasRun(), "the first event is the current state");
+            assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState());
+            assertTrue(w.events.stream().anyMatch(RunEvent::hasProgress), "progress events while training");
+        }
+        var progress = a.events.stream().filter(RunEvent::hasProgress).map(RunEvent::getProgress).toList();
+        assertTrue(progress.get(progress.size() - 1).getStep() == 24);
+        assertTrue(progress.stream().allMatch(p -> Double.isFinite(p.getLoss()) && p.getImagesPerSecond() > 0));
+
+        Run done = trainer.getRun(GetRunRequest.newBuilder().setRunId(run.getRunId()).build());
+        assertEquals(24, done.getStep());
+        assertEquals(24, done.getCheckpointStep());
+        assertTrue(trainer.listRuns(ListRunsRequest.newBuilder().addStates(RunState.RUN_STATE_SUCCEEDED).build())
+                .getRunsList().stream().anyMatch(r -> r.getRunId().equals(run.getRunId())));
+
+        EvalResult eval = trainer.evaluateRun(EvaluateRunRequest.newBuilder().setRunId(run.getRunId())
+                .setSpec(EvalSpec.newBuilder().setKnnK(10)).build());
+        assertEquals(256, eval.getTrainImages());
+        assertEquals(64, eval.getTestImages());
+        assertEquals(16, eval.getFeatureDim());
+        assertTrue(eval.getKnnAccuracy() > 0.25 && eval.getLinearAccuracy() > 0.25, eval.toString());
+
+        Iterator<ModelChunk> chunks = trainer.exportEncoder(ExportEncoderRequest.newBuilder().setRunId(run.getRunId()).build());
+        ModelChunk first = chunks.next();
+        assertTrue(first.hasManifest());
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        chunks.forEachRemaining(c -> bytes.writeBytes(c.getData().toByteArray()));
+        assertEquals(first.getManifest().getSizeBytes(), bytes.size());
+        assertEquals(first.getManifest().getSha256(),
+                HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes.toByteArray())));
+        assertTrue(first.getManifest().getProvenanceJson().contains("\"method\":\"simclr\""));
+        try (var m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            var loaded = EncoderBundle.read(new ByteArrayInputStream(bytes.toByteArray()), "export", m);
+            assertEquals(24, loaded.header().provenance().steps());
+        }
+
+        String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://localhost:" + port + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        String runLabel = "run=\"" + run.getRunId() + "\"";
+        double images = metricValue(metrics, "selfsup_training_images_total", runLabel);
+        assertEquals(24 * 32, images, 0.5);
+        assertTrue(metricValue(metrics, "selfsup_training_step_seconds_count", runLabel) == 24);
+        assertTrue(metricValue(metrics, "selfsup_training_images_per_second", runLabel) > 0);
+        assertTrue(metrics.contains("selfsup_training_runs{state=\"succeeded\"}"), "runs by state");
+        assertTrue(metrics.contains("selfsup_training_checkpoint_write_seconds_count{"), "checkpoint writes");
+    }
+
+    static double metricValue(String text, String name, String label) {
+        for (String line : text.split("\n")) {
+            if (line.startsWith(name + "{") && line.contains(label)) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        throw new AssertionError(name + " with " + label + " not exported");
+    }
+
+    @Test
+    void cancelResumeAndDelete() throws Exception {
+        Run run = trainer.startRun(tinySpec(100_000).build());
+        String id = run.getRunId();
+        Watcher w = watch(id);
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()).getCheckpointStep() < 5) {
+            assertTrue(System.currentTimeMillis() < deadline, "run makes a checkpoint");
+            Thread.sleep(100);
+        }
+        trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+        assertTrue(w.done.await(60, TimeUnit.SECONDS));
+        Run cancelled = w.lastRun();
+        assertEquals(RunState.RUN_STATE_CANCELLED, cancelled.getState());
+        assertEquals(cancelled.getStep(), cancelled.getCheckpointStep(), "cancelling writes a checkpoint");
+
+        assertStatus(Status.Code.FAILED_PRECONDITION, () -> trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build()));
+        trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
+        Watcher w2 = watch(id);
+        deadline = System.currentTimeMillis() + 120_000;
+        Run now;
+        while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getStep() <= cancelled.getStep()) {
+            assertTrue(System.currentTimeMillis() < deadline, "resumed run makes progress");
+            Thread.sleep(100);
+        }
+        assertEquals(cancelled.getStep(), now.getResumedFromStep(), "resumes from the checkpoint, not from 0");
+        assertStatus(Status.Code.FAILED_PRECONDITION, () -> trainer.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build()));
+        trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+        assertTrue(w2.done.await(60, TimeUnit.SECONDS));
+        trainer.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build());
+        assertStatus(Status.Code.NOT_FOUND, () -> trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()));
+    }
+
+    @Test
+    void badInputGetsClearStatus() {
+        assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "learning_rate",
+                () -> trainer.startRun(tinySpec(5).setLearningRate(-1).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "steps", () -> trainer.startRun(tinySpec(0).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "not implemented",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).build()));
+        assertStatus(Status.Code.NOT_FOUND, "nope",
+                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("nope")).build()));
+        assertStatus(Status.Code.PERMISSION_DENIED, "leaves",
+                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("../etc")).build()));
+        assertStatus(Status.Code.PERMISSION_DENIED, "absolute",
+                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("/etc")).build()));
+        assertStatus(Status.Code.PERMISSION_DENIED, "link",
+                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("escape")).build()));
+        assertStatus(Status.Code.NOT_FOUND, "no run", () -> trainer.getRun(GetRunRequest.newBuilder().setRunId("zzz").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "run_id", () -> trainer.getRun(GetRunRequest.getDefaultInstance()));
+        assertStatus(Status.Code.NOT_FOUND, () -> trainer.exportEncoder(ExportEncoderRequest.newBuilder().setRunId("zzz").build())
+                .hasNext());
+        List<String> ids = new ArrayList<>();
+        trainer.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList().forEach(r -> ids.add(r.getRunId()));
+        assertTrue(ids.stream().noneMatch(String::isBlank));
+    }
+
+    static void assertStatus(Status.Code code, Runnable call) {
+        assertStatus(code, "", call);
+    }
+
+    static void assertStatus(Status.Code code, String inMessage, Runnable call) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call::run);
+        assertEquals(code, e.getStatus().getCode(), e.getStatus().toString());
+        String d = String.valueOf(e.getStatus().getDescription());
+        assertTrue(d.contains(inMessage), "message '" + d + "' should mention '" + inMessage + "'");
+    }
+}

@@ -1,0 +1,265 @@
+package dev.selfsup.cli;
+
+import com.google.protobuf.util.JsonFormat;
+import dev.selfsup.proto.v1.CancelRunRequest;
+import dev.selfsup.proto.v1.DatasetRef;
+import dev.selfsup.proto.v1.EvalResult;
+import dev.selfsup.proto.v1.EvalSpec;
+import dev.selfsup.proto.v1.EvaluateRunRequest;
+import dev.selfsup.proto.v1.ExportEncoderRequest;
+import dev.selfsup.proto.v1.ListRunsRequest;
+import dev.selfsup.proto.v1.Method;
+import dev.selfsup.proto.v1.ModelChunk;
+import dev.selfsup.proto.v1.ResumeRunRequest;
+import dev.selfsup.proto.v1.Run;
+import dev.selfsup.proto.v1.RunEvent;
+import dev.selfsup.proto.v1.RunSpec;
+import dev.selfsup.proto.v1.RunState;
+import dev.selfsup.proto.v1.TrainerServiceGrpc;
+import dev.selfsup.proto.v1.WatchRunRequest;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Iterator;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** The selfsup command-line client. Every command speaks the trainer's gRPC API. */
+@Command(name = "selfsup", mixinStandardHelpOptions = true, version = "selfsup 0.1.0",
+        description = "Pretrain, watch, evaluate and export self-supervised image encoders.",
+        subcommands = {Selfsup.Train.class, Selfsup.Runs.class, Selfsup.Watch.class, Selfsup.Eval.class,
+            Selfsup.Export.class, Selfsup.Cancel.class, Selfsup.Resume.class})
+public final class Selfsup {
+    @Option(names = "--trainer", defaultValue = "${env:SELFSUP_TRAINER:-localhost:8080}",
+            description = "trainer-service address host:port (default: ${DEFAULT-VALUE}, env SELFSUP_TRAINER)",
+            scope = CommandLine.ScopeType.INHERIT)
+    String trainer;
+
+    public static void main(String[] args) {
+        CommandLine cl = new CommandLine(new Selfsup());
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof StatusRuntimeException s) {
+                cmd.getErr().println("error: " + s.getStatus().getCode() + ": " + s.getStatus().getDescription());
+                return 2;
+            }
+            throw e;
+        });
+        System.exit(cl.execute(args));
+    }
+
+    static ManagedChannel channel(String address) {
+        int colon = address.lastIndexOf(':');
+        return ManagedChannelBuilder.forAddress(address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)))
+                .usePlaintext().maxInboundMessageSize(8 << 20).build();
+    }
+
+    abstract static class Base implements Callable<Integer> {
+        @CommandLine.ParentCommand
+        Selfsup parent;
+
+        @Override
+        public Integer call() throws Exception {
+            ManagedChannel ch = channel(parent.trainer);
+            try {
+                return run(TrainerServiceGrpc.newBlockingStub(ch));
+            } finally {
+                ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+
+        abstract int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception;
+    }
+
+    /** Follows a run's events, drawing a progress bar, until it ends; returns its last state. */
+    static Run follow(TrainerServiceGrpc.TrainerServiceBlockingStub stub, String id) {
+        Iterator<RunEvent> events = stub.watchRun(WatchRunRequest.newBuilder().setRunId(id).build());
+        Run last = null;
+        while (events.hasNext()) {
+            RunEvent e = events.next();
+            if (e.hasRun()) {
+                last = e.getRun();
+                System.err.printf("%n[%s] %s%s%n", id, state(last.getState()),
+                        last.getError().isBlank() ? "" : ": " + last.getError());
+            } else {
+                var p = e.getProgress();
+                int width = 30;
+                int filled = (int) (width * p.getStep() / Math.max(1, p.getTotalSteps()));
+                System.err.printf("\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s   ", "#".repeat(filled),
+                        ".".repeat(width - filled), p.getStep(), p.getTotalSteps(), p.getEpoch(), p.getLoss(),
+                        p.getImagesPerSecond(), eta(p.getEta().getSeconds()));
+            }
+        }
+        return last;
+    }
+
+    static String eta(long s) {
+        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s / 60 % 60) : String.format("%dm%02ds", s / 60, s % 60);
+    }
+
+    static String state(RunState s) {
+        return s.name().replace("RUN_STATE_", "").toLowerCase(Locale.ROOT);
+    }
+
+    @Command(name = "train", description = "Start a pretraining run and follow it to the end.")
+    static final class Train extends Base {
+        @Option(names = "--method", defaultValue = "simclr", description = "simclr or moco-v2 (default: ${DEFAULT-VALUE})")
+        String method;
+        @Option(names = "--dataset", defaultValue = "fashion-mnist", description = "folder under the data root")
+        String dataset;
+        @Option(names = "--epochs")
+        Integer epochs;
+        @Option(names = "--steps")
+        Long steps;
+        @Option(names = "--batch-size")
+        Integer batchSize;
+        @Option(names = "--seed")
+        Long seed;
+        @Option(names = "--name", defaultValue = "")
+        String name;
+        @Option(names = "--detach", description = "return once the run is queued")
+        boolean detach;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            RunSpec.Builder s = RunSpec.newBuilder().setName(name)
+                    .setMethod("moco-v2".equals(method) || "moco".equals(method) ? Method.METHOD_MOCO_V2 : Method.METHOD_SIMCLR)
+                    .setDataset(DatasetRef.newBuilder().setPath(dataset));
+            if (epochs != null) {
+                s.setEpochs(epochs);
+            }
+            if (steps != null) {
+                s.setSteps(steps);
+            }
+            if (batchSize != null) {
+                s.setBatchSize(batchSize);
+            }
+            if (seed != null) {
+                s.setSeed(seed);
+            }
+            Run run = stub.startRun(s.build());
+            System.out.println(run.getRunId());
+            if (detach) {
+                return 0;
+            }
+            Run last = follow(stub, run.getRunId());
+            return last != null && last.getState() == RunState.RUN_STATE_SUCCEEDED ? 0 : 1;
+        }
+    }
+
+    @Command(name = "runs", description = "List runs.")
+    static final class Runs extends Base {
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            System.out.printf("%-10s %-10s %-9s %12s %10s  %s%n", "RUN", "STATE", "METHOD", "STEP", "LOSS", "NAME");
+            for (Run r : stub.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList()) {
+                System.out.printf("%-10s %-10s %-9s %5d/%-6d %10.4f  %s%n", r.getRunId(), state(r.getState()),
+                        r.getSpec().getMethod().name().replace("METHOD_", "").toLowerCase(Locale.ROOT), r.getStep(),
+                        r.getTotalSteps(), r.getLoss(), r.getName());
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "watch", description = "Follow a run's progress.")
+    static final class Watch extends Base {
+        @Parameters(paramLabel = "RUN")
+        String id;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            follow(stub, id);
+            return 0;
+        }
+    }
+
+    @Command(name = "eval", description = "kNN and linear-probe accuracy of a run's encoder.")
+    static final class Eval extends Base {
+        @Parameters(paramLabel = "RUN")
+        String id;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception {
+            EvalResult r = stub.evaluateRun(EvaluateRunRequest.newBuilder().setRunId(id)
+                    .setSpec(EvalSpec.getDefaultInstance()).build());
+            System.out.println(JsonFormat.printer().omittingInsignificantWhitespace().print(r));
+            return 0;
+        }
+    }
+
+    @Command(name = "export", description = "Download a run's encoder bundle.")
+    static final class Export extends Base {
+        @Parameters(paramLabel = "RUN")
+        String id;
+        @Option(names = {"-o", "--output"}, required = true)
+        Path output;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception {
+            Iterator<ModelChunk> chunks = stub.exportEncoder(ExportEncoderRequest.newBuilder().setRunId(id).build());
+            Path tmp = Files.createTempFile(output.toAbsolutePath().getParent(), ".export", ".tmp");
+            long size = 0;
+            String sha = "";
+            var digest = java.security.MessageDigest.getInstance("SHA-256");
+            try (OutputStream out = Files.newOutputStream(tmp)) {
+                while (chunks.hasNext()) {
+                    ModelChunk c = chunks.next();
+                    if (c.hasManifest()) {
+                        size = c.getManifest().getSizeBytes();
+                        sha = c.getManifest().getSha256();
+                    } else {
+                        byte[] b = c.getData().toByteArray();
+                        digest.update(b);
+                        out.write(b);
+                    }
+                }
+            }
+            String got = java.util.HexFormat.of().formatHex(digest.digest());
+            if (!got.equals(sha)) {
+                Files.deleteIfExists(tmp);
+                System.err.println("error: checksum mismatch (expected " + sha + ", got " + got + ")");
+                return 1;
+            }
+            Files.move(tmp, output, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            System.out.println(output + " (" + size + " bytes, sha256 " + sha + ")");
+            return 0;
+        }
+    }
+
+    @Command(name = "cancel", description = "Cancel a run (it checkpoints first).")
+    static final class Cancel extends Base {
+        @Parameters(paramLabel = "RUN")
+        String id;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            System.out.println(state(stub.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build()).getState()));
+            return 0;
+        }
+    }
+
+    @Command(name = "resume", description = "Resume a cancelled, failed or interrupted run from its last checkpoint.")
+    static final class Resume extends Base {
+        @Parameters(paramLabel = "RUN")
+        String id;
+        @Option(names = "--detach")
+        boolean detach;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            stub.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
+            if (!detach) {
+                follow(stub, id);
+            }
+            return 0;
+        }
+    }
+}

@@ -67,6 +67,7 @@ public class RunManager {
     int progressEverySteps;
 
     private ExecutorService pool;
+    private volatile boolean shuttingDown;
     private final Map<String, Handle> runs = new ConcurrentHashMap<>();
 
     /** A run in memory: its current message, its trainer while it runs, and its watchers. */
@@ -104,13 +105,22 @@ public class RunManager {
     }
 
     void onStop(@Observes ShutdownEvent e) {
+        shuttingDown = true;
         for (Handle h : runs.values()) {
             Pretrainer t = h.trainer;
             if (t != null) {
-                t.cancel(); // writes a checkpoint; the run is marked INTERRUPTED by the next start
+                t.cancel(); // stops after the current step and writes a checkpoint
             }
         }
-        pool.shutdownNow();
+        pool.shutdown();
+        try {
+            if (!pool.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                pool.shutdownNow();
+            }
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            pool.shutdownNow();
+        }
     }
 
     // ---- API -----------------------------------------------------------------------------------------------
@@ -304,9 +314,13 @@ public class RunManager {
             }
             PretrainResult result = trainer.run();
             RunState end = result.status() == PretrainResult.Status.FINISHED ? RunState.RUN_STATE_SUCCEEDED
-                    : RunState.RUN_STATE_CANCELLED;
+                    : shuttingDown && !h.cancelRequested ? RunState.RUN_STATE_INTERRUPTED : RunState.RUN_STATE_CANCELLED;
             synchronized (this) {
-                update(h, h.run.toBuilder().setState(end).setStep(result.steps()).setFinishedAt(now()).build());
+                Run.Builder b = h.run.toBuilder().setState(end).setStep(result.steps()).setFinishedAt(now());
+                if (end == RunState.RUN_STATE_INTERRUPTED) {
+                    b.setError("the service stopped while the run was training; ResumeRun continues it");
+                }
+                update(h, b.build());
             }
         } catch (TrainingDivergedException e) {
             fail(h, e.getMessage());

@@ -62,11 +62,13 @@ public class TrainerGrpcService implements TrainerService {
     }
 
     @Override
+    @Blocking
     public Uni<Run> cancelRun(CancelRunRequest request) {
         return Uni.createFrom().item(() -> runs.cancel(request.getRunId()));
     }
 
     @Override
+    @Blocking
     public Uni<Run> resumeRun(ResumeRunRequest request) {
         return Uni.createFrom().item(() -> runs.resume(request.getRunId()));
     }

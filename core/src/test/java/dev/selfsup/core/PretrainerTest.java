@@ -114,7 +114,7 @@ class PretrainerTest {
         ImageDataset data = tiny();
         float[][] st = Pretrainer.channelStats(data);
         List<Double> losses = new ArrayList<>();
-        PretrainConfig c = config("simclr", null).toBuilder().steps(60).learningRate(0.3f).build();
+        PretrainConfig c = config("simclr", null).toBuilder().steps(60).learningRate(0.01f).build();
         try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
             t.addListener(new PretrainListener() {
                 @Override

@@ -71,14 +71,14 @@ public record PretrainConfig(String method, String backbone, int width, int dept
     public static PretrainConfig defaults(String method) {
         String m = method.toLowerCase(Locale.ROOT);
         boolean moco = "moco-v2".equals(m) || "moco".equals(m);
-        // SimCLR: LARS as in its paper. MoCo v2: SGD with momentum as in its paper and CIFAR recipes; a key momentum
-        // of 0.99 rather than 0.999, because short runs need the key encoder to follow faster.
-        if (moco) {
-            return new PretrainConfig("moco-v2", "small-convnet", 32, 1, 256, 6, 0, "sgd", 0.06f, 0.9f, 5e-4f, 1f,
-                    0.01f, 0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
-        }
-        return new PretrainConfig(m, "small-convnet", 32, 1, 256, 6, 0, "lars", 0.6f, 0.9f, 1e-5f, 1f, 0.01f, 0f, 0.2f,
-                512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
+        // Measured on Fashion-MNIST with the small ConvNet (README, "Choosing the defaults"): for runs of a few
+        // epochs AdamW (lr 4e-3, wd 1e-4) beat LARS (lr 0.6) by 1.6 points of kNN accuracy at 2 epochs;
+        // temperature 0.2 beat 0.5; width 32 beat width 16 at equal time. MoCo's key momentum is 0.99 rather than
+        // 0.999 because short runs need the key encoder to follow faster.
+        // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
+        String name = moco ? "moco-v2" : m;
+        return new PretrainConfig(name, "small-convnet", 32, 1, 256, moco ? 8 : 6, 0, "adamw", 0.004f, 0.9f, 1e-4f, 1f, 0.01f,
+                0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
     }
 
     /** Steps per epoch for a dataset of {@code n} images (full batches only). */

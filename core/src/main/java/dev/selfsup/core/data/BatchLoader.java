@@ -26,6 +26,9 @@ public final class BatchLoader implements AutoCloseable {
     private final long seed;
     private final int batchesPerEpoch;
     private final BlockingQueue<HostBatch> ready = new ArrayBlockingQueue<>(3);
+    // Host buffers are recycled: a fresh direct buffer per batch is freed only when the GC happens to run, and
+    // RSS then creeps up by hundreds of MB over a long run.
+    private final BlockingQueue<ByteBuffer> free = new ArrayBlockingQueue<>(5);
     private final Thread worker;
     private volatile boolean closed;
     private volatile Throwable failure;
@@ -49,6 +52,9 @@ public final class BatchLoader implements AutoCloseable {
         this.batchSize = batchSize;
         this.seed = seed;
         this.batchesPerEpoch = data.size() / batchSize;
+        for (int i = 0; i < 5; i++) {
+            free.add(ByteBuffer.allocateDirect(batchSize * data.imageBytes()));
+        }
         this.worker = new Thread(() -> produce(firstStep), "selfsup-batch-loader");
         this.worker.setDaemon(true);
         this.worker.start();
@@ -87,7 +93,14 @@ public final class BatchLoader implements AutoCloseable {
                     epoch = e;
                 }
                 int from = (int) (step % batchesPerEpoch) * batchSize;
-                ByteBuffer buf = ByteBuffer.allocateDirect(batchSize * data.imageBytes());
+                ByteBuffer buf = null;
+                while (!closed && (buf = free.poll(100, TimeUnit.MILLISECONDS)) == null) {
+                    // all buffers are in flight
+                }
+                if (buf == null) {
+                    break;
+                }
+                buf.clear();
                 data.copyImages(perm, from, batchSize, buf);
                 buf.flip();
                 HostBatch hb = new HostBatch(step, buf);
@@ -124,9 +137,15 @@ public final class BatchLoader implements AutoCloseable {
         }
         waitNanos += System.nanoTime() - t0;
         Shape shape = new Shape(batchSize, data.channels(), data.height(), data.width());
+        // The uint8 array wraps the host buffer without a copy; toType copies, after which the buffer is free.
         NDArray bytes = manager.create(hb.bytes(), shape, DataType.UINT8);
         NDArray onDevice = device.equals(bytes.getDevice()) ? bytes : bytes.toDevice(device, false);
-        NDArray floats = onDevice.toType(DataType.FLOAT32, false).divi(255f);
+        NDArray floats = onDevice.toType(DataType.FLOAT32, true).divi(255f);
+        if (onDevice != bytes) {
+            onDevice.close();
+        }
+        bytes.close();
+        free.offer(hb.bytes());
         return floats;
     }
 

@@ -143,6 +143,26 @@ class PretrainerTest {
     }
 
     @Test
+    void trainsOnAThreadOtherThanTheOneThatLoadedTheEngine() throws Exception {
+        // Grad mode is per thread in PyTorch: a service trains on a worker thread, not the engine's.
+        ImageDataset data = tiny();
+        float[][] st = Pretrainer.channelStats(data);
+        PretrainResult[] result = new PretrainResult[1];
+        Throwable[] error = new Throwable[1];
+        Thread t = new Thread(() -> {
+            try (Pretrainer p = new Pretrainer(config("moco-v2", null).toBuilder().steps(4).build(), data, st[0], st[1])) {
+                result[0] = p.run();
+            } catch (Throwable e) {
+                error[0] = e;
+            }
+        });
+        t.start();
+        t.join();
+        assertEquals(null, error[0]);
+        assertEquals(PretrainResult.Status.FINISHED, result[0].status());
+    }
+
+    @Test
     void divergenceStopsWithClearErrorAndKeepsGoodCheckpoint() throws IOException {
         ImageDataset data = tiny();
         float[][] st = Pretrainer.channelStats(data);

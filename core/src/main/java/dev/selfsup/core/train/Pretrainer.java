@@ -173,6 +173,7 @@ public final class Pretrainer implements AutoCloseable {
      * @throws TrainingDivergedException if the loss becomes NaN or infinite
      */
     public PretrainResult run() throws IOException {
+        GradMode.disableOnThisThread();
         if (checkpoints != null) {
             Optional<CheckpointStore.Loaded> latest = checkpoints.latest();
             if (latest.isPresent()) {
@@ -202,6 +203,7 @@ public final class Pretrainer implements AutoCloseable {
                         loss = method.loss(ctx, images);
                         gc.backward(loss);
                     }
+                    GradMode.disableOnThisThread();
                     optimizer.step(lr);
                     method.afterStep(ctx);
                     lossSum.addi(loss.stopGradient());

@@ -1,0 +1,21 @@
+package dev.selfsup.core.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.pytorch.jni.JniUtils;
+
+/**
+ * PyTorch's grad mode is a per-thread setting. DJL turns it off only on the thread that loads the engine, and
+ * a gradient collector turns it off again on close only if it was off before. A training or evaluation thread
+ * must therefore switch it off itself; otherwise in-place updates of parameters fail ("a leaf Variable that
+ * requires grad is being used in an in-place operation") and inference records graphs it never uses.
+ */
+public final class GradMode {
+    private GradMode() {}
+
+    /** Turns recording of gradients off on the calling thread (outside gradient collectors). */
+    public static void disableOnThisThread() {
+        if ("PyTorch".equals(Engine.getInstance().getEngineName())) {
+            JniUtils.setGradMode(false);
+        }
+    }
+}

@@ -1,0 +1,261 @@
+package dev.selfsup.encoder;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
+
+/**
+ * Merges concurrent requests for one model version into device batches, as Triton's and TorchServe's dynamic
+ * batchers do. One thread runs the batches: it takes the oldest request, waits up to {@code maxDelayNanos} for
+ * more to fill {@code maxBatch} images (no wait when the queue already holds a full batch), runs them together
+ * and splits the result. The queue holds at most {@code maxQueueImages} images; past that a request is refused
+ * at once ({@link QueueFullException}) rather than running the process out of memory later.
+ */
+public final class DynamicBatcher implements AutoCloseable {
+    /** Computes embeddings: {@code n} images of {@code imageFloats} values each in, {@code n * dim} values out. */
+    @FunctionalInterface
+    public interface BatchFunction {
+        float[] embed(float[] pixels, int n);
+    }
+
+    /** Observes batching, for metrics. */
+    public interface Observer {
+        default void batchRun(int images, long computeNanos) {}
+
+        default void queueWait(long nanos) {}
+
+        default void queueDepth(int images) {}
+
+        default void skipped(int images) {}
+    }
+
+    /** The queue is full; the caller should answer RESOURCE_EXHAUSTED. */
+    public static final class QueueFullException extends RuntimeException {
+        QueueFullException(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /** The batcher is closed (its model version was replaced or unloaded); the caller may resolve again. */
+    public static final class ClosedException extends RuntimeException {
+        ClosedException(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    /** A request that was not computed because its caller gave up (deadline passed or call cancelled). */
+    public static final class AbandonedException extends RuntimeException {
+        AbandonedException(String message) {
+            super(message, null, false, false);
+        }
+    }
+
+    private record Pending(float[] pixels, int n, BooleanSupplier abandoned, long enqueuedAt,
+            CompletableFuture<float[]> result) {}
+
+    private final String name;
+    private final BatchFunction function;
+    private final int imageFloats;
+    private final int dim;
+    private final int maxBatch;
+    private final long maxDelayNanos;
+    private final int maxQueueImages;
+    private final Observer observer;
+    private final Runnable onStop;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition changed = lock.newCondition();
+    private final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    private final Thread worker;
+    private int queuedImages;
+    private boolean closed;
+
+    /**
+     * @param name names the worker thread and messages, e.g. "fashion:3"
+     * @param imageFloats values per image (C * H * W)
+     * @param dim values per embedding
+     * @param onStop runs on the worker thread after the last queued request, e.g. to free the model
+     */
+    public DynamicBatcher(String name, BatchFunction function, int imageFloats, int dim, int maxBatch,
+            long maxDelayNanos, int maxQueueImages, Observer observer, Runnable onStop) {
+        if (maxBatch < 1 || maxQueueImages < maxBatch || maxDelayNanos < 0) {
+            throw new IllegalArgumentException("need 1 <= maxBatch <= maxQueueImages and maxDelay >= 0");
+        }
+        this.name = name;
+        this.function = function;
+        this.imageFloats = imageFloats;
+        this.dim = dim;
+        this.maxBatch = maxBatch;
+        this.maxDelayNanos = maxDelayNanos;
+        this.maxQueueImages = maxQueueImages;
+        this.observer = observer;
+        this.onStop = onStop;
+        this.worker = new Thread(this::run, "batcher-" + name);
+        this.worker.setDaemon(true);
+        this.worker.start();
+    }
+
+    /**
+     * Queues {@code n} images ({@code n * imageFloats} values). The future completes with {@code n * dim} values,
+     * or exceptionally with {@link AbandonedException} or the batch function's error.
+     *
+     * @param abandoned true once the caller no longer wants the answer; checked just before the batch runs
+     */
+    public CompletableFuture<float[]> submit(float[] pixels, int n, BooleanSupplier abandoned) {
+        if (n < 1 || pixels.length != n * imageFloats) {
+            throw new IllegalArgumentException("expected " + n + " x " + imageFloats + " values, got " + pixels.length);
+        }
+        CompletableFuture<float[]> result = new CompletableFuture<>();
+        lock.lock();
+        try {
+            if (closed) {
+                throw new ClosedException(name + " is no longer served");
+            }
+            if (queuedImages + n > maxQueueImages) {
+                throw new QueueFullException(name + ": the queue holds " + queuedImages + " images (limit "
+                        + maxQueueImages + "); retry with backoff");
+            }
+            queue.add(new Pending(pixels, n, abandoned, System.nanoTime(), result));
+            queuedImages += n;
+            observer.queueDepth(queuedImages);
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        return result;
+    }
+
+    /** Images waiting to run. */
+    public int queuedImages() {
+        lock.lock();
+        try {
+            return queuedImages;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Refuses new requests; those queued still run, then {@code onStop} runs. Does not wait. */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Waits for the worker to finish the queue and stop. */
+    public boolean awaitStopped(long timeout, TimeUnit unit) throws InterruptedException {
+        worker.join(unit.toMillis(timeout));
+        return !worker.isAlive();
+    }
+
+    private void run() {
+        try {
+            List<Pending> batch;
+            while ((batch = nextBatch()) != null) {
+                runBatch(batch);
+            }
+        } finally {
+            onStop.run();
+        }
+    }
+
+    /** Blocks for the next batch; null once closed and drained. */
+    private List<Pending> nextBatch() {
+        lock.lock();
+        try {
+            while (queue.isEmpty()) {
+                if (closed) {
+                    return null;
+                }
+                changed.awaitUninterruptibly();
+            }
+            long until = queue.peek().enqueuedAt + maxDelayNanos;
+            while (queuedImages < maxBatch && !closed) {
+                long left = until - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
+                try {
+                    changed.awaitNanos(left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            List<Pending> batch = new ArrayList<>();
+            int images = 0;
+            // Whole requests only; a request larger than maxBatch runs alone (the function splits it).
+            while (!queue.isEmpty() && (images == 0 || images + queue.peek().n <= maxBatch)) {
+                Pending p = queue.poll();
+                batch.add(p);
+                images += p.n;
+                queuedImages -= p.n;
+            }
+            observer.queueDepth(queuedImages);
+            return batch;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void runBatch(List<Pending> batch) {
+        long start = System.nanoTime();
+        List<Pending> live = new ArrayList<>(batch.size());
+        int images = 0;
+        for (Pending p : batch) {
+            observer.queueWait(start - p.enqueuedAt);
+            if (p.abandoned.getAsBoolean()) {
+                observer.skipped(p.n);
+                p.result.completeExceptionally(new AbandonedException("deadline passed or call cancelled before "
+                        + "the batch ran; not computed"));
+            } else {
+                live.add(p);
+                images += p.n;
+            }
+        }
+        if (live.isEmpty()) {
+            return;
+        }
+        float[] in;
+        if (live.size() == 1) {
+            in = live.get(0).pixels;
+        } else {
+            in = new float[images * imageFloats];
+            int at = 0;
+            for (Pending p : live) {
+                System.arraycopy(p.pixels, 0, in, at, p.pixels.length);
+                at += p.pixels.length;
+            }
+        }
+        float[] out;
+        try {
+            out = function.embed(in, images);
+        } catch (RuntimeException | Error e) {
+            for (Pending p : live) {
+                p.result.completeExceptionally(e);
+            }
+            return;
+        }
+        observer.batchRun(images, System.nanoTime() - start);
+        if (live.size() == 1) {
+            live.get(0).result.complete(out);
+            return;
+        }
+        int at = 0;
+        for (Pending p : live) {
+            float[] mine = new float[p.n * dim];
+            System.arraycopy(out, at, mine, 0, mine.length);
+            at += mine.length;
+            p.result.complete(mine);
+        }
+    }
+}

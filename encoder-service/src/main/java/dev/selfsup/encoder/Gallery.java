@@ -1,0 +1,192 @@
+package dev.selfsup.encoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.selfsup.core.io.Json;
+import dev.selfsup.core.io.TensorArchive;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The embeddings of images a client added, with their ids and labels, for nearest-neighbour search. Vectors are
+ * stored unit-length so a dot product is the cosine. Search is brute force (one matrix product on the model's
+ * device), which stays fast up to about a million vectors. The gallery is saved atomically after every change.
+ */
+public final class Gallery {
+    /** One neighbour of a query. */
+    public record Hit(String id, String label, float score) {}
+
+    /** A query's neighbours, best first, and the labels' weighted vote (null without labels). */
+    public record Result(List<Hit> hits, String predictedLabel) {}
+
+    /** Temperature of the kNN vote, as in the kNN evaluation. */
+    private static final float VOTE_TEMPERATURE = 0.1f;
+
+    private final Path file;
+    private final int dim;
+    private final List<String> ids = new ArrayList<>();
+    private final List<String> labels = new ArrayList<>();
+    private final Map<String, Integer> index = new HashMap<>();
+    private float[] vectors = new float[0];
+
+    private Gallery(Path file, int dim) {
+        this.file = file;
+        this.dim = dim;
+    }
+
+    /** Opens the gallery saved at {@code file}, or an empty one. */
+    public static Gallery open(Path file, int dim) throws IOException {
+        Gallery g = new Gallery(file, dim);
+        if (file != null && Files.exists(file)) {
+            TensorArchive.Contents c = TensorArchive.read(file);
+            JsonNode h = Json.MAPPER.readTree(c.header());
+            List<String> ids = Json.MAPPER.convertValue(h.path("ids"), new TypeReference<List<String>>() {});
+            List<String> labels = Json.MAPPER.convertValue(h.path("labels"), new TypeReference<List<String>>() {});
+            TensorArchive.Tensor t = c.tensors().get("embeddings");
+            if (t == null || t.shape().length != 2 || t.shape()[1] != dim || t.shape()[0] != ids.size()) {
+                throw new IOException(file + ": gallery does not match the model (" + dim + "-d)");
+            }
+            float[] v = new float[ids.size() * dim];
+            ByteBuffer.wrap(t.data()).order(ByteOrder.nativeOrder()).asFloatBuffer().get(v);
+            g.vectors = v;
+            for (int i = 0; i < ids.size(); i++) {
+                g.ids.add(ids.get(i));
+                g.labels.add(labels.get(i));
+                g.index.put(ids.get(i), i);
+            }
+        }
+        return g;
+    }
+
+    public synchronized int size() {
+        return ids.size();
+    }
+
+    /** Adds (or replaces, by id) entries; {@code embeddings} holds {@code ids.size() * dim} values. */
+    public synchronized void add(List<String> newIds, List<String> newLabels, float[] embeddings) {
+        float[] grown = Arrays.copyOf(vectors, (ids.size() + newIds.size()) * dim);
+        int n = ids.size();
+        for (int i = 0; i < newIds.size(); i++) {
+            float[] v = Arrays.copyOfRange(embeddings, i * dim, (i + 1) * dim);
+            normalize(v);
+            Integer at = index.get(newIds.get(i));
+            if (at == null) {
+                at = n++;
+                ids.add(newIds.get(i));
+                labels.add(newLabels.get(i));
+                index.put(newIds.get(i), at);
+            } else {
+                labels.set(at, newLabels.get(i));
+            }
+            System.arraycopy(v, 0, grown, at * dim, dim);
+        }
+        vectors = Arrays.copyOf(grown, n * dim);
+        save();
+    }
+
+    /** Removes every entry. */
+    public synchronized void clear() {
+        ids.clear();
+        labels.clear();
+        index.clear();
+        vectors = new float[0];
+        save();
+    }
+
+    /** The {@code k} nearest entries of each of {@code n} queries (raw embeddings, {@code n * dim} values). */
+    public Result[] search(float[] queries, int n, int k, NDManager manager) {
+        float[] snapshot;
+        List<String> idSnap;
+        List<String> labelSnap;
+        synchronized (this) {
+            snapshot = vectors;
+            idSnap = List.copyOf(ids);
+            labelSnap = List.copyOf(labels);
+        }
+        int size = idSnap.size();
+        Result[] out = new Result[n];
+        if (size == 0) {
+            Arrays.fill(out, new Result(List.of(), null));
+            return out;
+        }
+        float[] q = queries.clone();
+        for (int i = 0; i < n; i++) {
+            normalize(q, i * dim, dim);
+        }
+        int kk = Math.min(k, size);
+        float[] scores;
+        long[] order;
+        try (NDManager m = manager.newSubManager()) {
+            NDArray g = m.create(snapshot, new Shape(size, dim));
+            NDArray qa = m.create(q, new Shape(n, dim));
+            NDList top = qa.matMul(g.transpose()).topK(kk, 1, true, true);
+            scores = top.get(0).toFloatArray();
+            order = top.get(1).toLongArray();
+        }
+        boolean labelled = labelSnap.stream().anyMatch(l -> !l.isEmpty());
+        for (int i = 0; i < n; i++) {
+            List<Hit> hits = new ArrayList<>(kk);
+            Map<String, Double> votes = new LinkedHashMap<>();
+            for (int j = 0; j < kk; j++) {
+                int at = (int) order[i * kk + j];
+                float s = scores[i * kk + j];
+                hits.add(new Hit(idSnap.get(at), labelSnap.get(at), s));
+                if (!labelSnap.get(at).isEmpty()) {
+                    votes.merge(labelSnap.get(at), Math.exp(s / VOTE_TEMPERATURE), Double::sum);
+                }
+            }
+            String predicted = labelled ? votes.entrySet().stream().max(Map.Entry.comparingByValue())
+                    .map(Map.Entry::getKey).orElse(null) : null;
+            out[i] = new Result(hits, predicted);
+        }
+        return out;
+    }
+
+    private void save() {
+        if (file == null) {
+            return;
+        }
+        try {
+            byte[] data = new byte[vectors.length * Float.BYTES];
+            ByteBuffer.wrap(data).order(ByteOrder.nativeOrder()).asFloatBuffer().put(vectors);
+            Map<String, Object> header = new LinkedHashMap<>();
+            header.put("kind", "gallery");
+            header.put("ids", ids);
+            header.put("labels", labels);
+            Files.createDirectories(file.getParent());
+            TensorArchive.write(file, Json.write(header), Map.of("embeddings",
+                    new TensorArchive.Tensor("FLOAT32", new long[] {ids.size(), dim}, data)));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot save the gallery " + file, e);
+        }
+    }
+
+    static void normalize(float[] v) {
+        normalize(v, 0, v.length);
+    }
+
+    static void normalize(float[] v, int from, int len) {
+        double s = 0;
+        for (int i = from; i < from + len; i++) {
+            s += (double) v[i] * v[i];
+        }
+        float inv = (float) (1.0 / Math.max(Math.sqrt(s), 1e-12));
+        for (int i = from; i < from + len; i++) {
+            v[i] *= inv;
+        }
+    }
+}

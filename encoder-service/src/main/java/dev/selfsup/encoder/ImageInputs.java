@@ -1,0 +1,101 @@
+package dev.selfsup.encoder;
+
+import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.proto.v1.Image;
+import dev.selfsup.proto.v1.PixelType;
+import dev.selfsup.proto.v1.RawImage;
+import io.grpc.Status;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.List;
+
+/**
+ * Turns request images into the encoder's input: CHW floats in [0, 1] at the model's size and channel count.
+ * Encoded images are decoded, converted and resized as the trainer reads image folders; raw pixels must already
+ * match. Anything else is INVALID_ARGUMENT naming the image and what was wrong.
+ */
+public final class ImageInputs {
+    private ImageInputs() {}
+
+    /** All images of a request, concatenated: {@code images.size() * C * H * W} values. */
+    public static float[] toPixels(List<Image> images, BackboneSpec spec, int maxImages, String field) {
+        if (images.isEmpty()) {
+            throw invalid(field + " is empty: send at least one image");
+        }
+        if (images.size() > maxImages) {
+            throw invalid(field + " has " + images.size() + " images; the limit per request is " + maxImages
+                    + " (split the batch, or use EmbedStream)");
+        }
+        int per = spec.channels() * spec.imageSize() * spec.imageSize();
+        float[] out = new float[images.size() * per];
+        for (int i = 0; i < images.size(); i++) {
+            fill(images.get(i), spec, out, i * per, field + "[" + i + "]");
+        }
+        return out;
+    }
+
+    private static void fill(Image image, BackboneSpec spec, float[] out, int offset, String where) {
+        int c = spec.channels();
+        int s = spec.imageSize();
+        switch (image.getDataCase()) {
+            case ENCODED -> {
+                byte[] chw;
+                try {
+                    chw = ImageCodec.decodeChw(image.getEncoded().toByteArray(), c, s);
+                } catch (IllegalArgumentException e) {
+                    throw invalid(where + ": " + e.getMessage());
+                }
+                for (int i = 0; i < chw.length; i++) {
+                    out[offset + i] = (chw[i] & 0xff) / 255f;
+                }
+            }
+            case RAW -> fillRaw(image.getRaw(), c, s, out, offset, where);
+            default -> throw invalid(where + " has neither encoded bytes nor raw pixels");
+        }
+    }
+
+    private static void fillRaw(RawImage raw, int c, int s, float[] out, int offset, String where) {
+        if (raw.getChannels() != c || raw.getHeight() != s || raw.getWidth() != s) {
+            throw invalid(where + " is " + raw.getHeight() + "x" + raw.getWidth() + "x" + raw.getChannels()
+                    + " (HxWxC) but the model takes " + s + "x" + s + "x" + c
+                    + "; send it resized, or send the encoded PNG/JPEG and the service resizes it");
+        }
+        int plane = s * s;
+        int n = plane * c;
+        boolean floats = raw.getType() == PixelType.PIXEL_TYPE_FLOAT32;
+        if (raw.getType() == PixelType.UNRECOGNIZED) {
+            throw invalid(where + ": unknown pixel type");
+        }
+        int expected = n * (floats ? Float.BYTES : 1);
+        if (raw.getData().size() != expected) {
+            throw invalid(where + " has " + raw.getData().size() + " bytes of data; " + s + "x" + s + "x" + c + " "
+                    + (floats ? "float32" : "uint8") + " pixels are " + expected + " bytes");
+        }
+        // Channels last in the request, channels first for the network.
+        if (floats) {
+            FloatBuffer fb = raw.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+            for (int p = 0; p < plane; p++) {
+                for (int ch = 0; ch < c; ch++) {
+                    float v = fb.get(p * c + ch);
+                    if (!(v >= 0f && v <= 1f)) {
+                        throw invalid(where + ": float32 pixels must be in [0, 1], found " + v);
+                    }
+                    out[offset + ch * plane + p] = v;
+                }
+            }
+        } else {
+            ByteBuffer bb = raw.getData().asReadOnlyByteBuffer();
+            for (int p = 0; p < plane; p++) {
+                for (int ch = 0; ch < c; ch++) {
+                    out[offset + ch * plane + p] = (bb.get(p * c + ch) & 0xff) / 255f;
+                }
+            }
+        }
+    }
+
+    private static RuntimeException invalid(String message) {
+        return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+    }
+}

@@ -1,0 +1,374 @@
+package dev.selfsup.encoder;
+
+import ai.djl.Device;
+import dev.selfsup.core.train.Devices;
+import io.grpc.Status;
+import io.quarkus.runtime.ShutdownEvent;
+import io.quarkus.runtime.StartupEvent;
+import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.event.Observes;
+import jakarta.inject.Inject;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.NavigableMap;
+import java.util.OptionalInt;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.concurrent.CompletableFuture;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
+
+/**
+ * The models this service serves: every stored version, its state and which one is the default. Versions load
+ * off the request path; the default is the pinned version, else the newest READY one, so a version that is still
+ * loading (or failed to) never takes traffic. Retired versions finish their queued requests before they free
+ * their memory.
+ */
+@ApplicationScoped
+public class ModelRegistry {
+    private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
+
+    /** The state of one version. */
+    public enum State { LOADING, READY, FAILED }
+
+    /** One version as the registry sees it; {@code model} is set when READY. */
+    public record Version(ModelStore.VersionRecord record, State state, ServedModel model, String error) {}
+
+    @ConfigProperty(name = "selfsup.encoder.model-dir", defaultValue = "var/models")
+    Path modelDir;
+    @ConfigProperty(name = "selfsup.device", defaultValue = "auto")
+    String devicePreference;
+    @ConfigProperty(name = "selfsup.encoder.max-batch-size", defaultValue = "64")
+    int maxBatch;
+    @ConfigProperty(name = "selfsup.encoder.max-queue-delay", defaultValue = "PT0.002S")
+    Duration maxQueueDelay;
+    @ConfigProperty(name = "selfsup.encoder.max-queue-images", defaultValue = "2048")
+    int maxQueueImages;
+
+    @Inject
+    EncoderMetrics metrics;
+
+    private final Map<String, NavigableMap<Integer, Version>> models = new TreeMap<>();
+    private final Map<String, Integer> pinned = new TreeMap<>();
+    private ModelStore store;
+    private Device device;
+    private volatile boolean restored;
+
+    void onStart(@Observes StartupEvent e) throws IOException {
+        store = new ModelStore(modelDir);
+        Thread t = new Thread(this::restore, "model-restore");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    void onStop(@Observes ShutdownEvent e) {
+        List<ServedModel> all = new ArrayList<>();
+        synchronized (this) {
+            models.values().forEach(vs -> vs.values().stream().filter(v -> v.model != null)
+                    .forEach(v -> all.add(v.model)));
+        }
+        all.forEach(ServedModel::retire);
+    }
+
+    private synchronized Device device() {
+        if (device == null) {
+            device = Devices.choose(devicePreference);
+        }
+        return device;
+    }
+
+    /** Loads every stored version again after a restart. */
+    private void restore() {
+        try {
+            List<ModelStore.VersionRecord> stored = store.list();
+            for (ModelStore.VersionRecord r : stored) {
+                synchronized (this) {
+                    models.computeIfAbsent(r.name(), n -> new TreeMap<>()).put(r.version(),
+                            new Version(r, State.LOADING, null, null));
+                    store.pinnedDefault(r.name()).ifPresent(v -> pinned.put(r.name(), v));
+                }
+            }
+            for (ModelStore.VersionRecord r : stored) {
+                try {
+                    ServedModel m = load(r, store.bundleFile(r.name(), r.version()));
+                    put(new Version(r, State.READY, m, null));
+                    LOG.infof("loaded %s v%d (%s)", r.name(), r.version(), m.spec());
+                } catch (IOException | RuntimeException ex) {
+                    LOG.errorf("cannot load stored %s v%d: %s", r.name(), r.version(), ex.getMessage());
+                    put(new Version(r, State.FAILED, null, ex.getMessage()));
+                }
+            }
+        } catch (IOException ex) {
+            LOG.error("cannot read the model store " + modelDir, ex);
+        } finally {
+            restored = true;
+        }
+    }
+
+    private ServedModel load(ModelStore.VersionRecord r, Path bundle) throws IOException {
+        ServedModel m = ServedModel.load(r, bundle, store.galleryFile(r.name(), r.version()), device(),
+                new ServedModel.BatchingConfig(maxBatch, maxQueueDelay.toNanos(), maxQueueImages),
+                metrics.observer(r.name()));
+        metrics.modelLoaded(m.loadNanos());
+        return m;
+    }
+
+    private synchronized void put(Version v) {
+        models.computeIfAbsent(v.record.name(), n -> new TreeMap<>()).put(v.record.version(), v);
+        metrics.setModelsLoaded(countReady());
+    }
+
+    private int countReady() {
+        int n = 0;
+        for (NavigableMap<Integer, Version> vs : models.values()) {
+            for (Version v : vs.values()) {
+                n += v.state == State.READY ? 1 : 0;
+            }
+        }
+        return n;
+    }
+
+    /** True when stored models have been loaded and at least one model has a default version. */
+    public synchronized boolean hasDefaultModel() {
+        return restored && models.keySet().stream().anyMatch(n -> defaultVersion(n).isPresent());
+    }
+
+    public boolean restored() {
+        return restored;
+    }
+
+    /** Where uploads are written before they become a version. */
+    public Path newUploadFile() throws IOException {
+        return store.newUploadFile();
+    }
+
+    /**
+     * Makes a checked upload a new version: loads it (the current default keeps serving meanwhile), then stores
+     * it. A bundle that does not load is deleted and nothing else changes.
+     */
+    public Version publish(String name, Path upload, String sha256, long size, String runId) {
+        ModelStore.VersionRecord r;
+        synchronized (this) {
+            int next;
+            try {
+                next = Math.max(store.lastVersion(name), models.getOrDefault(name, new TreeMap<>()).keySet()
+                        .stream().mapToInt(Integer::intValue).max().orElse(0)) + 1;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            r = new ModelStore.VersionRecord(name, next, sha256, size, runId, Instant.now());
+            models.computeIfAbsent(name, n -> new TreeMap<>()).put(next, new Version(r, State.LOADING, null, null));
+        }
+        ServedModel m;
+        try {
+            m = load(r, upload);
+        } catch (IOException | RuntimeException e) {
+            forget(r);
+            deleteQuietly(upload);
+            throw Status.INVALID_ARGUMENT.withDescription("the bundle for " + name + " cannot be loaded: "
+                    + e.getMessage() + "; the serving version is unchanged").asRuntimeException();
+        }
+        try {
+            store.commit(upload, r);
+        } catch (IOException e) {
+            forget(r);
+            m.retire();
+            deleteQuietly(upload);
+            throw Status.INTERNAL.withDescription("cannot store " + name + " v" + r.version() + ": " + e.getMessage())
+                    .asRuntimeException();
+        }
+        Version ready = new Version(r, State.READY, m, null);
+        put(ready);
+        LOG.infof("published %s v%d (%s, %d bytes, loaded in %d ms)", name, r.version(), m.spec(), size,
+                m.loadNanos() / 1_000_000);
+        return ready;
+    }
+
+    private synchronized void forget(ModelStore.VersionRecord r) {
+        NavigableMap<Integer, Version> vs = models.get(r.name());
+        if (vs != null) {
+            vs.remove(r.version());
+            if (vs.isEmpty()) {
+                models.remove(r.name());
+            }
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // An orphan upload file is harmless; the next start cleans the uploads folder.
+        }
+    }
+
+    /** The default version of a model: the pinned one if READY, else the newest READY one. */
+    private synchronized OptionalInt defaultVersion(String name) {
+        NavigableMap<Integer, Version> vs = models.get(name);
+        if (vs == null) {
+            return OptionalInt.empty();
+        }
+        Integer pin = pinned.get(name);
+        if (pin != null && vs.containsKey(pin) && vs.get(pin).state == State.READY) {
+            return OptionalInt.of(pin);
+        }
+        for (Version v : vs.descendingMap().values()) {
+            if (v.state == State.READY) {
+                return OptionalInt.of(v.record.version());
+            }
+        }
+        return OptionalInt.empty();
+    }
+
+    /** Is {@code version} the default of its model? */
+    public synchronized boolean isDefault(Version v) {
+        OptionalInt d = defaultVersion(v.record.name());
+        return d.isPresent() && d.getAsInt() == v.record.version();
+    }
+
+    /** A version by name and number (0: the default); NOT_FOUND or FAILED_PRECONDITION if it cannot serve. */
+    public synchronized Version get(String name, int version) {
+        NavigableMap<Integer, Version> vs = models.get(name);
+        if (vs == null) {
+            throw Status.NOT_FOUND.withDescription("no model named '" + name + "'" + (restored ? ""
+                    : " (stored models are still loading)") + "; publish one with PublishModel or list them with "
+                    + "ListModels").asRuntimeException();
+        }
+        if (version == 0) {
+            OptionalInt d = defaultVersion(name);
+            if (d.isEmpty()) {
+                throw Status.FAILED_PRECONDITION.withDescription("model '" + name + "' has no READY version yet")
+                        .asRuntimeException();
+            }
+            return vs.get(d.getAsInt());
+        }
+        Version v = vs.get(version);
+        if (v == null) {
+            throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version " + version + " (versions: "
+                    + vs.keySet() + ")").asRuntimeException();
+        }
+        return v;
+    }
+
+    /** A READY version to compute with. */
+    public ServedModel serving(String name, int version) {
+        Version v = get(name, version);
+        if (v.state != State.READY) {
+            throw Status.FAILED_PRECONDITION.withDescription(name + " v" + v.record.version() + " is "
+                    + v.state.name().toLowerCase() + (v.error == null ? "" : ": " + v.error)).asRuntimeException();
+        }
+        return v.model;
+    }
+
+    /**
+     * Queues images on a version. A request for the default version that races with a switch (the version it
+     * resolved is retired before it queued) resolves again once, so a version switch fails no request.
+     */
+    public CompletableFuture<float[]> embed(ServedModel[] used, String name, int version, float[] pixels, int n,
+            BooleanSupplier abandoned) {
+        for (int attempt = 0; ; attempt++) {
+            ServedModel m = serving(name, version);
+            try {
+                used[0] = m;
+                return m.embed(pixels, n, abandoned);
+            } catch (DynamicBatcher.ClosedException e) {
+                if (attempt >= 2) {
+                    throw Status.UNAVAILABLE.withDescription(e.getMessage() + "; retry").asRuntimeException();
+                }
+            }
+        }
+    }
+
+    /** Every version, by name then version; only {@code name}'s if given. */
+    public synchronized List<Version> list(String name) {
+        List<Version> out = new ArrayList<>();
+        models.forEach((n, vs) -> {
+            if (name.isEmpty() || name.equals(n)) {
+                out.addAll(vs.values());
+            }
+        });
+        return out;
+    }
+
+    /** Pins (or, with 0, unpins) the default version. */
+    public Version setDefault(String name, int version) {
+        synchronized (this) {
+            Version v = version == 0 ? null : get(name, version);
+            if (v != null && v.state != State.READY) {
+                throw Status.FAILED_PRECONDITION.withDescription(name + " v" + version + " is not READY")
+                        .asRuntimeException();
+            }
+            if (version == 0) {
+                get(name, 0);
+                pinned.remove(name);
+            } else {
+                pinned.put(name, version);
+            }
+            try {
+                store.pinDefault(name, version);
+            } catch (IOException e) {
+                throw Status.INTERNAL.withDescription("cannot save the default: " + e.getMessage()).asRuntimeException();
+            }
+            return get(name, 0);
+        }
+    }
+
+    /** Removes a version (or, with 0, all) from serving and from the store; queued requests finish first. */
+    public List<Integer> unload(String name, int version) {
+        List<Version> removed = new ArrayList<>();
+        synchronized (this) {
+            NavigableMap<Integer, Version> vs = models.get(name);
+            if (vs == null) {
+                throw Status.NOT_FOUND.withDescription("no model named '" + name + "'").asRuntimeException();
+            }
+            if (version != 0 && !vs.containsKey(version)) {
+                throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version " + version)
+                        .asRuntimeException();
+            }
+            for (Version v : version == 0 ? List.copyOf(vs.values()) : List.of(vs.get(version))) {
+                if (v.state == State.LOADING) {
+                    throw Status.FAILED_PRECONDITION.withDescription(name + " v" + v.record.version()
+                            + " is still loading; unload it when it is READY").asRuntimeException();
+                }
+                removed.add(v);
+            }
+            for (Version v : removed) {
+                vs.remove(v.record.version());
+                if (Integer.valueOf(v.record.version()).equals(pinned.get(name))) {
+                    pinned.remove(name);
+                }
+            }
+            if (vs.isEmpty()) {
+                models.remove(name);
+            }
+            metrics.setModelsLoaded(countReady());
+        }
+        List<Integer> numbers = new ArrayList<>();
+        for (Version v : removed) {
+            if (v.model != null) {
+                v.model.retire();
+                try {
+                    v.model.awaitRetired(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            try {
+                store.delete(name, v.record.version());
+            } catch (IOException e) {
+                throw Status.INTERNAL.withDescription("cannot delete " + name + " v" + v.record.version() + ": "
+                        + e.getMessage()).asRuntimeException();
+            }
+            numbers.add(v.record.version());
+        }
+        return numbers;
+    }
+}

@@ -1,0 +1,172 @@
+package dev.selfsup.encoder;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.train.EncoderBundle;
+import dev.selfsup.core.train.GradMode;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+/**
+ * One loaded version of a model: the encoder on the device, its batcher and its gallery. Requests reach the
+ * encoder only through the batcher, whose single thread owns the network and a reused host buffer.
+ */
+public final class ServedModel {
+    private final ModelStore.VersionRecord record;
+    private final EncoderBundle.Header header;
+    private final NDManager manager;
+    private final ai.djl.nn.Block encoder;
+    private final DynamicBatcher batcher;
+    private final Gallery gallery;
+    private final int maxBatch;
+    private final long loadNanos;
+    private ByteBuffer hostBuffer;
+    private boolean gradModeOff;
+
+    private ServedModel(ModelStore.VersionRecord record, EncoderBundle.Loaded loaded, NDManager manager,
+            BatchingConfig batching, DynamicBatcher.Observer observer, Gallery gallery, long loadNanos) {
+        this.record = record;
+        this.header = loaded.header();
+        this.manager = manager;
+        this.encoder = loaded.encoder();
+        this.maxBatch = batching.maxBatch();
+        this.gallery = gallery;
+        this.loadNanos = loadNanos;
+        BackboneSpec spec = header.backbone();
+        this.batcher = new DynamicBatcher(record.name() + ":" + record.version(), this::embedOnDevice,
+                imageFloats(), header.featureDim(), batching.maxBatch(), batching.maxDelayNanos(),
+                batching.maxQueueImages(), observer, manager::close);
+        if (spec.channels() < 1) {
+            throw new IllegalStateException("bad spec " + spec);
+        }
+    }
+
+    /** How requests are batched. */
+    public record BatchingConfig(int maxBatch, long maxDelayNanos, int maxQueueImages) {}
+
+    /**
+     * Loads a bundle file onto {@code device}.
+     *
+     * @throws IOException if the file is not a loadable encoder bundle
+     */
+    public static ServedModel load(ModelStore.VersionRecord record, Path bundle, Path galleryFile, Device device,
+            BatchingConfig batching, DynamicBatcher.Observer observer) throws IOException {
+        long t0 = System.nanoTime();
+        NDManager manager = NDManager.newBaseManager(device);
+        try {
+            EncoderBundle.Loaded loaded;
+            try (InputStream in = Files.newInputStream(bundle)) {
+                loaded = EncoderBundle.read(in, record.name() + " v" + record.version(), manager);
+            }
+            Gallery gallery = Gallery.open(galleryFile, loaded.header().featureDim());
+            ServedModel m = new ServedModel(record, loaded, manager, batching, observer, gallery,
+                    System.nanoTime() - t0);
+            // One warm-up batch, so the first request does not pay for libtorch's lazy initialisation.
+            m.embed(new float[m.imageFloats()], 1, () -> false).join();
+            return m;
+        } catch (IOException | RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    public ModelStore.VersionRecord record() {
+        return record;
+    }
+
+    public EncoderBundle.Header header() {
+        return header;
+    }
+
+    public BackboneSpec spec() {
+        return header.backbone();
+    }
+
+    public Gallery gallery() {
+        return gallery;
+    }
+
+    public long loadNanos() {
+        return loadNanos;
+    }
+
+    public int featureDim() {
+        return header.featureDim();
+    }
+
+    /** Values per image: channels x size x size. */
+    public int imageFloats() {
+        BackboneSpec s = header.backbone();
+        return s.channels() * s.imageSize() * s.imageSize();
+    }
+
+    public int queuedImages() {
+        return batcher.queuedImages();
+    }
+
+    /** Queues {@code n} preprocessed images (CHW floats in [0, 1]) for the next batch. */
+    public CompletableFuture<float[]> embed(float[] pixels, int n, BooleanSupplier abandoned) {
+        return batcher.submit(pixels, n, abandoned);
+    }
+
+    /** The gallery's {@code k} nearest entries of {@code n} query embeddings, computed on this model's device. */
+    public Gallery.Result[] searchGallery(float[] queries, int n, int k) {
+        return gallery.search(queries, n, k, manager);
+    }
+
+    /** Stops taking requests; the queued ones finish, then the device memory is freed. */
+    public void retire() {
+        batcher.close();
+    }
+
+    /** Waits until a retired model has finished its queue. */
+    public boolean awaitRetired(long timeout, TimeUnit unit) throws InterruptedException {
+        return batcher.awaitStopped(timeout, unit);
+    }
+
+    /** The batch function: runs on the batcher's thread only. */
+    private float[] embedOnDevice(float[] pixels, int n) {
+        if (!gradModeOff) {
+            GradMode.disableOnThisThread();
+            gradModeOff = true;
+        }
+        int per = imageFloats();
+        int dim = featureDim();
+        BackboneSpec s = header.backbone();
+        float[] out = new float[n * dim];
+        for (int from = 0; from < n; from += maxBatch) {
+            int m = Math.min(maxBatch, n - from);
+            if (hostBuffer == null) {
+                hostBuffer = ByteBuffer.allocateDirect(maxBatch * per * Float.BYTES).order(ByteOrder.nativeOrder());
+            }
+            hostBuffer.clear();
+            FloatBuffer fb = hostBuffer.asFloatBuffer();
+            fb.put(pixels, from * per, m * per);
+            hostBuffer.limit(m * per * Float.BYTES);
+            try (NDManager batch = manager.newSubManager()) {
+                // The array wraps the reused host buffer; it is not used after this block.
+                NDArray x = batch.create(hostBuffer, new Shape(m, s.channels(), s.imageSize(), s.imageSize()),
+                        DataType.FLOAT32);
+                if (!x.getDevice().equals(manager.getDevice())) {
+                    x = x.toDevice(manager.getDevice(), false);
+                }
+                NDArray h = EncoderBundle.embed(encoder, x);
+                float[] part = h.toFloatArray();
+                System.arraycopy(part, 0, out, from * dim, part.length);
+            }
+        }
+        return out;
+    }
+}

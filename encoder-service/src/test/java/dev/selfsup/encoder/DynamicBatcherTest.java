@@ -1,0 +1,106 @@
+package dev.selfsup.encoder;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.Test;
+
+/** The batcher's mechanics, with a batch function that doubles its input and records batch sizes. */
+class DynamicBatcherTest {
+    private final List<Integer> batches = new CopyOnWriteArrayList<>();
+
+    private float[] doubled(float[] x, int n) {
+        batches.add(n);
+        float[] out = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            out[i] = 2 * x[i];
+        }
+        return out;
+    }
+
+    @Test
+    void mergesConcurrentRequestsIntoOneBatchAndSplitsTheAnswers() throws Exception {
+        // A long delay, so the eight requests below certainly meet in one batch.
+        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1, 8, TimeUnit.SECONDS.toNanos(5), 64,
+                new DynamicBatcher.Observer() {}, () -> {});
+        List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            fs.add(b.submit(new float[] {i}, 1, () -> false));
+        }
+        for (int i = 0; i < 8; i++) {
+            assertArrayEquals(new float[] {2 * i}, fs.get(i).get(5, TimeUnit.SECONDS));
+        }
+        assertEquals(List.of(8), batches, "a full batch runs at once, without waiting out the delay");
+        b.close();
+    }
+
+    @Test
+    void aLoneRequestWaitsAtMostTheDelayAndABigOneRunsAlone() throws Exception {
+        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 2, 2, 4, TimeUnit.MILLISECONDS.toNanos(20), 64,
+                new DynamicBatcher.Observer() {}, () -> {});
+        long t0 = System.nanoTime();
+        assertArrayEquals(new float[] {2, 4}, b.submit(new float[] {1, 2}, 1, () -> false).get(5, TimeUnit.SECONDS));
+        assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(2));
+        float[] big = new float[20];
+        assertEquals(20, b.submit(big, 10, () -> false).get(5, TimeUnit.SECONDS).length);
+        assertEquals(List.of(1, 10), batches);
+        b.close();
+    }
+
+    @Test
+    void aFullQueueRefusesAtOnceAndAbandonedRequestsAreNotComputed() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch running = new CountDownLatch(1);
+        DynamicBatcher b = new DynamicBatcher("t", (x, n) -> {
+            running.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return doubled(x, n);
+        }, 1, 1, 4, 0, 8, new DynamicBatcher.Observer() {}, () -> {});
+        CompletableFuture<float[]> first = b.submit(new float[4], 4, () -> false);
+        running.await(5, TimeUnit.SECONDS);
+        AtomicBoolean gaveUp = new AtomicBoolean();
+        CompletableFuture<float[]> abandoned = b.submit(new float[4], 4, gaveUp::get);
+        CompletableFuture<float[]> kept = b.submit(new float[4], 4, () -> false);
+        assertThrows(DynamicBatcher.QueueFullException.class, () -> b.submit(new float[1], 1, () -> false));
+        gaveUp.set(true);
+        release.countDown();
+        first.get(5, TimeUnit.SECONDS);
+        kept.get(5, TimeUnit.SECONDS);
+        ExecutionException e = assertThrows(ExecutionException.class, () -> abandoned.get(5, TimeUnit.SECONDS));
+        assertTrue(e.getCause() instanceof DynamicBatcher.AbandonedException);
+        assertEquals(List.of(4, 4), batches, "the abandoned request was never computed");
+        b.close();
+    }
+
+    @Test
+    void closingFinishesWhatIsQueuedThenStops() throws Exception {
+        AtomicBoolean stopped = new AtomicBoolean();
+        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1, 2, TimeUnit.MILLISECONDS.toNanos(50), 64,
+                new DynamicBatcher.Observer() {}, () -> stopped.set(true));
+        List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            fs.add(b.submit(new float[] {i}, 1, () -> false));
+        }
+        b.close();
+        assertThrows(DynamicBatcher.ClosedException.class, () -> b.submit(new float[1], 1, () -> false));
+        assertTrue(b.awaitStopped(5, TimeUnit.SECONDS));
+        for (int i = 0; i < 5; i++) {
+            assertArrayEquals(new float[] {2 * i}, fs.get(i).get());
+        }
+        assertTrue(stopped.get());
+        assertEquals(5, batches.stream().mapToInt(Integer::intValue).sum());
+    }
+}

@@ -1,0 +1,470 @@
+package dev.selfsup.encoder;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.proto.v1.AddToGalleryRequest;
+import dev.selfsup.proto.v1.EmbedRequest;
+import dev.selfsup.proto.v1.EmbedResponse;
+import dev.selfsup.proto.v1.EncoderServiceGrpc;
+import dev.selfsup.proto.v1.GalleryItem;
+import dev.selfsup.proto.v1.GetModelRequest;
+import dev.selfsup.proto.v1.Image;
+import dev.selfsup.proto.v1.ListModelsRequest;
+import dev.selfsup.proto.v1.ModelChunk;
+import dev.selfsup.proto.v1.ModelInfo;
+import dev.selfsup.proto.v1.ModelManifest;
+import dev.selfsup.proto.v1.ModelState;
+import dev.selfsup.proto.v1.PixelType;
+import dev.selfsup.proto.v1.RawImage;
+import dev.selfsup.proto.v1.SearchRequest;
+import dev.selfsup.proto.v1.SearchResponse;
+import dev.selfsup.proto.v1.SetDefaultVersionRequest;
+import dev.selfsup.proto.v1.UnloadModelRequest;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.test.junit.QuarkusTest;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The encoder-service over a real channel: publish bundles made by core, embed and compare with core's own
+ * answer, switch versions under load, stream, search a gallery, and every bad input with its status.
+ */
+@QuarkusTest
+class EncoderServiceTest {
+    static final int SIZE = 16;
+    static final int CHANNELS = 1;
+
+    @ConfigProperty(name = "quarkus.http.test-port")
+    int port;
+
+    ManagedChannel channel;
+    EncoderServiceGrpc.EncoderServiceBlockingStub encoder;
+
+    @BeforeEach
+    void connect() {
+        channel = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().maxInboundMessageSize(64 << 20)
+                .build();
+        encoder = EncoderServiceGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES);
+    }
+
+    @AfterEach
+    void close() {
+        channel.shutdownNow();
+    }
+
+    /** Publishes bundle bytes in 4 KiB chunks (several chunks even for tiny bundles). */
+    ModelInfo publish(String name, byte[] bundle) {
+        return publish(ModelManifest.newBuilder().setName(name).setSizeBytes(bundle.length).setSha256(sha256(bundle))
+                .build(), bundle);
+    }
+
+    ModelInfo publish(ModelManifest manifest, byte[] bundle) {
+        CompletableFuture<ModelInfo> result = new CompletableFuture<>();
+        StreamObserver<ModelChunk> up = EncoderServiceGrpc.newStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES)
+                .publishModel(observer(result));
+        up.onNext(ModelChunk.newBuilder().setManifest(manifest).build());
+        for (int off = 0; off < bundle.length; off += 4096) {
+            up.onNext(ModelChunk.newBuilder().setData(ByteString.copyFrom(bundle, off,
+                    Math.min(4096, bundle.length - off))).build());
+        }
+        up.onCompleted();
+        return join(result);
+    }
+
+    static <T> StreamObserver<T> observer(CompletableFuture<T> result) {
+        return new StreamObserver<>() {
+            @Override
+            public void onNext(T value) {
+                result.complete(value);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                result.completeExceptionally(t);
+            }
+
+            @Override
+            public void onCompleted() {}
+        };
+    }
+
+    static <T> T join(CompletableFuture<T> f) {
+        try {
+            return f.get(2, TimeUnit.MINUTES);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof StatusRuntimeException s) {
+                throw s;
+            }
+            throw new AssertionError(e);
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static String sha256(byte[] b) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** {@code n} random grey images: CHW floats (what core takes) and the same pixels as bytes. */
+    record Pictures(byte[][] bytes, float[] floats) {}
+
+    static Pictures pictures(int n, long seed) {
+        Random r = new Random(seed);
+        byte[][] b = new byte[n][SIZE * SIZE];
+        float[] f = new float[n * SIZE * SIZE];
+        for (int i = 0; i < n; i++) {
+            r.nextBytes(b[i]);
+            for (int j = 0; j < SIZE * SIZE; j++) {
+                f[i * SIZE * SIZE + j] = (b[i][j] & 0xff) / 255f;
+            }
+        }
+        return new Pictures(b, f);
+    }
+
+    static Image raw(byte[] grey) {
+        return Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE).setChannels(1)
+                .setType(PixelType.PIXEL_TYPE_UINT8).setData(ByteString.copyFrom(grey))).build();
+    }
+
+    static Image png(byte[] grey) {
+        return Image.newBuilder().setEncoded(ByteString.copyFrom(ImageCodec.encodePng(grey, 1, SIZE, SIZE))).build();
+    }
+
+    static void assertClose(float[] expected, EmbedResponse r, int dim) {
+        assertEquals(expected.length / dim, r.getEmbeddingsCount());
+        for (int i = 0; i < r.getEmbeddingsCount(); i++) {
+            for (int j = 0; j < dim; j++) {
+                float e = expected[i * dim + j];
+                float a = r.getEmbeddings(i).getValues(j);
+                assertTrue(Math.abs(e - a) <= 1e-5f, "image " + i + " value " + j + ": core " + e + ", service " + a);
+            }
+        }
+    }
+
+    @Test
+    void servesTheVectorsCoreComputes() throws Exception {
+        byte[] bundle = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 11);
+        ModelInfo info = publish("same-as-core", bundle);
+        assertEquals(1, info.getVersion());
+        assertEquals(ModelState.MODEL_STATE_READY, info.getState());
+        assertTrue(info.getIsDefault());
+        assertEquals(32, info.getFeatureDim());
+        assertEquals(sha256(bundle), info.getSha256());
+
+        Pictures p = pictures(5, 1);
+        float[] expected = TestBundles.embedInProcess(bundle, p.floats(), 5);
+        EmbedRequest.Builder rawReq = EmbedRequest.newBuilder().setModel("same-as-core");
+        EmbedRequest.Builder pngReq = EmbedRequest.newBuilder().setModel("same-as-core");
+        for (byte[] b : p.bytes()) {
+            rawReq.addImages(raw(b));
+            pngReq.addImages(png(b));
+        }
+        EmbedResponse r = encoder.embed(rawReq.build());
+        assertEquals(1, r.getVersion());
+        assertClose(expected, r, 32);
+        assertClose(expected, encoder.embed(pngReq.build()), 32);
+
+        // Float pixels, and L2 normalisation.
+        ByteBuffer fb = ByteBuffer.allocate(SIZE * SIZE * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (int j = 0; j < SIZE * SIZE; j++) {
+            fb.putFloat(p.floats()[j]);
+        }
+        EmbedResponse n = encoder.embed(EmbedRequest.newBuilder().setModel("same-as-core").setNormalize(true)
+                .addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE)
+                        .setChannels(1).setType(PixelType.PIXEL_TYPE_FLOAT32).setData(ByteString.copyFrom(fb.array()))))
+                .build());
+        double norm = 0;
+        double dot = 0;
+        double en = 0;
+        for (int j = 0; j < 32; j++) {
+            float v = n.getEmbeddings(0).getValues(j);
+            norm += v * v;
+            dot += v * expected[j];
+            en += expected[j] * expected[j];
+        }
+        assertEquals(1.0, norm, 1e-5);
+        assertEquals(1.0, dot / Math.sqrt(en), 1e-5);
+
+        // A bigger encoded image is resized to the model's input, as the trainer does with image folders.
+        byte[] big = new byte[3 * 40 * 40];
+        new Random(3).nextBytes(big);
+        EmbedResponse resized = encoder.embed(EmbedRequest.newBuilder().setModel("same-as-core")
+                .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(ImageCodec.encodePng(big, 3, 40, 40))))
+                .build());
+        assertEquals(32, resized.getEmbeddings(0).getValuesCount());
+
+        // Readiness: a default model is loaded.
+        HttpResponse<String> ready = HttpClient.newHttpClient().send(
+                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, ready.statusCode(), ready.body());
+    }
+
+    @Test
+    void switchingVersionsUnderLoadFailsNoRequest() throws Exception {
+        byte[] v1 = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 21);
+        byte[] v2 = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 22);
+        byte[] v3 = TestBundles.convnet(CHANNELS, SIZE, 16, 1, 23);
+        Pictures p = pictures(2, 5);
+        Map<Integer, float[]> expected = Map.of(1, TestBundles.embedInProcess(v1, p.floats(), 2),
+                2, TestBundles.embedInProcess(v2, p.floats(), 2), 3, TestBundles.embedInProcess(v3, p.floats(), 2));
+        assertNotEquals(expected.get(1)[0], expected.get(2)[0]);
+        publish("switching", v1);
+        EmbedRequest req = EmbedRequest.newBuilder().setModel("switching").addImages(raw(p.bytes()[0]))
+                .addImages(raw(p.bytes()[1])).build();
+
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        Map<Integer, AtomicInteger> byVersion = new ConcurrentHashMap<>();
+        ExecutorService clients = Executors.newFixedThreadPool(16);
+        List<Future<?>> running = new ArrayList<>();
+        for (int c = 0; c < 16; c++) {
+            running.add(clients.submit(() -> {
+                var stub = EncoderServiceGrpc.newBlockingStub(channel);
+                while (!stop.get()) {
+                    try {
+                        EmbedResponse r = stub.withDeadlineAfter(30, TimeUnit.SECONDS).embed(req);
+                        assertClose(expected.get(r.getVersion()), r, r.getVersion() == 3 ? 64 : 32);
+                        byVersion.computeIfAbsent(r.getVersion(), k -> new AtomicInteger()).incrementAndGet();
+                    } catch (Throwable t) {
+                        failures.add(t);
+                    }
+                }
+            }));
+        }
+        Thread.sleep(500);
+        assertEquals(2, publish("switching", v2).getVersion());
+        Thread.sleep(500);
+        assertEquals(1, encoder.setDefaultVersion(SetDefaultVersionRequest.newBuilder().setName("switching")
+                .setVersion(1).build()).getVersion());
+        Thread.sleep(500);
+        // A version with another architecture (wider, 64-d) becomes the default by being the newest once unpinned.
+        publish("switching", v3);
+        encoder.setDefaultVersion(SetDefaultVersionRequest.newBuilder().setName("switching").build());
+        Thread.sleep(500);
+        // Unloading the serving version: its queued requests finish, new ones go to the next default.
+        encoder.unloadModel(UnloadModelRequest.newBuilder().setName("switching").setVersion(3).build());
+        Thread.sleep(500);
+        stop.set(true);
+        for (Future<?> f : running) {
+            f.get(1, TimeUnit.MINUTES);
+        }
+        clients.shutdown();
+        assertTrue(failures.isEmpty(), () -> failures.size() + " failed, first: " + failures.get(0));
+        assertTrue(byVersion.keySet().containsAll(List.of(1, 2, 3)), "served by " + byVersion);
+        var versions = encoder.listModels(ListModelsRequest.newBuilder().setName("switching").build()).getModelsList();
+        assertEquals(List.of(1, 2), versions.stream().map(ModelInfo::getVersion).toList());
+        assertTrue(versions.get(1).getIsDefault());
+    }
+
+    @Test
+    void streamsInOrderAndSearchesAGallery() throws Exception {
+        byte[] bundle = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 31);
+        publish("gallery", bundle);
+        Pictures p = pictures(12, 9);
+        float[] expected = TestBundles.embedInProcess(bundle, p.floats(), 12);
+
+        List<EmbedResponse> got = new CopyOnWriteArrayList<>();
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        StreamObserver<EmbedRequest> stream = EncoderServiceGrpc.newStub(channel).withDeadlineAfter(1, TimeUnit.MINUTES)
+                .embedStream(new StreamObserver<>() {
+                    @Override
+                    public void onNext(EmbedResponse value) {
+                        got.add(value);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        done.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        done.complete(null);
+                    }
+                });
+        for (int i = 0; i < 12; i++) {
+            stream.onNext(EmbedRequest.newBuilder().setModel("gallery").setRequestId("r" + i).addImages(raw(p.bytes()[i]))
+                    .build());
+        }
+        stream.onCompleted();
+        join(done);
+        assertEquals(12, got.size());
+        for (int i = 0; i < 12; i++) {
+            assertEquals("r" + i, got.get(i).getRequestId());
+            float[] one = new float[32];
+            System.arraycopy(expected, i * 32, one, 0, 32);
+            assertClose(one, got.get(i), 32);
+        }
+
+        AddToGalleryRequest.Builder add = AddToGalleryRequest.newBuilder().setModel("gallery");
+        for (int i = 0; i < 12; i++) {
+            add.addItems(GalleryItem.newBuilder().setId("img-" + i).setLabel(i < 6 ? "left" : "right")
+                    .setImage(raw(p.bytes()[i])));
+        }
+        assertEquals(12, encoder.addToGallery(add.build()).getGallerySize());
+        SearchResponse s = encoder.search(SearchRequest.newBuilder().setModel("gallery").setK(3)
+                .addQueries(raw(p.bytes()[2])).addQueries(png(p.bytes()[9])).build());
+        assertEquals("img-2", s.getResults(0).getNeighbors(0).getId());
+        assertEquals(1.0, s.getResults(0).getNeighbors(0).getScore(), 1e-4);
+        assertEquals(3, s.getResults(0).getNeighborsCount());
+        assertEquals("img-9", s.getResults(1).getNeighbors(0).getId());
+        assertTrue(s.getResults(0).getNeighbors(0).getScore() >= s.getResults(0).getNeighbors(1).getScore());
+        assertTrue(!s.getResults(0).getPredictedLabel().isEmpty());
+        assertEquals(12, encoder.getModel(GetModelRequest.newBuilder().setName("gallery").build()).getGallerySize());
+    }
+
+    static Status.Code code(Runnable call) {
+        return assertThrows(StatusRuntimeException.class, call::run).getStatus().getCode();
+    }
+
+    @Test
+    void badInputGetsAClearStatus() throws Exception {
+        byte[] bundle = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 41);
+        publish("strict", bundle);
+        Pictures p = pictures(1, 2);
+        EmbedRequest.Builder ok = EmbedRequest.newBuilder().setModel("strict");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().build())), "empty batch");
+        EmbedRequest.Builder tooMany = ok.clone();
+        for (int i = 0; i < 257; i++) {
+            tooMany.addImages(raw(p.bytes()[0]));
+        }
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(tooMany.build())), "over the limit");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
+                .setEncoded(ByteString.copyFromUtf8("not an image"))).build())), "undecodable");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
+                .setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE).setChannels(3)
+                        .setData(ByteString.copyFrom(new byte[3 * SIZE * SIZE])))).build())), "wrong channels");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
+                .setRaw(RawImage.newBuilder().setHeight(20).setWidth(20).setChannels(1)
+                        .setData(ByteString.copyFrom(new byte[400])))).build())), "wrong size");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
+                .setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE).setChannels(1)
+                        .setData(ByteString.copyFrom(new byte[7])))).build())), "short data");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder())
+                .build())), "no pixels");
+        assertEquals(Status.Code.NOT_FOUND, code(() -> encoder.embed(EmbedRequest.newBuilder().setModel("nope")
+                .addImages(raw(p.bytes()[0])).build())), "unknown model");
+        assertEquals(Status.Code.NOT_FOUND, code(() -> encoder.embed(ok.clone().setVersion(9)
+                .addImages(raw(p.bytes()[0])).build())), "unknown version");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(EmbedRequest.newBuilder()
+                .setModel("../etc").addImages(raw(p.bytes()[0])).build())), "bad name");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(EmbedRequest.newBuilder()
+                .addImages(raw(p.bytes()[0])).build())), "no model");
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
+                .setEncoded(ByteString.copyFrom(new byte[5 << 20]))).build())), "message over the limit");
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> encoder.search(SearchRequest.newBuilder()
+                .setModel("strict").addQueries(raw(p.bytes()[0])).build())), "empty gallery");
+        assertEquals(Status.Code.NOT_FOUND, code(() -> encoder.unloadModel(UnloadModelRequest.newBuilder()
+                .setName("strict").setVersion(5).build())), "unload unknown version");
+
+        // Corrupt, truncated, mislabelled and foreign bundles: INVALID_ARGUMENT, and v1 keeps serving.
+        byte[] corrupt = bundle.clone();
+        corrupt[corrupt.length / 2] ^= 0x55;
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", corrupt)), "corrupt bundle");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish(ModelManifest.newBuilder().setName("strict")
+                .setSizeBytes(bundle.length).setSha256(sha256(corrupt)).build(), bundle)), "checksum mismatch");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish(ModelManifest.newBuilder().setName("strict")
+                .setSizeBytes(bundle.length + 10).setSha256(sha256(bundle)).build(), bundle)), "cut short");
+        byte[] foreign = dev.selfsup.core.io.TensorArchive.toBytes("{\"kind\":\"checkpoint\"}", Map.of());
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", foreign)), "not an encoder");
+        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", "hello".getBytes())), "not a bundle");
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> publish(ModelManifest.newBuilder().setName("strict")
+                .setSizeBytes(1L << 40).setSha256(sha256(bundle)).build(), bundle)), "too big");
+        var versions = encoder.listModels(ListModelsRequest.newBuilder().setName("strict").build()).getModelsList();
+        assertEquals(1, versions.size(), "failed publishes leave no version: " + versions);
+        float[] expected = TestBundles.embedInProcess(bundle, p.floats(), 1);
+        assertClose(expected, encoder.embed(ok.clone().addImages(raw(p.bytes()[0])).build()), 32);
+    }
+
+    @Test
+    void aPassedDeadlineIsNotComputedAndAFullQueueRefusesAtOnce() throws Exception {
+        // A model slow enough on a CPU that requests queue behind each other.
+        publish("slow", TestBundles.convnet(CHANNELS, 32, 64, 2, 51));
+        byte[] big = new byte[32 * 32];
+        EmbedRequest.Builder b = EmbedRequest.newBuilder().setModel("slow");
+        for (int i = 0; i < 256; i++) {
+            b.addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(32).setWidth(32).setChannels(1)
+                    .setData(ByteString.copyFrom(big))));
+        }
+        EmbedRequest heavy = b.build();
+        var async = EncoderServiceGrpc.newStub(channel);
+        double skippedBefore = metric("selfsup_encoder_skipped_images_total");
+        CompletableFuture<EmbedResponse> first = new CompletableFuture<>();
+        async.withDeadlineAfter(2, TimeUnit.MINUTES).embed(heavy, observer(first));
+        Thread.sleep(300);
+        // Queued behind the first; its deadline passes while it waits.
+        CompletableFuture<EmbedResponse> late = new CompletableFuture<>();
+        async.withDeadlineAfter(400, TimeUnit.MILLISECONDS).embed(heavy, observer(late));
+        // The queue holds 512 images in the test profile: one more full request fits, the next is refused.
+        CompletableFuture<EmbedResponse> second = new CompletableFuture<>();
+        async.withDeadlineAfter(2, TimeUnit.MINUTES).embed(heavy, observer(second));
+        Thread.sleep(300);
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> encoder.embed(heavy)), "queue full");
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, assertThrows(StatusRuntimeException.class, () -> join(late))
+                .getStatus().getCode());
+        assertEquals(256, join(first).getEmbeddingsCount());
+        assertEquals(256, join(second).getEmbeddingsCount());
+        assertEquals(256, metric("selfsup_encoder_skipped_images_total") - skippedBefore, 1e-9,
+                "the late request was dropped, not computed");
+        String metrics = scrape();
+        for (String name : List.of("selfsup_encoder_requests_total", "selfsup_encoder_images_total",
+                "selfsup_encoder_request_seconds_bucket", "selfsup_encoder_queue_wait_seconds_bucket",
+                "selfsup_encoder_batch_size_images_bucket", "selfsup_encoder_queue_depth_images",
+                "selfsup_encoder_models_loaded", "selfsup_encoder_model_load_seconds_count")) {
+            assertTrue(metrics.contains(name), name + " missing from /q/metrics");
+        }
+        assertTrue(metrics.contains("status=\"RESOURCE_EXHAUSTED\""));
+        encoder.unloadModel(UnloadModelRequest.newBuilder().setName("slow").build());
+    }
+
+    String scrape() throws Exception {
+        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://localhost:" + port
+                + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+    }
+
+    double metric(String name) throws Exception {
+        for (String line : scrape().split("\n")) {
+            if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return 0;
+    }
+}

@@ -15,7 +15,8 @@ import java.util.regex.Pattern;
 
 /**
  * The encoder-service's files: {@code <root>/<model>/v<N>.bundle} (the encoder), {@code v<N>.json} (what was
- * published), {@code v<N>.gallery} and {@code default.json} (a pinned default version). Every file is written to
+ * published), {@code v<N>.gallery}, {@code default.json} (a pinned default version) and {@code last-version} (so
+ * numbers are never reused). Every file is written to
  * a temporary name and moved into place, so a crash leaves either the old file or the new one.
  */
 public final class ModelStore {
@@ -67,6 +68,12 @@ public final class ModelStore {
         Files.move(upload, bundleFile(record.name(), record.version()), StandardCopyOption.ATOMIC_MOVE,
                 StandardCopyOption.REPLACE_EXISTING);
         writeAtomically(dir.resolve("v" + record.version() + ".json"), Json.write(record));
+        // Version numbers are never reused, even after the newest is removed: clients may remember them.
+        Path mark = dir.resolve("last-version");
+        int last = Files.exists(mark) ? Integer.parseInt(Files.readString(mark).trim()) : 0;
+        if (record.version() > last) {
+            writeAtomically(mark, Integer.toString(record.version()));
+        }
     }
 
     /** Removes a version's files, record first (so a crash midway leaves no half version). */
@@ -78,11 +85,6 @@ public final class ModelStore {
         OptionalInt pin = pinnedDefault(name);
         if (pin.isPresent() && pin.getAsInt() == version) {
             pinDefault(name, 0);
-        }
-        try (DirectoryStream<Path> left = Files.newDirectoryStream(dir)) {
-            if (!left.iterator().hasNext()) {
-                Files.delete(dir);
-            }
         }
     }
 
@@ -112,6 +114,10 @@ public final class ModelStore {
     public int lastVersion(String name) throws IOException {
         int last = 0;
         Path dir = root.resolve(name);
+        Path mark = dir.resolve("last-version");
+        if (Files.exists(mark)) {
+            last = Integer.parseInt(Files.readString(mark).trim());
+        }
         if (Files.isDirectory(dir)) {
             try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "v*.*")) {
                 for (Path f : files) {

@@ -1,0 +1,78 @@
+package dev.selfsup.encoder;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** After a restart the model store is served again: the same versions, the pinned default and the galleries. */
+class ModelRegistryRestartTest {
+    @TempDir
+    Path dir;
+
+    ModelRegistry start() throws Exception {
+        EncoderMetrics metrics = new EncoderMetrics();
+        metrics.registry = new SimpleMeterRegistry();
+        metrics.init();
+        ModelRegistry r = new ModelRegistry();
+        r.metrics = metrics;
+        r.modelDir = dir;
+        r.devicePreference = "cpu";
+        r.maxBatch = 8;
+        r.maxQueueDelay = Duration.ofMillis(1);
+        r.maxQueueImages = 64;
+        r.onStart(null);
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!r.restored() && System.nanoTime() < until) {
+            Thread.sleep(20);
+        }
+        assertTrue(r.restored());
+        return r;
+    }
+
+    Path upload(ModelRegistry r, byte[] bundle) throws Exception {
+        Path p = r.newUploadFile();
+        Files.write(p, bundle);
+        return p;
+    }
+
+    @Test
+    void servesTheStoreAgainAfterARestart() throws Exception {
+        byte[] a = TestBundles.convnet(1, 16, 8, 1, 61);
+        byte[] b = TestBundles.convnet(1, 16, 8, 1, 62);
+        float[] image = new float[16 * 16];
+        for (int i = 0; i < image.length; i++) {
+            image[i] = (i % 17) / 17f;
+        }
+        ModelRegistry first = start();
+        assertTrue(!first.hasDefaultModel());
+        first.publish("m", upload(first, a), "x", a.length, "run-1");
+        first.publish("m", upload(first, b), "y", b.length, "run-2");
+        first.setDefault("m", 1);
+        ServedModel v1 = first.serving("m", 0);
+        v1.gallery().add(List.of("one"), List.of("cat"), v1.embed(image, 1, () -> false).get());
+        float[] before = v1.embed(image, 1, () -> false).get();
+        first.onStop(null);
+
+        ModelRegistry second = start();
+        assertTrue(second.hasDefaultModel());
+        assertEquals(List.of(1, 2), second.list("m").stream().map(v -> v.record().version()).toList());
+        ServedModel again = second.serving("m", 0);
+        assertEquals(1, again.record().version(), "the pinned default survives");
+        assertEquals("run-1", again.record().runId());
+        assertEquals(1, again.gallery().size());
+        assertArrayEquals(before, again.embed(image, 1, () -> false).get(), 0f);
+        // Numbering continues after the highest stored version, even once that one is removed.
+        second.unload("m", 2);
+        assertEquals(3, second.publish("m", upload(second, b), "z", b.length, "").record().version());
+        second.onStop(null);
+    }
+}

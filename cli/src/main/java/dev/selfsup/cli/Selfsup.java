@@ -24,7 +24,9 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -37,12 +39,18 @@ import picocli.CommandLine.Parameters;
 @Command(name = "selfsup", mixinStandardHelpOptions = true, version = "selfsup 0.1.0",
         description = "Pretrain, watch, evaluate and export self-supervised image encoders.",
         subcommands = {Selfsup.Train.class, Selfsup.Runs.class, Selfsup.Watch.class, Selfsup.Eval.class,
-            Selfsup.Export.class, Selfsup.Cancel.class, Selfsup.Resume.class})
+            Selfsup.Export.class, Selfsup.Publish.class, Selfsup.Cancel.class, Selfsup.Resume.class,
+            Selfsup.Embed.class, Selfsup.Models.class})
 public final class Selfsup {
     @Option(names = "--trainer", defaultValue = "${env:SELFSUP_TRAINER:-localhost:8080}",
             description = "trainer-service address host:port (default: ${DEFAULT-VALUE}, env SELFSUP_TRAINER)",
             scope = CommandLine.ScopeType.INHERIT)
     String trainer;
+
+    @Option(names = "--encoder", defaultValue = "${env:SELFSUP_ENCODER:-localhost:8082}",
+            description = "encoder-service address host:port (default: ${DEFAULT-VALUE}, env SELFSUP_ENCODER)",
+            scope = CommandLine.ScopeType.INHERIT)
+    String encoder;
 
     public static void main(String[] args) {
         CommandLine cl = new CommandLine(new Selfsup());
@@ -87,8 +95,10 @@ public final class Selfsup {
             RunEvent e = events.next();
             if (e.hasRun()) {
                 last = e.getRun();
-                System.err.printf("%n[%s] %s%s%n", id, state(last.getState()),
-                        last.getError().isBlank() ? "" : ": " + last.getError());
+                System.err.printf("%n[%s] %s%s%s%s%n", id, state(last.getState()),
+                        last.getError().isBlank() ? "" : ": " + last.getError(),
+                        last.getPublishedModel().isBlank() ? "" : "; encoder published as " + last.getPublishedModel(),
+                        last.getPublishError().isBlank() ? "" : "; " + last.getPublishError());
             } else {
                 var p = e.getProgress();
                 int width = 30;
@@ -258,6 +268,117 @@ public final class Selfsup {
             stub.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
             if (!detach) {
                 follow(stub, id);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "publish", description = "Send a run's encoder to the encoder-service the trainer is configured with.")
+    static final class Publish extends Base {
+        @Parameters(paramLabel = "RUN")
+        String id;
+        @Option(names = "--model", description = "model name (default: the run's)")
+        String model = "";
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            Run r = stub.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder().setRunId(id)
+                    .setModelName(model).build());
+            System.out.println(r.getPublishedModel());
+            return 0;
+        }
+    }
+
+    /** Commands that talk to the encoder-service. */
+    abstract static class EncoderBase implements Callable<Integer> {
+        @CommandLine.ParentCommand
+        Selfsup parent;
+
+        @Override
+        public Integer call() throws Exception {
+            ManagedChannel ch = channel(parent.encoder);
+            try {
+                return run(dev.selfsup.proto.v1.EncoderServiceGrpc.newBlockingStub(ch)
+                        .withDeadlineAfter(5, TimeUnit.MINUTES));
+            } finally {
+                ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            }
+        }
+
+        abstract int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception;
+    }
+
+    @Command(name = "models", description = "List the encoder-service's models and versions.")
+    static final class Models extends EncoderBase {
+        @Override
+        int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
+            System.out.printf("%-24s %7s %-8s %-7s %5s  %s%n", "MODEL", "VERSION", "STATE", "DEFAULT", "DIM", "BACKBONE");
+            for (var m : stub.listModels(dev.selfsup.proto.v1.ListModelsRequest.getDefaultInstance()).getModelsList()) {
+                System.out.printf("%-24s %7d %-8s %-7s %5d  %s%n", m.getName(), m.getVersion(),
+                        m.getState().name().replace("MODEL_STATE_", "").toLowerCase(Locale.ROOT),
+                        m.getIsDefault() ? "yes" : "", m.getFeatureDim(), m.getBackbone());
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "embed", description = "Embed images with a served model: PNG/JPEG files, or the first images of "
+            + "an IDX file (e.g. Fashion-MNIST's test set). Prints one line per image.")
+    static final class Embed extends EncoderBase {
+        @Option(names = "--model", required = true)
+        String model;
+        @Option(names = "--version", description = "model version (default: the default version)")
+        int version;
+        @Option(names = "--idx", description = "IDX images file (plain or .gz)")
+        Path idx;
+        @Option(names = "--count", defaultValue = "5", description = "images to take from --idx")
+        int count;
+        @Option(names = "--normalize", description = "L2-normalise the embeddings")
+        boolean normalize;
+        @Parameters(paramLabel = "IMAGE", arity = "0..*")
+        List<Path> files = new ArrayList<>();
+
+        @Override
+        int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
+            var req = dev.selfsup.proto.v1.EmbedRequest.newBuilder().setModel(model).setVersion(version)
+                    .setNormalize(normalize);
+            List<String> names = new ArrayList<>();
+            for (Path f : files) {
+                req.addImages(dev.selfsup.proto.v1.Image.newBuilder()
+                        .setEncoded(com.google.protobuf.ByteString.copyFrom(Files.readAllBytes(f))));
+                names.add(f.toString());
+            }
+            if (idx != null) {
+                var d = dev.selfsup.core.data.IdxReader.read("images", idx, null, List.of());
+                int n = Math.min(count, d.size());
+                java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(n * d.imageBytes());
+                int[] order = java.util.stream.IntStream.range(0, n).toArray();
+                d.copyImages(order, 0, n, buf);
+                for (int i = 0; i < n; i++) {
+                    // IDX images are grey, so CHW and HWC are the same bytes.
+                    req.addImages(dev.selfsup.proto.v1.Image.newBuilder().setRaw(dev.selfsup.proto.v1.RawImage
+                            .newBuilder().setHeight(d.height()).setWidth(d.width()).setChannels(d.channels())
+                            .setType(dev.selfsup.proto.v1.PixelType.PIXEL_TYPE_UINT8).setData(
+                                    com.google.protobuf.ByteString.copyFrom(buf.array(), i * d.imageBytes(),
+                                            d.imageBytes()))));
+                    names.add(idx.getFileName() + "#" + i);
+                }
+            }
+            if (names.isEmpty()) {
+                System.err.println("error: give image files or --idx");
+                return 1;
+            }
+            var r = stub.embed(req.build());
+            System.out.printf("%s v%d: %d embeddings of %d values%n", r.getModel(), r.getVersion(),
+                    r.getEmbeddingsCount(), r.getEmbeddings(0).getValuesCount());
+            for (int i = 0; i < r.getEmbeddingsCount(); i++) {
+                var v = r.getEmbeddings(i).getValuesList();
+                StringBuilder sb = new StringBuilder();
+                for (int j = 0; j < Math.min(6, v.size()); j++) {
+                    sb.append(String.format("% .4f ", v.get(j)));
+                }
+                double norm = Math.sqrt(v.stream().mapToDouble(x -> x * x).sum());
+                System.out.printf("%-28s [%s...] norm %.3f%n", names.get(i), sb.toString().trim(), norm);
             }
             return 0;
         }

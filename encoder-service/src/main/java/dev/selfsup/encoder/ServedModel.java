@@ -10,9 +10,6 @@ import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.GradMode;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.CompletableFuture;
@@ -21,7 +18,7 @@ import java.util.function.BooleanSupplier;
 
 /**
  * One loaded version of a model: the encoder on the device, its batcher and its gallery. Requests reach the
- * encoder only through the batcher, whose single thread owns the network and a reused host buffer.
+ * encoder only through the batcher, whose single thread owns the network.
  */
 public final class ServedModel {
     private final ModelStore.VersionRecord record;
@@ -32,7 +29,6 @@ public final class ServedModel {
     private final Gallery gallery;
     private final int maxBatch;
     private final long loadNanos;
-    private ByteBuffer hostBuffer;
     private boolean gradModeOff;
 
     private ServedModel(ModelStore.VersionRecord record, EncoderBundle.Loaded loaded, NDManager manager,
@@ -148,17 +144,9 @@ public final class ServedModel {
         float[] out = new float[n * dim];
         for (int from = 0; from < n; from += maxBatch) {
             int m = Math.min(maxBatch, n - from);
-            if (hostBuffer == null) {
-                hostBuffer = ByteBuffer.allocateDirect(maxBatch * per * Float.BYTES).order(ByteOrder.nativeOrder());
-            }
-            hostBuffer.clear();
-            FloatBuffer fb = hostBuffer.asFloatBuffer();
-            fb.put(pixels, from * per, m * per);
-            hostBuffer.limit(m * per * Float.BYTES);
             try (NDManager batch = manager.newSubManager()) {
-                // The array wraps the reused host buffer; it is not used after this block.
-                NDArray x = batch.create(hostBuffer, new Shape(m, s.channels(), s.imageSize(), s.imageSize()),
-                        DataType.FLOAT32);
+                NDArray x = batch.create(java.util.Arrays.copyOfRange(pixels, from * per, (from + m) * per),
+                        new Shape(m, s.channels(), s.imageSize(), s.imageSize()));
                 if (!x.getDevice().equals(manager.getDevice())) {
                     x = x.toDevice(manager.getDevice(), false);
                 }

@@ -61,6 +61,9 @@ public class RunManager {
     @Inject
     TrainingMetrics metrics;
 
+    @Inject
+    EncoderPublisher publisher;
+
     @ConfigProperty(name = "selfsup.trainer.workers", defaultValue = "1")
     int workers;
     @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
@@ -232,6 +235,25 @@ public class RunManager {
         return f;
     }
 
+    /** The name a run's encoder is published under: the request's, the spec's, the run's name, or run-<id>. */
+    String modelName(Run run, String requested) {
+        String name = !requested.isBlank() ? requested : !run.getSpec().getModelName().isBlank()
+                ? run.getSpec().getModelName() : !run.getName().isBlank() ? run.getName() : "run-" + run.getRunId();
+        return name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9._-]", "-");
+    }
+
+    /** Publishes the run's newest encoder to the configured encoder-service. Blocking. */
+    public Run publish(String id, String modelName) {
+        Handle h = handle(id);
+        Path file = encoderFile(id);
+        var info = publisher.publish(file, modelName(h.run, modelName), id);
+        synchronized (this) {
+            update(h, h.run.toBuilder().setPublishedModel(info.getName() + ":" + info.getVersion()).clearPublishError()
+                    .build());
+            return h.run;
+        }
+    }
+
     /** kNN and linear probe of the run's newest encoder on a labelled split. Blocking: call off the event loop. */
     public EvalResult evaluate(String id, EvalSpec spec) {
         Handle h = handle(id);
@@ -315,8 +337,23 @@ public class RunManager {
             PretrainResult result = trainer.run();
             RunState end = result.status() == PretrainResult.Status.FINISHED ? RunState.RUN_STATE_SUCCEEDED
                     : shuttingDown && !h.cancelRequested ? RunState.RUN_STATE_INTERRUPTED : RunState.RUN_STATE_CANCELLED;
+            String published = "";
+            String publishError = "";
+            if (end == RunState.RUN_STATE_SUCCEEDED && publisher.enabled()) {
+                // Before the run is marked done, so its final event already says where the encoder went.
+                try {
+                    var info = publisher.publish(store.encoderFile(id), modelName(h.run, ""), id);
+                    published = info.getName() + ":" + info.getVersion();
+                    LOG.infof("run %s: encoder published to %s as %s", id, publisher.address(), published);
+                } catch (io.grpc.StatusRuntimeException e) {
+                    publishError = "publishing to " + publisher.address() + " failed: " + e.getStatus().getCode() + ": "
+                            + e.getStatus().getDescription() + " (PublishEncoder retries)";
+                    LOG.warnf("run %s: %s", id, publishError);
+                }
+            }
             synchronized (this) {
-                Run.Builder b = h.run.toBuilder().setState(end).setStep(result.steps()).setFinishedAt(now());
+                Run.Builder b = h.run.toBuilder().setState(end).setStep(result.steps()).setFinishedAt(now())
+                        .setPublishedModel(published).setPublishError(publishError);
                 if (end == RunState.RUN_STATE_INTERRUPTED) {
                     b.setError("the service stopped while the run was training; ResumeRun continues it");
                 }

@@ -13,7 +13,7 @@ import dev.selfsup.proto.v1.GetRunRequest;
 import dev.selfsup.proto.v1.ListRunsRequest;
 import dev.selfsup.proto.v1.ListRunsResponse;
 import dev.selfsup.proto.v1.ModelChunk;
-import dev.selfsup.proto.v1.ModelManifest;
+import dev.selfsup.proto.v1.PublishEncoderRequest;
 import dev.selfsup.proto.v1.ResumeRunRequest;
 import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
@@ -99,33 +99,15 @@ public class TrainerGrpcService implements TrainerService {
         return Multi.createFrom().items(() -> chunks(request.getRunId()).stream());
     }
 
-    /** The run's encoder file as a manifest and 1 MiB chunks. Read once into memory: bundles are small. */
+    /** The run's encoder file as a manifest and 1 MiB chunks. */
     private List<ModelChunk> chunks(String runId) {
         Path file = runs.encoderFile(runId);
-        try {
-            byte[] bytes = Files.readAllBytes(file);
-            TensorArchive.Contents c;
-            try (InputStream in = new java.io.ByteArrayInputStream(bytes)) {
-                c = TensorArchive.read(in, file.toString());
-            }
-            var header = Json.MAPPER.readTree(c.header());
-            String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-            Run run = runs.get(runId);
-            List<ModelChunk> out = new ArrayList<>();
-            out.add(ModelChunk.newBuilder().setManifest(ModelManifest.newBuilder()
-                    .setName(run.getName().isBlank() ? "run-" + runId : run.getName()).setSizeBytes(bytes.length)
-                    .setSha256(sha).setRunId(runId).setProvenanceJson(header.path("provenance").toString())
-                    .setFeatureDim(header.path("featureDim").asInt())).build());
-            for (int off = 0; off < bytes.length; off += CHUNK) {
-                out.add(ModelChunk.newBuilder()
-                        .setData(ByteString.copyFrom(bytes, off, Math.min(CHUNK, bytes.length - off))).build());
-            }
-            return out;
-        } catch (IOException e) {
-            throw Status.DATA_LOSS.withDescription("encoder of run " + runId + " cannot be read: " + e.getMessage())
-                    .asRuntimeException();
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return EncoderChunks.of(file, runs.modelName(runs.get(runId), ""), runId);
+    }
+
+    @Override
+    @Blocking
+    public Uni<Run> publishEncoder(PublishEncoderRequest request) {
+        return Uni.createFrom().item(() -> runs.publish(request.getRunId(), request.getModelName()));
     }
 }

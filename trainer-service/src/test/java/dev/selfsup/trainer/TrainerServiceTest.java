@@ -58,6 +58,7 @@ import org.junit.jupiter.api.Test;
 /** The trainer over a real gRPC channel: runs, watchers, evaluation, export, cancel/resume, bad input, metrics. */
 @QuarkusTest
 @QuarkusTestResource(TinyDataResource.class)
+@QuarkusTestResource(FakeEncoderService.class)
 class TrainerServiceTest {
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
@@ -180,6 +181,19 @@ class TrainerServiceTest {
             var loaded = EncoderBundle.read(new ByteArrayInputStream(bytes.toByteArray()), "export", m);
             assertEquals(24, loaded.header().provenance().steps());
         }
+
+        // The finished run was published to the configured encoder-service, and its final state says so.
+        var upload = FakeEncoderService.UPLOADS.stream().filter(u -> u.manifest().getRunId().equals(run.getRunId()))
+                .findFirst().orElseThrow(() -> new AssertionError("the run was not published"));
+        assertEquals("tiny", upload.manifest().getName());
+        assertEquals(first.getManifest().getSha256(), upload.manifest().getSha256());
+        assertEquals(first.getManifest().getSha256(),
+                HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(upload.bytes())));
+        assertTrue(done.getPublishedModel().startsWith("tiny:"), done.getPublishedModel());
+        assertTrue(a.lastRun().getPublishedModel().startsWith("tiny:"), "the final event says where it went");
+        Run again = trainer.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder()
+                .setRunId(run.getRunId()).setModelName("Fashion Tiny").build());
+        assertEquals("fashion-tiny:1", again.getPublishedModel(), "names are made safe for the model store");
 
         String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                 URI.create("http://localhost:" + port + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();

@@ -1,0 +1,110 @@
+package dev.selfsup.trainer;
+
+import dev.selfsup.proto.v1.EncoderServiceGrpc;
+import dev.selfsup.proto.v1.ModelChunk;
+import dev.selfsup.proto.v1.ModelInfo;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import jakarta.annotation.PreDestroy;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+
+/**
+ * Sends finished encoders to the encoder-service over gRPC (its PublishModel), so trainer and encoder-service can
+ * run on different hosts with no shared disk. Off when no address is configured.
+ */
+@ApplicationScoped
+public class EncoderPublisher {
+    /** host:port of the encoder-service, e.g. "encoder-service:8082"; empty: do not publish. */
+    @ConfigProperty(name = "selfsup.trainer.encoder-service")
+    Optional<String> address;
+
+    @ConfigProperty(name = "selfsup.trainer.publish-timeout", defaultValue = "PT5M")
+    java.time.Duration timeout;
+
+    private ManagedChannel channel;
+
+    public boolean enabled() {
+        return address.filter(a -> !a.isBlank()).isPresent();
+    }
+
+    public String address() {
+        return address.orElse("");
+    }
+
+    private synchronized ManagedChannel channel() {
+        if (channel == null) {
+            String a = address.orElseThrow();
+            int colon = a.lastIndexOf(':');
+            if (colon < 0) {
+                throw Status.FAILED_PRECONDITION.withDescription("selfsup.trainer.encoder-service must be host:port, got '"
+                        + a + "'").asRuntimeException();
+            }
+            channel = ManagedChannelBuilder.forAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1)))
+                    .usePlaintext().build();
+        }
+        return channel;
+    }
+
+    @PreDestroy
+    synchronized void close() {
+        if (channel != null) {
+            channel.shutdownNow();
+        }
+    }
+
+    /**
+     * Publishes a bundle as a new version of {@code modelName}; returns the version the encoder-service made.
+     *
+     * @throws StatusRuntimeException with the encoder-service's status, or FAILED_PRECONDITION when disabled
+     */
+    public ModelInfo publish(Path bundle, String modelName, String runId) {
+        if (!enabled()) {
+            throw Status.FAILED_PRECONDITION.withDescription("no encoder-service configured: set "
+                    + "selfsup.trainer.encoder-service=host:port on the trainer").asRuntimeException();
+        }
+        List<ModelChunk> chunks = EncoderChunks.of(bundle, modelName, runId);
+        CompletableFuture<ModelInfo> result = new CompletableFuture<>();
+        StreamObserver<ModelChunk> up = EncoderServiceGrpc.newStub(channel())
+                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS).publishModel(new StreamObserver<>() {
+                    @Override
+                    public void onNext(ModelInfo value) {
+                        result.complete(value);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        result.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {}
+                });
+        chunks.forEach(up::onNext);
+        up.onCompleted();
+        try {
+            return result.get(timeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof StatusRuntimeException s) {
+                throw s;
+            }
+            throw Status.INTERNAL.withDescription(String.valueOf(e.getCause())).asRuntimeException();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
+        } catch (TimeoutException e) {
+            throw Status.DEADLINE_EXCEEDED.withDescription("the encoder-service at " + address() + " did not answer "
+                    + "within " + timeout).asRuntimeException();
+        }
+    }
+}

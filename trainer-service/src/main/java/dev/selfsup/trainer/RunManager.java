@@ -325,6 +325,7 @@ public class RunManager {
             trainer = new Pretrainer(config, d, stats[0], stats[1]);
             Pretrainer t = trainer;
             TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
+            metrics.watchDevice(trainer.device());
             trainer.addListener(new Listener(h, t, meters));
             synchronized (this) {
                 h.trainer = trainer;

@@ -20,7 +20,8 @@ import java.util.function.Supplier;
  * The trainer's Prometheus metrics (at /q/metrics). Per run, labelled {@code run} and {@code method}:
  * selfsup_training_images_total, selfsup_training_images_per_second, selfsup_training_step_seconds,
  * selfsup_training_data_wait_seconds, selfsup_training_loss, selfsup_training_learning_rate,
- * selfsup_training_epoch, selfsup_training_checkpoint_write_seconds. Overall: selfsup_training_runs{state}.
+ * selfsup_training_epoch, selfsup_training_checkpoint_write_seconds. Overall: selfsup_training_runs{state}, and
+ * on a GPU selfsup_training_device_memory_bytes{device}.
  * Startup so the run gauges exist before the first run.
  */
 @Startup
@@ -59,6 +60,26 @@ public class TrainingMetrics {
     public RunMeters run(String runId, String method) {
         return perRun.computeIfAbsent(runId, id -> new RunMeters(registry, Tags.of("run", id, "method", method)));
     }
+
+    /**
+     * Registers selfsup_training_device_memory_bytes{device} for a GPU (CUDA's used memory, read at each scrape).
+     * A CPU has no such figure the engine can give, so nothing is registered for it.
+     */
+    public void watchDevice(ai.djl.Device device) {
+        if (!device.isGpu() || !gpusWatched.add(device.toString())) {
+            return;
+        }
+        Gauge.builder("selfsup.training.device.memory", device, d -> {
+            try {
+                return ai.djl.util.cuda.CudaUtils.getGpuMemory(d).getUsed();
+            } catch (RuntimeException e) {
+                return Double.NaN;
+            }
+        }).tag("device", device.toString()).baseUnit("bytes").description("Device memory in use (CUDA)")
+                .strongReference(true).register(registry);
+    }
+
+    private final java.util.Set<String> gpusWatched = ConcurrentHashMap.newKeySet();
 
     /** The meters of one run. */
     public static final class RunMeters {

@@ -13,10 +13,10 @@ import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.GradMode;
+import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.Image;
-import dev.selfsup.proto.v1.ModelChunk;
 import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.ModelManifest;
 import dev.selfsup.proto.v1.PixelType;
@@ -25,21 +25,17 @@ import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
-import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
 import java.io.File;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine;
@@ -288,30 +284,8 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
     }
 
     static ModelInfo publish(ManagedChannel ch, byte[] bytes) throws Exception {
-        CompletableFuture<ModelInfo> done = new CompletableFuture<>();
-        StreamObserver<ModelChunk> up = EncoderServiceGrpc.newStub(ch).publishModel(new StreamObserver<>() {
-            @Override
-            public void onNext(ModelInfo value) {
-                done.complete(value);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                done.completeExceptionally(t);
-            }
-
-            @Override
-            public void onCompleted() {}
-        });
-        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        up.onNext(ModelChunk.newBuilder().setManifest(ModelManifest.newBuilder().setName("bench")
-                .setSizeBytes(bytes.length).setSha256(sha)).build());
-        for (int off = 0; off < bytes.length; off += 1 << 20) {
-            up.onNext(ModelChunk.newBuilder().setData(ByteString.copyFrom(bytes, off,
-                    Math.min(1 << 20, bytes.length - off))).build());
-        }
-        up.onCompleted();
-        return done.get(2, TimeUnit.MINUTES);
+        return ModelUpload.publish(EncoderServiceGrpc.newStub(ch), ModelUpload.chunks(bytes,
+                ModelManifest.newBuilder().setName("bench"), ModelUpload.CHUNK_BYTES)).get(2, TimeUnit.MINUTES);
     }
 
     /** The service's /q/metrics as name{labels} to value. */

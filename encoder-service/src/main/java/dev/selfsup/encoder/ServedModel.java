@@ -3,7 +3,6 @@ package dev.selfsup.encoder;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.EncoderBundle;

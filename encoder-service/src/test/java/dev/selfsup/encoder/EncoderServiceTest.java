@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.AddToGalleryRequest;
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EmbedResponse;
@@ -37,9 +38,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -91,16 +90,11 @@ class EncoderServiceTest {
     }
 
     ModelInfo publish(ModelManifest manifest, byte[] bundle) {
-        CompletableFuture<ModelInfo> result = new CompletableFuture<>();
-        StreamObserver<ModelChunk> up = EncoderServiceGrpc.newStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES)
-                .publishModel(observer(result));
-        up.onNext(ModelChunk.newBuilder().setManifest(manifest).build());
-        for (int off = 0; off < bundle.length; off += 4096) {
-            up.onNext(ModelChunk.newBuilder().setData(ByteString.copyFrom(bundle, off,
-                    Math.min(4096, bundle.length - off))).build());
-        }
-        up.onCompleted();
-        return join(result);
+        // The manifest as given (the bad-input cases lie in it), then the bytes in 4 KiB chunks.
+        List<ModelChunk> chunks = new ArrayList<>(ModelUpload.chunks(bundle, ModelManifest.newBuilder(), 4096));
+        chunks.set(0, ModelChunk.newBuilder().setManifest(manifest).build());
+        return join(ModelUpload.publish(EncoderServiceGrpc.newStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES),
+                chunks));
     }
 
     static <T> StreamObserver<T> observer(CompletableFuture<T> result) {
@@ -134,11 +128,7 @@ class EncoderServiceTest {
     }
 
     static String sha256(byte[] b) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(b));
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
+        return ModelUpload.sha256(b);
     }
 
     /** {@code n} random grey images: CHW floats (what core takes) and the same pixels as bytes. */

@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.ModelChunk;
 import dev.selfsup.proto.v1.ModelInfo;
@@ -7,7 +8,6 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.StreamObserver;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Path;
@@ -74,24 +74,8 @@ public class EncoderPublisher {
                     + "selfsup.trainer.encoder-service=host:port on the trainer").asRuntimeException();
         }
         List<ModelChunk> chunks = EncoderChunks.of(bundle, modelName, runId);
-        CompletableFuture<ModelInfo> result = new CompletableFuture<>();
-        StreamObserver<ModelChunk> up = EncoderServiceGrpc.newStub(channel())
-                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS).publishModel(new StreamObserver<>() {
-                    @Override
-                    public void onNext(ModelInfo value) {
-                        result.complete(value);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        result.completeExceptionally(t);
-                    }
-
-                    @Override
-                    public void onCompleted() {}
-                });
-        chunks.forEach(up::onNext);
-        up.onCompleted();
+        CompletableFuture<ModelInfo> result = ModelUpload.publish(EncoderServiceGrpc.newStub(channel())
+                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS), chunks);
         try {
             return result.get(timeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {

@@ -1,8 +1,5 @@
 package dev.selfsup.trainer;
 
-import com.google.protobuf.ByteString;
-import dev.selfsup.core.io.Json;
-import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DeleteRunRequest;
 import dev.selfsup.proto.v1.DeleteRunResponse;
@@ -20,19 +17,12 @@ import dev.selfsup.proto.v1.RunEvent;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.TrainerService;
 import dev.selfsup.proto.v1.WatchRunRequest;
-import io.grpc.Status;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.common.annotation.Blocking;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.Uni;
 import jakarta.inject.Inject;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 

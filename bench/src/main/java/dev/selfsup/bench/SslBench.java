@@ -7,7 +7,8 @@ import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.io.Json;
-import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.data.DatasetLoader;
+import dev.selfsup.core.method.Colorization;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.PretrainConfig;
@@ -32,8 +33,26 @@ import picocli.CommandLine.Option;
 @Command(name = "ssl-bench", mixinStandardHelpOptions = true,
         description = "Pretrain on Fashion-MNIST, evaluate, print one JSON line of numbers.")
 public final class SslBench implements Callable<Integer> {
-    @Option(names = "--method", description = "simclr or moco-v2 (default: ${DEFAULT-VALUE})", defaultValue = "simclr")
+    @Option(names = "--method", description = "simclr, moco-v2, rotation, relative-position, jigsaw, colorization or "
+            + "deepcluster (default: ${DEFAULT-VALUE})", defaultValue = "simclr")
     String method;
+    @Option(names = "--dataset", description = "a dataset folder (IDX, CIFAR binary or image folders with train/ and "
+            + "test/) instead of Fashion-MNIST")
+    Path dataset;
+    @Option(names = "--image-size", description = "image folders: side in pixels (default: ${DEFAULT-VALUE})",
+            defaultValue = "32")
+    int imageSize;
+    @Option(names = "--channels", description = "image folders: 1 or 3 (default: ${DEFAULT-VALUE})", defaultValue = "3")
+    int channels;
+    @Option(names = "--permutations", description = "jigsaw: permutation set size")
+    Integer permutations;
+    @Option(names = "--clusters", description = "deepcluster: k")
+    Integer clusters;
+    @Option(names = "--pca-dim", description = "deepcluster: PCA dimension")
+    Integer pcaDim;
+    @Option(names = "--colorize-png", description = "colorization: write a picture of test images (grayscale input, "
+            + "prediction, truth) here")
+    Path colorizePng;
     @Option(names = "--backbone", description = "small-convnet or resnet18 (default: the method's default)")
     String backbone;
     @Option(names = "--width", description = "backbone width")
@@ -89,8 +108,10 @@ public final class SslBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ImageDataset trainAll = FashionMnist.train(dataDir);
-        ImageDataset test = FashionMnist.test(dataDir);
+        ImageDataset trainAll = dataset == null ? FashionMnist.train(dataDir)
+                : DatasetLoader.load(dataset, DatasetLoader.Format.AUTO, "train", channels, imageSize);
+        ImageDataset test = dataset == null ? FashionMnist.test(dataDir)
+                : DatasetLoader.load(dataset, DatasetLoader.Format.AUTO, "test", channels, imageSize);
         ImageDataset train = trainAll.head(trainLimit);
         PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder().seed(seed).device(device);
         if (backbone != null) {
@@ -138,6 +159,15 @@ public final class SslBench implements Callable<Integer> {
         if (warmupEpochs != null) {
             b.warmupEpochs(warmupEpochs);
         }
+        if (permutations != null) {
+            b.permutations(permutations);
+        }
+        if (clusters != null) {
+            b.clusters(clusters);
+        }
+        if (pcaDim != null) {
+            b.pcaDim(pcaDim);
+        }
         PretrainConfig config = b.build();
         float[][] stats = Pretrainer.channelStats(train);
         Map<String, Object> out = new LinkedHashMap<>();
@@ -146,6 +176,7 @@ public final class SslBench implements Callable<Integer> {
                 train.height(), stats[0], stats[1]).toString());
         out.put("batch_size", config.batchSize());
         List<Double> stepSeconds = new ArrayList<>();
+        Map<String, Double> lastMethodMetrics = new LinkedHashMap<>();
         double[] waitTotal = new double[1];
         long t0;
         double trainSeconds;
@@ -167,8 +198,13 @@ public final class SslBench implements Callable<Integer> {
 
                 @Override
                 public void onProgress(Progress p) {
-                    System.err.printf("step %d/%d epoch %.2f loss %.4f lr %.4f %.0f img/s eta %.0fs%n", p.step(),
-                            p.totalSteps(), p.epoch(), p.loss(), p.learningRate(), p.imagesPerSecond(), p.etaSeconds());
+                    System.err.printf("step %d/%d epoch %.2f loss %.4f lr %.4f %.0f img/s eta %.0fs %s%n", p.step(),
+                            p.totalSteps(), p.epoch(), p.loss(), p.learningRate(), p.imagesPerSecond(), p.etaSeconds(),
+                            p.methodMetrics().isEmpty() ? "" : p.methodMetrics());
+                    if (!p.methodMetrics().isEmpty()) {
+                        lastMethodMetrics.clear();
+                        lastMethodMetrics.putAll(p.methodMetrics());
+                    }
                 }
             });
             t0 = System.nanoTime();
@@ -178,6 +214,10 @@ public final class SslBench implements Callable<Integer> {
             out.put("final_loss", result.finalLoss());
             if (export != null) {
                 trainer.exportEncoder(export);
+            }
+            if (colorizePng != null && trainer.method() instanceof Colorization col) {
+                ColorizationPicture.write(col, trainer.manager(), test, 10, colorizePng);
+                System.err.println("wrote " + colorizePng);
             }
             if (!skipEval) {
                 long e0 = System.nanoTime();
@@ -217,6 +257,8 @@ public final class SslBench implements Callable<Integer> {
         out.put("raw_pixels_linear_accuracy", raw == null ? null : round(raw.linearAccuracy(), 4));
         out.put("random_init_knn_accuracy", random == null ? null : round(random.knnAccuracy(), 4));
         out.put("random_init_linear_accuracy", random == null ? null : round(random.linearAccuracy(), 4));
+        out.put("method_metrics", lastMethodMetrics);
+        out.put("dataset", trainAll.name());
         out.put("seed", seed);
         out.put("config", Arrays.asList(config.optimizer(), config.learningRate(), config.temperature(),
                 config.cropScaleMin(), config.jitterStrength()));

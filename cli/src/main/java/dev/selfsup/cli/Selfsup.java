@@ -121,7 +121,8 @@ public final class Selfsup {
 
     @Command(name = "train", description = "Start a pretraining run and follow it to the end.")
     static final class Train extends Base {
-        @Option(names = "--method", defaultValue = "simclr", description = "simclr or moco-v2 (default: ${DEFAULT-VALUE})")
+        @Option(names = "--method", defaultValue = "simclr", description = "simclr, moco-v2, rotation, relative-position, "
+                + "jigsaw, colorization or deepcluster (default: ${DEFAULT-VALUE})")
         String method;
         @Option(names = "--dataset", defaultValue = "fashion-mnist", description = "folder under the data root")
         String dataset;
@@ -138,10 +139,20 @@ public final class Selfsup {
         @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
 
+        /** The API enum of a method name: "moco-v2" is METHOD_MOCO_V2. */
+        static Method methodOf(String name) {
+            String n = "moco".equals(name) ? "moco-v2" : name;
+            try {
+                return Method.valueOf("METHOD_" + n.toUpperCase(Locale.ROOT).replace('-', '_'));
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(new CommandLine(new Train()), "--method: unknown method '" + name + "'");
+            }
+        }
+
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
             RunSpec.Builder s = RunSpec.newBuilder().setName(name)
-                    .setMethod("moco-v2".equals(method) || "moco".equals(method) ? Method.METHOD_MOCO_V2 : Method.METHOD_SIMCLR)
+                    .setMethod(methodOf(method))
                     .setDataset(DatasetRef.newBuilder().setPath(dataset));
             if (epochs != null) {
                 s.setEpochs(epochs);

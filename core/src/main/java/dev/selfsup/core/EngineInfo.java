@@ -22,4 +22,12 @@ public record EngineInfo(String engine, String djlVersion, String selfsupVersion
         return new EngineInfo(e.getEngineName() + " " + e.getVersion(), Provenance.currentDjlVersion(),
                 Provenance.currentSelfsupVersion(), d.toString(), e.getGpuCount());
     }
+
+    /**
+     * Prints the engine as JSON. Container builds run it once so that the native library is extracted into the
+     * image and a container starts without that step.
+     */
+    public static void main(String[] args) {
+        System.out.println(dev.selfsup.core.io.Json.write(current(args.length > 0 ? args[0] : "auto")));
+    }
 }

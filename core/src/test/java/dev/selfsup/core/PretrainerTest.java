@@ -50,10 +50,43 @@ class PretrainerTest {
         return new ImageDataset("tiny", px, null, n, 1, s, s, List.of());
     }
 
+    /** 96 RGB 3x24x24 images: a square of a random saturated colour on a dim coloured background. */
+    static ImageDataset tinyColour() {
+        int n = 96;
+        int s = 24;
+        byte[] px = new byte[n * 3 * s * s];
+        Random r = new Random(12);
+        for (int i = 0; i < n; i++) {
+            int y0 = r.nextInt(14);
+            int x0 = r.nextInt(14);
+            int[] fg = {r.nextInt(256), r.nextInt(256), r.nextInt(256)};
+            fg[r.nextInt(3)] = 255;
+            int[] bg = {r.nextInt(60), r.nextInt(60), r.nextInt(60)};
+            for (int c = 0; c < 3; c++) {
+                for (int y = 0; y < s; y++) {
+                    for (int x = 0; x < s; x++) {
+                        boolean on = y >= y0 && y < y0 + 10 && x >= x0 && x < x0 + 10;
+                        px[((i * 3 + c) * s + y) * s + x] = (byte) (on ? fg[c] : bg[c] + r.nextInt(20));
+                    }
+                }
+            }
+        }
+        return new ImageDataset("tiny-colour", px, null, n, 3, s, s, List.of());
+    }
+
+    /** The patch methods and colorization need 24 px colour images; the others take the 12 px grayscale ones. */
+    static ImageDataset dataFor(String method) {
+        return switch (method) {
+            case "relative-position", "jigsaw", "colorization" -> tinyColour();
+            default -> tiny();
+        };
+    }
+
     static PretrainConfig config(String method, Path ckpt) {
         return PretrainConfig.defaults(method).toBuilder().width(4).depth(1).batchSize(16).steps(12)
                 .projectionHidden(16).projectionDim(8).queueSize(32).device("cpu").checkpointDir(ckpt)
-                .checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f).build();
+                .checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f).permutations(10).clusters(8).pcaDim(8)
+                .build();
     }
 
     static List<float[]> params(Pretrainer t) {
@@ -66,9 +99,11 @@ class PretrainerTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"simclr", "moco-v2"})
+    @ValueSource(strings = {"simclr", "moco-v2", "rotation", "relative-position", "jigsaw", "colorization",
+            "deepcluster"})
     void resumedRunEqualsUninterruptedRun(String method) throws IOException {
-        ImageDataset data = tiny();
+        // Cancelled at step 5, inside the first epoch of 6 steps: DeepCluster must resume on its saved clusters.
+        ImageDataset data = dataFor(method);
         float[][] st = Pretrainer.channelStats(data);
         List<float[]> straight;
         try (Pretrainer a = new Pretrainer(config(method, dir.resolve("a")), data, st[0], st[1])) {
@@ -80,15 +115,15 @@ class PretrainerTest {
             b.addListener(new PretrainListener() {
                 @Override
                 public void onStep(long step, double s, double w, int images) {
-                    if (step == 6) {
+                    if (step == 5) {
                         b.cancel();
                     }
                 }
             });
             PretrainResult r = b.run();
             assertEquals(PretrainResult.Status.CANCELLED, r.status());
-            assertEquals(6, r.steps());
-            assertTrue(r.lastCheckpoint().getFileName().toString().contains("0000000006"));
+            assertEquals(5, r.steps());
+            assertTrue(r.lastCheckpoint().getFileName().toString().contains("0000000005"));
         }
         List<float[]> resumed;
         long[] firstStep = {-1};
@@ -102,7 +137,7 @@ class PretrainerTest {
             assertEquals(PretrainResult.Status.FINISHED, c.run().status());
             resumed = params(c);
         }
-        assertEquals(6, firstStep[0], "resumes at the checkpoint's step, not from 0");
+        assertEquals(5, firstStep[0], "resumes at the checkpoint's step, not from 0");
         assertEquals(straight.size(), resumed.size());
         for (int i = 0; i < straight.size(); i++) {
             assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, "array " + i);

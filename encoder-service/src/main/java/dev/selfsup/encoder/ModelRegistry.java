@@ -52,6 +52,9 @@ public class ModelRegistry {
     Duration maxQueueDelay;
     @ConfigProperty(name = "selfsup.encoder.max-queue-images", defaultValue = "2048")
     int maxQueueImages;
+    /** How often to look for versions other replicas sharing the model store published or removed; 0: never. */
+    @ConfigProperty(name = "selfsup.encoder.store-poll", defaultValue = "PT10S")
+    Duration storePoll = Duration.ZERO;
 
     @Inject
     EncoderMetrics metrics;
@@ -61,15 +64,102 @@ public class ModelRegistry {
     private ModelStore store;
     private Device device;
     private volatile boolean restored;
+    /** "name/version" of versions this replica is removing: the store still lists them for a moment. */
+    private final java.util.Set<String> removing = new java.util.HashSet<>();
+    private java.util.concurrent.ScheduledExecutorService poller;
 
     void onStart(@Observes StartupEvent e) throws IOException {
         store = new ModelStore(modelDir);
         Thread t = new Thread(this::restore, "model-restore");
         t.setDaemon(true);
         t.start();
+        if (!storePoll.isZero() && !storePoll.isNegative()) {
+            poller = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread th = new Thread(r, "model-store-poll");
+                th.setDaemon(true);
+                return th;
+            });
+            poller.scheduleWithFixedDelay(this::pollStore, storePoll.toMillis(), storePoll.toMillis(),
+                    TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void pollStore() {
+        try {
+            syncWithStore();
+        } catch (IOException | RuntimeException ex) {
+            LOG.warnf("cannot read the model store %s: %s", modelDir, ex.getMessage());
+        }
+    }
+
+    /**
+     * Brings this replica in line with the store that other replicas share: loads versions they published,
+     * retires versions they removed, and takes their pinned defaults. Versions this replica is publishing or
+     * removing are left alone.
+     */
+    void syncWithStore() throws IOException {
+        if (!restored) {
+            return;
+        }
+        List<ModelStore.VersionRecord> stored = store.list();
+        java.util.Set<String> storedKeys = new java.util.HashSet<>();
+        List<ModelStore.VersionRecord> added = new ArrayList<>();
+        synchronized (this) {
+            for (ModelStore.VersionRecord r : stored) {
+                String key = r.name() + "/" + r.version();
+                storedKeys.add(key);
+                NavigableMap<Integer, Version> vs = models.get(r.name());
+                if ((vs == null || !vs.containsKey(r.version())) && !removing.contains(key)) {
+                    models.computeIfAbsent(r.name(), n -> new TreeMap<>()).put(r.version(),
+                            new Version(r, State.LOADING, null, null));
+                    added.add(r);
+                }
+            }
+        }
+        for (ModelStore.VersionRecord r : added) {
+            try {
+                ServedModel m = load(r, store.bundleFile(r.name(), r.version()));
+                put(new Version(r, State.READY, m, null));
+                LOG.infof("loaded %s v%d, published by another replica", r.name(), r.version());
+            } catch (IOException | RuntimeException ex) {
+                put(new Version(r, State.FAILED, null, ex.getMessage()));
+            }
+        }
+        List<ServedModel> gone = new ArrayList<>();
+        synchronized (this) {
+            for (var entry : List.copyOf(models.entrySet())) {
+                String name = entry.getKey();
+                NavigableMap<Integer, Version> vs = entry.getValue();
+                for (Version v : List.copyOf(vs.values())) {
+                    if (v.state != State.LOADING && !storedKeys.contains(name + "/" + v.record.version())) {
+                        vs.remove(v.record.version());
+                        if (v.model != null) {
+                            gone.add(v.model);
+                        }
+                        LOG.infof("%s v%d was removed by another replica", name, v.record.version());
+                    }
+                }
+                if (vs.isEmpty()) {
+                    models.remove(name);
+                    pinned.remove(name);
+                    continue;
+                }
+                OptionalInt pin = store.pinnedDefault(name);
+                if (pin.isPresent()) {
+                    pinned.put(name, pin.getAsInt());
+                } else {
+                    pinned.remove(name);
+                }
+            }
+            metrics.setModelsLoaded(countReady());
+        }
+        gone.forEach(ServedModel::retire); // queued requests finish on it first
     }
 
     void onStop(@Observes ShutdownEvent e) {
+        if (poller != null) {
+            poller.shutdownNow();
+        }
         List<ServedModel> all = new ArrayList<>();
         synchronized (this) {
             models.values().forEach(vs -> vs.values().stream().filter(v -> v.model != null)
@@ -159,8 +249,8 @@ public class ModelRegistry {
         synchronized (this) {
             int next;
             try {
-                next = Math.max(store.lastVersion(name), models.getOrDefault(name, new TreeMap<>()).keySet()
-                        .stream().mapToInt(Integer::intValue).max().orElse(0)) + 1;
+                next = store.reserveVersion(name, models.getOrDefault(name, new TreeMap<>()).keySet()
+                        .stream().mapToInt(Integer::intValue).max().orElse(0));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -342,6 +432,7 @@ public class ModelRegistry {
             }
             for (Version v : removed) {
                 vs.remove(v.record.version());
+                removing.add(name + "/" + v.record.version());
                 if (Integer.valueOf(v.record.version()).equals(pinned.get(name))) {
                     pinned.remove(name);
                 }
@@ -366,6 +457,10 @@ public class ModelRegistry {
             } catch (IOException e) {
                 throw Status.INTERNAL.withDescription("cannot delete " + name + " v" + v.record.version() + ": "
                         + e.getMessage()).asRuntimeException();
+            } finally {
+                synchronized (this) {
+                    removing.remove(name + "/" + v.record.version());
+                }
             }
             numbers.add(v.record.version());
         }

@@ -110,6 +110,25 @@ public final class ModelStore {
         return out;
     }
 
+    /**
+     * Takes the next version number of {@code name} (above {@code atLeast} and above every number this store has
+     * given out) and records it at once, under a file lock: replicas sharing one store never hand out the same
+     * number, and a failed upload burns its number rather than reusing it.
+     */
+    public int reserveVersion(String name, int atLeast) throws IOException {
+        Path dir = root.resolve(name);
+        Files.createDirectories(dir);
+        synchronized (ModelStore.class) { // the file lock is per process, so threads also take turns
+            try (java.nio.channels.FileChannel lock = java.nio.channels.FileChannel.open(root.resolve(".lock"),
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+                    java.nio.channels.FileLock held = lock.lock()) {
+                int next = Math.max(lastVersion(name), atLeast) + 1;
+                writeAtomically(dir.resolve("last-version"), Integer.toString(next));
+                return next;
+            }
+        }
+    }
+
     /** The highest version number ever stored for {@code name} (0 if none). */
     public int lastVersion(String name) throws IOException {
         int last = 0;

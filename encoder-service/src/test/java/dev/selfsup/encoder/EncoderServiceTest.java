@@ -39,6 +39,10 @@ import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.MatchResult;
+import java.util.regex.Pattern;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -441,6 +445,12 @@ class EncoderServiceTest {
             assertTrue(metrics.contains(name), name + " missing from /q/metrics");
         }
         assertTrue(metrics.contains("status=\"RESOURCE_EXHAUSTED\""));
+        // The Grafana dashboard's encoder panels query only metrics this service exports.
+        String dashboard = Files.readString(Path.of("../deploy/grafana/dashboards/selfsup.json"));
+        List<String> panelMetrics = Pattern.compile("selfsup_encoder_[a-z0-9_]+").matcher(dashboard).results()
+                .map(MatchResult::group).distinct().toList();
+        assertTrue(panelMetrics.size() >= 5, "encoder panels: " + panelMetrics);
+        panelMetrics.forEach(m -> assertTrue(metrics.contains(m + "{") || metrics.contains(m + " "), m + " not exported"));
         encoder.unloadModel(UnloadModelRequest.newBuilder().setName("slow").build());
     }
 

@@ -75,4 +75,39 @@ class ModelRegistryRestartTest {
         assertEquals(3, second.publish("m", upload(second, b), "z", b.length, "").record().version());
         second.onStop(null);
     }
+
+    @Test
+    void replicasSharingAStoreSeeEachOthersVersions() throws Exception {
+        byte[] a = TestBundles.convnet(1, 16, 8, 1, 71);
+        byte[] b = TestBundles.convnet(1, 16, 8, 1, 72);
+        float[] image = new float[16 * 16];
+        java.util.Arrays.fill(image, 0.3f);
+        ModelRegistry one = start();
+        ModelRegistry two = start();
+        // Publishing on both at once: the store hands out distinct version numbers.
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        var f1 = pool.submit(() -> one.publish("m", upload(one, a), "x", a.length, "run-a"));
+        var f2 = pool.submit(() -> two.publish("m", upload(two, b), "y", b.length, "run-b"));
+        int v1 = f1.get().record().version();
+        int v2 = f2.get().record().version();
+        pool.shutdown();
+        assertEquals(java.util.Set.of(1, 2), java.util.Set.of(v1, v2));
+        one.syncWithStore();
+        two.syncWithStore();
+        for (ModelRegistry r : List.of(one, two)) {
+            assertEquals(List.of(1, 2), r.list("m").stream().map(v -> v.record().version()).toList());
+        }
+        assertArrayEquals(one.serving("m", v1).embed(image, 1, () -> false).get(),
+                two.serving("m", v1).embed(image, 1, () -> false).get(), 0f, "the same bundle on both replicas");
+        // A pin and an unload on one replica reach the other at its next look at the store.
+        one.setDefault("m", v1);
+        two.syncWithStore();
+        assertEquals(v1, two.serving("m", 0).record().version());
+        one.unload("m", v2);
+        two.syncWithStore();
+        assertEquals(List.of(v1), two.list("m").stream().map(v -> v.record().version()).toList());
+        assertEquals(3, two.publish("m", upload(two, b), "z", b.length, "").record().version(), "never reused");
+        one.onStop(null);
+        two.onStop(null);
+    }
 }

@@ -7,6 +7,9 @@ import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.eval.KnnClassifier;
 import dev.selfsup.core.eval.LinearProbe;
 import dev.selfsup.core.train.EncoderBundle;
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.method.UnsuitableDataException;
+import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
@@ -150,6 +153,15 @@ public class RunManager {
         }
         if (d.height() != d.width()) {
             throw RunSpecs.invalid("dataset: images must be square, got " + d.height() + "x" + d.width());
+        }
+        float[] ones = new float[d.channels()];
+        java.util.Arrays.fill(ones, 1f);
+        try {
+            Methods.checkData(c, new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones), d);
+        } catch (UnsuitableDataException e) {
+            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
+        } catch (IllegalArgumentException e) {
+            throw RunSpecs.invalid(e.getMessage());
         }
     }
 
@@ -416,7 +428,8 @@ public class RunManager {
             }
             RunEvent e = RunEvent.newBuilder().setTime(now()).setProgress(dev.selfsup.proto.v1.Progress.newBuilder().setStep(p.step())
                     .setTotalSteps(p.totalSteps()).setEpoch(p.epoch()).setLoss(p.loss()).setLearningRate(p.learningRate())
-                    .setImagesPerSecond(p.imagesPerSecond()).setEta(duration((long) (p.etaSeconds() * 1e9)))).build();
+                    .setImagesPerSecond(p.imagesPerSecond()).setEta(duration((long) (p.etaSeconds() * 1e9)))
+                    .putAllMethodMetrics(p.methodMetrics())).build();
             h.watchers.forEach(w -> w.emit(e));
         }
 

@@ -19,9 +19,27 @@ public final class RunSpecs {
         return switch (m) {
             case METHOD_UNSPECIFIED, METHOD_SIMCLR -> "simclr";
             case METHOD_MOCO_V2 -> "moco-v2";
+            case METHOD_ROTATION -> "rotation";
+            case METHOD_RELATIVE_POSITION -> "relative-position";
+            case METHOD_JIGSAW -> "jigsaw";
+            case METHOD_COLORIZATION -> "colorization";
+            case METHOD_DEEPCLUSTER -> "deepcluster";
             case UNRECOGNIZED -> throw invalid("method: unknown value");
-            default -> throw invalid("method: " + m + " is not implemented in this build (available: METHOD_SIMCLR, "
-                    + "METHOD_MOCO_V2)");
+            default -> throw invalid("method: " + m + " is not implemented in this build (available: every method "
+                    + "but " + m + ")");
+        };
+    }
+
+    /** The API method of a core method name. */
+    public static Method method(String name) {
+        return switch (name) {
+            case "moco-v2", "moco" -> Method.METHOD_MOCO_V2;
+            case "rotation" -> Method.METHOD_ROTATION;
+            case "relative-position", "context" -> Method.METHOD_RELATIVE_POSITION;
+            case "jigsaw" -> Method.METHOD_JIGSAW;
+            case "colorization" -> Method.METHOD_COLORIZATION;
+            case "deepcluster" -> Method.METHOD_DEEPCLUSTER;
+            default -> Method.METHOD_SIMCLR;
         };
     }
 
@@ -83,6 +101,15 @@ public final class RunSpecs {
         if (s.hasQueueSize()) {
             b.queueSize(positive(s.getQueueSize(), "queue_size"));
         }
+        if (s.hasJigsawPermutations()) {
+            b.permutations(s.getJigsawPermutations() == 0 ? -1 : s.getJigsawPermutations());
+        }
+        if (s.hasClusters()) {
+            b.clusters(s.getClusters() == 0 ? -1 : s.getClusters());
+        }
+        if (s.hasPcaDim()) {
+            b.pcaDim(s.getPcaDim() == 0 ? -1 : s.getPcaDim());
+        }
         if (s.hasKeyMomentum()) {
             b.keyMomentum(s.getKeyMomentum());
         }
@@ -114,7 +141,7 @@ public final class RunSpecs {
     /** The spec with every default written in: what the run really does. */
     public static RunSpec effective(RunSpec s, PretrainConfig c) {
         RunSpec.Builder b = s.toBuilder()
-                .setMethod("moco-v2".equals(c.method()) ? Method.METHOD_MOCO_V2 : Method.METHOD_SIMCLR)
+                .setMethod(method(c.method()))
                 .setBackbone("resnet18".equals(c.backbone()) ? Backbone.BACKBONE_RESNET18 : Backbone.BACKBONE_SMALL_CONVNET)
                 .setWidth(c.width()).setDepth(c.depth()).setBatchSize(c.batchSize())
                 .setOptimizer(switch (c.optimizer()) {
@@ -128,6 +155,7 @@ public final class RunSpecs {
                 .setProjectionDim(c.projectionDim()).setQueueSize(c.queueSize()).setKeyMomentum(c.keyMomentum())
                 .setCropScaleMin(c.cropScaleMin()).setJitterStrength(c.jitterStrength()).setSeed(c.seed())
                 .setCheckpointEverySteps(c.checkpointEverySteps())
+                .setJigsawPermutations(c.permutations()).setClusters(c.clusters()).setPcaDim(c.pcaDim())
                 .setDevice(switch (c.device()) {
                     case "cpu" -> DevicePreference.DEVICE_PREFERENCE_CPU;
                     case "gpu" -> DevicePreference.DEVICE_PREFERENCE_GPU;

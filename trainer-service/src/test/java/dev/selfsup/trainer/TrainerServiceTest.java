@@ -1,6 +1,7 @@
 package dev.selfsup.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -43,7 +44,14 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.security.MessageDigest;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Pattern;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
@@ -204,6 +212,25 @@ class TrainerServiceTest {
         assertTrue(metricValue(metrics, "selfsup_training_images_per_second", runLabel) > 0);
         assertTrue(metrics.contains("selfsup_training_runs{state=\"succeeded\"}"), "runs by state");
         assertTrue(metrics.contains("selfsup_training_checkpoint_write_seconds_count{"), "checkpoint writes");
+        // Every training metric a panel of the Grafana dashboard queries is exported by this run.
+        Set<String> queried = dashboardMetrics();
+        for (String name : queried) {
+            assertTrue(name.startsWith("selfsup_training_") || name.startsWith("selfsup_encoder_")
+                    || name.startsWith("selfsup_tokenizer_"), name + ": a dashboard metric no service test checks");
+            if (name.startsWith("selfsup_training_")) {
+                assertTrue(metrics.contains(name + "{") || metrics.contains(name + " "), name + " is on the dashboard but not exported");
+            }
+        }
+        assertTrue(queried.size() >= 10, "the dashboard queries " + queried);
+    }
+
+    /** The metric names in every panel query of deploy/grafana/dashboards/selfsup.json. */
+    static Set<String> dashboardMetrics() throws IOException {
+        JsonNode dashboard = new ObjectMapper().readTree(Path.of("../deploy/grafana/dashboards/selfsup.json").toFile());
+        Set<String> names = new TreeSet<>();
+        dashboard.findValues("expr").forEach(e -> Pattern.compile("selfsup_[a-z0-9_]+").matcher(e.asText())
+                .results().forEach(m -> names.add(m.group())));
+        return names;
     }
 
     static double metricValue(String text, String name, String label) {
@@ -249,6 +276,28 @@ class TrainerServiceTest {
     }
 
     @Test
+    void deepClusterReportsNmiBetweenEpochs() throws Exception {
+        // 256 images in batches of 32: 8 steps an epoch, three epochs, so two NMIs between successive clusterings.
+        Run run = trainer.startRun(tinySpec(24).setName("dc").setMethod(Method.METHOD_DEEPCLUSTER).setClusters(4)
+                .setPcaDim(8).build());
+        assertEquals(Method.METHOD_DEEPCLUSTER, run.getSpec().getMethod());
+        assertEquals(4, run.getSpec().getClusters());
+        Watcher w = watch(run.getRunId());
+        assertTrue(w.done.await(120, TimeUnit.SECONDS));
+        assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState(), w.lastRun().getError());
+        List<Double> nmis = new ArrayList<>();
+        for (RunEvent e : w.events) {
+            if (e.hasProgress() && e.getProgress().containsMethodMetrics("nmi_previous_epoch")) {
+                nmis.add(e.getProgress().getMethodMetricsOrThrow("nmi_previous_epoch"));
+                double nonEmpty = e.getProgress().getMethodMetricsOrThrow("clusters_non_empty");
+                assertTrue(nonEmpty >= 1 && nonEmpty <= 4, "non-empty clusters " + nonEmpty);
+            }
+        }
+        assertFalse(nmis.isEmpty(), "progress carries the NMI after the second epoch's clustering");
+        nmis.forEach(v -> assertTrue(v >= 0 && v <= 1, "NMI " + v));
+    }
+
+    @Test
     void badInputGetsClearStatus() {
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
@@ -256,7 +305,17 @@ class TrainerServiceTest {
                 () -> trainer.startRun(tinySpec(5).setLearningRate(-1).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "steps", () -> trainer.startRun(tinySpec(0).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "not implemented",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "too small for a 3x3 grid",
                 () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).build()));
+        assertStatus(Status.Code.FAILED_PRECONDITION, "needs colour images",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_COLORIZATION).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "clusters",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_DEEPCLUSTER).setClusters(5000).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "pca_dim",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_DEEPCLUSTER).setPcaDim(64).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "jigsaw_permutations",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).setJigsawPermutations(1).build()));
         assertStatus(Status.Code.NOT_FOUND, "nope",
                 () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("nope")).build()));
         assertStatus(Status.Code.PERMISSION_DENIED, "leaves",

@@ -47,4 +47,13 @@ public final class AugmentationPipeline implements Augmentation {
         }
         return new AugmentationPipeline(steps);
     }
+
+    /**
+     * The light augmentation of the pretext tasks and DeepCluster: a random resized crop of at least
+     * {@code cropScaleMin} of the area, and a horizontal flip with p 0.5.
+     */
+    public static AugmentationPipeline cropFlip(int size, double cropScaleMin) {
+        return new AugmentationPipeline(java.util.List.of(new RandomResizedCrop(size, cropScaleMin, 1.0),
+                new HorizontalFlip(0.5)));
+    }
 }

@@ -25,6 +25,7 @@ public final class BatchLoader implements AutoCloseable {
     private final int batchSize;
     private final long seed;
     private final int batchesPerEpoch;
+    private final EpochSampler sampler;
     private final BlockingQueue<HostBatch> ready = new ArrayBlockingQueue<>(3);
     // Host buffers are recycled: a fresh direct buffer per batch is freed only when the GC happens to run, and
     // RSS then creeps up by hundreds of MB over a long run.
@@ -34,13 +35,29 @@ public final class BatchLoader implements AutoCloseable {
     private volatile Throwable failure;
     private long waitNanos;
 
-    /** One batch on the host: its step number and the bytes of its images. */
-    private record HostBatch(long step, ByteBuffer bytes) {}
+    /** One batch on the host: its step number, dataset indices and the bytes of its images. */
+    private record HostBatch(long step, int[] indices, ByteBuffer bytes) {}
+
+    /**
+     * A batch of images on the device and which dataset images they are.
+     *
+     * @param images float32 {@code [batch, C, H, W]} in [0, 1]
+     * @param indices the dataset index of each image, in batch order
+     */
+    public record Batch(NDArray images, int[] indices) {}
 
     /**
      * @param firstStep the global step of the first batch to serve (0, or the step a run resumes at)
      */
     public BatchLoader(ImageDataset data, int batchSize, long seed, long firstStep) {
+        this(data, batchSize, seed, firstStep, null);
+    }
+
+    /**
+     * @param firstStep the global step of the first batch to serve (0, or the step a run resumes at)
+     * @param sampler each epoch's order, or null for a seeded shuffle
+     */
+    public BatchLoader(ImageDataset data, int batchSize, long seed, long firstStep, EpochSampler sampler) {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
         }
@@ -52,6 +69,7 @@ public final class BatchLoader implements AutoCloseable {
         this.batchSize = batchSize;
         this.seed = seed;
         this.batchesPerEpoch = data.size() / batchSize;
+        this.sampler = sampler;
         for (int i = 0; i < 5; i++) {
             free.add(ByteBuffer.allocateDirect(batchSize * data.imageBytes()));
         }
@@ -89,7 +107,11 @@ public final class BatchLoader implements AutoCloseable {
             while (!closed) {
                 long e = step / batchesPerEpoch;
                 if (e != epoch) {
-                    perm = permutation(data.size(), seed, e);
+                    perm = sampler == null ? permutation(data.size(), seed, e) : sampler.order(e);
+                    if (perm.length < batchesPerEpoch * batchSize) {
+                        throw new IllegalStateException("the sampler gave " + perm.length + " indices for epoch " + e
+                                + ", fewer than " + batchesPerEpoch * batchSize);
+                    }
                     epoch = e;
                 }
                 int from = (int) (step % batchesPerEpoch) * batchSize;
@@ -103,7 +125,7 @@ public final class BatchLoader implements AutoCloseable {
                 buf.clear();
                 data.copyImages(perm, from, batchSize, buf);
                 buf.flip();
-                HostBatch hb = new HostBatch(step, buf);
+                HostBatch hb = new HostBatch(step, java.util.Arrays.copyOfRange(perm, from, from + batchSize), buf);
                 while (!closed && !ready.offer(hb, 100, TimeUnit.MILLISECONDS)) {
                     // wait for the trainer to take a batch
                 }
@@ -120,6 +142,11 @@ public final class BatchLoader implements AutoCloseable {
      * The next batch as float32 {@code [batch, C, H, W]} in [0, 1] on {@code device}, owned by {@code manager}.
      */
     public NDArray next(NDManager manager, Device device) {
+        return nextBatch(manager, device).images();
+    }
+
+    /** The next batch with the dataset indices of its images. */
+    public Batch nextBatch(NDManager manager, Device device) {
         long t0 = System.nanoTime();
         HostBatch hb;
         try {
@@ -146,7 +173,7 @@ public final class BatchLoader implements AutoCloseable {
         }
         bytes.close();
         free.offer(hb.bytes());
-        return floats;
+        return new Batch(floats, hb.indices());
     }
 
     /** Total time the trainer has waited for data, in nanoseconds (should stay near zero). */

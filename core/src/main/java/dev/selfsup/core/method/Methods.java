@@ -1,6 +1,7 @@
 package dev.selfsup.core.method;
 
 import dev.selfsup.core.augment.AugmentationPipeline;
+import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.PretrainConfig;
 import java.util.List;
@@ -8,18 +9,69 @@ import java.util.List;
 /** Builds a method by its name from a run's settings. */
 public final class Methods {
     /** The method names this build implements. */
-    public static final List<String> NAMES = List.of("simclr", "moco-v2");
+    public static final List<String> NAMES = List.of("simclr", "moco-v2", "rotation", "relative-position", "jigsaw",
+            "colorization", "deepcluster");
+
+    /** Hidden units of the pretext tasks' classifier heads. */
+    static final int HEAD_HIDDEN = 512;
 
     private Methods() {}
 
-    public static SslMethod create(PretrainConfig c, BackboneSpec spec) {
-        var views = AugmentationPipeline.contrastive(spec.channels(), spec.imageSize(), c.cropScaleMin(),
-                c.jitterStrength());
+    /**
+     * @param spec the encoder to pretrain (built for {@code data}'s images)
+     * @param data the training images: colorization measures its lightness statistics from them
+     * @throws UnsuitableDataException if the method cannot learn from {@code data}
+     */
+    public static SslMethod create(PretrainConfig c, BackboneSpec spec, ImageDataset data) {
+        int size = spec.imageSize();
         return switch (c.method()) {
-            case "simclr" -> new SimClr(spec, views, c.projectionHidden(), c.projectionDim(), c.temperature());
-            case "moco-v2", "moco" -> new MocoV2(spec, views, c.projectionHidden(), c.projectionDim(), c.queueSize(),
-                    c.keyMomentum(), c.temperature());
+            case "simclr" -> new SimClr(spec, contrastiveViews(c, spec), c.projectionHidden(), c.projectionDim(),
+                    c.temperature());
+            case "moco-v2", "moco" -> new MocoV2(spec, contrastiveViews(c, spec), c.projectionHidden(),
+                    c.projectionDim(), c.queueSize(), c.keyMomentum(), c.temperature());
+            // RotNet trains on lightly augmented images; a crop of a fifth of the image would hide the object's
+            // orientation cues, so at least half of it is kept.
+            case "rotation" -> new Rotation(spec, AugmentationPipeline.cropFlip(size, Math.max(0.5, c.cropScaleMin())),
+                    HEAD_HIDDEN);
+            case "relative-position", "context" -> new RelativePosition(spec, HEAD_HIDDEN);
+            case "jigsaw" -> new Jigsaw(spec, c.permutations(), c.seed(), HEAD_HIDDEN);
+            case "colorization" -> {
+                float[][] stats = Colorization.lightnessStats(data, c.seed());
+                yield new Colorization(spec.withInput(BackboneSpec.LIGHTNESS, stats[0], stats[1]),
+                        AugmentationPipeline.cropFlip(size, Math.max(0.5, c.cropScaleMin())), 256);
+            }
+            case "deepcluster" -> new DeepCluster(spec, AugmentationPipeline.cropFlip(size, c.cropScaleMin()),
+                    c.clusters(), c.pcaDim(), HEAD_HIDDEN);
             default -> throw new IllegalArgumentException("method: unknown method '" + c.method() + "', known: " + NAMES);
         };
+    }
+
+    /**
+     * Checks, without building anything, that {@code method} can train on {@code data} with these settings: what
+     * a service verifies before it accepts a run.
+     *
+     * @throws UnsuitableDataException if the data is of the wrong kind (grayscale for colorization)
+     * @throws IllegalArgumentException if a setting does not fit the data
+     */
+    public static void checkData(PretrainConfig c, BackboneSpec spec, ImageDataset data) {
+        switch (c.method()) {
+            case "colorization" -> Colorization.requireColour(data);
+            case "relative-position", "context", "jigsaw" -> new PatchGrid(spec.imageSize());
+            case "deepcluster" -> {
+                if (c.clusters() > data.size()) {
+                    throw new IllegalArgumentException("clusters: " + c.clusters() + " clusters need at least as many "
+                            + "images; the dataset has " + data.size());
+                }
+                if (c.pcaDim() > spec.featureDim()) {
+                    throw new IllegalArgumentException("pca_dim: " + c.pcaDim() + " is larger than the encoder's "
+                            + spec.featureDim() + " features");
+                }
+            }
+            default -> { }
+        }
+    }
+
+    private static AugmentationPipeline contrastiveViews(PretrainConfig c, BackboneSpec spec) {
+        return AugmentationPipeline.contrastive(spec.channels(), spec.imageSize(), c.cropScaleMin(), c.jitterStrength());
     }
 }

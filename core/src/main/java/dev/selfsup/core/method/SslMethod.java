@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import dev.selfsup.core.data.EpochSampler;
+import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.model.BackboneSpec;
 import java.util.Map;
 
@@ -37,6 +39,36 @@ public interface SslMethod {
      * @param images float32 {@code [B, C, H, W]} in [0, 1], on the training device
      */
     NDArray loss(StepContext ctx, NDArray images);
+
+    /**
+     * Called once before {@link #initialize} and before a checkpoint is restored, with the training images (e.g.
+     * to measure their colour prior, or to size per-image state).
+     *
+     * @throws UnsuitableDataException if the method cannot learn from these images
+     */
+    default void prepare(ImageDataset data, NDManager manager) {}
+
+    /** Called before the first step of every epoch, and when a run resumes inside an epoch. */
+    default void beforeEpoch(EpochContext ctx) {}
+
+    /** The order in which the loader serves each epoch's images, or null for the run's seeded shuffle. */
+    default EpochSampler sampler() {
+        return null;
+    }
+
+    /** Numbers the method reports with each progress report, e.g. DeepCluster's NMI; empty by default. */
+    default Map<String, Double> progressMetrics() {
+        return Map.of();
+    }
+
+    /**
+     * True when the encoder trains on inputs unlike whole images (the patches of context prediction and jigsaw):
+     * its batch-norm statistics then describe patches, and the trainer re-estimates them on whole images when
+     * the run finishes, so the exported encoder is right for the images it will embed.
+     */
+    default boolean recalibrateBatchNorm() {
+        return false;
+    }
 
     /** Called after the optimizer step, e.g. for a momentum update. Arrays it makes belong to the step. */
     default void afterStep(StepContext ctx) {}

@@ -13,17 +13,37 @@ import java.util.Locale;
  * @param channels input channels (1 or 3)
  * @param imageSize side of the square input in pixels
  * @param mean per-channel mean the network subtracts from its [0, 1] input
- * @param std per-channel standard deviation it divides by
+ * @param std per-channel standard deviation it divides by (of the network's input: one value for
+ *     {@link #LIGHTNESS})
+ * @param input what the network computes from the pixels first: {@link #PIXELS} (the pixels as they are) or
+ *     {@link #LIGHTNESS} (the CIE L channel only, for colorization: the encoder never sees colour)
  */
 public record BackboneSpec(String type, int width, int depth, int channels, int imageSize, float[] mean,
-        float[] std) {
+        float[] std, String input) {
+    /** The network sees the image's channels as they are. */
+    public static final String PIXELS = "pixels";
+    /** The network sees only the CIE L* lightness of its RGB input, scaled to [0, 1]. */
+    public static final String LIGHTNESS = "lightness";
+
     /** A VGG-style ConvNet of three stages; fast enough to pretrain on a CPU. */
     public static final String SMALL_CONVNET = "small-convnet";
     /** ResNet-18 for 32 px images: 3x3 stem, no max-pool, basic blocks. For GPUs. */
     public static final String RESNET18 = "resnet18";
 
+    /** A spec whose network sees the pixels as they are. */
+    public BackboneSpec(String type, int width, int depth, int channels, int imageSize, float[] mean, float[] std) {
+        this(type, width, depth, channels, imageSize, mean, std, PIXELS);
+    }
+
     public BackboneSpec {
         type = type.toLowerCase(Locale.ROOT);
+        input = input == null ? PIXELS : input.toLowerCase(Locale.ROOT); // bundles written before the field existed
+        if (!PIXELS.equals(input) && !LIGHTNESS.equals(input)) {
+            throw new IllegalArgumentException("unknown backbone input '" + input + "': use " + PIXELS + " or " + LIGHTNESS);
+        }
+        if (LIGHTNESS.equals(input) && channels != 3) {
+            throw new IllegalArgumentException("a lightness input needs RGB images, got " + channels + " channel(s)");
+        }
         if (!SMALL_CONVNET.equals(type) && !RESNET18.equals(type)) {
             throw new IllegalArgumentException("unknown backbone '" + type + "': use " + SMALL_CONVNET + " or " + RESNET18);
         }
@@ -33,7 +53,7 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
         if (width <= 0 || depth <= 0 || imageSize < 8) {
             throw new IllegalArgumentException("bad backbone size: width " + width + ", depth " + depth + ", image " + imageSize);
         }
-        if (mean.length != channels || std.length != channels) {
+        if (mean.length != networkChannels(channels, input) || std.length != networkChannels(channels, input)) {
             throw new IllegalArgumentException("mean and std need one value per channel");
         }
     }
@@ -45,15 +65,29 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
 
     public BackboneSpec withType(String newType) {
         return new BackboneSpec(newType, RESNET18.equals(newType.toLowerCase(Locale.ROOT)) ? 64 : width, depth, channels,
-                imageSize, mean, std);
+                imageSize, mean, std, input);
     }
 
     public BackboneSpec withWidth(int newWidth) {
-        return new BackboneSpec(type, newWidth, depth, channels, imageSize, mean, std);
+        return new BackboneSpec(type, newWidth, depth, channels, imageSize, mean, std, input);
     }
 
     public BackboneSpec withDepth(int newDepth) {
-        return new BackboneSpec(type, width, newDepth, channels, imageSize, mean, std);
+        return new BackboneSpec(type, width, newDepth, channels, imageSize, mean, std, input);
+    }
+
+    /** Channels the convolutions see: 1 for a lightness input, else the image's. */
+    public int networkChannels() {
+        return networkChannels(channels, input);
+    }
+
+    private static int networkChannels(int channels, String input) {
+        return LIGHTNESS.equals(input) ? 1 : channels;
+    }
+
+    /** The same network, reading the given input. */
+    public BackboneSpec withInput(String newInput, float[] newMean, float[] newStd) {
+        return new BackboneSpec(type, width, depth, channels, imageSize, newMean, newStd, newInput);
     }
 
     /** The size of the representation h. */
@@ -65,18 +99,18 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
     public boolean equals(Object o) {
         return o instanceof BackboneSpec b && type.equals(b.type) && width == b.width && depth == b.depth
                 && channels == b.channels && imageSize == b.imageSize && Arrays.equals(mean, b.mean)
-                && Arrays.equals(std, b.std);
+                && Arrays.equals(std, b.std) && input.equals(b.input);
     }
 
     @Override
     public int hashCode() {
         return type.hashCode() * 31 + width * 17 + depth * 13 + channels * 7 + imageSize + Arrays.hashCode(mean)
-                + Arrays.hashCode(std);
+                + Arrays.hashCode(std) + input.hashCode();
     }
 
     @Override
     public String toString() {
         return type + "(width=" + width + (SMALL_CONVNET.equals(type) ? ", depth=" + depth : "") + ", input="
-                + channels + "x" + imageSize + "x" + imageSize + ")";
+                + channels + "x" + imageSize + "x" + imageSize + (LIGHTNESS.equals(input) ? ", lightness" : "") + ")";
     }
 }

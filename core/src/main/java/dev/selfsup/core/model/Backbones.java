@@ -12,6 +12,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.pooling.Pool;
+import dev.selfsup.core.color.Lab;
 import java.util.List;
 
 /**
@@ -24,6 +25,9 @@ public final class Backbones {
 
     public static Block build(BackboneSpec spec) {
         SequentialBlock net = new SequentialBlock();
+        if (BackboneSpec.LIGHTNESS.equals(spec.input())) {
+            net.add(new LambdaBlock(list -> new NDList(Lab.lightness(list.singletonOrThrow())), "lightness"));
+        }
         net.add(normalization(spec.mean(), spec.std()));
         if (BackboneSpec.RESNET18.equals(spec.type())) {
             resnet18(net, spec.width());
@@ -33,6 +37,20 @@ public final class Backbones {
         net.add(Pool.globalAvgPool2dBlock());
         net.add(Blocks.batchFlattenBlock());
         return net;
+    }
+
+    /**
+     * The part of an encoder made by {@link #build} before its global pooling: a block sharing the encoder's
+     * parameters that maps images to feature maps {@code [B, featureDim, H', W']} (dense heads use it).
+     */
+    public static SequentialBlock trunk(Block encoder) {
+        if (!(encoder instanceof SequentialBlock seq) || seq.getChildren().size() < 3) {
+            throw new IllegalArgumentException("not an encoder made by Backbones.build");
+        }
+        var children = seq.getChildren().values();
+        SequentialBlock trunk = new SequentialBlock();
+        trunk.addAll(children.subList(0, children.size() - 2));
+        return trunk;
     }
 
     private static Block normalization(float[] mean, float[] std) {

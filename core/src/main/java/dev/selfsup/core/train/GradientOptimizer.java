@@ -43,6 +43,24 @@ public abstract class GradientOptimizer {
         }
     }
 
+    /** Zeroes the state (moments, momentum) of the parameters of {@code block}, e.g. of a re-initialised head. */
+    public void resetState(ai.djl.nn.Block block) {
+        java.util.Set<Parameter> of = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        for (Pair<String, Parameter> p : block.getParameters()) {
+            of.add(p.getValue());
+        }
+        for (Pair<String, Parameter> p : params) {
+            if (of.contains(p.getValue())) {
+                String prefix = p.getKey() + "/";
+                state.forEach((k, v) -> {
+                    if (k.startsWith(prefix)) {
+                        v.muli(0);
+                    }
+                });
+            }
+        }
+    }
+
     /** Allocates the state of one parameter, named {@code <parameter name>/<what>}. */
     protected abstract void createState(String name, NDArray weight, NDManager manager);
 

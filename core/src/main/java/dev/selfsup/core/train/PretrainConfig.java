@@ -9,7 +9,7 @@ import java.util.Map;
  * Everything that defines a pretraining run besides its data. The defaults are the settings measured to work on
  * Fashion-MNIST with the small ConvNet on a 2-core CPU (see the README): a one-line request is a useful run.
  *
- * @param method "simclr" or "moco-v2"
+ * @param method one of {@link dev.selfsup.core.method.Methods#NAMES}
  * @param backbone "small-convnet" or "resnet18"
  * @param width backbone width (channels of its first stage)
  * @param depth conv layers per stage of the small ConvNet
@@ -36,15 +36,26 @@ import java.util.Map;
  * @param checkpointEverySteps steps between checkpoints (a final one is always written)
  * @param keepCheckpoints how many recent checkpoints to keep
  * @param logEverySteps steps between progress reports (the loss is read from the device only then)
+ * @param permutations the jigsaw permutation set size (0: the default, 100)
+ * @param clusters DeepCluster's k (0: the default, 100)
+ * @param pcaDim DeepCluster's PCA dimension before k-means (0: the default, 32)
  */
 public record PretrainConfig(String method, String backbone, int width, int depth, int batchSize, int epochs,
         long steps, String optimizer, float learningRate, float momentum, float weightDecay, float warmupEpochs,
         float finalLrFraction, float clipNorm, float temperature, int projectionHidden, int projectionDim,
         int queueSize, float keyMomentum, float cropScaleMin, float jitterStrength, long seed, String device,
-        Path checkpointDir, long checkpointEverySteps, int keepCheckpoints, int logEverySteps) {
+        Path checkpointDir, long checkpointEverySteps, int keepCheckpoints, int logEverySteps, int permutations,
+        int clusters, int pcaDim) {
 
     public PretrainConfig {
         method = method.toLowerCase(Locale.ROOT);
+        // 0 means "the default", so configs saved before these settings existed read back as they ran.
+        permutations = permutations == 0 ? 100 : permutations;
+        clusters = clusters == 0 ? 100 : clusters;
+        pcaDim = pcaDim == 0 ? 32 : pcaDim;
+        require(permutations >= 2 && permutations <= 10000, "jigsaw_permutations", "must be in [2, 10000], got " + permutations);
+        require(clusters >= 2, "clusters", "must be at least 2, got " + clusters);
+        require(pcaDim >= 2, "pca_dim", "must be at least 2, got " + pcaDim);
         require(batchSize >= 2, "batch_size", "must be at least 2 (contrastive pairs need other images), got " + batchSize);
         require(epochs > 0 || steps > 0, "epochs", "give a positive number of epochs or steps");
         require(learningRate > 0, "learning_rate", "must be positive, got " + learningRate);
@@ -78,7 +89,7 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
         String name = moco ? "moco-v2" : m;
         return new PretrainConfig(name, "small-convnet", 32, 1, 256, moco ? 8 : 6, 0, "adamw", 0.004f, 0.9f, 1e-4f, 1f, 0.01f,
-                0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20);
+                0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32);
     }
 
     /** Steps per epoch for a dataset of {@code n} images (full batches only). */
@@ -139,6 +150,9 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         b.checkpointEverySteps = checkpointEverySteps;
         b.keepCheckpoints = keepCheckpoints;
         b.logEverySteps = logEverySteps;
+        b.permutations = permutations;
+        b.clusters = clusters;
+        b.pcaDim = pcaDim;
         return b;
     }
 
@@ -171,6 +185,9 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         private long checkpointEverySteps;
         private int keepCheckpoints;
         private int logEverySteps;
+        private int permutations;
+        private int clusters;
+        private int pcaDim;
 
         public Builder method(String v) {
             method = v;
@@ -307,8 +324,23 @@ public record PretrainConfig(String method, String backbone, int width, int dept
             return this;
         }
 
+        public Builder permutations(int v) {
+            permutations = v;
+            return this;
+        }
+
+        public Builder clusters(int v) {
+            clusters = v;
+            return this;
+        }
+
+        public Builder pcaDim(int v) {
+            pcaDim = v;
+            return this;
+        }
+
         public PretrainConfig build() {
-            return new PretrainConfig(method, backbone, width, depth, batchSize, epochs, steps, optimizer, learningRate, momentum, weightDecay, warmupEpochs, finalLrFraction, clipNorm, temperature, projectionHidden, projectionDim, queueSize, keyMomentum, cropScaleMin, jitterStrength, seed, device, checkpointDir, checkpointEverySteps, keepCheckpoints, logEverySteps);
+            return new PretrainConfig(method, backbone, width, depth, batchSize, epochs, steps, optimizer, learningRate, momentum, weightDecay, warmupEpochs, finalLrFraction, clipNorm, temperature, projectionHidden, projectionDim, queueSize, keyMomentum, cropScaleMin, jitterStrength, seed, device, checkpointDir, checkpointEverySteps, keepCheckpoints, logEverySteps, permutations, clusters, pcaDim);
         }
     }
 }

@@ -32,7 +32,8 @@ public interface PretrainListener {
      * @param learningRate the current learning rate
      * @param imagesPerSecond source images per second since the last report
      * @param etaSeconds estimated seconds to the end
+     * @param methodMetrics what the method reports besides the loss (e.g. DeepCluster's "nmi"), by name
      */
     record Progress(long step, long totalSteps, double epoch, double loss, double learningRate, double imagesPerSecond,
-            double etaSeconds) {}
+            double etaSeconds, java.util.Map<String, Double> methodMetrics) {}
 }

@@ -15,6 +15,7 @@ import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.method.EpochContext;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.SslMethod;
 import dev.selfsup.core.method.StepContext;
@@ -85,7 +86,8 @@ public final class Pretrainer implements AutoCloseable {
         }
         this.manager = NDManager.newBaseManager(device);
         Engine.getInstance().setRandomSeed((int) config.seed());
-        this.method = Methods.create(config, spec);
+        this.method = Methods.create(config, spec, data);
+        method.prepare(data, manager);
         method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
         this.optimizer = GradientOptimizer.create(config.optimizer(), config.momentum(), config.weightDecay(),
                 config.clipNorm());
@@ -190,14 +192,23 @@ public final class Pretrainer implements AutoCloseable {
         long intervalStart = System.nanoTime();
         long intervalImages = 0;
         PretrainResult result;
-        try (BatchLoader loader = new BatchLoader(data, config.batchSize(), config.seed(), step)) {
+        boolean resumedInsideEpoch = step % stepsPerEpoch != 0;
+        try (BatchLoader loader = new BatchLoader(data, config.batchSize(), config.seed(), step, method.sampler())) {
             while (step < totalSteps && !cancelRequested) {
+                if (step % stepsPerEpoch == 0 || resumedInsideEpoch) {
+                    long epochStart = System.nanoTime();
+                    method.beforeEpoch(new EpochContext(step / stepsPerEpoch, resumedInsideEpoch, ps, data, manager,
+                            config.seed(), optimizer::resetState));
+                    resumedInsideEpoch = false;
+                    LOG.debug("epoch {} prepared in {} s", step / stepsPerEpoch, (System.nanoTime() - epochStart) / 1e9);
+                }
                 long t0 = System.nanoTime();
                 long wait0 = loader.waitNanos();
                 float lr = schedule.at(step);
                 try (NDManager stepManager = manager.newSubManager(); NDScope scope = new NDScope()) {
-                    NDArray images = loader.next(stepManager, device);
-                    StepContext ctx = new StepContext(ps, stepRandom(config.seed(), step), step);
+                    BatchLoader.Batch batch = loader.nextBatch(stepManager, device);
+                    NDArray images = batch.images();
+                    StepContext ctx = new StepContext(ps, stepRandom(config.seed(), step), step, batch.indices());
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);
@@ -226,7 +237,8 @@ public final class Pretrainer implements AutoCloseable {
                     intervalStart = System.nanoTime();
                     intervalImages = 0;
                     var p = new PretrainListener.Progress(step, totalSteps, (double) step / stepsPerEpoch, lastLoss,
-                            lr, ips, (totalSteps - step) * config.batchSize() / Math.max(1e-9, ips));
+                            lr, ips, (totalSteps - step) * config.batchSize() / Math.max(1e-9, ips),
+                            method.progressMetrics());
                     for (PretrainListener l : listeners) {
                         l.onProgress(p);
                     }
@@ -236,6 +248,9 @@ public final class Pretrainer implements AutoCloseable {
                     lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
                     saveCheckpoint();
                 }
+            }
+            if (step >= totalSteps && method.recalibrateBatchNorm()) {
+                recalibrateBatchNorm(ps);
             }
             if (checkpoints != null) {
                 lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
@@ -256,6 +271,29 @@ public final class Pretrainer implements AutoCloseable {
             l.onEnd(result);
         }
         return result;
+    }
+
+    /** Batches of whole images whose statistics replace the patch statistics of batch norm (momentum 0.9). */
+    static final int RECALIBRATION_BATCHES = 50;
+
+    /**
+     * Re-estimates the encoder's batch-norm running statistics on whole images: forward passes in training mode,
+     * without gradients, over a seeded sample of the data (as SWA's update_bn does). After 50 batches at
+     * momentum 0.9 the old statistics weigh 0.5%.
+     */
+    private void recalibrateBatchNorm(ParameterStore ps) {
+        long t0 = System.nanoTime();
+        int batches = Math.min(RECALIBRATION_BATCHES, data.size() / config.batchSize());
+        int[] order = BatchLoader.permutation(data.size(), config.seed(), -1);
+        for (int b = 0; b < batches; b++) {
+            try (NDManager m = manager.newSubManager(); NDScope scope = new NDScope()) {
+                NDArray x = dev.selfsup.core.eval.Features.images(data, order, b * config.batchSize(), config.batchSize(), m,
+                        device);
+                method.encoder().forward(ps, new ai.djl.ndarray.NDList(x), true);
+            }
+        }
+        LOG.info("batch-norm statistics re-estimated on {} batches of whole images in {} s", batches,
+                String.format("%.1f", (System.nanoTime() - t0) / 1e9));
     }
 
     /** Reads the pending loss sum before a checkpoint: a checkpoint is never written from diverged weights. */

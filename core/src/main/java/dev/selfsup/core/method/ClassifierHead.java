@@ -1,0 +1,26 @@
+package dev.selfsup.core.method;
+
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.BatchNorm;
+
+/** The MLP classifiers of the pretext tasks: Linear, batch norm, ReLU, Linear to the task's classes. */
+final class ClassifierHead {
+    private ClassifierHead() {}
+
+    static SequentialBlock mlp(int hidden, int classes) {
+        return new SequentialBlock()
+                .add(Linear.builder().setUnits(hidden).optBias(false).build())
+                .add(BatchNorm.builder().build())
+                .add(Activation.reluBlock())
+                .add(Linear.builder().setUnits(classes).build());
+    }
+
+    /** The last layer of a head made by {@link #mlp}. */
+    static Block last(SequentialBlock head) {
+        var children = head.getChildren().values();
+        return children.get(children.size() - 1);
+    }
+}

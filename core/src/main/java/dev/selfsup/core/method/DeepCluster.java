@@ -1,0 +1,266 @@
+package dev.selfsup.core.method;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.util.Pair;
+import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.cluster.KMeans;
+import dev.selfsup.core.cluster.Nmi;
+import dev.selfsup.core.cluster.Pca;
+import dev.selfsup.core.data.EpochSampler;
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.eval.Features;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * DeepCluster (Caron et al. 2018): at the start of every epoch the features of the whole training set are
+ * extracted (inference mode, no augmentation), reduced by PCA with whitening and L2-normalised, and clustered by
+ * k-means ({@link KMeans}, on the device); the assignments are the pseudo-labels of the epoch. The classifier's
+ * last layer is re-initialised (its optimizer state zeroed), and batches are drawn uniformly over the clusters so
+ * a few giant clusters cannot dominate. The NMI between successive epochs' assignments is reported as training
+ * goes: it rises as the clustering stabilises.
+ *
+ * <p>The assignments and the epoch they belong to are method state, so a run resumed inside an epoch trains on
+ * exactly the pseudo-labels it had.
+ */
+public final class DeepCluster implements SslMethod {
+    private static final Logger LOG = LoggerFactory.getLogger(DeepCluster.class);
+    /** Lloyd iterations per epoch (Faiss's default is 20). */
+    public static final int KMEANS_ITERATIONS = 20;
+
+    private final BackboneSpec spec;
+    private final Augmentation augment;
+    private final int clusters;
+    private final int pcaDim;
+    private final int hidden;
+    private final Block encoder;
+    private final SequentialBlock head;
+    private final Block classifier;
+    private final SequentialBlock model;
+    private NDArray assignmentState; // int32 [N]
+    private NDArray epochState; // int64 [1]: the epoch the assignments belong to, -1 before the first
+    private int[] assignments;
+    private int[] previous;
+    private final Object ready = new Object();
+    private long readyEpoch = -1;
+    private final Map<String, Double> metrics = new LinkedHashMap<>();
+
+    public DeepCluster(BackboneSpec spec, Augmentation augment, int clusters, int pcaDim, int hidden) {
+        if (pcaDim > spec.featureDim()) {
+            throw new IllegalArgumentException("pca_dim: " + pcaDim + " is larger than the encoder's "
+                    + spec.featureDim() + " features");
+        }
+        this.spec = spec;
+        this.augment = augment;
+        this.clusters = clusters;
+        this.pcaDim = pcaDim;
+        this.hidden = hidden;
+        this.encoder = Backbones.build(spec);
+        this.head = ClassifierHead.mlp(hidden, clusters);
+        this.classifier = ClassifierHead.last(head);
+        this.model = new SequentialBlock().add(encoder).add(head);
+    }
+
+    @Override
+    public String name() {
+        return "deepcluster";
+    }
+
+    @Override
+    public Block encoder() {
+        return encoder;
+    }
+
+    @Override
+    public BackboneSpec backboneSpec() {
+        return spec;
+    }
+
+    @Override
+    public Block trainable() {
+        return model;
+    }
+
+    @Override
+    public void prepare(ImageDataset data, NDManager manager) {
+        if (data.size() < clusters) {
+            throw new IllegalArgumentException("clusters: " + clusters + " clusters need at least as many images; the "
+                    + "dataset has " + data.size());
+        }
+        assignmentState = manager.zeros(new Shape(data.size()), DataType.INT32);
+        epochState = manager.create(new long[] {-1});
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
+    }
+
+    @Override
+    public Map<String, NDArray> state() {
+        return Map.of("assignments", assignmentState, "assigned_epoch", epochState);
+    }
+
+    @Override
+    public void beforeEpoch(EpochContext ctx) {
+        long saved = epochState.getLong(0);
+        if (ctx.resumed() && saved == ctx.epoch()) {
+            assignments = assignmentState.toIntArray();
+            LOG.info("epoch {}: resumed with the saved cluster assignments", ctx.epoch());
+        } else {
+            cluster(ctx);
+        }
+        synchronized (ready) {
+            readyEpoch = ctx.epoch();
+            ready.notifyAll();
+        }
+    }
+
+    private void cluster(EpochContext ctx) {
+        long t0 = System.nanoTime();
+        KMeans.Result km;
+        double explained;
+        try (NDManager tmp = ctx.manager().newSubManager()) {
+            NDArray features = Features.extract(encoder, ctx.data(), 512, tmp);
+            Pca pca = Pca.fit(features, pcaDim, tmp);
+            explained = pca.explainedVariance();
+            NDArray reduced = pca.transform(features);
+            reduced.attach(tmp);
+            km = KMeans.fit(reduced, clusters, KMEANS_ITERATIONS, new SplittableRandom(ctx.seed()).nextLong() + ctx.epoch());
+        }
+        previous = assignments;
+        assignments = km.assignments();
+        try (NDManager tmp = ctx.manager().newSubManager()) {
+            assignmentState.set(new ai.djl.ndarray.index.NDIndex(":"), tmp.create(assignments).toDevice(
+                    assignmentState.getDevice(), false));
+        }
+        epochState.set(new ai.djl.ndarray.index.NDIndex(0), ctx.epoch());
+        reinitialiseClassifier(ctx);
+        int nonEmpty = 0;
+        int largest = 0;
+        for (int s : km.sizes()) {
+            nonEmpty += s > 0 ? 1 : 0;
+            largest = Math.max(largest, s);
+        }
+        if (previous != null) {
+            metrics.put("nmi_previous_epoch", Nmi.of(previous, assignments));
+        }
+        metrics.put("clusters_non_empty", (double) nonEmpty);
+        metrics.put("largest_cluster_share", largest / (double) assignments.length);
+        metrics.put("kmeans_reseeded", (double) km.reseeded());
+        metrics.put("pca_explained_variance", explained);
+        LOG.info("epoch {}: k-means of {} images into {} clusters in {} s; {}", ctx.epoch(), assignments.length,
+                clusters, String.format("%.1f", (System.nanoTime() - t0) / 1e9), metrics);
+    }
+
+    /** A fresh last layer for the new pseudo-labels: N(0, 0.01) weights and zero biases, as in the paper. */
+    private void reinitialiseClassifier(EpochContext ctx) {
+        SplittableRandom rng = new SplittableRandom(ctx.seed() * 31 + ctx.epoch());
+        for (Pair<String, Parameter> p : classifier.getParameters()) {
+            NDArray w = p.getValue().getArray();
+            int size = (int) w.size();
+            float[] v = new float[size];
+            if (p.getKey().endsWith("weight")) {
+                java.util.Random g = new java.util.Random(rng.nextLong());
+                for (int i = 0; i < size; i++) {
+                    v[i] = (float) (0.01 * g.nextGaussian());
+                }
+            }
+            try (NDManager tmp = ctx.manager().newSubManager()) {
+                w.set(new ai.djl.ndarray.index.NDIndex(":"), tmp.create(v, w.getShape()).toDevice(w.getDevice(), false));
+            }
+        }
+        ctx.resetOptimizerState().accept(classifier);
+    }
+
+    @Override
+    public EpochSampler sampler() {
+        return this::uniformOverClusters;
+    }
+
+    /**
+     * As many indices as images, drawn with replacement so each non-empty cluster gives the same number, then
+     * shuffled: the paper's uniform sampling over pseudo-labels. Waits until the epoch's clustering is done.
+     */
+    private int[] uniformOverClusters(long epoch) throws InterruptedException {
+        int[] labels;
+        synchronized (ready) {
+            while (readyEpoch < epoch) {
+                ready.wait();
+            }
+            labels = assignments;
+        }
+        List<List<Integer>> members = new ArrayList<>();
+        for (int c = 0; c < clusters; c++) {
+            members.add(new ArrayList<>());
+        }
+        for (int i = 0; i < labels.length; i++) {
+            members.get(labels[i]).add(i);
+        }
+        members.removeIf(List::isEmpty);
+        int n = labels.length;
+        int per = n / members.size() + 1;
+        SplittableRandom rng = new SplittableRandom(epoch * 0x9E3779B97F4A7C15L + 7);
+        int[] order = new int[per * members.size()];
+        int k = 0;
+        for (List<Integer> m : members) {
+            for (int j = 0; j < per; j++) {
+                order[k++] = m.get(rng.nextInt(m.size()));
+            }
+        }
+        for (int i = order.length - 1; i > 0; i--) {
+            int j = rng.nextInt(i + 1);
+            int t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        return java.util.Arrays.copyOf(order, n);
+    }
+
+    /** The current pseudo-label of every training image. */
+    public int[] assignments() {
+        return assignments.clone();
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        int[] idx = ctx.indices();
+        long[] y = new long[idx.length];
+        for (int i = 0; i < idx.length; i++) {
+            y[i] = assignments[idx[i]];
+        }
+        NDArray x = augment.apply(images, ctx.rng());
+        NDArray logits = model.forward(ctx.parameters(), new NDList(x), true).singletonOrThrow();
+        return Losses.crossEntropy(logits, images.getManager().create(y).toDevice(images.getDevice(), false));
+    }
+
+    @Override
+    public Map<String, Double> progressMetrics() {
+        return Map.copyOf(metrics);
+    }
+
+    @Override
+    public Map<String, Object> hyperparameters() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("clusters", clusters);
+        h.put("pca_dim", pcaDim);
+        h.put("kmeans_iterations", KMEANS_ITERATIONS);
+        h.put("sampling", "uniform over clusters");
+        h.put("head_hidden", hidden);
+        return h;
+    }
+}

@@ -1,0 +1,139 @@
+package dev.selfsup.core.method;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Jigsaw puzzles (Noroozi and Favaro 2016): the nine tiles of a 3x3 grid (with gaps and jitter, {@link PatchGrid})
+ * are shuffled by one permutation of a fixed set chosen for maximal Hamming distance
+ * ({@link JigsawPermutations}); one shared encoder embeds each tile and an MLP on the nine features, concatenated
+ * in shuffled order, classifies which permutation it was.
+ *
+ * <p>The permutation set is generated from the run's seed and kept in the method's state, so every checkpoint
+ * carries it.
+ */
+public final class Jigsaw implements SslMethod {
+    private static final int TILES = 9;
+    private final BackboneSpec spec;
+    private final PatchGrid grid;
+    private final int hidden;
+    private final long permutationSeed;
+    private final Block encoder;
+    private final SequentialBlock head;
+    private final SequentialBlock model;
+    private int[][] permutations;
+    private int minimumDistance;
+    private NDArray permutationState;
+
+    public Jigsaw(BackboneSpec spec, int permutationCount, long permutationSeed, int hidden) {
+        this.spec = spec;
+        this.grid = new PatchGrid(spec.imageSize());
+        this.hidden = hidden;
+        this.permutationSeed = permutationSeed;
+        this.permutations = JigsawPermutations.generate(permutationCount, permutationSeed);
+        this.minimumDistance = JigsawPermutations.minimumDistance(permutations);
+        this.encoder = Backbones.build(spec);
+        this.head = ClassifierHead.mlp(hidden, permutationCount);
+        this.model = new SequentialBlock().add(encoder).add(head);
+    }
+
+    /** The permutation set: row r says which grid cell's tile sits at each input position. */
+    public int[][] permutations() {
+        return permutations;
+    }
+
+    @Override
+    public String name() {
+        return "jigsaw";
+    }
+
+    @Override
+    public Block encoder() {
+        return encoder;
+    }
+
+    @Override
+    public BackboneSpec backboneSpec() {
+        return spec;
+    }
+
+    @Override
+    public Block trainable() {
+        return model;
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        int p = grid.patchSize();
+        encoder.initialize(manager, DataType.FLOAT32, new Shape(TILES, imageShape.get(0), p, p));
+        head.initialize(manager, DataType.FLOAT32, new Shape(2, (long) TILES * spec.featureDim()));
+        int[] flat = new int[permutations.length * TILES];
+        for (int r = 0; r < permutations.length; r++) {
+            System.arraycopy(permutations[r], 0, flat, r * TILES, TILES);
+        }
+        permutationState = manager.create(flat, new Shape(permutations.length, TILES));
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        int b = (int) images.getShape().get(0);
+        Random rng = ctx.rng();
+        int[][] positions = new int[b][];
+        long[] labels = new long[b];
+        for (int i = 0; i < b; i++) {
+            int label = rng.nextInt(permutations.length);
+            labels[i] = label;
+            positions[i] = permutations[label];
+        }
+        NDArray tiles = grid.cut(images, positions, rng);
+        NDArray h = encoder.forward(ctx.parameters(), new NDList(tiles), true).singletonOrThrow();
+        NDArray puzzle = h.reshape(b, TILES * h.getShape().get(1));
+        NDArray logits = head.forward(ctx.parameters(), new NDList(puzzle), true).singletonOrThrow();
+        NDArray y = images.getManager().create(labels).toDevice(images.getDevice(), false);
+        return Losses.crossEntropy(logits, y);
+    }
+
+    @Override
+    public Map<String, NDArray> state() {
+        return Map.of("permutations", permutationState);
+    }
+
+    @Override
+    public void stateRestored() {
+        int[] flat = permutationState.toIntArray();
+        int[][] restored = new int[flat.length / TILES][TILES];
+        for (int r = 0; r < restored.length; r++) {
+            System.arraycopy(flat, r * TILES, restored[r], 0, TILES);
+        }
+        permutations = restored;
+        minimumDistance = JigsawPermutations.minimumDistance(permutations);
+    }
+
+    @Override
+    public boolean recalibrateBatchNorm() {
+        return true;
+    }
+
+    @Override
+    public Map<String, Object> hyperparameters() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("permutations", permutations.length);
+        h.put("permutation_seed", permutationSeed);
+        h.put("permutation_min_hamming", minimumDistance);
+        h.put("patch", grid.patchSize());
+        h.put("gap", grid.gap());
+        h.put("jitter", grid.jitter());
+        h.put("head_hidden", hidden);
+        return h;
+    }
+}

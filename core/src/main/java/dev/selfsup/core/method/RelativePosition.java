@@ -1,0 +1,106 @@
+package dev.selfsup.core.method;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Context prediction (Doersch et al. 2015): the centre patch of a 3x3 grid and one of its eight neighbours go
+ * through one shared encoder; an MLP on their concatenated features classifies where the neighbour lies. Gaps
+ * and jitter ({@link PatchGrid}) keep the answer from being read off the patch edges.
+ */
+public final class RelativePosition implements SslMethod {
+    /** The grid cells of the eight neighbours of the centre cell (4), in label order. */
+    static final int[] NEIGHBOURS = {0, 1, 2, 3, 5, 6, 7, 8};
+    private static final int CENTRE = 4;
+
+    private final BackboneSpec spec;
+    private final PatchGrid grid;
+    private final int hidden;
+    private final Block encoder;
+    private final SequentialBlock head;
+    private final SequentialBlock model;
+
+    public RelativePosition(BackboneSpec spec, int hidden) {
+        this.spec = spec;
+        this.grid = new PatchGrid(spec.imageSize());
+        this.hidden = hidden;
+        this.encoder = Backbones.build(spec);
+        this.head = ClassifierHead.mlp(hidden, NEIGHBOURS.length);
+        this.model = new SequentialBlock().add(encoder).add(head);
+    }
+
+    public PatchGrid grid() {
+        return grid;
+    }
+
+    @Override
+    public String name() {
+        return "relative-position";
+    }
+
+    @Override
+    public Block encoder() {
+        return encoder;
+    }
+
+    @Override
+    public BackboneSpec backboneSpec() {
+        return spec;
+    }
+
+    @Override
+    public Block trainable() {
+        return model;
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        int p = grid.patchSize();
+        encoder.initialize(manager, DataType.FLOAT32, new Shape(2, imageShape.get(0), p, p));
+        head.initialize(manager, DataType.FLOAT32, new Shape(2, 2L * spec.featureDim()));
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        int b = (int) images.getShape().get(0);
+        Random rng = ctx.rng();
+        int[][] positions = new int[b][];
+        long[] labels = new long[b];
+        for (int i = 0; i < b; i++) {
+            int label = rng.nextInt(NEIGHBOURS.length);
+            labels[i] = label;
+            positions[i] = new int[] {CENTRE, NEIGHBOURS[label]};
+        }
+        NDArray patches = grid.cut(images, positions, rng);
+        NDArray h = encoder.forward(ctx.parameters(), new NDList(patches), true).singletonOrThrow();
+        NDArray pairs = h.reshape(b, 2L * h.getShape().get(1));
+        NDArray logits = head.forward(ctx.parameters(), new NDList(pairs), true).singletonOrThrow();
+        NDArray y = images.getManager().create(labels).toDevice(images.getDevice(), false);
+        return Losses.crossEntropy(logits, y);
+    }
+
+    @Override
+    public boolean recalibrateBatchNorm() {
+        return true;
+    }
+
+    @Override
+    public Map<String, Object> hyperparameters() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("patch", grid.patchSize());
+        h.put("gap", grid.gap());
+        h.put("jitter", grid.jitter());
+        h.put("head_hidden", hidden);
+        return h;
+    }
+}

@@ -1,0 +1,100 @@
+package dev.selfsup.core.method;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Rotation prediction (RotNet, Gidaris et al. 2018): every image of the batch is rotated by 0, 90, 180 and 270
+ * degrees (all four, as in the paper, which found that better than one random rotation) and the network
+ * classifies the rotation. Rotations by multiples of 90 degrees are exact pixel permutations: there is no
+ * interpolation artefact that would give the answer away.
+ */
+public final class Rotation implements SslMethod {
+    private final BackboneSpec spec;
+    private final Augmentation augment;
+    private final int hidden;
+    private final Block encoder;
+    private final SequentialBlock model;
+
+    public Rotation(BackboneSpec spec, Augmentation augment, int hidden) {
+        this.spec = spec;
+        this.augment = augment;
+        this.hidden = hidden;
+        this.encoder = Backbones.build(spec);
+        this.model = new SequentialBlock().add(encoder).add(ClassifierHead.mlp(hidden, 4));
+    }
+
+    /**
+     * The four rotations of a batch, stacked: {@code [B, C, H, W]} to {@code [4B, C, H, W]}, where rows
+     * {@code kB .. (k+1)B} are rotated by {@code k * 90} degrees counter-clockwise.
+     */
+    public static NDArray fourRotations(NDArray images) {
+        NDList all = new NDList(4);
+        for (int k = 0; k < 4; k++) {
+            all.add(k == 0 ? images : images.rotate90(k, new int[] {2, 3}));
+        }
+        return NDArrays.concat(all, 0);
+    }
+
+    /** The labels of {@link #fourRotations}: {@code [4B]} int64, k for the k-th block of B. */
+    public static NDArray rotationLabels(NDManager manager, int batch) {
+        long[] labels = new long[4 * batch];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = i / batch;
+        }
+        return manager.create(labels);
+    }
+
+    @Override
+    public String name() {
+        return "rotation";
+    }
+
+    @Override
+    public Block encoder() {
+        return encoder;
+    }
+
+    @Override
+    public BackboneSpec backboneSpec() {
+        return spec;
+    }
+
+    @Override
+    public Block trainable() {
+        return model;
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        int b = (int) images.getShape().get(0);
+        NDArray x = fourRotations(augment.apply(images, ctx.rng()));
+        NDArray logits = model.forward(ctx.parameters(), new NDList(x), true).singletonOrThrow();
+        NDArray labels = rotationLabels(images.getManager(), b).toDevice(images.getDevice(), false);
+        return Losses.crossEntropy(logits, labels);
+    }
+
+    @Override
+    public Map<String, Object> hyperparameters() {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("rotations", "0,90,180,270 (all per image)");
+        h.put("head_hidden", hidden);
+        return h;
+    }
+}

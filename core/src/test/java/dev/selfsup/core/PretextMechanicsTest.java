@@ -171,7 +171,9 @@ class PretextMechanicsTest {
         for (String name : Methods.NAMES) {
             ImageDataset d = PretrainerTest.dataFor(name);
             float[][] st = Pretrainer.channelStats(d);
-            try (Pretrainer p = new Pretrainer(PretrainerTest.config(name, null), d, st[0], st[1])) {
+            try (NDManager m = NDManager.newBaseManager();
+                    Pretrainer p = new Pretrainer(PretrainerTest.config(name, null), d, st[0], st[1],
+                            PretrainerTest.resourcesFor(d, m))) {
                 assertEquals(name, p.method().name());
             }
         }

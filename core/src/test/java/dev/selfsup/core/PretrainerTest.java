@@ -82,7 +82,19 @@ class PretrainerTest {
         };
     }
 
+    /** For BEiT: a k-means patch tokenizer of the data (12 px images, 4 px patches, 8 tokens), in this process. */
+    static dev.selfsup.core.method.MethodResources resourcesFor(ImageDataset data, NDManager m) {
+        var spec = new dev.selfsup.core.tokenizer.TokenizerSpec("kmeans-patches", 8, 4, data.height(), data.channels(), 0, 0);
+        var t = dev.selfsup.core.tokenizer.PatchKMeansTokenizer.fit(spec, data, 96, 10, 1, m);
+        return new dev.selfsup.core.method.MethodResources(name -> new dev.selfsup.core.tokenizer.LocalTokenSource(t, m));
+    }
+
     static PretrainConfig config(String method, Path ckpt) {
+        if ("beit".equals(method)) {
+            return PretrainConfig.defaults(method).toBuilder().width(32).depth(1).batchSize(16).steps(12)
+                    .device("cpu").checkpointDir(ckpt).checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f)
+                    .tokenizer("tiny").build();
+        }
         return PretrainConfig.defaults(method).toBuilder().width(4).depth(1).batchSize(16).steps(12)
                 .projectionHidden(16).projectionDim(8).queueSize(32).device("cpu").checkpointDir(ckpt)
                 .checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f).permutations(10).clusters(8).pcaDim(8)
@@ -100,18 +112,26 @@ class PretrainerTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"simclr", "moco-v2", "rotation", "relative-position", "jigsaw", "colorization",
-            "deepcluster"})
+            "deepcluster", "beit"})
     void resumedRunEqualsUninterruptedRun(String method) throws IOException {
-        // Cancelled at step 5, inside the first epoch of 6 steps: DeepCluster must resume on its saved clusters.
+        // Cancelled at step 5, inside the first epoch of 6 steps: DeepCluster must resume on its saved clusters,
+        // BEiT must prepare the same views, masks and tokens again.
         ImageDataset data = dataFor(method);
         float[][] st = Pretrainer.channelStats(data);
+        try (NDManager tokenizers = NDManager.newBaseManager()) {
+            resumedRunEqualsUninterruptedRun(method, data, st, resourcesFor(data, tokenizers));
+        }
+    }
+
+    private void resumedRunEqualsUninterruptedRun(String method, ImageDataset data, float[][] st,
+            dev.selfsup.core.method.MethodResources res) throws IOException {
         List<float[]> straight;
-        try (Pretrainer a = new Pretrainer(config(method, dir.resolve("a")), data, st[0], st[1])) {
+        try (Pretrainer a = new Pretrainer(config(method, dir.resolve("a")), data, st[0], st[1], res)) {
             assertEquals(PretrainResult.Status.FINISHED, a.run().status());
             straight = params(a);
         }
         PretrainConfig cb = config(method, dir.resolve("b"));
-        try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1])) {
+        try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1], res)) {
             b.addListener(new PretrainListener() {
                 @Override
                 public void onStep(long step, double s, double w, int images) {
@@ -127,7 +147,7 @@ class PretrainerTest {
         }
         List<float[]> resumed;
         long[] firstStep = {-1};
-        try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1])) {
+        try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1], res)) {
             c.addListener(new PretrainListener() {
                 @Override
                 public void onStart(long startStep, long total) {

@@ -1,5 +1,6 @@
 package dev.selfsup.encoder;
 
+import dev.selfsup.service.ImageInputs;
 import com.google.protobuf.util.Durations;
 import com.google.protobuf.util.Timestamps;
 import dev.selfsup.core.io.Json;
@@ -122,7 +123,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         int n = request.getImagesCount();
         for (int attempt = 0; ; attempt++) {
             ServedModel m = registry.serving(request.getModel(), request.getVersion());
-            float[] pixels = ImageInputs.toPixels(request.getImagesList(), m.spec(), maxRequestImages, "images");
+            float[] pixels = ImageInputs.toPixels(request.getImagesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "images");
             CompletableFuture<float[]> f;
             try {
                 f = m.embed(pixels, n, abandoned);
@@ -448,7 +449,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
                 ids.add(item.getId());
                 labels.add(item.getLabel());
             }
-            float[] pixels = ImageInputs.toPixels(images, m.spec(), maxRequestImages, "items");
+            float[] pixels = ImageInputs.toPixels(images, m.spec().channels(), m.spec().imageSize(), maxRequestImages, "items");
             m.embed(pixels, images.size(), abandonedCheck(out)).whenComplete((values, e) -> {
                 if (e != null) {
                     fail(out, "AddToGallery", t0, e);
@@ -488,7 +489,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
                 throw Status.FAILED_PRECONDITION.withDescription("the gallery of " + m.record().name() + " v"
                         + m.record().version() + " is empty; add images with AddToGallery").asRuntimeException();
             }
-            float[] pixels = ImageInputs.toPixels(request.getQueriesList(), m.spec(), maxRequestImages, "queries");
+            float[] pixels = ImageInputs.toPixels(request.getQueriesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "queries");
             int n = request.getQueriesCount();
             float[] q = m.embed(pixels, n, abandonedCheck(out)).get();
             Gallery.Result[] results = m.searchGallery(q, n, k);

@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import dev.selfsup.service.DataRoot;
 import com.google.protobuf.Timestamp;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.EvaluationReport;

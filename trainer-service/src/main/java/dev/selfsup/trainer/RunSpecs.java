@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import dev.selfsup.service.DataRoot;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.DatasetRef;

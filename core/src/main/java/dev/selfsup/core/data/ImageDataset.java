@@ -129,6 +129,16 @@ public final class ImageDataset {
                 labels == null ? null : Arrays.copyOf(labels, limit), limit, channels, height, width, classNames);
     }
 
+    /** Images {@code from .. to} (exclusive), e.g. a held-out tail. */
+    public ImageDataset slice(int from, int to) {
+        if (from < 0 || to > size || from >= to) {
+            throw new IllegalArgumentException("slice [" + from + ", " + to + ") of " + size + " images");
+        }
+        return new ImageDataset(name + "[" + from + ":" + to + "]", Arrays.copyOfRange(pixels, from * imageBytes(),
+                to * imageBytes()), labels == null ? null : Arrays.copyOfRange(labels, from, to), to - from, channels,
+                height, width, classNames);
+    }
+
     /** The same images without labels, as a pretraining run sees them. */
     public ImageDataset withoutLabels() {
         return new ImageDataset(name, pixels, null, size, channels, height, width, List.of());

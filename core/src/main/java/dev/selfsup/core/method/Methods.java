@@ -10,7 +10,7 @@ import java.util.List;
 public final class Methods {
     /** The method names this build implements. */
     public static final List<String> NAMES = List.of("simclr", "moco-v2", "rotation", "relative-position", "jigsaw",
-            "colorization", "deepcluster");
+            "colorization", "deepcluster", "beit");
 
     /** Hidden units of the pretext tasks' classifier heads. */
     static final int HEAD_HIDDEN = 512;
@@ -23,6 +23,13 @@ public final class Methods {
      * @throws UnsuitableDataException if the method cannot learn from {@code data}
      */
     public static SslMethod create(PretrainConfig c, BackboneSpec spec, ImageDataset data) {
+        return create(c, spec, data, MethodResources.NONE);
+    }
+
+    /**
+     * @param resources what some methods need from outside the process (BEiT: its tokenizer)
+     */
+    public static SslMethod create(PretrainConfig c, BackboneSpec spec, ImageDataset data, MethodResources resources) {
         int size = spec.imageSize();
         return switch (c.method()) {
             case "simclr" -> new SimClr(spec, contrastiveViews(c, spec), c.projectionHidden(), c.projectionDim(),
@@ -42,6 +49,8 @@ public final class Methods {
             }
             case "deepcluster" -> new DeepCluster(spec, AugmentationPipeline.cropFlip(size, c.cropScaleMin()),
                     c.clusters(), c.pcaDim(), HEAD_HIDDEN);
+            case "beit" -> new Beit(spec, resources.tokenSource(c.tokenizer()), c.maskRatio(), c.cropScaleMin(),
+                    c.seed(), c.batchSize());
             default -> throw new IllegalArgumentException("method: unknown method '" + c.method() + "', known: " + NAMES);
         };
     }
@@ -57,6 +66,14 @@ public final class Methods {
         switch (c.method()) {
             case "colorization" -> Colorization.requireColour(data);
             case "relative-position", "context", "jigsaw" -> new PatchGrid(spec.imageSize());
+            case "beit" -> {
+                if (!spec.isVit()) {
+                    throw new IllegalArgumentException("backbone: BEiT pretrains a ViT (vit or vit-cls), not " + spec.type());
+                }
+                if (c.tokenizer().isBlank()) {
+                    throw new IllegalArgumentException("tokenizer: BEiT needs the name of a visual tokenizer");
+                }
+            }
             case "deepcluster" -> {
                 if (c.clusters() > data.size()) {
                     throw new IllegalArgumentException("clusters: " + c.clusters() + " clusters need at least as many "

@@ -81,6 +81,9 @@ public interface SslMethod {
     /** Called after a checkpoint wrote saved values into the arrays of {@link #state()}. */
     default void stateRestored() {}
 
+    /** Frees what the method holds besides arrays (threads, connections); called when the trainer closes. */
+    default void release() {}
+
     /** The method's hyperparameters, for provenance. */
     Map<String, Object> hyperparameters();
 }

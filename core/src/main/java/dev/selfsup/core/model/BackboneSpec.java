@@ -29,6 +29,10 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
     public static final String SMALL_CONVNET = "small-convnet";
     /** ResNet-18 for 32 px images: 3x3 stem, no max-pool, basic blocks. For GPUs. */
     public static final String RESNET18 = "resnet18";
+    /** A Vision Transformer whose representation is the mean of its patch tokens (width: embedding size). */
+    public static final String VIT = "vit";
+    /** A Vision Transformer whose representation is its [CLS] token. */
+    public static final String VIT_CLS = "vit-cls";
 
     /** A spec whose network sees the pixels as they are. */
     public BackboneSpec(String type, int width, int depth, int channels, int imageSize, float[] mean, float[] std) {
@@ -41,11 +45,16 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
         if (!PIXELS.equals(input) && !LIGHTNESS.equals(input)) {
             throw new IllegalArgumentException("unknown backbone input '" + input + "': use " + PIXELS + " or " + LIGHTNESS);
         }
+        if ((VIT.equals(type) || VIT_CLS.equals(type)) && imageSize % (imageSize <= 64 ? 4 : 16) != 0) {
+            throw new IllegalArgumentException("a ViT needs an image side divisible by its patch ("
+                    + (imageSize <= 64 ? 4 : 16) + " px), got " + imageSize);
+        }
         if (LIGHTNESS.equals(input) && channels != 3) {
             throw new IllegalArgumentException("a lightness input needs RGB images, got " + channels + " channel(s)");
         }
-        if (!SMALL_CONVNET.equals(type) && !RESNET18.equals(type)) {
-            throw new IllegalArgumentException("unknown backbone '" + type + "': use " + SMALL_CONVNET + " or " + RESNET18);
+        if (!SMALL_CONVNET.equals(type) && !RESNET18.equals(type) && !VIT.equals(type) && !VIT_CLS.equals(type)) {
+            throw new IllegalArgumentException("unknown backbone '" + type + "': use " + SMALL_CONVNET + ", " + RESNET18
+                    + ", " + VIT + " or " + VIT_CLS);
         }
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
@@ -92,7 +101,25 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
 
     /** The size of the representation h. */
     public int featureDim() {
+        if (isVit()) {
+            return width;
+        }
         return RESNET18.equals(type) ? 8 * width : 4 * width;
+    }
+
+    /** Is this a Vision Transformer? */
+    public boolean isVit() {
+        return VIT.equals(type) || VIT_CLS.equals(type);
+    }
+
+    /** ViT patch side: 4 px for images up to 64 px (a 7x7 grid at 28, 8x8 at 32), 16 px above (14x14 at 224). */
+    public int vitPatchSize() {
+        return imageSize <= 64 ? 4 : 16;
+    }
+
+    /** ViT attention heads: 32-wide heads for small widths, 64-wide from 384 on (ViT-S and up). */
+    public int vitHeads() {
+        return width >= 384 ? width / 64 : Math.max(1, width / 32);
     }
 
     @Override

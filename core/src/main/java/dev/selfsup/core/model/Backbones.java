@@ -24,6 +24,9 @@ public final class Backbones {
     private Backbones() {}
 
     public static Block build(BackboneSpec spec) {
+        if (spec.isVit()) {
+            return new VisionTransformer(spec);
+        }
         SequentialBlock net = new SequentialBlock();
         if (BackboneSpec.LIGHTNESS.equals(spec.input())) {
             net.add(new LambdaBlock(list -> new NDList(Lab.lightness(list.singletonOrThrow())), "lightness"));

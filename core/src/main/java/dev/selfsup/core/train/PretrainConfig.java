@@ -39,13 +39,15 @@ import java.util.Map;
  * @param permutations the jigsaw permutation set size (0: the default, 100)
  * @param clusters DeepCluster's k (0: the default, 100)
  * @param pcaDim DeepCluster's PCA dimension before k-means (0: the default, 32)
+ * @param tokenizer BEiT: the name of the visual tokenizer that gives the targets
+ * @param maskRatio BEiT: the share of patches masked (0: the default, 0.4)
  */
 public record PretrainConfig(String method, String backbone, int width, int depth, int batchSize, int epochs,
         long steps, String optimizer, float learningRate, float momentum, float weightDecay, float warmupEpochs,
         float finalLrFraction, float clipNorm, float temperature, int projectionHidden, int projectionDim,
         int queueSize, float keyMomentum, float cropScaleMin, float jitterStrength, long seed, String device,
         Path checkpointDir, long checkpointEverySteps, int keepCheckpoints, int logEverySteps, int permutations,
-        int clusters, int pcaDim) {
+        int clusters, int pcaDim, String tokenizer, float maskRatio) {
 
     public PretrainConfig {
         method = method.toLowerCase(Locale.ROOT);
@@ -53,6 +55,9 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         permutations = permutations == 0 ? 100 : permutations;
         clusters = clusters == 0 ? 100 : clusters;
         pcaDim = pcaDim == 0 ? 32 : pcaDim;
+        tokenizer = tokenizer == null ? "" : tokenizer;
+        maskRatio = maskRatio == 0 ? 0.4f : maskRatio;
+        require(maskRatio > 0 && maskRatio < 1, "mask_ratio", "must be in (0, 1), got " + maskRatio);
         require(permutations >= 2 && permutations <= 10000, "jigsaw_permutations", "must be in [2, 10000], got " + permutations);
         require(clusters >= 2, "clusters", "must be at least 2, got " + clusters);
         require(pcaDim >= 2, "pca_dim", "must be at least 2, got " + pcaDim);
@@ -88,8 +93,14 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         // 0.999 because short runs need the key encoder to follow faster.
         // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
         String name = moco ? "moco-v2" : m;
+        if ("beit".equals(m)) {
+            // A small ViT (width 128, 4 layers, 4x4 patches on 28 px) with BEiT's optimizer settings: AdamW, weight
+            // decay 0.05; the learning rate is scaled down from BEiT's 1.5e-3 at batch 2048.
+            return new PretrainConfig(name, "vit", 128, 4, 256, 6, 0, "adamw", 0.001f, 0.9f, 0.05f, 1f, 0.01f,
+                    1f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
+        }
         return new PretrainConfig(name, "small-convnet", 32, 1, 256, moco ? 8 : 6, 0, "adamw", 0.004f, 0.9f, 1e-4f, 1f, 0.01f,
-                0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32);
+                0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
     }
 
     /** Steps per epoch for a dataset of {@code n} images (full batches only). */
@@ -153,6 +164,8 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         b.permutations = permutations;
         b.clusters = clusters;
         b.pcaDim = pcaDim;
+        b.tokenizer = tokenizer;
+        b.maskRatio = maskRatio;
         return b;
     }
 
@@ -188,6 +201,8 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         private int permutations;
         private int clusters;
         private int pcaDim;
+        private String tokenizer;
+        private float maskRatio;
 
         public Builder method(String v) {
             method = v;
@@ -339,8 +354,18 @@ public record PretrainConfig(String method, String backbone, int width, int dept
             return this;
         }
 
+        public Builder tokenizer(String v) {
+            tokenizer = v;
+            return this;
+        }
+
+        public Builder maskRatio(float v) {
+            maskRatio = v;
+            return this;
+        }
+
         public PretrainConfig build() {
-            return new PretrainConfig(method, backbone, width, depth, batchSize, epochs, steps, optimizer, learningRate, momentum, weightDecay, warmupEpochs, finalLrFraction, clipNorm, temperature, projectionHidden, projectionDim, queueSize, keyMomentum, cropScaleMin, jitterStrength, seed, device, checkpointDir, checkpointEverySteps, keepCheckpoints, logEverySteps, permutations, clusters, pcaDim);
+            return new PretrainConfig(method, backbone, width, depth, batchSize, epochs, steps, optimizer, learningRate, momentum, weightDecay, warmupEpochs, finalLrFraction, clipNorm, temperature, projectionHidden, projectionDim, queueSize, keyMomentum, cropScaleMin, jitterStrength, seed, device, checkpointDir, checkpointEverySteps, keepCheckpoints, logEverySteps, permutations, clusters, pcaDim, tokenizer, maskRatio);
         }
     }
 }

@@ -70,6 +70,14 @@ public final class Pretrainer implements AutoCloseable {
      * @param std per-channel standard deviation
      */
     public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std) {
+        this(config, data, mean, std, dev.selfsup.core.method.MethodResources.NONE);
+    }
+
+    /**
+     * @param resources what the method needs from outside the process (BEiT: its tokenizer)
+     */
+    public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std,
+            dev.selfsup.core.method.MethodResources resources) {
         this.config = config;
         this.data = data;
         this.device = Devices.choose(config.device());
@@ -86,7 +94,7 @@ public final class Pretrainer implements AutoCloseable {
         }
         this.manager = NDManager.newBaseManager(device);
         Engine.getInstance().setRandomSeed((int) config.seed());
-        this.method = Methods.create(config, spec, data);
+        this.method = Methods.create(config, spec, data, resources);
         method.prepare(data, manager);
         method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
         this.optimizer = GradientOptimizer.create(config.optimizer(), config.momentum(), config.weightDecay(),
@@ -398,6 +406,7 @@ public final class Pretrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        method.release();
         manager.close();
     }
 }

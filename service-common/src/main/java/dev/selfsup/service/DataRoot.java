@@ -1,4 +1,4 @@
-package dev.selfsup.trainer;
+package dev.selfsup.service;
 
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.ImageDataset;

@@ -1,7 +1,6 @@
-package dev.selfsup.encoder;
+package dev.selfsup.service;
 
 import dev.selfsup.core.data.ImageCodec;
-import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.proto.v1.Image;
 import dev.selfsup.proto.v1.PixelType;
 import dev.selfsup.proto.v1.RawImage;
@@ -12,7 +11,7 @@ import java.nio.FloatBuffer;
 import java.util.List;
 
 /**
- * Turns request images into the encoder's input: CHW floats in [0, 1] at the model's size and channel count.
+ * Turns request images into a model's input: CHW floats in [0, 1] at the model's size and channel count.
  * Encoded images are decoded, converted and resized as the trainer reads image folders; raw pixels must already
  * match. Anything else is INVALID_ARGUMENT naming the image and what was wrong.
  */
@@ -20,7 +19,7 @@ public final class ImageInputs {
     private ImageInputs() {}
 
     /** All images of a request, concatenated: {@code images.size() * C * H * W} values. */
-    public static float[] toPixels(List<Image> images, BackboneSpec spec, int maxImages, String field) {
+    public static float[] toPixels(List<Image> images, int channels, int size, int maxImages, String field) {
         if (images.isEmpty()) {
             throw invalid(field + " is empty: send at least one image");
         }
@@ -28,17 +27,15 @@ public final class ImageInputs {
             throw invalid(field + " has " + images.size() + " images; the limit per request is " + maxImages
                     + " (split the batch, or use EmbedStream)");
         }
-        int per = spec.channels() * spec.imageSize() * spec.imageSize();
+        int per = channels * size * size;
         float[] out = new float[images.size() * per];
         for (int i = 0; i < images.size(); i++) {
-            fill(images.get(i), spec, out, i * per, field + "[" + i + "]");
+            fill(images.get(i), channels, size, out, i * per, field + "[" + i + "]");
         }
         return out;
     }
 
-    private static void fill(Image image, BackboneSpec spec, float[] out, int offset, String where) {
-        int c = spec.channels();
-        int s = spec.imageSize();
+    private static void fill(Image image, int c, int s, float[] out, int offset, String where) {
         switch (image.getDataCase()) {
             case ENCODED -> {
                 byte[] chw;

@@ -1,0 +1,249 @@
+package dev.selfsup.tokenizer;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.proto.v1.DatasetRef;
+import dev.selfsup.proto.v1.DecodeRequest;
+import dev.selfsup.proto.v1.GetTokenizerRequest;
+import dev.selfsup.proto.v1.Image;
+import dev.selfsup.proto.v1.ListTokenizersRequest;
+import dev.selfsup.proto.v1.RawImage;
+import dev.selfsup.proto.v1.TokenGrid;
+import dev.selfsup.proto.v1.TokenizeRequest;
+import dev.selfsup.proto.v1.TokenizeResponse;
+import dev.selfsup.proto.v1.TokenizerEvent;
+import dev.selfsup.proto.v1.TokenizerInfo;
+import dev.selfsup.proto.v1.TokenizerKind;
+import dev.selfsup.proto.v1.TokenizerServiceGrpc;
+import dev.selfsup.proto.v1.TokenizerSpec;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.test.common.QuarkusTestResource;
+import io.quarkus.test.junit.QuarkusTest;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The tokenizer-service over a real channel: training, tokenize and decode, streams, bad input, metrics. */
+@QuarkusTest
+@QuarkusTestResource(ColourFolderResource.class)
+class TokenizerServiceTest {
+    @ConfigProperty(name = "quarkus.http.test-port")
+    int port;
+
+    ManagedChannel channel;
+    TokenizerServiceGrpc.TokenizerServiceBlockingStub tokenizers;
+
+    @BeforeEach
+    void open() {
+        channel = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        tokenizers = TokenizerServiceGrpc.newBlockingStub(channel);
+    }
+
+    @AfterEach
+    void close() {
+        channel.shutdownNow();
+    }
+
+    static DatasetRef shapes() {
+        return DatasetRef.newBuilder().setPath("shapes").setImageSize(16).setChannels(3).build();
+    }
+
+    /** Trains (once per JVM) and returns the tokenizer's final event. */
+    TokenizerInfo trained(String name, TokenizerKind kind, List<TokenizerEvent> events) {
+        try {
+            return tokenizers.getTokenizer(GetTokenizerRequest.newBuilder().setName(name).build());
+        } catch (StatusRuntimeException notYet) {
+            assertEquals(Status.Code.NOT_FOUND, notYet.getStatus().getCode());
+        }
+        Iterator<TokenizerEvent> it = tokenizers.withDeadlineAfter(3, TimeUnit.MINUTES).trainTokenizer(TokenizerSpec
+                .newBuilder().setName(name).setKind(kind).setDataset(shapes()).setVocabularySize(16).setPatchSize(4)
+                .setSteps(40).setBatchSize(32).setHidden(16).setCodeDim(8).build());
+        TokenizerInfo done = null;
+        while (it.hasNext()) {
+            TokenizerEvent e = it.next();
+            events.add(e);
+            if (e.hasDone()) {
+                done = e.getDone();
+            }
+        }
+        assertTrue(done != null, "the stream ends with the finished tokenizer");
+        return done;
+    }
+
+    @Test
+    void trainsAVqTokenizerAndReportsItsQuality() {
+        List<TokenizerEvent> events = new ArrayList<>();
+        TokenizerInfo info = trained("vq-shapes", TokenizerKind.TOKENIZER_KIND_VQ, events);
+        assertEquals(4, info.getGridSize());
+        assertEquals(16, info.getVocabularySize());
+        assertEquals(32, info.getQuality().getImages(), "the test split is the held-out set");
+        // 40 steps on 96 images only shows the mechanics; the quality numbers come from bench/tokenizer-bench.
+        assertTrue(info.getQuality().getPsnr() > 5 && Double.isFinite(info.getQuality().getPsnr()),
+                "psnr " + info.getQuality().getPsnr());
+        assertTrue(info.getQuality().getCodebookUsage() > 0 && info.getQuality().getPerplexity() >= 1);
+        long progress = events.stream().filter(TokenizerEvent::hasProgress).count();
+        assertTrue(progress >= 2, "progress is streamed: " + progress);
+        TokenizerEvent last = events.stream().filter(TokenizerEvent::hasProgress).reduce((a, b) -> b).orElseThrow();
+        assertEquals(40, last.getProgress().getStep());
+        TokenizerEvent first = events.stream().filter(TokenizerEvent::hasProgress).findFirst().orElseThrow();
+        assertTrue(last.getProgress().getMse() < first.getProgress().getMse(), "reconstruction improves: "
+                + first.getProgress().getMse() + " -> " + last.getProgress().getMse());
+        assertTrue(tokenizers.listTokenizers(ListTokenizersRequest.getDefaultInstance()).getTokenizersList().stream()
+                .anyMatch(t -> t.getName().equals("vq-shapes")));
+    }
+
+    static Image raw(byte[] hwc) {
+        return Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(16).setWidth(16).setChannels(3)
+                .setData(ByteString.copyFrom(hwc))).build();
+    }
+
+    static byte[] chwToHwc(byte[] chw) {
+        byte[] hwc = new byte[chw.length];
+        for (int c = 0; c < 3; c++) {
+            for (int p = 0; p < 256; p++) {
+                hwc[p * 3 + c] = chw[c * 256 + p];
+            }
+        }
+        return hwc;
+    }
+
+    @Test
+    void tokenizeThenDecodeRoundTrips() {
+        trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
+        byte[] a = new byte[16 * 16 * 3];
+        byte[] b = new byte[16 * 16 * 3];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (byte) (i % 3 == 0 && (i / 48) < 8 ? 200 : 16);
+            b[i] = (byte) (i % 3 == 2 ? 180 : 16);
+        }
+        TokenizeResponse first = tokenizers.tokenize(TokenizeRequest.newBuilder().setTokenizer("km-shapes")
+                .addImages(raw(a)).addImages(raw(b)).build());
+        assertEquals(2, first.getGridsCount());
+        assertEquals(4, first.getGrids(0).getRows());
+        assertEquals(16, first.getGrids(0).getIdsCount());
+        var decoded = tokenizers.decode(DecodeRequest.newBuilder().setTokenizer("km-shapes")
+                .addAllGrids(first.getGridsList()).build());
+        assertEquals(2, decoded.getPngCount());
+        // The decoded pictures are PNGs of the tokenizer's size, and they tokenize to the same grids again.
+        TokenizeRequest.Builder again = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
+        for (ByteString png : decoded.getPngList()) {
+            byte[] chw = ImageCodec.decodeChw(png.toByteArray(), 3, 16);
+            again.addImages(Image.newBuilder().setEncoded(png));
+            assertEquals(3 * 16 * 16, chw.length);
+        }
+        TokenizeResponse second = tokenizers.tokenize(again.build());
+        for (int i = 0; i < 2; i++) {
+            assertEquals(first.getGrids(i).getIdsList(), second.getGrids(i).getIdsList(), "grid " + i);
+        }
+    }
+
+    @Test
+    void tokenizeStreamAnswersInOrder() throws Exception {
+        trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
+        List<TokenizeResponse> got = new CopyOnWriteArrayList<>();
+        CountDownLatch done = new CountDownLatch(1);
+        StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(channel).tokenizeStream(new StreamObserver<>() {
+            @Override
+            public void onNext(TokenizeResponse r) {
+                got.add(r);
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                done.countDown();
+            }
+
+            @Override
+            public void onCompleted() {
+                done.countDown();
+            }
+        });
+        for (int i = 1; i <= 6; i++) {
+            TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
+            for (int k = 0; k < i; k++) {
+                r.addImages(raw(new byte[768]));
+            }
+            up.onNext(r.build());
+        }
+        up.onCompleted();
+        assertTrue(done.await(60, TimeUnit.SECONDS));
+        assertEquals(6, got.size());
+        for (int i = 0; i < 6; i++) {
+            assertEquals(i + 1, got.get(i).getGridsCount(), "response " + i + " answers request " + i);
+        }
+    }
+
+    @Test
+    void badInputGetsClearStatus() throws Exception {
+        trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
+        assertStatus(Status.Code.NOT_FOUND, "no tokenizer named", () -> tokenizers.tokenize(
+                TokenizeRequest.newBuilder().setTokenizer("nope").addImages(raw(new byte[768])).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "empty", () -> tokenizers.tokenize(
+                TokenizeRequest.newBuilder().setTokenizer("km-shapes").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "16x16x3", () -> tokenizers.tokenize(TokenizeRequest.newBuilder()
+                .setTokenizer("km-shapes").addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(8)
+                        .setWidth(8).setChannels(3).setData(ByteString.copyFrom(new byte[192])))).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "not a PNG or JPEG", () -> tokenizers.tokenize(TokenizeRequest
+                .newBuilder().setTokenizer("km-shapes").addImages(Image.newBuilder()
+                        .setEncoded(ByteString.copyFromUtf8("not a png"))).build()));
+        TokenGrid ok = TokenGrid.newBuilder().setRows(4).setCols(4).addAllIds(java.util.Collections.nCopies(16, 1)).build();
+        assertStatus(Status.Code.INVALID_ARGUMENT, "vocabulary is 0..15", () -> tokenizers.decode(DecodeRequest
+                .newBuilder().setTokenizer("km-shapes").addGrids(ok.toBuilder().setIds(3, 16)).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "makes 4x4 grids", () -> tokenizers.decode(DecodeRequest
+                .newBuilder().setTokenizer("km-shapes").addGrids(TokenGrid.newBuilder().setRows(2).setCols(2)
+                        .addAllIds(List.of(1, 2, 3, 4))).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "grids is empty", () -> tokenizers.decode(DecodeRequest
+                .newBuilder().setTokenizer("km-shapes").build()));
+        assertStatus(Status.Code.ALREADY_EXISTS, "exists", () -> tokenizers.trainTokenizer(TokenizerSpec.newBuilder()
+                .setName("km-shapes").setDataset(shapes()).build()).hasNext());
+        assertStatus(Status.Code.INVALID_ARGUMENT, "name", () -> tokenizers.trainTokenizer(TokenizerSpec.newBuilder()
+                .setName("Bad Name").setDataset(shapes()).build()).hasNext());
+        assertStatus(Status.Code.INVALID_ARGUMENT, "patch_size", () -> tokenizers.trainTokenizer(TokenizerSpec
+                .newBuilder().setName("odd").setDataset(shapes()).setPatchSize(5).build()).hasNext());
+        assertStatus(Status.Code.PERMISSION_DENIED, "absolute", () -> tokenizers.trainTokenizer(TokenizerSpec
+                .newBuilder().setName("etc").setDataset(DatasetRef.newBuilder().setPath("/etc")).build()).hasNext());
+        assertStatus(Status.Code.NOT_FOUND, "nope", () -> tokenizers.getTokenizer(GetTokenizerRequest.newBuilder()
+                .setName("nope").build()));
+
+        String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://localhost:" + port
+                + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        for (String name : List.of("selfsup_tokenizer_images_total", "selfsup_tokenizer_request_seconds_bucket",
+                "selfsup_tokenizer_requests_total", "selfsup_tokenizer_tokenizers", "selfsup_tokenizer_training_step")) {
+            assertTrue(metrics.contains(name), name + " missing from /q/metrics");
+        }
+        assertTrue(metrics.contains("status=\"NOT_FOUND\""));
+        // The Grafana dashboard's tokenizer panels query only metrics this service exports.
+        String dashboard = java.nio.file.Files.readString(java.nio.file.Path.of("../deploy/grafana/dashboards/selfsup.json"));
+        var queried = java.util.regex.Pattern.compile("selfsup_tokenizer_[a-z0-9_]+").matcher(dashboard).results()
+                .map(java.util.regex.MatchResult::group).distinct().toList();
+        assertTrue(queried.size() >= 2, "tokenizer panels: " + queried);
+        queried.forEach(m -> assertTrue(metrics.contains(m + "{") || metrics.contains(m + " "), m + " not exported"));
+    }
+
+    static void assertStatus(Status.Code code, String inMessage, Runnable call) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, call::run);
+        assertEquals(code, e.getStatus().getCode(), e.getStatus().toString());
+        String d = String.valueOf(e.getStatus().getDescription());
+        assertTrue(d.contains(inMessage), "message '" + d + "' should mention '" + inMessage + "'");
+    }
+}

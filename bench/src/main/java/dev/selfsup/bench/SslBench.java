@@ -9,6 +9,9 @@ import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.method.Colorization;
+import dev.selfsup.core.method.MethodResources;
+import dev.selfsup.core.tokenizer.LocalTokenSource;
+import dev.selfsup.core.tokenizer.TokenizerFile;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.PretrainConfig;
@@ -50,6 +53,11 @@ public final class SslBench implements Callable<Integer> {
     Integer clusters;
     @Option(names = "--pca-dim", description = "deepcluster: PCA dimension")
     Integer pcaDim;
+    @Option(names = "--tokenizer-file", description = "beit: the tokenizer (a .tok file from tokenizer-bench) whose "
+            + "tokens are the targets, used in this process")
+    Path tokenizerFile;
+    @Option(names = "--mask-ratio", description = "beit: share of patches masked")
+    Float maskRatio;
     @Option(names = "--colorize-png", description = "colorization: write a picture of test images (grayscale input, "
             + "prediction, truth) here")
     Path colorizePng;
@@ -168,6 +176,18 @@ public final class SslBench implements Callable<Integer> {
         if (pcaDim != null) {
             b.pcaDim(pcaDim);
         }
+        if (maskRatio != null) {
+            b.maskRatio(maskRatio);
+        }
+        MethodResources resources = MethodResources.NONE;
+        NDManager tokenizerManager = null;
+        if (tokenizerFile != null) {
+            tokenizerManager = NDManager.newBaseManager(dev.selfsup.core.train.Devices.choose(device));
+            var loaded = TokenizerFile.read(tokenizerFile, tokenizerManager);
+            var source = new LocalTokenSource(loaded.tokenizer(), tokenizerManager);
+            resources = new MethodResources(name -> source);
+            b.tokenizer(loaded.header().name());
+        }
         PretrainConfig config = b.build();
         float[][] stats = Pretrainer.channelStats(train);
         Map<String, Object> out = new LinkedHashMap<>();
@@ -183,7 +203,7 @@ public final class SslBench implements Callable<Integer> {
         EvaluationReport report = null;
         EvaluationReport raw = null;
         EvaluationReport random = null;
-        try (Pretrainer trainer = new Pretrainer(config, train.withoutLabels(), stats[0], stats[1])) {
+        try (Pretrainer trainer = new Pretrainer(config, train.withoutLabels(), stats[0], stats[1], resources)) {
             System.err.printf("training %s on %s, %d steps (%d per epoch) on %s%n", config.method(), train,
                     trainer.totalSteps(), trainer.stepsPerEpoch(), trainer.device());
             trainer.addListener(new PretrainListener() {
@@ -258,6 +278,9 @@ public final class SslBench implements Callable<Integer> {
         out.put("random_init_knn_accuracy", random == null ? null : round(random.knnAccuracy(), 4));
         out.put("random_init_linear_accuracy", random == null ? null : round(random.linearAccuracy(), 4));
         out.put("method_metrics", lastMethodMetrics);
+        if (tokenizerManager != null) {
+            tokenizerManager.close();
+        }
         out.put("dataset", trainAll.name());
         out.put("seed", seed);
         out.put("config", Arrays.asList(config.optimizer(), config.learningRate(), config.temperature(),

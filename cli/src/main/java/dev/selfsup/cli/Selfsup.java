@@ -103,9 +103,12 @@ public final class Selfsup {
                 var p = e.getProgress();
                 int width = 30;
                 int filled = (int) (width * p.getStep() / Math.max(1, p.getTotalSteps()));
-                System.err.printf("\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s   ", "#".repeat(filled),
+                StringBuilder extra = new StringBuilder();
+                new java.util.TreeMap<>(p.getMethodMetricsMap()).forEach((k, v) -> extra.append("  ").append(k)
+                        .append(' ').append(String.format("%.3f", v)));
+                System.err.printf("\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s%s   ", "#".repeat(filled),
                         ".".repeat(width - filled), p.getStep(), p.getTotalSteps(), p.getEpoch(), p.getLoss(),
-                        p.getImagesPerSecond(), eta(p.getEta().getSeconds()));
+                        p.getImagesPerSecond(), eta(p.getEta().getSeconds()), extra);
             }
         }
         return last;
@@ -138,6 +141,12 @@ public final class Selfsup {
         String name;
         @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
+        @Option(names = "--tokenizer", description = "beit: the tokenizer on the tokenizer-service giving the targets")
+        String tokenizer;
+        @Option(names = "--width", description = "backbone width (the ViT's embedding size for beit)")
+        Integer width;
+        @Option(names = "--depth", description = "backbone depth (the ViT's layers for beit)")
+        Integer depth;
 
         /** The API enum of a method name: "moco-v2" is METHOD_MOCO_V2. */
         static Method methodOf(String name) {
@@ -165,6 +174,15 @@ public final class Selfsup {
             }
             if (seed != null) {
                 s.setSeed(seed);
+            }
+            if (tokenizer != null) {
+                s.setTokenizer(tokenizer);
+            }
+            if (width != null) {
+                s.setWidth(width);
+            }
+            if (depth != null) {
+                s.setDepth(depth);
             }
             Run run = stub.startRun(s.build());
             System.out.println(run.getRunId());

@@ -68,6 +68,9 @@ public class RunManager {
     @Inject
     EncoderPublisher publisher;
 
+    @Inject
+    TokenizerClient tokenizerClient;
+
     @ConfigProperty(name = "selfsup.trainer.workers", defaultValue = "1")
     int workers;
     @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
@@ -138,6 +141,9 @@ public class RunManager {
         // Read the data now, so a bad dataset is the caller's error, not a failed run later.
         ImageDataset d = data.load(spec.getDataset(), "train");
         checkFits(config, d);
+        if ("beit".equals(config.method())) {
+            checkTokenizer(config, d);
+        }
         Run run = Run.newBuilder().setRunId(id).setName(spec.getName()).setSpec(RunSpecs.effective(spec, config))
                 .setState(RunState.RUN_STATE_QUEUED).setTotalSteps(config.totalSteps(d.size()))
                 .setCreatedAt(now()).build();
@@ -146,6 +152,25 @@ public class RunManager {
         update(h, run);
         h.future = pool.submit(() -> execute(h));
         return run;
+    }
+
+    /** BEiT's tokenizer exists on the tokenizer-service and cuts the images into the ViT's grid. */
+    private void checkTokenizer(PretrainConfig c, ImageDataset d) {
+        try {
+            var t = tokenizerClient.spec(c.tokenizer());
+            float[] ones = new float[d.channels()];
+            java.util.Arrays.fill(ones, 1f);
+            BackboneSpec vit = new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones);
+            int grid = d.height() / vit.vitPatchSize();
+            if (t.gridSize() != grid || t.imageSize() != d.height() || t.channels() != d.channels()) {
+                throw new UnsuitableDataException("the tokenizer's grid does not match the ViT's: tokenizer '"
+                        + c.tokenizer() + "' reads " + t.channels() + "x" + t.imageSize() + " px images as a "
+                        + t.gridSize() + "x" + t.gridSize() + " grid; the ViT cuts this dataset's " + d.channels() + "x"
+                        + d.height() + " px images into " + grid + "x" + grid + " patches of " + vit.vitPatchSize() + " px");
+            }
+        } catch (UnsuitableDataException e) {
+            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
+        }
     }
 
     private static void checkFits(PretrainConfig c, ImageDataset d) {
@@ -335,7 +360,8 @@ public class RunManager {
                     .logEverySteps(progressEverySteps).build();
             ImageDataset d = data.load(h.run.getSpec().getDataset(), "train").withoutLabels();
             float[][] stats = Pretrainer.channelStats(d);
-            trainer = new Pretrainer(config, d, stats[0], stats[1]);
+            trainer = new Pretrainer(config, d, stats[0], stats[1],
+                    new dev.selfsup.core.method.MethodResources(tokenizerClient::source));
             Pretrainer t = trainer;
             TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
             metrics.watchDevice(trainer.device());

@@ -25,9 +25,9 @@ public final class RunSpecs {
             case METHOD_JIGSAW -> "jigsaw";
             case METHOD_COLORIZATION -> "colorization";
             case METHOD_DEEPCLUSTER -> "deepcluster";
+            case METHOD_BEIT -> "beit";
             case UNRECOGNIZED -> throw invalid("method: unknown value");
-            default -> throw invalid("method: " + m + " is not implemented in this build (available: every method "
-                    + "but " + m + ")");
+            default -> throw invalid("method: " + m + " is not implemented in this build");
         };
     }
 
@@ -40,6 +40,7 @@ public final class RunSpecs {
             case "jigsaw" -> Method.METHOD_JIGSAW;
             case "colorization" -> Method.METHOD_COLORIZATION;
             case "deepcluster" -> Method.METHOD_DEEPCLUSTER;
+            case "beit" -> Method.METHOD_BEIT;
             default -> Method.METHOD_SIMCLR;
         };
     }
@@ -49,7 +50,10 @@ public final class RunSpecs {
         PretrainConfig.Builder b = PretrainConfig.defaults(methodName(s.getMethod())).toBuilder();
         switch (s.getBackbone()) {
             case BACKBONE_RESNET18 -> b.backbone("resnet18").width(64);
-            case BACKBONE_SMALL_CONVNET, BACKBONE_UNSPECIFIED -> b.backbone("small-convnet");
+            case BACKBONE_SMALL_CONVNET -> b.backbone("small-convnet");
+            case BACKBONE_VIT -> b.backbone("vit").width(128).depth(4);
+            case BACKBONE_VIT_CLS -> b.backbone("vit-cls").width(128).depth(4);
+            case BACKBONE_UNSPECIFIED -> { } // the method's default: a ViT for BEiT, the small ConvNet otherwise
             default -> throw invalid("backbone: unknown value");
         }
         if (s.hasWidth()) {
@@ -111,6 +115,12 @@ public final class RunSpecs {
         if (s.hasPcaDim()) {
             b.pcaDim(s.getPcaDim() == 0 ? -1 : s.getPcaDim());
         }
+        if (!s.getTokenizer().isBlank()) {
+            b.tokenizer(s.getTokenizer());
+        }
+        if (s.hasMaskRatio()) {
+            b.maskRatio(s.getMaskRatio() == 0 ? -1 : s.getMaskRatio());
+        }
         if (s.hasKeyMomentum()) {
             b.keyMomentum(s.getKeyMomentum());
         }
@@ -143,7 +153,12 @@ public final class RunSpecs {
     public static RunSpec effective(RunSpec s, PretrainConfig c) {
         RunSpec.Builder b = s.toBuilder()
                 .setMethod(method(c.method()))
-                .setBackbone("resnet18".equals(c.backbone()) ? Backbone.BACKBONE_RESNET18 : Backbone.BACKBONE_SMALL_CONVNET)
+                .setBackbone(switch (c.backbone()) {
+                    case "resnet18" -> Backbone.BACKBONE_RESNET18;
+                    case "vit" -> Backbone.BACKBONE_VIT;
+                    case "vit-cls" -> Backbone.BACKBONE_VIT_CLS;
+                    default -> Backbone.BACKBONE_SMALL_CONVNET;
+                })
                 .setWidth(c.width()).setDepth(c.depth()).setBatchSize(c.batchSize())
                 .setOptimizer(switch (c.optimizer()) {
                     case "sgd" -> Optimizer.OPTIMIZER_SGD;
@@ -157,6 +172,7 @@ public final class RunSpecs {
                 .setCropScaleMin(c.cropScaleMin()).setJitterStrength(c.jitterStrength()).setSeed(c.seed())
                 .setCheckpointEverySteps(c.checkpointEverySteps())
                 .setJigsawPermutations(c.permutations()).setClusters(c.clusters()).setPcaDim(c.pcaDim())
+                .setTokenizer(c.tokenizer()).setMaskRatio(c.maskRatio())
                 .setDevice(switch (c.device()) {
                     case "cpu" -> DevicePreference.DEVICE_PREFERENCE_CPU;
                     case "gpu" -> DevicePreference.DEVICE_PREFERENCE_GPU;

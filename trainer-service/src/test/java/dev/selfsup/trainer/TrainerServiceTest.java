@@ -67,6 +67,7 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @QuarkusTestResource(TinyDataResource.class)
 @QuarkusTestResource(FakeEncoderService.class)
+@QuarkusTestResource(FakeTokenizerService.class)
 class TrainerServiceTest {
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
@@ -298,14 +299,39 @@ class TrainerServiceTest {
     }
 
     @Test
+    void beitTrainsOnTokensFromTheTokenizerService() throws Exception {
+        int before = FakeTokenizerService.TOKENIZE_CALLS.get();
+        Run run = trainer.startRun(tinySpec(8).setName("beit").setMethod(Method.METHOD_BEIT).setWidth(32).setDepth(1)
+                .setTokenizer("tiny-tok").build());
+        assertEquals(dev.selfsup.proto.v1.Backbone.BACKBONE_VIT, run.getSpec().getBackbone(), "BEiT's default backbone");
+        assertEquals(0.4f, run.getSpec().getMaskRatio(), 1e-6f);
+        Watcher w = watch(run.getRunId());
+        assertTrue(w.done.await(120, TimeUnit.SECONDS));
+        assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState(), w.lastRun().getError());
+        // One Tokenize call per step, made ahead of the step (two more were prefetched past the end).
+        assertTrue(FakeTokenizerService.TOKENIZE_CALLS.get() - before >= 8, "tokenize calls "
+                + (FakeTokenizerService.TOKENIZE_CALLS.get() - before));
+        boolean reported = w.events.stream().anyMatch(e -> e.hasProgress()
+                && e.getProgress().containsMethodMetrics("token_wait_share"));
+        assertTrue(reported, "progress reports the share of time spent waiting for tokens");
+    }
+
+    @Test
     void badInputGetsClearStatus() {
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "learning_rate",
                 () -> trainer.startRun(tinySpec(5).setLearningRate(-1).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "steps", () -> trainer.startRun(tinySpec(0).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "not implemented",
+        assertStatus(Status.Code.INVALID_ARGUMENT, "tokenizer",
                 () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).build()));
+        assertStatus(Status.Code.FAILED_PRECONDITION, "does not exist",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).setTokenizer("nope").build()));
+        assertStatus(Status.Code.FAILED_PRECONDITION, "grid does not match",
+                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).setTokenizer("coarse-tok").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "BEiT pretrains a ViT", () -> trainer.startRun(tinySpec(5)
+                .setMethod(Method.METHOD_BEIT).setTokenizer("tiny-tok").setBackbone(dev.selfsup.proto.v1.Backbone
+                        .BACKBONE_SMALL_CONVNET).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "too small for a 3x3 grid",
                 () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).build()));
         assertStatus(Status.Code.FAILED_PRECONDITION, "needs colour images",

@@ -43,10 +43,9 @@ import java.util.concurrent.Future;
  * prefetch thread, and both the tokenizer and the ViT get exactly those pixels, so token (i, j) describes the patch
  * the ViT sees at (i, j).
  */
-public final class Beit implements SslMethod {
+public final class Beit extends EncoderMethod {
     private static final int PREFETCH_STEPS = 2;
 
-    private final BackboneSpec spec;
     private final VisualTokenSource tokens;
     private final double maskRatio;
     private final double cropScaleMin;
@@ -54,7 +53,6 @@ public final class Beit implements SslMethod {
     private final int batchSize;
     private final VisionTransformer vit;
     private final Block head;
-    private final SequentialBlock model;
     private final BlockwiseMasking masking;
     private final RandomResizedCrop crop;
     private final Map<Long, Future<Prepared>> pending = new ConcurrentHashMap<>();
@@ -70,16 +68,13 @@ public final class Beit implements SslMethod {
 
     public Beit(BackboneSpec spec, VisualTokenSource tokens, double maskRatio, double cropScaleMin, long seed,
             int batchSize) {
-        if (!spec.isVit()) {
-            throw new IllegalArgumentException("backbone: BEiT pretrains a ViT, not " + spec.type());
-        }
-        this.spec = spec;
+        super("beit", spec, new VisionTransformer(checkVit(spec)));
         this.tokens = tokens;
         this.maskRatio = maskRatio;
         this.cropScaleMin = cropScaleMin;
         this.seed = seed;
         this.batchSize = batchSize;
-        this.vit = new VisionTransformer(spec);
+        this.vit = (VisionTransformer) encoder;
         TokenizerSpec t = tokens.spec();
         if (t.gridSize() != vit.gridSize() || t.imageSize() != spec.imageSize() || t.channels() != spec.channels()) {
             throw new UnsuitableDataException("the tokenizer's grid does not match the ViT's: the tokenizer reads "
@@ -89,29 +84,16 @@ public final class Beit implements SslMethod {
         }
         this.head = Linear.builder().setUnits(t.vocabularySize()).build();
         head.setInitializer(new NormalInitializer(0.02f), ai.djl.nn.Parameter.Type.WEIGHT);
-        this.model = new SequentialBlock().add(vit).add(head); // for the optimizer and checkpoints
+        model.add(vit).add(head);
         this.masking = new BlockwiseMasking(vit.gridSize(), maskRatio);
         this.crop = new RandomResizedCrop(spec.imageSize(), cropScaleMin, 1.0);
     }
 
-    @Override
-    public String name() {
-        return "beit";
-    }
-
-    @Override
-    public Block encoder() {
-        return vit;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
+    private static BackboneSpec checkVit(BackboneSpec spec) {
+        if (!spec.isVit()) {
+            throw new IllegalArgumentException("backbone: BEiT pretrains a ViT, not " + spec.type());
+        }
         return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
     }
 
     @Override

@@ -33,7 +33,7 @@ import java.util.SplittableRandom;
  * <p>The exported encoder takes RGB like any other and computes L itself in its first layer
  * ({@link BackboneSpec#LIGHTNESS}), so it cannot see colour, in training or in use.
  */
-public final class Colorization implements SslMethod {
+public final class Colorization extends EncoderMethod {
     /** ab bin width, as in the paper. */
     public static final int BIN_STEP = 10;
     /** Weight of the uniform distribution in the rebalancing, as in the paper. */
@@ -44,12 +44,9 @@ public final class Colorization implements SslMethod {
     public static final float ANNEALED_T = 0.38f;
     private static final int PRIOR_IMAGES = 5000;
 
-    private final BackboneSpec spec;
     private final Augmentation augment;
     private final int hidden;
-    private final Block encoder;
     private final SequentialBlock trunk;
-    private final SequentialBlock model = new SequentialBlock();
     private AbBins bins;
 
     /**
@@ -57,13 +54,12 @@ public final class Colorization implements SslMethod {
      * @param augment the augmentation of the RGB images before L and ab are taken
      */
     public Colorization(BackboneSpec spec, Augmentation augment, int hidden) {
+        super("colorization", spec, Backbones.build(spec));
         if (!BackboneSpec.LIGHTNESS.equals(spec.input())) {
             throw new IllegalArgumentException("colorization needs a lightness backbone");
         }
-        this.spec = spec;
         this.augment = augment;
         this.hidden = hidden;
-        this.encoder = Backbones.build(spec);
         this.trunk = Backbones.trunk(encoder);
     }
 
@@ -123,26 +119,6 @@ public final class Colorization implements SslMethod {
         double mean = sum / count;
         double std = Math.sqrt(Math.max(1e-6, sq / count - mean * mean));
         return new float[][] {{(float) mean}, {(float) Math.max(1e-3, std)}};
-    }
-
-    @Override
-    public String name() {
-        return "colorization";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
     }
 
     /** The colour classes, known once {@link #prepare} has seen the data. */

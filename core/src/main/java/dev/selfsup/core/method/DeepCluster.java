@@ -37,20 +37,17 @@ import org.slf4j.LoggerFactory;
  * <p>The assignments and the epoch they belong to are method state, so a run resumed inside an epoch trains on
  * exactly the pseudo-labels it had.
  */
-public final class DeepCluster implements SslMethod {
+public final class DeepCluster extends EncoderMethod {
     private static final Logger LOG = LoggerFactory.getLogger(DeepCluster.class);
     /** Lloyd iterations per epoch (Faiss's default is 20). */
     public static final int KMEANS_ITERATIONS = 20;
 
-    private final BackboneSpec spec;
     private final Augmentation augment;
     private final int clusters;
     private final int pcaDim;
     private final int hidden;
-    private final Block encoder;
     private final SequentialBlock head;
     private final Block classifier;
-    private final SequentialBlock model;
     private NDArray assignmentState; // int32 [N]
     private NDArray epochState; // int64 [1]: the epoch the assignments belong to, -1 before the first
     private int[] assignments;
@@ -60,39 +57,18 @@ public final class DeepCluster implements SslMethod {
     private final Map<String, Double> metrics = new LinkedHashMap<>();
 
     public DeepCluster(BackboneSpec spec, Augmentation augment, int clusters, int pcaDim, int hidden) {
+        super("deepcluster", spec, Backbones.build(spec));
         if (pcaDim > spec.featureDim()) {
             throw new IllegalArgumentException("pca_dim: " + pcaDim + " is larger than the encoder's "
                     + spec.featureDim() + " features");
         }
-        this.spec = spec;
         this.augment = augment;
         this.clusters = clusters;
         this.pcaDim = pcaDim;
         this.hidden = hidden;
-        this.encoder = Backbones.build(spec);
         this.head = ClassifierHead.mlp(hidden, clusters);
         this.classifier = ClassifierHead.last(head);
-        this.model = new SequentialBlock().add(encoder).add(head);
-    }
-
-    @Override
-    public String name() {
-        return "deepcluster";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
+        model.add(encoder).add(head);
     }
 
     @Override

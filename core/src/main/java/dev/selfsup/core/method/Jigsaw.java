@@ -22,54 +22,30 @@ import java.util.Random;
  * <p>The permutation set is generated from the run's seed and kept in the method's state, so every checkpoint
  * carries it.
  */
-public final class Jigsaw implements SslMethod {
+public final class Jigsaw extends EncoderMethod {
     private static final int TILES = 9;
-    private final BackboneSpec spec;
     private final PatchGrid grid;
     private final int hidden;
     private final long permutationSeed;
-    private final Block encoder;
     private final SequentialBlock head;
-    private final SequentialBlock model;
     private int[][] permutations;
     private int minimumDistance;
     private NDArray permutationState;
 
     public Jigsaw(BackboneSpec spec, int permutationCount, long permutationSeed, int hidden) {
-        this.spec = spec;
+        super("jigsaw", spec, Backbones.build(spec));
         this.grid = new PatchGrid(spec.imageSize());
         this.hidden = hidden;
         this.permutationSeed = permutationSeed;
         this.permutations = JigsawPermutations.generate(permutationCount, permutationSeed);
         this.minimumDistance = JigsawPermutations.minimumDistance(permutations);
-        this.encoder = Backbones.build(spec);
         this.head = ClassifierHead.mlp(hidden, permutationCount);
-        this.model = new SequentialBlock().add(encoder).add(head);
+        model.add(encoder).add(head);
     }
 
     /** The permutation set: row r says which grid cell's tile sits at each input position. */
     public int[][] permutations() {
         return permutations;
-    }
-
-    @Override
-    public String name() {
-        return "jigsaw";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
     }
 
     @Override

@@ -28,15 +28,13 @@ import java.util.Map;
  * <p>On one device the key encoder sees the whole batch in one batch norm; the multi-GPU "shuffle BN" of the
  * paper has no single-device equivalent here. The queue and the key encoder are part of {@link #state()}.
  */
-public final class MocoV2 implements SslMethod {
-    private final BackboneSpec spec;
+public final class MocoV2 extends EncoderMethod {
     private final Augmentation views;
     private final int projectionHidden;
     private final int projectionDim;
     private final int queueSize;
     private final float momentum;
     private final float temperature;
-    private final Block encoder;
     private final SequentialBlock query;
     private final SequentialBlock key;
     private NDArray queue; // [K, D], rows L2-normalised
@@ -48,6 +46,7 @@ public final class MocoV2 implements SslMethod {
 
     public MocoV2(BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, int queueSize,
             float momentum, float temperature) {
+        super("moco-v2", spec, Backbones.build(spec));
         if (queueSize <= 0) {
             throw new IllegalArgumentException("queue size must be positive, got " + queueSize);
         }
@@ -57,37 +56,15 @@ public final class MocoV2 implements SslMethod {
         if (temperature <= 0) {
             throw new IllegalArgumentException("temperature must be positive, got " + temperature);
         }
-        this.spec = spec;
         this.views = views;
         this.projectionHidden = projectionHidden;
         this.projectionDim = projectionDim;
         this.queueSize = queueSize;
         this.momentum = momentum;
         this.temperature = temperature;
-        this.encoder = Backbones.build(spec);
-        this.query = new SequentialBlock().add(encoder).add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
+        this.query = model.add(encoder).add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
         this.key = new SequentialBlock().add(Backbones.build(spec))
                 .add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
-    }
-
-    @Override
-    public String name() {
-        return "moco-v2";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return query;
     }
 
     /** The momentum (key) encoder with its head. */

@@ -18,49 +18,25 @@ import java.util.Random;
  * through one shared encoder; an MLP on their concatenated features classifies where the neighbour lies. Gaps
  * and jitter ({@link PatchGrid}) keep the answer from being read off the patch edges.
  */
-public final class RelativePosition implements SslMethod {
+public final class RelativePosition extends EncoderMethod {
     /** The grid cells of the eight neighbours of the centre cell (4), in label order. */
     static final int[] NEIGHBOURS = {0, 1, 2, 3, 5, 6, 7, 8};
     private static final int CENTRE = 4;
 
-    private final BackboneSpec spec;
     private final PatchGrid grid;
     private final int hidden;
-    private final Block encoder;
     private final SequentialBlock head;
-    private final SequentialBlock model;
 
     public RelativePosition(BackboneSpec spec, int hidden) {
-        this.spec = spec;
+        super("relative-position", spec, Backbones.build(spec));
         this.grid = new PatchGrid(spec.imageSize());
         this.hidden = hidden;
-        this.encoder = Backbones.build(spec);
         this.head = ClassifierHead.mlp(hidden, NEIGHBOURS.length);
-        this.model = new SequentialBlock().add(encoder).add(head);
+        model.add(encoder).add(head);
     }
 
     public PatchGrid grid() {
         return grid;
-    }
-
-    @Override
-    public String name() {
-        return "relative-position";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
     }
 
     @Override

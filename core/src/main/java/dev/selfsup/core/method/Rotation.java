@@ -20,19 +20,15 @@ import java.util.Map;
  * classifies the rotation. Rotations by multiples of 90 degrees are exact pixel permutations: there is no
  * interpolation artefact that would give the answer away.
  */
-public final class Rotation implements SslMethod {
-    private final BackboneSpec spec;
+public final class Rotation extends EncoderMethod {
     private final Augmentation augment;
     private final int hidden;
-    private final Block encoder;
-    private final SequentialBlock model;
 
     public Rotation(BackboneSpec spec, Augmentation augment, int hidden) {
-        this.spec = spec;
+        super("rotation", spec, Backbones.build(spec));
         this.augment = augment;
         this.hidden = hidden;
-        this.encoder = Backbones.build(spec);
-        this.model = new SequentialBlock().add(encoder).add(ClassifierHead.mlp(hidden, 4));
+        model.add(encoder).add(ClassifierHead.mlp(hidden, 4));
     }
 
     /**
@@ -54,26 +50,6 @@ public final class Rotation implements SslMethod {
             labels[i] = i / batch;
         }
         return manager.create(labels);
-    }
-
-    @Override
-    public String name() {
-        return "rotation";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
     }
 
     @Override

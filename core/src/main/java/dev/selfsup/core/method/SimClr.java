@@ -19,48 +19,24 @@ import java.util.Map;
  * loss over the 2N projections. Both views go through the network as one batch of 2N, so batch norm sees them
  * together, as in the reference implementation.
  */
-public final class SimClr implements SslMethod {
-    private final BackboneSpec spec;
+public final class SimClr extends EncoderMethod {
     private final Augmentation views;
     private final int projectionHidden;
     private final int projectionDim;
     private final float temperature;
-    private final Block encoder;
     private final Block head;
-    private final SequentialBlock model;
 
     public SimClr(BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, float temperature) {
+        super("simclr", spec, Backbones.build(spec));
         if (temperature <= 0) {
             throw new IllegalArgumentException("temperature must be positive, got " + temperature);
         }
-        this.spec = spec;
         this.views = views;
         this.projectionHidden = projectionHidden;
         this.projectionDim = projectionDim;
         this.temperature = temperature;
-        this.encoder = Backbones.build(spec);
         this.head = ProjectionHead.mlp(projectionHidden, projectionDim, true);
-        this.model = new SequentialBlock().add(encoder).add(head);
-    }
-
-    @Override
-    public String name() {
-        return "simclr";
-    }
-
-    @Override
-    public Block encoder() {
-        return encoder;
-    }
-
-    @Override
-    public BackboneSpec backboneSpec() {
-        return spec;
-    }
-
-    @Override
-    public Block trainable() {
-        return model;
+        model.add(encoder).add(head);
     }
 
     @Override

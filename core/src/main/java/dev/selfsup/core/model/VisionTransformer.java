@@ -91,12 +91,16 @@ public final class VisionTransformer extends AbstractBlock {
         long b = e.getShape().get(0);
         NDArray tokens = e.reshape(b, dim, (long) grid * grid).transpose(0, 2, 1); // [B, N, D]
         boolean masked = inputs.size() > 1;
+        // Every result must belong to the batch's manager, so each operation starts from a batch array: an
+        // operation that starts from a parameter puts its result (and all that follows from it) in the model's
+        // long-lived manager, which inference outside an NDScope would never free.
         if (masked) {
             NDArray mask = inputs.get(1).toType(DataType.FLOAT32, false).reshape(b, (long) grid * grid, 1);
             NDArray token = ps.getValue(maskToken, x.getDevice(), training);
-            tokens = tokens.mul(mask.neg().add(1f)).add(token.mul(mask));
+            tokens = tokens.mul(mask.neg().add(1f)).add(mask.mul(token));
         }
-        NDArray c = ps.getValue(cls, x.getDevice(), training).broadcast(new Shape(b, 1, dim));
+        NDArray c = m.zeros(new Shape(b, 1, dim), tokens.getDataType(), x.getDevice())
+                .add(ps.getValue(cls, x.getDevice(), training));
         NDArray h = NDArrays.concat(new NDList(c, tokens), 1).add(ps.getValue(position, x.getDevice(), training));
         for (EncoderLayer layer : layers) {
             h = layer.forward(ps, new NDList(h), training).singletonOrThrow();

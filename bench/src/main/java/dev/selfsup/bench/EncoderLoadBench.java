@@ -44,10 +44,12 @@ import picocli.CommandLine.Option;
 
 /**
  * Load on the encoder-service over loopback gRPC, against the same encoder run in-process in a loop of full
- * batches. Starts the packaged service, publishes the encoder, then runs 1, 8 and 64 concurrent clients (each a
- * thread sending Embed requests one after another) for a fixed time each, and prints images/second and p50/p99
- * latency per level, the service's RSS before and after a long run at the highest level, and one JSON line.
- * The clients share the machine with the service: on 2 cores they take CPU the service would otherwise use.
+ * batches. Starts the packaged service, publishes the encoder, warms it up, then runs 1, 8 and 64 concurrent
+ * clients (each sending Embed requests one after another) in rounds that alternate with the in-process loop, so
+ * that both see the same machine, and prints per level images/second, the ratio to in-process, p50/p99 latency
+ * and the CPU time the service and the clients spent per 1,000 images; then the service's RSS before and after a
+ * long run at the highest level, and one JSON line. The clients share the machine with the service: on 2 cores
+ * they take CPU the service would otherwise use.
  */
 @Command(name = "encoder-load-bench", mixinStandardHelpOptions = true)
 public final class EncoderLoadBench implements java.util.concurrent.Callable<Integer> {
@@ -58,7 +60,7 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
     int[] clients;
     @Option(names = "--images-per-request", defaultValue = "1")
     int perRequest;
-    @Option(names = "--seconds", defaultValue = "15", description = "Measured seconds per level")
+    @Option(names = "--seconds", defaultValue = "5", description = "Seconds of each measurement in a round")
     int seconds;
     @Option(names = "--rss-seconds", defaultValue = "60", description = "Length of the memory run at the last level")
     int rssSeconds;
@@ -67,11 +69,25 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
     int batch;
     @Option(names = "--jar", defaultValue = "encoder-service/target/quarkus-app/quarkus-run.jar")
     Path jar;
-    @Option(names = "--service-threads", defaultValue = "0", description = "libtorch threads of the service "
-            + "(OMP_NUM_THREADS; 0: libtorch's default, one per core)")
+    @Option(names = "--service-workers", defaultValue = "0", description = "Batch workers per model version in the "
+            + "service (selfsup.encoder.workers; 0: the service's default, one per core on a CPU)")
+    int serviceWorkers;
+    @Option(names = "--service-threads", defaultValue = "0", description = "libtorch threads per batch in the "
+            + "service (selfsup.encoder.intra-op-threads; 0: the service's default, the cores over the workers)")
     int serviceThreads;
-    @Option(names = "--channels", defaultValue = "4", description = "gRPC channels the clients share")
+    @Option(names = "--channels", defaultValue = "1", description = "gRPC channels (connections) the clients share, "
+            + "as the threads of one client process share a channel")
     int channels;
+    @Option(names = "--rounds", defaultValue = "3", description = "Rounds per level; a round is --seconds of the "
+            + "in-process loop then --seconds of load on the service, so both see the same machine")
+    int rounds;
+    @Option(names = "--warmup-seconds", defaultValue = "60", description = "Load before measuring, at the highest "
+            + "level, until the service's JIT has settled (it compiles for about 50 s of load)")
+    int warmupSeconds;
+    @Option(names = "--service-env", description = "Extra environment variable for the service, K=V (repeatable)")
+    List<String> serviceEnv = new ArrayList<>();
+    @Option(names = "--service-jvm-option", description = "Extra JVM option for the service (repeatable)")
+    List<String> serviceJvmOptions = new ArrayList<>();
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new EncoderLoadBench()).execute(args));
@@ -81,10 +97,6 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
     public Integer call() throws Exception {
         byte[] bytes = bundle != null ? Files.readAllBytes(bundle) : randomBundle();
         Map<String, Object> result = new LinkedHashMap<>();
-        double inProcess = inProcess(bytes);
-        System.out.printf("in-process, batches of %d: %.0f images/s%n", batch, inProcess);
-        result.put("in_process_images_per_second", Math.round(inProcess));
-
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(jar + " not found: build with ./mvnw package -DskipTests");
         }
@@ -93,10 +105,16 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
             port = s.getLocalPort();
         }
         Path dir = Files.createTempDirectory("selfsup-encoder-bench");
-        ProcessBuilder pb = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-Dai.djl.offline=true",
-                "-Xmx2g", "-Dquarkus.http.port=" + port, "-Dselfsup.encoder.model-dir=" + dir.resolve("models"),
-                "-Dselfsup.device=cpu", "-Dselfsup.encoder.max-batch-size=" + batch, "-jar", jar.toString())
-                .redirectErrorStream(true).redirectOutput(new File(dir.resolve("service.log").toString()));
+        List<String> command = new ArrayList<>(List.of(System.getProperty("java.home") + "/bin/java",
+                "-Dai.djl.offline=true", "-Xmx2g", "-Dquarkus.http.port=" + port,
+                "-Dselfsup.encoder.model-dir=" + dir.resolve("models"), "-Dselfsup.device=cpu",
+                "-Dselfsup.encoder.max-batch-size=" + batch));
+        command.add("-Dselfsup.encoder.workers=" + serviceWorkers);
+        command.add("-Dselfsup.encoder.intra-op-threads=" + serviceThreads);
+        command.addAll(serviceJvmOptions);
+        command.addAll(List.of("-jar", jar.toString()));
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(new File(dir.resolve("service.log").toString()));
         // The same malloc settings as deploy/jvm-env.sh: they matter as much for inference as for training.
         Map<String, String> env = pb.environment();
         env.put("DJL_OFFLINE", "true");
@@ -104,40 +122,66 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
         env.put("MALLOC_MMAP_THRESHOLD_", "4294967296");
         env.put("MALLOC_TRIM_THRESHOLD_", "68719476736");
         env.put("MALLOC_TOP_PAD_", "1073741824");
-        if (serviceThreads > 0) {
-            env.put("OMP_NUM_THREADS", Integer.toString(serviceThreads));
+        for (String kv : serviceEnv) {
+            int eq = kv.indexOf('=');
+            env.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
         Process service = pb.start();
         List<ManagedChannel> chans = new ArrayList<>();
-        try {
+        try (InProcess reference = new InProcess(bytes, batch)) {
             for (int i = 0; i < channels; i++) {
-                chans.add(ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build());
+                // Callbacks on the network thread: the clients' next requests go out without a thread hop.
+                chans.add(ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().directExecutor().build());
             }
             waitHealthy(chans.get(0), dir);
             ModelInfo info = publish(chans.get(0), bytes);
             System.out.printf("service: %s v%d, %s, log %s%n", info.getName(), info.getVersion(), info.getBackbone(),
                     dir.resolve("service.log"));
             EmbedRequest request = request(info.getInputChannels(), info.getInputSize());
-            load(chans, request, 8, 3); // warm-up
+            // Warm-up until both JITs have settled: C2 compiles the gRPC paths for about 50 s of load.
+            reference.run(3);
+            load(chans, request, clients[clients.length - 1], warmupSeconds);
             List<Map<String, Object>> levels = new ArrayList<>();
-            System.out.println("clients  images/s  of in-process  p50 ms  p99 ms  requests | server: request ms"
-                    + "  queue ms  batch ms  images/batch");
+            System.out.printf("%d rounds of %d s per level, each an in-process loop of batches of %d then the "
+                    + "service; %d image(s) per request%n", rounds, seconds, batch, perRequest);
+            System.out.println("clients  images/s  in-process  ratio   p50 ms  p99 ms | CPU ms per 1000 images: "
+                    + "service client | server: queue ms  batch ms  images/batch");
             for (int c : clients) {
+                double inImages = 0;
+                double inSeconds = 0;
+                List<Level> parts = new ArrayList<>();
                 Map<String, Double> m0 = scrape(port);
-                Level l = load(chans, request, c, seconds);
+                long serviceCpu = 0;
+                long clientCpu = 0;
+                for (int r = 0; r < rounds; r++) {
+                    double[] ref = reference.run(seconds);
+                    inImages += ref[0];
+                    inSeconds += ref[1];
+                    long s0 = cpuNanos(service.pid());
+                    long c0 = cpuNanos(ProcessHandle.current().pid());
+                    parts.add(load(chans, request, c, seconds));
+                    serviceCpu += cpuNanos(service.pid()) - s0;
+                    clientCpu += cpuNanos(ProcessHandle.current().pid()) - c0;
+                }
                 Map<String, Double> m1 = scrape(port);
-                System.out.printf("%7d  %8.0f  %12.1f%%  %6.2f  %6.2f  %8d | %10.2f  %8.2f  %8.2f  %12.1f%n", c,
-                        l.imagesPerSecond, 100 * l.imagesPerSecond / inProcess, l.p50Ms, l.p99Ms, l.requests,
-                        1000 * mean(m0, m1, "selfsup_encoder_request_seconds", "{method=\"Embed\"}"),
+                Level l = Level.merge(parts);
+                double inRate = inImages / inSeconds;
+                double ratio = l.imagesPerSecond / inRate;
+                System.out.printf("%7d  %8.0f  %10.0f  %5.1f%%  %6.2f  %6.2f | %30.3f %6.3f | %15.2f  %8.2f  %12.1f%n",
+                        c, l.imagesPerSecond, inRate, 100 * ratio, l.p50Ms, l.p99Ms,
+                        serviceCpu / 1e6 / (l.images / 1000.0), clientCpu / 1e6 / (l.images / 1000.0),
                         1000 * mean(m0, m1, "selfsup_encoder_queue_wait_seconds", ""),
                         1000 * mean(m0, m1, "selfsup_encoder_batch_seconds", ""),
                         mean(m0, m1, "selfsup_encoder_batch_size_images", ""));
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("clients", c);
                 m.put("images_per_second", Math.round(l.imagesPerSecond));
-                m.put("of_in_process", Math.round(1000 * l.imagesPerSecond / inProcess) / 1000.0);
+                m.put("in_process_images_per_second", Math.round(inRate));
+                m.put("of_in_process", Math.round(1000 * ratio) / 1000.0);
                 m.put("p50_ms", l.p50Ms);
                 m.put("p99_ms", l.p99Ms);
+                m.put("service_cpu_ms_per_1000_images", Math.round(serviceCpu / 1e6 / (l.images / 1000.0)));
+                m.put("client_cpu_ms_per_1000_images", Math.round(clientCpu / 1e6 / (l.images / 1000.0)));
                 levels.add(m);
             }
             result.put("levels", levels);
@@ -151,16 +195,14 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
                 result.put("rss_before_mb", before >> 20);
                 result.put("rss_after_mb", after >> 20);
             }
-            // Again with the service idle, to see how much the machine drifted during the run.
-            double again = inProcess(bytes);
-            System.out.printf("in-process again (service idle): %.0f images/s%n", again);
-            result.put("in_process_again_images_per_second", Math.round(again));
         } finally {
             chans.forEach(ManagedChannel::shutdownNow);
             service.destroy();
             service.waitFor(30, TimeUnit.SECONDS);
         }
         result.put("images_per_request", perRequest);
+        result.put("rounds", rounds);
+        result.put("seconds_per_round", seconds);
         System.out.println(Json.write(result));
         return 0;
     }
@@ -177,39 +219,57 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
         }
     }
 
-    /** Full batches through the encoder in one loop, as a program using core directly would run it. */
-    double inProcess(byte[] bytes) throws Exception {
-        GradMode.disableOnThisThread();
-        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
-            EncoderBundle.Loaded l = EncoderBundle.read(new ByteArrayInputStream(bytes), "bench", m);
-            BackboneSpec s = l.header().backbone();
-            float[] x = new float[batch * s.channels() * s.imageSize() * s.imageSize()];
-            Random r = new Random(1);
-            for (int i = 0; i < x.length; i++) {
-                x[i] = r.nextInt(256) / 255f;
+    /**
+     * The reference: full batches through the encoder in one loop, as a program using core directly would run
+     * it. The same random pixels as the requests carry (the speed of the first layers depends on the values).
+     */
+    static final class InProcess implements AutoCloseable {
+        private final NDManager manager = NDManager.newBaseManager(Device.cpu());
+        private final EncoderBundle.Loaded loaded;
+        private final float[] pixels;
+        private final Shape shape;
+
+        InProcess(byte[] bundle, int batch) throws Exception {
+            loaded = EncoderBundle.read(new ByteArrayInputStream(bundle), "bench", manager);
+            BackboneSpec s = loaded.header().backbone();
+            byte[] px = requestPixels(s.channels(), s.imageSize());
+            pixels = new float[batch * px.length];
+            for (int i = 0; i < pixels.length; i++) {
+                pixels[i] = (px[i % px.length] & 0xff) / 255f;
             }
-            Shape shape = new Shape(batch, s.channels(), s.imageSize(), s.imageSize());
+            shape = new Shape(batch, s.channels(), s.imageSize(), s.imageSize());
+        }
+
+        /** Runs batches for {@code secs} seconds on this thread: {images, seconds}. */
+        double[] run(int secs) {
+            GradMode.disableOnThisThread();
             long images = 0;
-            long t0 = 0;
-            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds + 2);
-            for (int i = 0; System.nanoTime() < end; i++) {
-                if (i == 5) { // after warm-up
-                    t0 = System.nanoTime();
-                    images = 0;
-                }
-                try (NDManager b = m.newSubManager()) {
-                    NDArray h = EncoderBundle.embed(l.encoder(), b.create(x, shape));
+            long t0 = System.nanoTime();
+            long end = t0 + TimeUnit.SECONDS.toNanos(secs);
+            while (System.nanoTime() < end) {
+                try (NDManager b = manager.newSubManager()) {
+                    NDArray h = EncoderBundle.embed(loaded.encoder(), b.create(pixels, shape));
                     h.toFloatArray();
                 }
-                images += batch;
+                images += shape.get(0);
             }
-            return images / ((System.nanoTime() - t0) / 1e9);
+            return new double[] {images, (System.nanoTime() - t0) / 1e9};
+        }
+
+        @Override
+        public void close() {
+            manager.close();
         }
     }
 
-    EmbedRequest request(int c, int size) {
+    static byte[] requestPixels(int c, int size) {
         byte[] px = new byte[c * size * size];
         new Random(3).nextBytes(px);
+        return px;
+    }
+
+    EmbedRequest request(int c, int size) {
+        byte[] px = requestPixels(c, size);
         EmbedRequest.Builder b = EmbedRequest.newBuilder().setModel("bench");
         for (int i = 0; i < perRequest; i++) {
             b.addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(size).setWidth(size).setChannels(c)
@@ -218,46 +278,99 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
         return b.build();
     }
 
-    record Level(double imagesPerSecond, double p50Ms, double p99Ms, long requests) {}
+    record Level(double imagesPerSecond, double p50Ms, double p99Ms, long requests, long images, double seconds,
+            long[] latencies) {
+        /** Several measurements as one: images over total time, percentiles over all latencies. */
+        static Level merge(List<Level> parts) {
+            long images = parts.stream().mapToLong(Level::images).sum();
+            double secs = parts.stream().mapToDouble(Level::seconds).sum();
+            long[] all = parts.stream().flatMapToLong(p -> Arrays.stream(p.latencies)).sorted().toArray();
+            return new Level(images / secs, pct(all, 0.50), pct(all, 0.99),
+                    parts.stream().mapToLong(Level::requests).sum(), images, secs, all);
+        }
+    }
 
-    /** {@code n} clients, each sending one request after another for {@code secs} seconds. */
+    /**
+     * {@code n} clients, each sending one request after another for {@code secs} seconds: a closed loop, as a
+     * load generator such as ghz runs it. Each client sends its next request from the callback of the last one
+     * (async stubs on the channels' network threads), so the load costs the shared CPU as little as it can.
+     */
     Level load(List<ManagedChannel> chans, EmbedRequest request, int n, int secs) throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
-        List<long[]> latencies = new ArrayList<>();
-        List<Thread> threads = new ArrayList<>();
-        long[] counts = new long[n];
-        long[][] lat = new long[n][];
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(n);
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        Client[] clients = new Client[n];
         for (int i = 0; i < n; i++) {
-            int me = i;
-            Thread t = new Thread(() -> {
-                var stub = EncoderServiceGrpc.newBlockingStub(chans.get(me % chans.size()));
-                long[] mine = new long[1 << 16];
-                int k = 0;
-                while (!stop.get()) {
-                    long s = System.nanoTime();
-                    stub.withDeadlineAfter(60, TimeUnit.SECONDS).embed(request);
-                    if (k < mine.length) {
-                        mine[k] = System.nanoTime() - s;
-                    }
-                    k++;
-                }
-                counts[me] = k;
-                lat[me] = Arrays.copyOf(mine, Math.min(k, mine.length));
-            }, "client-" + i);
-            threads.add(t);
+            clients[i] = new Client(EncoderServiceGrpc.newStub(chans.get(i % chans.size())), request, stop, done,
+                    failure);
         }
         long t0 = System.nanoTime();
-        threads.forEach(Thread::start);
+        for (Client c : clients) {
+            c.send();
+        }
         Thread.sleep(TimeUnit.SECONDS.toMillis(secs));
         stop.set(true);
-        for (Thread t : threads) {
-            t.join();
+        if (!done.await(2, TimeUnit.MINUTES)) {
+            throw new IllegalStateException("clients did not finish");
         }
         double elapsed = (System.nanoTime() - t0) / 1e9;
-        long requests = Arrays.stream(counts).sum();
-        long[] all = Arrays.stream(lat).flatMapToLong(Arrays::stream).sorted().toArray();
-        latencies.add(all);
-        return new Level(requests * perRequest / elapsed, pct(all, 0.50), pct(all, 0.99), requests);
+        if (failure.get() != null) {
+            throw new IllegalStateException("a request failed", failure.get());
+        }
+        long requests = Arrays.stream(clients).mapToLong(c -> c.count).sum();
+        long[] all = Arrays.stream(clients).flatMapToLong(c -> Arrays.stream(c.latencies, 0,
+                (int) Math.min(c.count, c.latencies.length))).sorted().toArray();
+        return new Level(requests * perRequest / elapsed, pct(all, 0.50), pct(all, 0.99), requests,
+                requests * perRequest, elapsed, all);
+    }
+
+    /** One client of {@link #load}: at most one request in flight. */
+    private static final class Client implements io.grpc.stub.StreamObserver<dev.selfsup.proto.v1.EmbedResponse> {
+        final EncoderServiceGrpc.EncoderServiceStub stub;
+        final EmbedRequest request;
+        final AtomicBoolean stop;
+        final java.util.concurrent.CountDownLatch done;
+        final java.util.concurrent.atomic.AtomicReference<Throwable> failure;
+        final long[] latencies = new long[1 << 16];
+        long count;
+        long sentAt;
+
+        Client(EncoderServiceGrpc.EncoderServiceStub stub, EmbedRequest request, AtomicBoolean stop,
+                java.util.concurrent.CountDownLatch done, java.util.concurrent.atomic.AtomicReference<Throwable> failure) {
+            this.stub = stub;
+            this.request = request;
+            this.stop = stop;
+            this.done = done;
+            this.failure = failure;
+        }
+
+        void send() {
+            sentAt = System.nanoTime();
+            stub.withDeadlineAfter(60, TimeUnit.SECONDS).embed(request, this);
+        }
+
+        @Override
+        public void onNext(dev.selfsup.proto.v1.EmbedResponse value) {
+            if (count < latencies.length) {
+                latencies[(int) count] = System.nanoTime() - sentAt;
+            }
+            count++;
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            failure.compareAndSet(null, t);
+            done.countDown();
+        }
+
+        @Override
+        public void onCompleted() {
+            if (stop.get()) {
+                done.countDown();
+            } else {
+                send();
+            }
+        }
     }
 
     static double pct(long[] sorted, double q) {
@@ -312,6 +425,14 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
         double sum = b.getOrDefault(name + "_sum" + labels, 0.0) - a.getOrDefault(name + "_sum" + labels, 0.0);
         double count = b.getOrDefault(name + "_count" + labels, 0.0) - a.getOrDefault(name + "_count" + labels, 0.0);
         return count == 0 ? Double.NaN : sum / count;
+    }
+
+    /** CPU time (user + system) of a process so far, from /proc. */
+    static long cpuNanos(long pid) throws Exception {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime (fields 14 and 15)
+        return ticks * 10_000_000L; // USER_HZ is 100 on Linux
     }
 
     static long rss(long pid) throws Exception {

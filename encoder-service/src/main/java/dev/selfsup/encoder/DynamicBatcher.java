@@ -11,13 +11,35 @@ import java.util.function.BooleanSupplier;
 
 /**
  * Merges concurrent requests for one model version into device batches, as Triton's and TorchServe's dynamic
- * batchers do. One thread runs the batches: it takes the oldest request, waits up to {@code maxDelayNanos} for
- * more to fill {@code maxBatch} images (no wait when the queue already holds a full batch), runs them together
- * and splits the result. The queue holds at most {@code maxQueueImages} images; past that a request is refused
- * at once ({@link QueueFullException}) rather than running the process out of memory later.
+ * batchers do. Each of {@code workers} threads (Triton's model instances) takes the oldest request, waits up to
+ * {@code maxDelayNanos} for more to fill {@code maxBatch} images (no wait when the queue already holds a full
+ * batch), runs them together and splits the result; the workers run their batches at the same time. The queue
+ * holds at most {@code maxQueueImages} images; past that a request is refused at once
+ * ({@link QueueFullException}) rather than running the process out of memory later.
  */
 public final class DynamicBatcher implements AutoCloseable {
-    /** Computes embeddings: {@code n} images of {@code imageFloats} values each in, {@code n * dim} values out. */
+    /**
+     * How requests are batched.
+     *
+     * @param maxBatch images per batch (a larger single request runs alone; the function splits it)
+     * @param maxDelayNanos how long the oldest queued request may wait for its batch to fill
+     * @param maxQueueImages images that may wait; past this a request is refused
+     * @param workers batches that run at once, each on its own thread
+     */
+    public record Config(int maxBatch, long maxDelayNanos, int maxQueueImages, int workers) {
+        public Config {
+            if (maxBatch < 1 || maxQueueImages < maxBatch || maxDelayNanos < 0 || workers < 1) {
+                throw new IllegalArgumentException("need 1 <= maxBatch <= maxQueueImages, maxDelay >= 0 and "
+                        + "workers >= 1, got " + maxBatch + ", " + maxQueueImages + ", " + maxDelayNanos + ", "
+                        + workers);
+            }
+        }
+    }
+
+    /**
+     * Computes embeddings: {@code n} images of {@code imageFloats} values each in, {@code n * dim} values out.
+     * With several workers it is called from several threads at once.
+     */
     @FunctionalInterface
     public interface BatchFunction {
         float[] embed(float[] pixels, int n);
@@ -70,7 +92,8 @@ public final class DynamicBatcher implements AutoCloseable {
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();
     private final ArrayDeque<Pending> queue = new ArrayDeque<>();
-    private final Thread worker;
+    private final List<Thread> workers = new ArrayList<>();
+    private final java.util.concurrent.atomic.AtomicInteger running = new java.util.concurrent.atomic.AtomicInteger();
     private int queuedImages;
     private boolean closed;
 
@@ -78,25 +101,27 @@ public final class DynamicBatcher implements AutoCloseable {
      * @param name names the worker thread and messages, e.g. "fashion:3"
      * @param imageFloats values per image (C * H * W)
      * @param dim values per embedding
-     * @param onStop runs on the worker thread after the last queued request, e.g. to free the model
+     * @param onStop runs once, on the last worker thread to stop, after the last queued request: e.g. to free
+     *     the model
      */
-    public DynamicBatcher(String name, BatchFunction function, int imageFloats, int dim, int maxBatch,
-            long maxDelayNanos, int maxQueueImages, Observer observer, Runnable onStop) {
-        if (maxBatch < 1 || maxQueueImages < maxBatch || maxDelayNanos < 0) {
-            throw new IllegalArgumentException("need 1 <= maxBatch <= maxQueueImages and maxDelay >= 0");
-        }
+    public DynamicBatcher(String name, BatchFunction function, int imageFloats, int dim, Config config,
+            Observer observer, Runnable onStop) {
         this.name = name;
         this.function = function;
         this.imageFloats = imageFloats;
         this.dim = dim;
-        this.maxBatch = maxBatch;
-        this.maxDelayNanos = maxDelayNanos;
-        this.maxQueueImages = maxQueueImages;
+        this.maxBatch = config.maxBatch();
+        this.maxDelayNanos = config.maxDelayNanos();
+        this.maxQueueImages = config.maxQueueImages();
         this.observer = observer;
         this.onStop = onStop;
-        this.worker = new Thread(this::run, "batcher-" + name);
-        this.worker.setDaemon(true);
-        this.worker.start();
+        running.set(config.workers());
+        for (int i = 0; i < config.workers(); i++) {
+            Thread t = new Thread(this::run, "batcher-" + name + "-" + i);
+            t.setDaemon(true);
+            workers.add(t);
+        }
+        workers.forEach(Thread::start);
     }
 
     /**
@@ -119,10 +144,15 @@ public final class DynamicBatcher implements AutoCloseable {
                 throw new QueueFullException(name + ": the queue holds " + queuedImages + " images (limit "
                         + maxQueueImages + "); retry with backoff");
             }
+            boolean wasEmpty = queue.isEmpty();
             queue.add(new Pending(pixels, n, abandoned, System.nanoTime(), result));
             queuedImages += n;
             observer.queueDepth(queuedImages);
-            changed.signalAll();
+            // Wake a worker only when it has something new to decide: a first request to wait on, or a full
+            // batch. Otherwise a worker waiting out the delay would wake for every request.
+            if (wasEmpty || queuedImages - n < maxBatch && queuedImages >= maxBatch) {
+                changed.signal();
+            }
         } finally {
             lock.unlock();
         }
@@ -151,10 +181,16 @@ public final class DynamicBatcher implements AutoCloseable {
         }
     }
 
-    /** Waits for the worker to finish the queue and stop. */
+    /** Waits for the workers to finish the queue and stop. */
     public boolean awaitStopped(long timeout, TimeUnit unit) throws InterruptedException {
-        worker.join(unit.toMillis(timeout));
-        return !worker.isAlive();
+        long until = System.nanoTime() + unit.toNanos(timeout);
+        for (Thread t : workers) {
+            long left = until - System.nanoTime();
+            if (left > 0) {
+                TimeUnit.NANOSECONDS.timedJoin(t, left);
+            }
+        }
+        return workers.stream().noneMatch(Thread::isAlive);
     }
 
     private void run() {
@@ -164,7 +200,9 @@ public final class DynamicBatcher implements AutoCloseable {
                 runBatch(batch);
             }
         } finally {
-            onStop.run();
+            if (running.decrementAndGet() == 0) {
+                onStop.run();
+            }
         }
     }
 
@@ -172,16 +210,16 @@ public final class DynamicBatcher implements AutoCloseable {
     private List<Pending> nextBatch() {
         lock.lock();
         try {
-            while (queue.isEmpty()) {
-                if (closed) {
-                    return null;
+            // Another worker may take the requests this one waits on: look at the queue afresh after each wait.
+            while (true) {
+                while (queue.isEmpty()) {
+                    if (closed) {
+                        return null;
+                    }
+                    changed.awaitUninterruptibly();
                 }
-                changed.awaitUninterruptibly();
-            }
-            long until = queue.peek().enqueuedAt + maxDelayNanos;
-            while (queuedImages < maxBatch && !closed) {
-                long left = until - System.nanoTime();
-                if (left <= 0) {
+                long left = queue.peek().enqueuedAt + maxDelayNanos - System.nanoTime();
+                if (queuedImages >= maxBatch || closed || left <= 0) {
                     break;
                 }
                 try {
@@ -201,6 +239,9 @@ public final class DynamicBatcher implements AutoCloseable {
                 queuedImages -= p.n;
             }
             observer.queueDepth(queuedImages);
+            if (!queue.isEmpty()) {
+                changed.signal(); // what is left is for an idle worker
+            }
             return batch;
         } finally {
             lock.unlock();

@@ -33,6 +33,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.vertx.core.Vertx;
 import io.quarkus.grpc.GrpcService;
 import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
@@ -91,13 +92,43 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
     @Override
     public void embed(EmbedRequest request, StreamObserver<EmbedResponse> out) {
         // Not @Blocking: Quarkus runs the blocking methods of one connection one after another, and clients
-        // share connections. Decoding runs on this service's own pool instead, in parallel.
+        // share connections. Decoding runs on this service's own pool instead, in parallel, unless it is so cheap
+        // that the hop to the pool would cost more than the work.
         BooleanSupplier abandoned = abandonedCheck(out);
+        io.vertx.core.Context connection = Vertx.currentContext();
+        if (smallRawPixels(request)) {
+            embedNow(request, out, abandoned, connection);
+            return;
+        }
         Context ctx = Context.current();
-        work.execute(ctx.wrap(() -> embedNow(request, out, abandoned)));
+        work.execute(ctx.wrap(() -> embedNow(request, out, abandoned, connection)));
     }
 
-    private void embedNow(EmbedRequest request, StreamObserver<EmbedResponse> out, BooleanSupplier abandoned) {
+    /**
+     * Raw pixels only, at most {@link #INLINE_RAW_BYTES} of them: converting them to floats takes microseconds,
+     * so they are prepared and queued on the event loop. Encoded images are decoded on the pool.
+     */
+    static boolean smallRawPixels(EmbedRequest request) {
+        long bytes = 0;
+        for (Image image : request.getImagesList()) {
+            if (!image.hasRaw()) {
+                return false;
+            }
+            bytes += image.getRaw().getData().size();
+        }
+        return bytes <= INLINE_RAW_BYTES;
+    }
+
+    /** Raw pixel bytes a request may carry to be prepared on the event loop (64 Fashion-MNIST images). */
+    static final int INLINE_RAW_BYTES = 64 * 28 * 28;
+
+    /**
+     * @param connection the event loop of the call, if it came on one: the answer is written there in one task
+     *     (headers, message and trailers), rather than from the batcher's thread, where each write would be a
+     *     separate hop to the event loop
+     */
+    private void embedNow(EmbedRequest request, StreamObserver<EmbedResponse> out, BooleanSupplier abandoned,
+            io.vertx.core.Context connection) {
         long t0 = System.nanoTime();
         CompletableFuture<EmbedResponse> f;
         try {
@@ -107,12 +138,27 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
             return;
         }
         f.whenComplete((r, e) -> {
-            if (e != null) {
-                fail(out, "Embed", t0, e);
+            Runnable answer = () -> {
+                if (out instanceof ServerCallStreamObserver<?> call && call.isCancelled()) {
+                    // The client reset the stream (deadline or cancel). Answering it from the event loop made
+                    // Vert.x write on a stream Netty had already dropped, and Netty closed the whole connection
+                    // (GOAWAY, PROTOCOL_ERROR) under every other call on it.
+                    metrics.request("Embed", e != null ? toStatus(e).getStatus().getCode().name() : "CANCELLED",
+                            System.nanoTime() - t0);
+                    return;
+                }
+                if (e != null) {
+                    fail(out, "Embed", t0, e);
+                } else {
+                    out.onNext(r);
+                    out.onCompleted();
+                    metrics.request("Embed", "OK", System.nanoTime() - t0);
+                }
+            };
+            if (connection == null || Vertx.currentContext() == connection) {
+                answer.run();
             } else {
-                out.onNext(r);
-                out.onCompleted();
-                metrics.request("Embed", "OK", System.nanoTime() - t0);
+                connection.runOnContext(v -> answer.run());
             }
         });
     }

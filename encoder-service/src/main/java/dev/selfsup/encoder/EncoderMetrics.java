@@ -32,6 +32,7 @@ public class EncoderMetrics {
     private final Map<String, AtomicInteger> queueDepth = new ConcurrentHashMap<>();
     private final Map<String, Counter> images = new ConcurrentHashMap<>();
     private final Map<String, Timer> latency = new ConcurrentHashMap<>();
+    private final Map<String, Counter> requests = new ConcurrentHashMap<>();
     private Timer queueWait;
     private Timer batchTime;
     private Timer loadTime;
@@ -59,8 +60,10 @@ public class EncoderMetrics {
 
     /** Counts a finished request. */
     public void request(String method, String status, long nanos) {
-        Counter.builder("selfsup.encoder.requests").tag("method", method).tag("status", status)
-                .description("Requests by method and gRPC status").register(registry).increment();
+        // Looked up in a map of our own: building and registering a meter per request shows in profiles.
+        requests.computeIfAbsent(method + ' ' + status, k -> Counter.builder("selfsup.encoder.requests")
+                .tag("method", method).tag("status", status).description("Requests by method and gRPC status")
+                .register(registry)).increment();
         latency.computeIfAbsent(method, m -> Timer.builder("selfsup.encoder.request").tag("method", m)
                 .description("Request latency as the server sees it").publishPercentileHistogram()
                 .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(30))

@@ -2,6 +2,7 @@ package dev.selfsup.encoder;
 
 import ai.djl.Device;
 import dev.selfsup.core.train.Devices;
+import dev.selfsup.core.train.IntraOpThreads;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -52,6 +53,12 @@ public class ModelRegistry {
     Duration maxQueueDelay;
     @ConfigProperty(name = "selfsup.encoder.max-queue-images", defaultValue = "2048")
     int maxQueueImages;
+    /** Batches of one model version that run at once (0: one per core on a CPU, two on a GPU). */
+    @ConfigProperty(name = "selfsup.encoder.workers", defaultValue = "0")
+    int workers;
+    /** libtorch threads per operation (0: on a CPU, the cores shared out among the workers; on a GPU, libtorch's default). */
+    @ConfigProperty(name = "selfsup.encoder.intra-op-threads", defaultValue = "0")
+    int intraOpThreads;
     /** How often to look for versions other replicas sharing the model store published or removed; 0: never. */
     @ConfigProperty(name = "selfsup.encoder.store-poll", defaultValue = "PT10S")
     Duration storePoll = Duration.ZERO;
@@ -171,6 +178,16 @@ public class ModelRegistry {
     private synchronized Device device() {
         if (device == null) {
             device = Devices.choose(devicePreference);
+            int cores = Runtime.getRuntime().availableProcessors();
+            boolean cpu = !device.isGpu();
+            workers = workers > 0 ? workers : cpu ? cores : 2;
+            int threads = intraOpThreads > 0 ? intraOpThreads : cpu ? Math.max(1, cores / workers) : 0;
+            if (threads > 0) {
+                // Before any batch runs: worker threads take the value at their first operation.
+                IntraOpThreads.set(threads);
+            }
+            LOG.infof("serving on %s: %d batch workers per model version, %s intra-op thread(s) each", device,
+                    workers, threads > 0 ? Integer.toString(threads) : "libtorch's default");
         }
         return device;
     }
@@ -204,8 +221,9 @@ public class ModelRegistry {
     }
 
     private ServedModel load(ModelStore.VersionRecord r, Path bundle) throws IOException {
-        ServedModel m = ServedModel.load(r, bundle, store.galleryFile(r.name(), r.version()), device(),
-                new ServedModel.BatchingConfig(maxBatch, maxQueueDelay.toNanos(), maxQueueImages),
+        Device d = device(); // first: it settles the number of workers
+        ServedModel m = ServedModel.load(r, bundle, store.galleryFile(r.name(), r.version()), d,
+                new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers),
                 metrics.observer(r.name()));
         metrics.modelLoaded(m.loadNanos());
         return m;

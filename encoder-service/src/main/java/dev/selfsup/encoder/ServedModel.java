@@ -17,7 +17,8 @@ import java.util.function.BooleanSupplier;
 
 /**
  * One loaded version of a model: the encoder on the device, its batcher and its gallery. Requests reach the
- * encoder only through the batcher, whose single thread owns the network.
+ * encoder only through the batcher, whose worker threads share the network (inference only reads its
+ * parameters).
  */
 public final class ServedModel {
     private final ModelStore.VersionRecord record;
@@ -28,10 +29,9 @@ public final class ServedModel {
     private final Gallery gallery;
     private final int maxBatch;
     private final long loadNanos;
-    private boolean gradModeOff;
 
     private ServedModel(ModelStore.VersionRecord record, EncoderBundle.Loaded loaded, NDManager manager,
-            BatchingConfig batching, DynamicBatcher.Observer observer, Gallery gallery, long loadNanos) {
+            DynamicBatcher.Config batching, DynamicBatcher.Observer observer, Gallery gallery, long loadNanos) {
         this.record = record;
         this.header = loaded.header();
         this.manager = manager;
@@ -41,15 +41,11 @@ public final class ServedModel {
         this.loadNanos = loadNanos;
         BackboneSpec spec = header.backbone();
         this.batcher = new DynamicBatcher(record.name() + ":" + record.version(), this::embedOnDevice,
-                imageFloats(), header.featureDim(), batching.maxBatch(), batching.maxDelayNanos(),
-                batching.maxQueueImages(), observer, manager::close);
+                imageFloats(), header.featureDim(), batching, observer, manager::close);
         if (spec.channels() < 1) {
             throw new IllegalStateException("bad spec " + spec);
         }
     }
-
-    /** How requests are batched. */
-    public record BatchingConfig(int maxBatch, long maxDelayNanos, int maxQueueImages) {}
 
     /**
      * Loads a bundle file onto {@code device}.
@@ -57,7 +53,7 @@ public final class ServedModel {
      * @throws IOException if the file is not a loadable encoder bundle
      */
     public static ServedModel load(ModelStore.VersionRecord record, Path bundle, Path galleryFile, Device device,
-            BatchingConfig batching, DynamicBatcher.Observer observer) throws IOException {
+            DynamicBatcher.Config batching, DynamicBatcher.Observer observer) throws IOException {
         long t0 = System.nanoTime();
         NDManager manager = NDManager.newBaseManager(device);
         try {
@@ -131,12 +127,10 @@ public final class ServedModel {
         return batcher.awaitStopped(timeout, unit);
     }
 
-    /** The batch function: runs on the batcher's thread only. */
+    /** The batch function: runs on the batcher's workers, several at once. */
     private float[] embedOnDevice(float[] pixels, int n) {
-        if (!gradModeOff) {
-            GradMode.disableOnThisThread();
-            gradModeOff = true;
-        }
+        GradMode.disableOnThisThread(); // per thread, and one JNI call: cheaper than remembering which threads
+
         int per = imageFloats();
         int dim = featureDim();
         BackboneSpec s = header.backbone();

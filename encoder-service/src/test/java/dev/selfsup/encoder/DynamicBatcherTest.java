@@ -30,8 +30,9 @@ class DynamicBatcherTest {
     @Test
     void mergesConcurrentRequestsIntoOneBatchAndSplitsTheAnswers() throws Exception {
         // A long delay, so the eight requests below certainly meet in one batch.
-        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1, 8, TimeUnit.SECONDS.toNanos(5), 64,
-                new DynamicBatcher.Observer() {}, () -> {});
+        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1,
+                new DynamicBatcher.Config(8, TimeUnit.SECONDS.toNanos(5), 64, 1), new DynamicBatcher.Observer() {},
+                () -> {});
         List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
         for (int i = 0; i < 8; i++) {
             fs.add(b.submit(new float[] {i}, 1, () -> false));
@@ -45,7 +46,8 @@ class DynamicBatcherTest {
 
     @Test
     void aLoneRequestWaitsAtMostTheDelayAndABigOneRunsAlone() throws Exception {
-        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 2, 2, 4, TimeUnit.MILLISECONDS.toNanos(20), 64,
+        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 2, 2,
+                new DynamicBatcher.Config(4, TimeUnit.MILLISECONDS.toNanos(20), 64, 1),
                 new DynamicBatcher.Observer() {}, () -> {});
         long t0 = System.nanoTime();
         assertArrayEquals(new float[] {2, 4}, b.submit(new float[] {1, 2}, 1, () -> false).get(5, TimeUnit.SECONDS));
@@ -68,7 +70,7 @@ class DynamicBatcherTest {
                 Thread.currentThread().interrupt();
             }
             return doubled(x, n);
-        }, 1, 1, 4, 0, 8, new DynamicBatcher.Observer() {}, () -> {});
+        }, 1, 1, new DynamicBatcher.Config(4, 0, 8, 1), new DynamicBatcher.Observer() {}, () -> {});
         CompletableFuture<float[]> first = b.submit(new float[4], 4, () -> false);
         running.await(5, TimeUnit.SECONDS);
         AtomicBoolean gaveUp = new AtomicBoolean();
@@ -88,7 +90,8 @@ class DynamicBatcherTest {
     @Test
     void closingFinishesWhatIsQueuedThenStops() throws Exception {
         AtomicBoolean stopped = new AtomicBoolean();
-        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1, 2, TimeUnit.MILLISECONDS.toNanos(50), 64,
+        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1,
+                new DynamicBatcher.Config(2, TimeUnit.MILLISECONDS.toNanos(50), 64, 1),
                 new DynamicBatcher.Observer() {}, () -> stopped.set(true));
         List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
         for (int i = 0; i < 5; i++) {
@@ -102,5 +105,34 @@ class DynamicBatcherTest {
         }
         assertTrue(stopped.get());
         assertEquals(5, batches.stream().mapToInt(Integer::intValue).sum());
+    }
+
+    @Test
+    void workersRunBatchesAtTheSameTimeAndTheLastOneOutStops() throws Exception {
+        // Each batch waits until two batches are running: this passes only if two workers compute at once.
+        CountDownLatch bothRunning = new CountDownLatch(2);
+        java.util.concurrent.atomic.AtomicInteger stops = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        DynamicBatcher b = new DynamicBatcher("t", (x, n) -> {
+            threads.add(Thread.currentThread().getName());
+            bothRunning.countDown();
+            try {
+                assertTrue(bothRunning.await(5, TimeUnit.SECONDS), "the other worker never started a batch");
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return doubled(x, n);
+        }, 1, 1, new DynamicBatcher.Config(2, 0, 64, 2), new DynamicBatcher.Observer() {}, stops::incrementAndGet);
+        List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            fs.add(b.submit(new float[] {i}, 1, () -> false));
+        }
+        for (int i = 0; i < 4; i++) {
+            assertArrayEquals(new float[] {2 * i}, fs.get(i).get(5, TimeUnit.SECONDS));
+        }
+        assertEquals(2, threads.size(), "two worker threads ran batches: " + threads);
+        b.close();
+        assertTrue(b.awaitStopped(5, TimeUnit.SECONDS));
+        assertEquals(1, stops.get(), "onStop runs once, after the last worker");
     }
 }

@@ -420,20 +420,25 @@ class EncoderServiceTest {
         EmbedRequest heavy = b.build();
         var async = EncoderServiceGrpc.newStub(channel);
         double skippedBefore = metric("selfsup_encoder_skipped_images_total");
+        // Both batch workers (two in the test profile) busy with a request each.
         CompletableFuture<EmbedResponse> first = new CompletableFuture<>();
         async.withDeadlineAfter(2, TimeUnit.MINUTES).embed(heavy, observer(first));
+        CompletableFuture<EmbedResponse> alsoFirst = new CompletableFuture<>();
+        async.withDeadlineAfter(2, TimeUnit.MINUTES).embed(heavy, observer(alsoFirst));
         Thread.sleep(300);
-        // Queued behind the first; its deadline passes while it waits.
+        // Queued behind them; its deadline passes while it waits.
         CompletableFuture<EmbedResponse> late = new CompletableFuture<>();
         async.withDeadlineAfter(400, TimeUnit.MILLISECONDS).embed(heavy, observer(late));
         // The queue holds 512 images in the test profile: one more full request fits, the next is refused.
         CompletableFuture<EmbedResponse> second = new CompletableFuture<>();
         async.withDeadlineAfter(2, TimeUnit.MINUTES).embed(heavy, observer(second));
         Thread.sleep(300);
-        assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> encoder.embed(heavy)), "queue full");
+        StatusRuntimeException full = assertThrows(StatusRuntimeException.class, () -> encoder.embed(heavy));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, full.getStatus().getCode(), "queue full: " + full.getStatus());
         assertEquals(Status.Code.DEADLINE_EXCEEDED, assertThrows(StatusRuntimeException.class, () -> join(late))
                 .getStatus().getCode());
         assertEquals(256, join(first).getEmbeddingsCount());
+        assertEquals(256, join(alsoFirst).getEmbeddingsCount());
         assertEquals(256, join(second).getEmbeddingsCount());
         assertEquals(256, metric("selfsup_encoder_skipped_images_total") - skippedBefore, 1e-9,
                 "the late request was dropped, not computed");

@@ -58,7 +58,10 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
     Path bundle;
     @Option(names = "--clients", split = ",", defaultValue = "1,8,64")
     int[] clients;
-    @Option(names = "--images-per-request", defaultValue = "1")
+    @Option(names = "--images-per-request", split = ",", defaultValue = "1,16", description = "Request shapes: "
+            + "every level runs with each")
+    int[] shapes;
+    /** Images per request of the shape being measured. */
     int perRequest;
     @Option(names = "--seconds", defaultValue = "5", description = "Seconds of each measurement in a round")
     int seconds;
@@ -137,56 +140,27 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
             ModelInfo info = publish(chans.get(0), bytes);
             System.out.printf("service: %s v%d, %s, log %s%n", info.getName(), info.getVersion(), info.getBackbone(),
                     dir.resolve("service.log"));
+            perRequest = shapes[0];
             EmbedRequest request = request(info.getInputChannels(), info.getInputSize());
             // Warm-up until both JITs have settled: C2 compiles the gRPC paths for about 50 s of load.
             reference.run(3);
             load(chans, request, clients[clients.length - 1], warmupSeconds);
             List<Map<String, Object>> levels = new ArrayList<>();
-            System.out.printf("%d rounds of %d s per level, each an in-process loop of batches of %d then the "
-                    + "service; %d image(s) per request%n", rounds, seconds, batch, perRequest);
-            System.out.println("clients  images/s  in-process  ratio   p50 ms  p99 ms | CPU ms per 1000 images: "
-                    + "service client | server: queue ms  batch ms  images/batch");
-            for (int c : clients) {
-                double inImages = 0;
-                double inSeconds = 0;
-                List<Level> parts = new ArrayList<>();
-                Map<String, Double> m0 = scrape(port);
-                long serviceCpu = 0;
-                long clientCpu = 0;
-                for (int r = 0; r < rounds; r++) {
-                    double[] ref = reference.run(seconds);
-                    inImages += ref[0];
-                    inSeconds += ref[1];
-                    long s0 = cpuNanos(service.pid());
-                    long c0 = cpuNanos(ProcessHandle.current().pid());
-                    parts.add(load(chans, request, c, seconds));
-                    serviceCpu += cpuNanos(service.pid()) - s0;
-                    clientCpu += cpuNanos(ProcessHandle.current().pid()) - c0;
+            for (int shape : shapes) {
+                perRequest = shape;
+                EmbedRequest shaped = request(info.getInputChannels(), info.getInputSize());
+                System.out.printf("%d rounds of %d s per level, each an in-process loop of batches of %d then the "
+                        + "service; %d image(s) per request%n", rounds, seconds, batch, perRequest);
+                System.out.println("clients  images/s  in-process  ratio   p50 ms  p99 ms | CPU ms per 1000 images: "
+                        + "service client | server: queue ms  batch ms  images/batch");
+                for (int c : clients) {
+                    levels.add(level(chans, shaped, c, reference, service.pid(), port));
                 }
-                Map<String, Double> m1 = scrape(port);
-                Level l = Level.merge(parts);
-                double inRate = inImages / inSeconds;
-                double ratio = l.imagesPerSecond / inRate;
-                System.out.printf("%7d  %8.0f  %10.0f  %5.1f%%  %6.2f  %6.2f | %30.3f %6.3f | %15.2f  %8.2f  %12.1f%n",
-                        c, l.imagesPerSecond, inRate, 100 * ratio, l.p50Ms, l.p99Ms,
-                        serviceCpu / 1e6 / (l.images / 1000.0), clientCpu / 1e6 / (l.images / 1000.0),
-                        1000 * mean(m0, m1, "selfsup_encoder_queue_wait_seconds", ""),
-                        1000 * mean(m0, m1, "selfsup_encoder_batch_seconds", ""),
-                        mean(m0, m1, "selfsup_encoder_batch_size_images", ""));
-                Map<String, Object> m = new LinkedHashMap<>();
-                m.put("clients", c);
-                m.put("images_per_second", Math.round(l.imagesPerSecond));
-                m.put("in_process_images_per_second", Math.round(inRate));
-                m.put("of_in_process", Math.round(1000 * ratio) / 1000.0);
-                m.put("p50_ms", l.p50Ms);
-                m.put("p99_ms", l.p99Ms);
-                m.put("service_cpu_ms_per_1000_images", Math.round(serviceCpu / 1e6 / (l.images / 1000.0)));
-                m.put("client_cpu_ms_per_1000_images", Math.round(clientCpu / 1e6 / (l.images / 1000.0)));
-                levels.add(m);
             }
             result.put("levels", levels);
             if (rssSeconds > 0) {
                 int c = clients[clients.length - 1];
+                perRequest = shapes[0];
                 long before = rss(service.pid());
                 Level l = load(chans, request, c, rssSeconds);
                 long after = rss(service.pid());
@@ -200,11 +174,52 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
             service.destroy();
             service.waitFor(30, TimeUnit.SECONDS);
         }
-        result.put("images_per_request", perRequest);
         result.put("rounds", rounds);
         result.put("seconds_per_round", seconds);
         System.out.println(Json.write(result));
         return 0;
+    }
+
+    /** One level: {@link #rounds} rounds of the in-process loop then {@code c} clients on the service. */
+    Map<String, Object> level(List<ManagedChannel> chans, EmbedRequest request, int c, InProcess reference,
+            long servicePid, int port) throws Exception {
+        double inImages = 0;
+        double inSeconds = 0;
+        List<Level> parts = new ArrayList<>();
+        Map<String, Double> m0 = scrape(port);
+        long serviceCpu = 0;
+        long clientCpu = 0;
+        for (int r = 0; r < rounds; r++) {
+            double[] ref = reference.run(seconds);
+            inImages += ref[0];
+            inSeconds += ref[1];
+            long s0 = cpuNanos(servicePid);
+            long c0 = cpuNanos(ProcessHandle.current().pid());
+            parts.add(load(chans, request, c, seconds));
+            serviceCpu += cpuNanos(servicePid) - s0;
+            clientCpu += cpuNanos(ProcessHandle.current().pid()) - c0;
+        }
+        Map<String, Double> m1 = scrape(port);
+        Level l = Level.merge(parts);
+        double inRate = inImages / inSeconds;
+        double ratio = l.imagesPerSecond / inRate;
+        System.out.printf("%7d  %8.0f  %10.0f  %5.1f%%  %6.2f  %6.2f | %30.3f %6.3f | %15.2f  %8.2f  %12.1f%n",
+                c, l.imagesPerSecond, inRate, 100 * ratio, l.p50Ms, l.p99Ms,
+                serviceCpu / 1e6 / (l.images / 1000.0), clientCpu / 1e6 / (l.images / 1000.0),
+                1000 * mean(m0, m1, "selfsup_encoder_queue_wait_seconds", ""),
+                1000 * mean(m0, m1, "selfsup_encoder_batch_seconds", ""),
+                mean(m0, m1, "selfsup_encoder_batch_size_images", ""));
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("clients", c);
+        m.put("images_per_second", Math.round(l.imagesPerSecond));
+        m.put("in_process_images_per_second", Math.round(inRate));
+        m.put("of_in_process", Math.round(1000 * ratio) / 1000.0);
+        m.put("p50_ms", l.p50Ms);
+        m.put("p99_ms", l.p99Ms);
+        m.put("service_cpu_ms_per_1000_images", Math.round(serviceCpu / 1e6 / (l.images / 1000.0)));
+        m.put("client_cpu_ms_per_1000_images", Math.round(clientCpu / 1e6 / (l.images / 1000.0)));
+        m.put("images_per_request", perRequest);
+        return m;
     }
 
     /** The default bundle: the trainer's default encoder for Fashion-MNIST, randomly initialised. */

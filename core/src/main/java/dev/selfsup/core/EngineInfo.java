@@ -2,6 +2,8 @@ package dev.selfsup.core;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import dev.selfsup.core.numerics.NumericsGuard;
+import dev.selfsup.core.numerics.NumericsReport;
 import dev.selfsup.core.train.Devices;
 import dev.selfsup.core.train.Provenance;
 
@@ -13,14 +15,25 @@ import dev.selfsup.core.train.Provenance;
  * @param selfsupVersion the selfsup version
  * @param device the device work runs on by default
  * @param gpuCount GPUs the engine sees
+ * @param cpu the CPU, e.g. "AMD EPYC (family 25, model 1, AVX2)"
+ * @param cpuIsa the widest instruction set oneDNN may use, and the policy that chose it, e.g. "AVX2 (policy safe)"
+ * @param numericsCheck the numerics self-check's one-line result
  */
-public record EngineInfo(String engine, String djlVersion, String selfsupVersion, String device, int gpuCount) {
-    /** Loads the engine (first call: extracts the native library, a few seconds) and describes it. */
+public record EngineInfo(String engine, String djlVersion, String selfsupVersion, String device, int gpuCount,
+        String cpu, String cpuIsa, String numericsCheck) {
+    /**
+     * Loads the engine (first call: extracts the native library, a few seconds, and runs the numerics
+     * self-check) and describes it.
+     *
+     * @throws dev.selfsup.core.numerics.NumericsCheckFailedException when the engine computes wrongly here
+     */
     public static EngineInfo current(String devicePreference) {
+        NumericsReport check = NumericsGuard.verify();
         Engine e = Engine.getInstance();
         Device d = Devices.choose(devicePreference);
         return new EngineInfo(e.getEngineName() + " " + e.getVersion(), Provenance.currentDjlVersion(),
-                Provenance.currentSelfsupVersion(), d.toString(), e.getGpuCount());
+                Provenance.currentSelfsupVersion(), d.toString(), e.getGpuCount(), check.cpu(), check.isa(),
+                check.summary());
     }
 
     /**

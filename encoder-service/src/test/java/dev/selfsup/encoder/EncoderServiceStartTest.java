@@ -3,6 +3,7 @@ package dev.selfsup.encoder;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
@@ -35,6 +36,10 @@ class EncoderServiceStartTest {
             assertEquals("encoder-service", info.getService());
             assertTrue(info.getEngine().startsWith("PyTorch"), info.getEngine());
             assertEquals("cpu()", info.getDevice());
+            // The numerics self-check ran at start, under the default instruction-set policy (docs/numerics.md).
+            assertTrue(info.getNumericsCheck().startsWith("passed: "), info.getNumericsCheck());
+            assertEquals(CpuIsaGuard.apply().describe(), info.getCpuIsa());
+            assertTrue(info.getCpu().contains("family"), info.getCpu());
         } finally {
             ch.shutdownNow();
         }
@@ -47,5 +52,13 @@ class EncoderServiceStartTest {
                 HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
                 HttpResponse.BodyHandlers.ofString());
         assertTrue(ready.body().replace(" ", "").contains("\"device\":\"cpu()\""), ready.body());
+        assertTrue(ready.body().contains("\"numerics_check\": \"passed: ") && ready.body().contains("\"cpu_isa\": \"" + CpuIsaGuard.apply().describe()),
+                ready.body());
+        HttpResponse<String> metrics = HttpClient.newHttpClient().send(
+                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertTrue(metrics.body().contains("selfsup_numerics_check_passed{isa=\"" + CpuIsaGuard.apply().cap()
+                + "\",policy=\"" + CpuIsaGuard.apply().policy() + "\"} 1.0"),
+                metrics.body().lines().filter(l -> l.contains("numerics")).toList().toString());
     }
 }

@@ -3,6 +3,7 @@ package dev.selfsup.tokenizer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
@@ -35,6 +36,10 @@ class TokenizerServiceStartTest {
             assertEquals("tokenizer-service", info.getService());
             assertTrue(info.getEngine().startsWith("PyTorch"), info.getEngine());
             assertEquals("cpu()", info.getDevice());
+            // The numerics self-check ran at start, under the default instruction-set policy (docs/numerics.md).
+            assertTrue(info.getNumericsCheck().startsWith("passed: "), info.getNumericsCheck());
+            assertEquals(CpuIsaGuard.apply().describe(), info.getCpuIsa());
+            assertTrue(info.getCpu().contains("family"), info.getCpu());
         } finally {
             ch.shutdownNow();
         }

@@ -138,6 +138,8 @@ class TrainerServiceTest {
         var info = SystemServiceGrpc.newBlockingStub(channel).getServerInfo(GetServerInfoRequest.getDefaultInstance());
         assertEquals("trainer-service", info.getService());
         assertEquals("cpu()", info.getDevice());
+        assertTrue(info.getNumericsCheck().startsWith("passed: "), info.getNumericsCheck());
+        assertEquals(dev.selfsup.core.numerics.CpuIsaGuard.apply().describe(), info.getCpuIsa());
         HttpResponse<String> ready = HttpClient.newHttpClient().send(
                 HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
                 HttpResponse.BodyHandlers.ofString());

@@ -2,14 +2,22 @@ package dev.selfsup.core.train;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import dev.selfsup.core.numerics.NumericsGuard;
 import java.util.Locale;
 
-/** Chooses the training device: a GPU when there is one (and it is wanted), the CPU otherwise. */
+/**
+ * Chooses the training device: a GPU when there is one (and it is wanted), the CPU otherwise. Every path that
+ * trains or serves comes through here first, so this is where the engine's numerics are verified.
+ */
 public final class Devices {
     private Devices() {}
 
-    /** @param preference "auto", "cpu" or "gpu" (or "gpu:N") */
+    /**
+     * @param preference "auto", "cpu" or "gpu" (or "gpu:N")
+     * @throws dev.selfsup.core.numerics.NumericsCheckFailedException when the engine computes wrongly on this CPU
+     */
     public static Device choose(String preference) {
+        NumericsGuard.verify();
         String p = preference == null ? "auto" : preference.toLowerCase(Locale.ROOT).trim();
         int gpus = Engine.getInstance().getGpuCount();
         if (p.isEmpty() || "auto".equals(p)) {

@@ -1,0 +1,102 @@
+package dev.selfsup.core.numerics;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The instruction-set policy really reaches oneDNN: each case starts a JVM as a user would (with or without the
+ * variables), runs a convolution and reads the instruction set oneDNN reports for it. On any CPU the default
+ * policy must keep oneDNN off AVX-512, the kernels that computed wrongly on AMD Zen 5.
+ */
+class CpuIsaGuardTest {
+    private record Probe(String decision, String onednnIsa, String output) {}
+
+    private static Probe probe(Map<String, String> env) throws IOException, InterruptedException {
+        ProcessBuilder pb = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true", IsaProbe.class.getName()));
+        pb.environment().remove(CpuIsaGuard.ONEDNN_VARIABLE);
+        pb.environment().remove(CpuIsaGuard.ENVIRONMENT);
+        pb.environment().put("ONEDNN_VERBOSE", "1");
+        pb.environment().putAll(env);
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe did not end");
+        assertEquals(0, p.exitValue(), out);
+        String decision = out.lines().filter(l -> l.startsWith("decision ")).findFirst().orElse("");
+        // oneDNN prints e.g. "onednn_verbose,info,cpu,isa:Intel AVX2" before its first primitive.
+        String isa = out.lines().filter(l -> l.contains(",info,cpu,isa:")).findFirst()
+                .map(l -> l.substring(l.indexOf("isa:") + 4)).orElse("");
+        return new Probe(decision, isa, out);
+    }
+
+    @Test
+    void defaultPolicyKeepsOneDnnOffAvx512OnAnyCpu() throws Exception {
+        Probe p = probe(Map.of());
+        assertTrue(p.decision().contains("policy=safe cap=AVX2 early=true"), p.output());
+        assertFalse(p.onednnIsa().isEmpty(), "oneDNN named no instruction set: " + p.output());
+        assertFalse(p.onednnIsa().contains("512"), "oneDNN used " + p.onednnIsa() + " under the safe policy");
+        String widest = CpuInfo.current().widestVectorIsa();
+        if (widest.equals("AVX-512") || widest.equals("AVX2")) {
+            assertTrue(p.onednnIsa().endsWith("AVX2"), "expected AVX2 on this " + widest + " CPU, got " + p.onednnIsa());
+        }
+    }
+
+    @Test
+    void aNamedCapReachesOneDnn() throws Exception {
+        Probe p = probe(Map.of(CpuIsaGuard.ENVIRONMENT, "sse41"));
+        assertTrue(p.decision().contains("policy=sse41 cap=SSE41"), p.output());
+        assertTrue(p.onednnIsa().endsWith("SSE4.1"), p.onednnIsa());
+    }
+
+    @Test
+    void aVariableSetOutsideWinsAndNativeLeavesTheCpuItsOwn() throws Exception {
+        Probe outside = probe(Map.of(CpuIsaGuard.ONEDNN_VARIABLE, "AVX", CpuIsaGuard.ENVIRONMENT, "native"));
+        assertTrue(outside.decision().contains("policy=environment cap=AVX"), outside.output());
+        assertTrue(outside.onednnIsa().endsWith("Intel AVX"), outside.onednnIsa());
+
+        Probe nativeIsa = probe(Map.of(CpuIsaGuard.ENVIRONMENT, "native"));
+        assertTrue(nativeIsa.decision().contains("policy=native cap=none"), nativeIsa.output());
+        if (CpuInfo.current().hasAvx512()) {
+            assertTrue(nativeIsa.onednnIsa().contains("512"), nativeIsa.onednnIsa());
+        }
+    }
+
+    @Test
+    void anUnknownPolicyIsRefusedWithTheChoices() throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), IsaProbe.class.getName()));
+        pb.environment().remove(CpuIsaGuard.ONEDNN_VARIABLE);
+        pb.environment().put(CpuIsaGuard.ENVIRONMENT, "fastest");
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+        assertTrue(p.exitValue() != 0, out);
+        assertTrue(out.contains("SELFSUP_CPU_ISA") && out.contains("safe, native") && out.contains("'fastest'"), out);
+    }
+
+    @Test
+    void readsTheCpuFromProcCpuinfo() {
+        CpuInfo zen5 = CpuInfo.parse(List.of("processor\t: 0", "vendor_id\t: AuthenticAMD", "cpu family\t: 26",
+                "model\t\t: 2", "model name\t: AMD EPYC 9B45", "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16",
+                "", "processor\t: 1", "model name\t: other"));
+        assertEquals("AMD EPYC 9B45", zen5.model());
+        assertEquals(26, zen5.family());
+        assertTrue(zen5.hasAvx512());
+        assertEquals("AMD EPYC 9B45 (family 26, model 2, AVX-512)", zen5.describe());
+        CpuInfo zen3 = CpuInfo.parse(List.of("cpu family\t: 25", "model\t\t: 1", "model name\t: AMD EPYC",
+                "flags\t\t: fpu avx avx2 fma"));
+        assertFalse(zen3.hasAvx512());
+        assertEquals("AVX2", zen3.widestVectorIsa());
+    }
+}

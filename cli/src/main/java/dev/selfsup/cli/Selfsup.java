@@ -35,15 +35,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/**
- * The selfsup command-line client. Every command speaks the services' gRPC API, except check-cpu, which checks
- * the engine's numerics on this machine.
- */
+/** The selfsup command-line client. Every command speaks the trainer's gRPC API. */
 @Command(name = "selfsup", mixinStandardHelpOptions = true, version = "selfsup 0.1.0",
         description = "Pretrain, watch, evaluate and export self-supervised image encoders.",
         subcommands = {Selfsup.Train.class, Selfsup.Runs.class, Selfsup.Watch.class, Selfsup.Eval.class,
             Selfsup.Export.class, Selfsup.Publish.class, Selfsup.Cancel.class, Selfsup.Resume.class,
-            Selfsup.Embed.class, Selfsup.Models.class, Selfsup.CheckCpu.class})
+            Selfsup.Embed.class, Selfsup.Models.class})
 public final class Selfsup {
     @Option(names = "--trainer", defaultValue = "${env:SELFSUP_TRAINER:-localhost:8080}",
             description = "trainer-service address host:port (default: ${DEFAULT-VALUE}, env SELFSUP_TRAINER)",
@@ -57,6 +54,11 @@ public final class Selfsup {
 
     public static void main(String[] args) {
         CommandLine cl = new CommandLine(new Selfsup());
+        // Every subcommand answers --help and shows each option's default.
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            sub.getCommandSpec().mixinStandardHelpOptions(true);
+            sub.getCommandSpec().usageMessage().showDefaultValues(true);
+        }
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof StatusRuntimeException s) {
                 cmd.getErr().println("error: " + s.getStatus().getCode() + ": " + s.getStatus().getDescription());
@@ -127,29 +129,6 @@ public final class Selfsup {
 
     static String state(RunState s) {
         return s.name().replace("RUN_STATE_", "").toLowerCase(Locale.ROOT);
-    }
-
-    @Command(name = "check-cpu", description = "Compare the engine's ops, forward and backward at the backbones' "
-            + "shapes, against float64 references on this machine's CPU. Exit 0 when all are right.")
-    static final class CheckCpu implements Callable<Integer> {
-        @Option(names = "--isa", description = "the instruction-set policy to check: safe (the default), native (the "
-                + "CPU's widest kernels), or a oneDNN name such as AVX512_CORE; default: SELFSUP_CPU_ISA or safe")
-        String isa;
-
-        @Override
-        public Integer call() {
-            if (isa != null) {
-                System.setProperty(dev.selfsup.core.numerics.CpuIsaGuard.PROPERTY, isa);
-            }
-            var r = dev.selfsup.core.numerics.NumericsSelfCheck.run(dev.selfsup.core.numerics.NumericsSelfCheck.Suite.FULL);
-            System.out.print(r.table());
-            if (r.passed()) {
-                System.out.println(r.summary());
-                return 0;
-            }
-            System.out.println(new dev.selfsup.core.numerics.NumericsCheckFailedException(r).getMessage());
-            return 1;
-        }
     }
 
     @Command(name = "train", description = "Start a pretraining run and follow it to the end.")

@@ -32,13 +32,13 @@ public class NumericsCheckFailedException extends IllegalStateException {
         String cap = r.isa().split(" ", 2)[0];
         if (cap.equals("SSE41")) {
             s.append("none is left to try on this machine (SSE4.1 is the narrowest set); report the CPU with the "
-                    + "output of 'cli/selfsup check-cpu' (docs/numerics.md).");
+                    + "output of 'bench/check-cpu' (docs/numerics.md).");
         } else if (cap.equals("none") || cap.startsWith("AVX512") || cap.equals("ALL") || cap.equals("DEFAULT")) {
             s.append("unset ").append(CpuIsaGuard.ENVIRONMENT).append(" or set it to safe (oneDNN at most AVX2), and "
                     + "leave ").append(CpuIsaGuard.ONEDNN_VARIABLE).append(" unset (docs/numerics.md).");
         } else {
             s.append("set ").append(CpuIsaGuard.ENVIRONMENT).append("=SSE41 in the environment before the process "
-                    + "starts (slower, other kernels), and report the CPU with the output of 'cli/selfsup check-cpu' "
+                    + "starts (slower, other kernels), and report the CPU with the output of 'bench/check-cpu' "
                     + "(docs/numerics.md).");
         }
         return s.toString();

@@ -8,7 +8,7 @@ import java.util.Locale;
  *
  * @param cpu the CPU, as {@link CpuInfo#describe()}
  * @param isa the oneDNN instruction-set cap in force, as {@link CpuIsaGuard.IsaDecision#describe()}
- * @param suite which set of shapes was checked ("quick" at start, "full" in tests and {@code selfsup check-cpu})
+ * @param suite which set of shapes was checked ("quick" at start, "full" in tests and {@code bench/check-cpu})
  * @param ops one entry per op and shape
  * @param millis how long the check took
  */

@@ -26,7 +26,7 @@ import java.util.function.Function;
  *
  * <p>The quick suite (a few small shapes of every op, about 0.1 s) runs when a process first uses the engine,
  * through {@link NumericsGuard}; the full suite adds the shapes the small ConvNet, ResNet-18 and the ViT really
- * use (a few seconds) and runs in the tests and in {@code selfsup check-cpu}.
+ * use (a few seconds) and runs in the tests and in {@code bench/check-cpu}.
  */
 public final class NumericsSelfCheck {
     /** Largest accepted difference from the reference, relative to the reference's largest magnitude. */

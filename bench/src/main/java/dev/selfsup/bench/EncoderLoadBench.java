@@ -8,11 +8,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import com.google.protobuf.ByteString;
+import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.EncoderBundle;
-import dev.selfsup.core.train.GradMode;
 import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
@@ -38,9 +38,9 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * Load on the encoder-service over loopback gRPC, against the same encoder run in-process in a loop of full

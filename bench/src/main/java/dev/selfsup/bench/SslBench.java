@@ -2,18 +2,18 @@ package dev.selfsup.bench;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
+import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.FashionMnist;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.io.Json;
-import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.method.Colorization;
 import dev.selfsup.core.method.MethodResources;
-import dev.selfsup.core.tokenizer.LocalTokenSource;
-import dev.selfsup.core.tokenizer.TokenizerFile;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.tokenizer.LocalTokenSource;
+import dev.selfsup.core.tokenizer.TokenizerFile;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
@@ -25,9 +25,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * Pretrains on Fashion-MNIST, evaluates by kNN and linear probe against the raw-pixel and random-init baselines,
@@ -182,7 +182,7 @@ public final class SslBench implements Callable<Integer> {
         MethodResources resources = MethodResources.NONE;
         NDManager tokenizerManager = null;
         if (tokenizerFile != null) {
-            tokenizerManager = NDManager.newBaseManager(dev.selfsup.core.train.Devices.choose(device));
+            tokenizerManager = NDManager.newBaseManager(dev.selfsup.core.engine.Devices.choose(device));
             var loaded = TokenizerFile.read(tokenizerFile, tokenizerManager);
             var source = new LocalTokenSource(loaded.tokenizer(), tokenizerManager);
             resources = new MethodResources(name -> source);

@@ -10,10 +10,10 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.augment.AugmentationPipeline;
-import dev.selfsup.core.method.Losses;
 import dev.selfsup.core.method.SimClr;
 import dev.selfsup.core.model.BackboneSpec;
-import dev.selfsup.core.train.GradientOptimizer;
+import dev.selfsup.core.nn.Losses;
+import dev.selfsup.core.optim.GradientOptimizer;
 import java.util.Arrays;
 import java.util.Random;
 

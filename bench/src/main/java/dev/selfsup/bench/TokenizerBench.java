@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.FashionMnist;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.eval.Features;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.tokenizer.TokenizerFile;
@@ -12,7 +13,6 @@ import dev.selfsup.core.tokenizer.TokenizerQuality;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
 import dev.selfsup.core.tokenizer.TokenizerTrainer;
 import dev.selfsup.core.tokenizer.VisualTokenizer;
-import dev.selfsup.core.train.Devices;
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -20,9 +20,9 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /**
  * Trains a visual tokenizer (VQ, or k-means over patches), measures it on held-out images (PSNR, codebook usage,

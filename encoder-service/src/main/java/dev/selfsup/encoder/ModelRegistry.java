@@ -1,8 +1,8 @@
 package dev.selfsup.encoder;
 
 import ai.djl.Device;
-import dev.selfsup.core.train.Devices;
-import dev.selfsup.core.train.IntraOpThreads;
+import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.engine.IntraOpThreads;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -21,9 +21,9 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.OptionalInt;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
-import java.util.concurrent.CompletableFuture;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 

@@ -1,6 +1,6 @@
 package dev.selfsup.service;
 
-import dev.selfsup.core.EngineInfo;
+import dev.selfsup.core.engine.EngineInfo;
 import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.core.numerics.NumericsReport;
 import io.micrometer.core.instrument.Gauge;

@@ -1,6 +1,6 @@
 package dev.selfsup.service;
 
-import dev.selfsup.core.EngineInfo;
+import dev.selfsup.core.engine.EngineInfo;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.health.HealthCheck;

@@ -1,6 +1,6 @@
 package dev.selfsup.service;
 
-import dev.selfsup.core.EngineInfo;
+import dev.selfsup.core.engine.EngineInfo;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemService;

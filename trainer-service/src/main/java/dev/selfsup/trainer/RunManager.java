@@ -1,16 +1,15 @@
 package dev.selfsup.trainer;
 
-import dev.selfsup.service.DataRoot;
 import com.google.protobuf.Timestamp;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.eval.KnnClassifier;
 import dev.selfsup.core.eval.LinearProbe;
-import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
@@ -23,6 +22,7 @@ import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.RunState;
+import dev.selfsup.service.DataRoot;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -312,7 +312,7 @@ public class RunManager {
         }
         long t0 = System.nanoTime();
         try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(
-                dev.selfsup.core.train.Devices.choose(devicePreference(h.run)))) {
+                dev.selfsup.core.engine.Devices.choose(devicePreference(h.run)))) {
             EncoderBundle.Loaded enc = EncoderBundle.read(file, m);
             if (enc.header().backbone().channels() != train.channels()
                     || enc.header().backbone().imageSize() != train.height()) {

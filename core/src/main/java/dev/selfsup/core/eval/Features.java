@@ -18,7 +18,7 @@ public final class Features {
 
     /** The encoder's representation h of every image, in dataset order: {@code [N, D]} in {@code manager}. */
     public static NDArray extract(Block encoder, ImageDataset data, int batchSize, NDManager manager) {
-        dev.selfsup.core.train.GradMode.disableOnThisThread();
+        dev.selfsup.core.engine.GradMode.disableOnThisThread();
         Device device = manager.getDevice();
         NDList parts = new NDList();
         int[] order = new int[data.size()];

@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import dev.selfsup.core.method.Losses;
+import dev.selfsup.core.nn.Losses;
 
 /**
  * Weighted k-nearest-neighbour classification on frozen features (Wu et al. 2018, as solo-learn evaluates):

@@ -7,19 +7,17 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.initializer.NormalInitializer;
 import dev.selfsup.core.augment.RandomResizedCrop;
 import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.EpochSampler;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.VisionTransformer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
 import dev.selfsup.core.tokenizer.VisualTokenSource;
-import dev.selfsup.core.train.GradMode;
-import dev.selfsup.core.train.Pretrainer;
 import java.nio.ByteBuffer;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -134,7 +132,7 @@ public final class Beit extends EncoderMethod {
     /** Cuts the view, draws the masks and asks for the tokens of step {@code step}. Runs on the prefetch thread. */
     private Prepared prepareStep(long step) throws Exception {
         int[] idx = indicesOf(step);
-        Random rng = Pretrainer.stepRandom(seed, step);
+        Random rng = StepContext.random(seed, step);
         int b = idx.length;
         int s = spec.imageSize();
         float[] tops = new float[b];

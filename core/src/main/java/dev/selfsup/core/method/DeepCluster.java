@@ -18,6 +18,8 @@ import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.Features;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.nn.ClassifierHead;
+import dev.selfsup.core.nn.Losses;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -6,11 +6,11 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Block;
-import ai.djl.nn.SequentialBlock;
 import dev.selfsup.core.augment.Augmentation;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.nn.ClassifierHead;
+import dev.selfsup.core.nn.Losses;
 import java.util.LinkedHashMap;
 import java.util.Map;
 

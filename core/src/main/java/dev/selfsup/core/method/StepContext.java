@@ -2,6 +2,7 @@ package dev.selfsup.core.method;
 
 import ai.djl.training.ParameterStore;
 import java.util.Random;
+import java.util.SplittableRandom;
 
 /**
  * What a method needs for one training step.
@@ -11,4 +12,9 @@ import java.util.Random;
  * @param step the global step number, from 0
  * @param indices the dataset index of each image of the batch, in batch order
  */
-public record StepContext(ParameterStore parameters, Random rng, long step, int[] indices) {}
+public record StepContext(ParameterStore parameters, Random rng, long step, int[] indices) {
+    /** The random numbers of step {@code step} of a run seeded with {@code seed}: the same on every resume. */
+    public static Random random(long seed, long step) {
+        return new Random(new SplittableRandom(seed ^ (step * 0x9E3779B97F4A7C15L)).nextLong());
+    }
+}

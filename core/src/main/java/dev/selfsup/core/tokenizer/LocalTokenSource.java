@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import dev.selfsup.core.train.GradMode;
+import dev.selfsup.core.engine.GradMode;
 import java.nio.ByteBuffer;
 
 /** Tokens from a tokenizer in this process (tests, benchmarks, and runs without a tokenizer-service). */

@@ -8,10 +8,10 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.ImageDataset;
-import dev.selfsup.core.train.Devices;
-import dev.selfsup.core.train.GradMode;
-import dev.selfsup.core.train.GradientOptimizer;
-import dev.selfsup.core.train.LearningRateSchedule;
+import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.optim.GradientOptimizer;
+import dev.selfsup.core.optim.LearningRateSchedule;
 import java.util.SplittableRandom;
 import java.util.function.BooleanSupplier;
 

@@ -13,6 +13,9 @@ import ai.djl.util.Pair;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.engine.Versions;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.method.EpochContext;
@@ -20,6 +23,8 @@ import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.SslMethod;
 import dev.selfsup.core.method.StepContext;
 import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.optim.GradientOptimizer;
+import dev.selfsup.core.optim.LearningRateSchedule;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -27,8 +32,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Random;
-import java.util.SplittableRandom;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -173,8 +176,8 @@ public final class Pretrainer implements AutoCloseable {
         Map<String, Object> h = new LinkedHashMap<>(config.hyperparameters());
         h.putAll(method.hyperparameters());
         return new Provenance(method.name(), method.backboneSpec(), h, data.name(), data.fingerprint(), data.size(),
-                config.seed(), step, (double) step / stepsPerEpoch, Provenance.currentSelfsupVersion(), Provenance.currentDjlVersion(),
-                Provenance.currentEngine(), device.toString(), java.time.Instant.now());
+                config.seed(), step, (double) step / stepsPerEpoch, Versions.selfsup(), Versions.djl(),
+                Versions.engine(), device.toString(), java.time.Instant.now());
     }
 
     /**
@@ -216,7 +219,7 @@ public final class Pretrainer implements AutoCloseable {
                 try (NDManager stepManager = manager.newSubManager(); NDScope scope = new NDScope()) {
                     BatchLoader.Batch batch = loader.nextBatch(stepManager, device);
                     NDArray images = batch.images();
-                    StepContext ctx = new StepContext(ps, stepRandom(config.seed(), step), step, batch.indices());
+                    StepContext ctx = new StepContext(ps, StepContext.random(config.seed(), step), step, batch.indices());
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);
@@ -320,11 +323,6 @@ public final class Pretrainer implements AutoCloseable {
                     + " (lower the learning rate or enable gradient clipping); the last good checkpoint is "
                     + (lastCheckpoint == null ? "none" : lastCheckpoint.toString()));
         }
-    }
-
-    /** The random numbers of step {@code step}: SplitMix64 of (seed, step), so any step can be replayed. */
-    public static Random stepRandom(long seed, long step) {
-        return new Random(new SplittableRandom(seed ^ (step * 0x9E3779B97F4A7C15L)).nextLong());
     }
 
     // ---- checkpoints -------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 package dev.selfsup.core.train;
 
-import ai.djl.engine.Engine;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.selfsup.core.model.BackboneSpec;
 import java.time.Instant;
@@ -29,24 +28,6 @@ import java.util.Map;
 public record Provenance(String method, BackboneSpec backbone, Map<String, Object> hyperparameters, String dataset,
         String datasetFingerprint, int datasetSize, long seed, long steps, double epochs, String selfsupVersion,
         String djlVersion, String engine, String device, Instant createdAt) {
-
-    /** The selfsup version from the core jar's manifest ("dev" when run from classes). */
-    public static String currentSelfsupVersion() {
-        String v = Provenance.class.getPackage().getImplementationVersion();
-        return v == null ? "dev" : v;
-    }
-
-    /** The DJL version in use. */
-    public static String currentDjlVersion() {
-        String v = Engine.class.getPackage().getImplementationVersion();
-        return v == null ? "0.29.0" : v;
-    }
-
-    /** The default engine's name and version. */
-    public static String currentEngine() {
-        Engine e = Engine.getInstance();
-        return e.getEngineName() + " " + e.getVersion();
-    }
 
     /** A copy with the step count, epochs and time brought up to date. */
     public Provenance at(long newSteps, double newEpochs) {

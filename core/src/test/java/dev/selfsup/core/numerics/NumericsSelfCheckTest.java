@@ -2,7 +2,6 @@ package dev.selfsup.core.numerics;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
@@ -43,6 +42,7 @@ class NumericsSelfCheckTest {
         NumericsReport.OpCheck f = r.failures().get(0);
         assertEquals("d weight", f.worstOutput());
         String message = new NumericsCheckFailedException(r).getMessage();
+        System.out.println(message);
         assertTrue(message.contains(CpuInfo.current().model()), message);
         assertTrue(message.contains("conv2d 3x3 stride 2 [2,16,9,9]->[2,32,5,5]: d weight differs"), message);
         assertTrue(message.contains("SELFSUP_CPU_ISA"), message);

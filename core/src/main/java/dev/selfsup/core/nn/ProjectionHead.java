@@ -1,4 +1,4 @@
-package dev.selfsup.core.model;
+package dev.selfsup.core.nn;
 
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;

@@ -1,11 +1,9 @@
-package dev.selfsup.core;
+package dev.selfsup.core.engine;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import dev.selfsup.core.numerics.NumericsGuard;
 import dev.selfsup.core.numerics.NumericsReport;
-import dev.selfsup.core.train.Devices;
-import dev.selfsup.core.train.Provenance;
 
 /**
  * The deep-learning engine as this process sees it. Loading it is what makes a selfsup service ready.
@@ -31,8 +29,8 @@ public record EngineInfo(String engine, String djlVersion, String selfsupVersion
         NumericsReport check = NumericsGuard.verify();
         Engine e = Engine.getInstance();
         Device d = Devices.choose(devicePreference);
-        return new EngineInfo(e.getEngineName() + " " + e.getVersion(), Provenance.currentDjlVersion(),
-                Provenance.currentSelfsupVersion(), d.toString(), e.getGpuCount(), check.cpu(), check.isa(),
+        return new EngineInfo(Versions.engine(), Versions.djl(),
+                Versions.selfsup(), d.toString(), e.getGpuCount(), check.cpu(), check.isa(),
                 check.summary());
     }
 

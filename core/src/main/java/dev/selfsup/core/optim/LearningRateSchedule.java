@@ -1,4 +1,4 @@
-package dev.selfsup.core.train;
+package dev.selfsup.core.optim;
 
 /**
  * Linear warm-up from 0 to the base rate, then cosine decay to {@code finalLr}: a pure function of the step,

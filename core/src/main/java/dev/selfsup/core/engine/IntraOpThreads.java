@@ -1,4 +1,4 @@
-package dev.selfsup.core.train;
+package dev.selfsup.core.engine;
 
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;

@@ -1,4 +1,4 @@
-package dev.selfsup.core.method;
+package dev.selfsup.core.nn;
 
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
@@ -7,10 +7,11 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.BatchNorm;
 
 /** The MLP classifiers of the pretext tasks: Linear, batch norm, ReLU, Linear to the task's classes. */
-final class ClassifierHead {
+public final class ClassifierHead {
     private ClassifierHead() {}
 
-    static SequentialBlock mlp(int hidden, int classes) {
+    /** Linear ({@code hidden}, no bias), batch norm, ReLU, Linear ({@code classes}). */
+    public static SequentialBlock mlp(int hidden, int classes) {
         return new SequentialBlock()
                 .add(Linear.builder().setUnits(hidden).optBias(false).build())
                 .add(BatchNorm.builder().build())
@@ -19,7 +20,7 @@ final class ClassifierHead {
     }
 
     /** The last layer of a head made by {@link #mlp}. */
-    static Block last(SequentialBlock head) {
+    public static Block last(SequentialBlock head) {
         var children = head.getChildren().values();
         return children.get(children.size() - 1);
     }

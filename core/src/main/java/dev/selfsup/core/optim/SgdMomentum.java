@@ -1,4 +1,4 @@
-package dev.selfsup.core.train;
+package dev.selfsup.core.optim;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;

@@ -1,4 +1,4 @@
-package dev.selfsup.core.method;
+package dev.selfsup.core.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;

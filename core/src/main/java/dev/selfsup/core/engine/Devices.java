@@ -1,4 +1,4 @@
-package dev.selfsup.core.train;
+package dev.selfsup.core.engine;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;

@@ -1,0 +1,4 @@
+/**
+ * Batched image augmentations as tensor ops on the device: crops, flips, colour jitter, blur, grayscale.
+ */
+package dev.selfsup.core.augment;

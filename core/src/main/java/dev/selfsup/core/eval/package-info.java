@@ -1,0 +1,4 @@
+/**
+ * Scoring an encoder with labels: features, kNN classifier and linear probe.
+ */
+package dev.selfsup.core.eval;

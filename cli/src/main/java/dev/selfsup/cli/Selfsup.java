@@ -43,12 +43,12 @@ import picocli.CommandLine.Parameters;
             Selfsup.Embed.class, Selfsup.Models.class})
 public final class Selfsup {
     @Option(names = "--trainer", defaultValue = "${env:SELFSUP_TRAINER:-localhost:8080}",
-            description = "trainer-service address host:port (default: ${DEFAULT-VALUE}, env SELFSUP_TRAINER)",
+            description = "trainer-service address host:port (env SELFSUP_TRAINER)",
             scope = CommandLine.ScopeType.INHERIT)
     String trainer;
 
     @Option(names = "--encoder", defaultValue = "${env:SELFSUP_ENCODER:-localhost:8082}",
-            description = "encoder-service address host:port (default: ${DEFAULT-VALUE}, env SELFSUP_ENCODER)",
+            description = "encoder-service address host:port (env SELFSUP_ENCODER)",
             scope = CommandLine.ScopeType.INHERIT)
     String encoder;
 
@@ -131,22 +131,33 @@ public final class Selfsup {
         return s.name().replace("RUN_STATE_", "").toLowerCase(Locale.ROOT);
     }
 
+    /** The methods the API names (its {@code Method} enum): "METHOD_MOCO_V2" is offered as "moco-v2". */
+    static final class MethodNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return java.util.Arrays.stream(Method.values())
+                    .filter(m -> m != Method.UNRECOGNIZED && m != Method.METHOD_UNSPECIFIED)
+                    .map(m -> m.name().substring("METHOD_".length()).toLowerCase(Locale.ROOT).replace('_', '-'))
+                    .iterator();
+        }
+    }
+
     @Command(name = "train", description = "Start a pretraining run and follow it to the end.")
     static final class Train extends Base {
-        @Option(names = "--method", defaultValue = "simclr", description = "simclr, moco-v2, rotation, relative-position, "
-                + "jigsaw, colorization or deepcluster (default: ${DEFAULT-VALUE})")
+        @Option(names = "--method", defaultValue = "simclr", completionCandidates = MethodNames.class,
+                description = "the method: ${COMPLETION-CANDIDATES}")
         String method;
         @Option(names = "--dataset", defaultValue = "fashion-mnist", description = "folder under the data root")
         String dataset;
-        @Option(names = "--epochs")
+        @Option(names = "--epochs", description = "passes over the data (default: the method's, from the trainer)")
         Integer epochs;
-        @Option(names = "--steps")
+        @Option(names = "--steps", description = "optimizer steps instead of epochs")
         Long steps;
-        @Option(names = "--batch-size")
+        @Option(names = "--batch-size", description = "images per step (default: the method's, from the trainer)")
         Integer batchSize;
-        @Option(names = "--seed")
+        @Option(names = "--seed", description = "the run's seed: data order, augmentations, initialisation")
         Long seed;
-        @Option(names = "--name", defaultValue = "")
+        @Option(names = "--name", defaultValue = "", description = "a name for the run (optional)")
         String name;
         @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
@@ -219,7 +230,7 @@ public final class Selfsup {
 
     @Command(name = "watch", description = "Follow a run's progress.")
     static final class Watch extends Base {
-        @Parameters(paramLabel = "RUN")
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
 
         @Override
@@ -231,7 +242,7 @@ public final class Selfsup {
 
     @Command(name = "eval", description = "kNN and linear-probe accuracy of a run's encoder.")
     static final class Eval extends Base {
-        @Parameters(paramLabel = "RUN")
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
 
         @Override
@@ -245,9 +256,9 @@ public final class Selfsup {
 
     @Command(name = "export", description = "Download a run's encoder bundle.")
     static final class Export extends Base {
-        @Parameters(paramLabel = "RUN")
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
-        @Option(names = {"-o", "--output"}, required = true)
+        @Option(names = {"-o", "--output"}, required = true, description = "where to write the bundle")
         Path output;
 
         @Override
@@ -284,7 +295,7 @@ public final class Selfsup {
 
     @Command(name = "cancel", description = "Cancel a run (it checkpoints first).")
     static final class Cancel extends Base {
-        @Parameters(paramLabel = "RUN")
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
 
         @Override
@@ -296,9 +307,9 @@ public final class Selfsup {
 
     @Command(name = "resume", description = "Resume a cancelled, failed or interrupted run from its last checkpoint.")
     static final class Resume extends Base {
-        @Parameters(paramLabel = "RUN")
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
-        @Option(names = "--detach")
+        @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
 
         @Override
@@ -313,7 +324,7 @@ public final class Selfsup {
 
     @Command(name = "publish", description = "Send a run's encoder to the encoder-service the trainer is configured with.")
     static final class Publish extends Base {
-        @Parameters(paramLabel = "RUN")
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
         @Option(names = "--model", description = "model name (default: the run's)")
         String model = "";
@@ -363,7 +374,7 @@ public final class Selfsup {
     @Command(name = "embed", description = "Embed images with a served model: PNG/JPEG files, or the first images of "
             + "an IDX file (e.g. Fashion-MNIST's test set). Prints one line per image.")
     static final class Embed extends EncoderBase {
-        @Option(names = "--model", required = true)
+        @Option(names = "--model", required = true, description = "the served model's name (see 'selfsup models')")
         String model;
         @Option(names = "--version", description = "model version (default: the default version)")
         int version;
@@ -373,7 +384,7 @@ public final class Selfsup {
         int count;
         @Option(names = "--normalize", description = "L2-normalise the embeddings")
         boolean normalize;
-        @Parameters(paramLabel = "IMAGE", arity = "0..*")
+        @Parameters(paramLabel = "IMAGE", arity = "0..*", description = "PNG or JPEG files")
         List<Path> files = new ArrayList<>();
 
         @Override

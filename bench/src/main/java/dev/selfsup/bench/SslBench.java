@@ -61,7 +61,8 @@ public final class SslBench implements Callable<Integer> {
     @Option(names = "--colorize-png", description = "colorization: write a picture of test images (grayscale input, "
             + "prediction, truth) here")
     Path colorizePng;
-    @Option(names = "--backbone", description = "small-convnet or resnet18 (default: the method's default)")
+    @Option(names = "--backbone", description = "small-convnet, resnet18, vit or vit-cls, at its default width and "
+            + "depth unless --width/--depth say otherwise (default: the method's)")
     String backbone;
     @Option(names = "--width", description = "backbone width")
     Integer width;
@@ -123,7 +124,7 @@ public final class SslBench implements Callable<Integer> {
         ImageDataset train = trainAll.head(trainLimit);
         PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder().seed(seed).device(device);
         if (backbone != null) {
-            b.backbone(backbone);
+            b.backboneAtDefaults(backbone);
         }
         if (width != null) {
             b.width(width);

@@ -1,6 +1,7 @@
 package dev.selfsup.trainer;
 
-import dev.selfsup.service.DataRoot;
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.DatasetRef;
@@ -8,53 +9,57 @@ import dev.selfsup.proto.v1.DevicePreference;
 import dev.selfsup.proto.v1.Method;
 import dev.selfsup.proto.v1.Optimizer;
 import dev.selfsup.proto.v1.RunSpec;
+import dev.selfsup.service.DataRoot;
 import io.grpc.Status;
 import java.nio.file.Path;
+import java.util.Locale;
 
 /** Translates between the API's RunSpec and core's PretrainConfig, filling defaults and checking values. */
 public final class RunSpecs {
     private RunSpecs() {}
 
-    /** The core method name of an API method; methods this build lacks are INVALID_ARGUMENT. */
+    /**
+     * The core name of an API enum value: {@code METHOD_MOCO_V2} with prefix {@code METHOD_} is "moco-v2". Every
+     * enum of the API (methods, backbones, optimizers, devices) names its core value this way, so a new value needs
+     * no mapping code here.
+     */
+    static String coreName(Enum<?> value, String prefix) {
+        return value.name().substring(prefix.length()).toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /** The API enum value of a core name (the inverse of {@link #coreName}). */
+    static <E extends Enum<E>> E apiValue(Class<E> type, String prefix, String coreName) {
+        return Enum.valueOf(type, prefix + coreName.toUpperCase(Locale.ROOT).replace('-', '_'));
+    }
+
+    /** The core method name of an API method (unset: SimCLR); values this build lacks are INVALID_ARGUMENT. */
     public static String methodName(Method m) {
-        return switch (m) {
-            case METHOD_UNSPECIFIED, METHOD_SIMCLR -> "simclr";
-            case METHOD_MOCO_V2 -> "moco-v2";
-            case METHOD_ROTATION -> "rotation";
-            case METHOD_RELATIVE_POSITION -> "relative-position";
-            case METHOD_JIGSAW -> "jigsaw";
-            case METHOD_COLORIZATION -> "colorization";
-            case METHOD_DEEPCLUSTER -> "deepcluster";
-            case METHOD_BEIT -> "beit";
-            case UNRECOGNIZED -> throw invalid("method: unknown value");
-            default -> throw invalid("method: " + m + " is not implemented in this build");
-        };
+        if (m == Method.METHOD_UNSPECIFIED) {
+            return "simclr";
+        }
+        if (m == Method.UNRECOGNIZED) {
+            throw invalid("method: unknown value; known: " + Methods.NAMES);
+        }
+        String name = coreName(m, "METHOD_");
+        if (!Methods.NAMES.contains(name)) {
+            throw invalid("method: " + name + " is not implemented in this build; known: " + Methods.NAMES);
+        }
+        return name;
     }
 
     /** The API method of a core method name. */
     public static Method method(String name) {
-        return switch (name) {
-            case "moco-v2", "moco" -> Method.METHOD_MOCO_V2;
-            case "rotation" -> Method.METHOD_ROTATION;
-            case "relative-position", "context" -> Method.METHOD_RELATIVE_POSITION;
-            case "jigsaw" -> Method.METHOD_JIGSAW;
-            case "colorization" -> Method.METHOD_COLORIZATION;
-            case "deepcluster" -> Method.METHOD_DEEPCLUSTER;
-            case "beit" -> Method.METHOD_BEIT;
-            default -> Method.METHOD_SIMCLR;
-        };
+        return apiValue(Method.class, "METHOD_", Methods.canonical(name));
     }
 
     /** The config a spec asks for, with every unset field at the method's default. */
     public static PretrainConfig toConfig(RunSpec s, Path checkpointDir) {
         PretrainConfig.Builder b = PretrainConfig.defaults(methodName(s.getMethod())).toBuilder();
-        switch (s.getBackbone()) {
-            case BACKBONE_RESNET18 -> b.backbone("resnet18").width(64);
-            case BACKBONE_SMALL_CONVNET -> b.backbone("small-convnet");
-            case BACKBONE_VIT -> b.backbone("vit").width(128).depth(4);
-            case BACKBONE_VIT_CLS -> b.backbone("vit-cls").width(128).depth(4);
-            case BACKBONE_UNSPECIFIED -> { } // the method's default: a ViT for BEiT, the small ConvNet otherwise
-            default -> throw invalid("backbone: unknown value");
+        if (s.getBackbone() == Backbone.UNRECOGNIZED) {
+            throw invalid("backbone: unknown value; known: " + BackboneSpec.TYPES);
+        }
+        if (s.getBackbone() != Backbone.BACKBONE_UNSPECIFIED) { // unset: the method's (a ViT for BEiT, else the small ConvNet)
+            b.backboneAtDefaults(coreName(s.getBackbone(), "BACKBONE_"));
         }
         if (s.hasWidth()) {
             b.width(positive(s.getWidth(), "width"));
@@ -74,13 +79,11 @@ public final class RunSpecs {
         if (s.hasBatchSize()) {
             b.batchSize(s.getBatchSize());
         }
-        switch (s.getOptimizer()) {
-            case OPTIMIZER_SGD -> b.optimizer("sgd");
-            case OPTIMIZER_LARS -> b.optimizer("lars");
-            case OPTIMIZER_ADAM -> b.optimizer("adam");
-            case OPTIMIZER_ADAMW -> b.optimizer("adamw");
-            case OPTIMIZER_UNSPECIFIED -> { }
-            default -> throw invalid("optimizer: unknown value");
+        if (s.getOptimizer() == Optimizer.UNRECOGNIZED) {
+            throw invalid("optimizer: unknown value; known: sgd, lars, adam, adamw");
+        }
+        if (s.getOptimizer() != Optimizer.OPTIMIZER_UNSPECIFIED) {
+            b.optimizer(coreName(s.getOptimizer(), "OPTIMIZER_"));
         }
         if (s.hasLearningRate()) {
             b.learningRate(s.getLearningRate());
@@ -136,11 +139,11 @@ public final class RunSpecs {
         if (s.hasCheckpointEverySteps()) {
             b.checkpointEverySteps(s.getCheckpointEverySteps());
         }
-        b.device(switch (s.getDevice()) {
-            case DEVICE_PREFERENCE_CPU -> "cpu";
-            case DEVICE_PREFERENCE_GPU -> "gpu";
-            default -> "auto";
-        });
+        if (s.getDevice() == DevicePreference.UNRECOGNIZED) {
+            throw invalid("device: unknown value; known: auto, cpu, gpu");
+        }
+        b.device(s.getDevice() == DevicePreference.DEVICE_PREFERENCE_UNSPECIFIED ? "auto"
+                : coreName(s.getDevice(), "DEVICE_PREFERENCE_"));
         b.checkpointDir(checkpointDir);
         try {
             return b.build();
@@ -153,19 +156,9 @@ public final class RunSpecs {
     public static RunSpec effective(RunSpec s, PretrainConfig c) {
         RunSpec.Builder b = s.toBuilder()
                 .setMethod(method(c.method()))
-                .setBackbone(switch (c.backbone()) {
-                    case "resnet18" -> Backbone.BACKBONE_RESNET18;
-                    case "vit" -> Backbone.BACKBONE_VIT;
-                    case "vit-cls" -> Backbone.BACKBONE_VIT_CLS;
-                    default -> Backbone.BACKBONE_SMALL_CONVNET;
-                })
+                .setBackbone(apiValue(Backbone.class, "BACKBONE_", c.backbone()))
                 .setWidth(c.width()).setDepth(c.depth()).setBatchSize(c.batchSize())
-                .setOptimizer(switch (c.optimizer()) {
-                    case "sgd" -> Optimizer.OPTIMIZER_SGD;
-                    case "adam" -> Optimizer.OPTIMIZER_ADAM;
-                    case "adamw" -> Optimizer.OPTIMIZER_ADAMW;
-                    default -> Optimizer.OPTIMIZER_LARS;
-                })
+                .setOptimizer(apiValue(Optimizer.class, "OPTIMIZER_", c.optimizer()))
                 .setLearningRate(c.learningRate()).setWeightDecay(c.weightDecay()).setMomentum(c.momentum())
                 .setWarmupEpochs(c.warmupEpochs()).setClipNorm(c.clipNorm()).setTemperature(c.temperature())
                 .setProjectionDim(c.projectionDim()).setQueueSize(c.queueSize()).setKeyMomentum(c.keyMomentum())
@@ -173,11 +166,8 @@ public final class RunSpecs {
                 .setCheckpointEverySteps(c.checkpointEverySteps())
                 .setJigsawPermutations(c.permutations()).setClusters(c.clusters()).setPcaDim(c.pcaDim())
                 .setTokenizer(c.tokenizer()).setMaskRatio(c.maskRatio())
-                .setDevice(switch (c.device()) {
-                    case "cpu" -> DevicePreference.DEVICE_PREFERENCE_CPU;
-                    case "gpu" -> DevicePreference.DEVICE_PREFERENCE_GPU;
-                    default -> DevicePreference.DEVICE_PREFERENCE_UNSPECIFIED;
-                });
+                .setDevice("auto".equals(c.device()) ? DevicePreference.DEVICE_PREFERENCE_UNSPECIFIED
+                        : apiValue(DevicePreference.class, "DEVICE_PREFERENCE_", c.device()));
         if (c.steps() > 0) {
             b.setSteps(c.steps()).clearEpochs();
         } else {

@@ -12,6 +12,24 @@ public final class Methods {
     public static final List<String> NAMES = List.of("simclr", "moco-v2", "rotation", "relative-position", "jigsaw",
             "colorization", "deepcluster", "beit");
 
+    /** Older names still accepted, and the method each stands for. */
+    private static final java.util.Map<String, String> ALIASES = java.util.Map.of("moco", "moco-v2",
+            "context", "relative-position");
+
+    /**
+     * The name under which a method is implemented and recorded: aliases resolved, lower case.
+     *
+     * @throws IllegalArgumentException for a name this build does not implement
+     */
+    public static String canonical(String name) {
+        String n = name.toLowerCase(java.util.Locale.ROOT).trim();
+        n = ALIASES.getOrDefault(n, n);
+        if (!NAMES.contains(n)) {
+            throw new IllegalArgumentException("method: unknown method '" + name + "', known: " + NAMES);
+        }
+        return n;
+    }
+
     /** Hidden units of the pretext tasks' classifier heads. */
     static final int HEAD_HIDDEN = 512;
 
@@ -34,18 +52,16 @@ public final class Methods {
         return switch (c.method()) {
             case "simclr" -> new SimClr(spec, contrastiveViews(c, spec), c.projectionHidden(), c.projectionDim(),
                     c.temperature());
-            case "moco-v2", "moco" -> new MocoV2(spec, contrastiveViews(c, spec), c.projectionHidden(),
+            case "moco-v2" -> new MocoV2(spec, contrastiveViews(c, spec), c.projectionHidden(),
                     c.projectionDim(), c.queueSize(), c.keyMomentum(), c.temperature());
-            // RotNet trains on lightly augmented images; a crop of a fifth of the image would hide the object's
-            // orientation cues, so at least half of it is kept.
-            case "rotation" -> new Rotation(spec, AugmentationPipeline.cropFlip(size, Math.max(0.5, c.cropScaleMin())),
-                    HEAD_HIDDEN);
-            case "relative-position", "context" -> new RelativePosition(spec, HEAD_HIDDEN);
+            // Rotation and colorization crop no smaller than half the image by default (PretrainConfig.defaults).
+            case "rotation" -> new Rotation(spec, AugmentationPipeline.cropFlip(size, c.cropScaleMin()), HEAD_HIDDEN);
+            case "relative-position" -> new RelativePosition(spec, HEAD_HIDDEN);
             case "jigsaw" -> new Jigsaw(spec, c.permutations(), c.seed(), HEAD_HIDDEN);
             case "colorization" -> {
                 float[][] stats = Colorization.lightnessStats(data, c.seed());
                 yield new Colorization(spec.withInput(BackboneSpec.LIGHTNESS, stats[0], stats[1]),
-                        AugmentationPipeline.cropFlip(size, Math.max(0.5, c.cropScaleMin())), 256);
+                        AugmentationPipeline.cropFlip(size, c.cropScaleMin()), 256);
             }
             case "deepcluster" -> new DeepCluster(spec, AugmentationPipeline.cropFlip(size, c.cropScaleMin()),
                     c.clusters(), c.pcaDim(), HEAD_HIDDEN);
@@ -64,8 +80,14 @@ public final class Methods {
      */
     public static void checkData(PretrainConfig c, BackboneSpec spec, ImageDataset data) {
         switch (c.method()) {
-            case "colorization" -> Colorization.requireColour(data);
-            case "relative-position", "context", "jigsaw" -> new PatchGrid(spec.imageSize());
+            case "colorization" -> {
+                if (spec.isVit()) {
+                    throw new IllegalArgumentException("backbone: colorization predicts colours per pixel from a "
+                            + "ConvNet's feature map; use small-convnet or resnet18, not " + spec.type());
+                }
+                Colorization.requireColour(data);
+            }
+            case "relative-position", "jigsaw" -> new PatchGrid(spec.imageSize());
             case "beit" -> {
                 if (!spec.isVit()) {
                     throw new IllegalArgumentException("backbone: BEiT pretrains a ViT (vit or vit-cls), not " + spec.type());

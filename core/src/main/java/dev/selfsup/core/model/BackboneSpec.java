@@ -34,6 +34,31 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
     /** A Vision Transformer whose representation is its [CLS] token. */
     public static final String VIT_CLS = "vit-cls";
 
+    /** The backbone types, in the order the API lists them. */
+    public static final java.util.List<String> TYPES = java.util.List.of(SMALL_CONVNET, RESNET18, VIT, VIT_CLS);
+
+    /** The width a backbone gets when none is asked for: what was measured to suit a 2-core CPU (small ConvNet). */
+    public static int defaultWidth(String type) {
+        return switch (type.toLowerCase(Locale.ROOT)) {
+            case RESNET18 -> 64;
+            case VIT, VIT_CLS -> 128;
+            default -> 32;
+        };
+    }
+
+    /** The depth a backbone gets when none is asked for: conv layers per stage, or the ViT's blocks. */
+    public static int defaultDepth(String type) {
+        return switch (type.toLowerCase(Locale.ROOT)) {
+            case VIT, VIT_CLS -> 4;
+            default -> 1;
+        };
+    }
+
+    /** Whether the type is a Vision Transformer. */
+    public static boolean isVit(String type) {
+        return VIT.equalsIgnoreCase(type) || VIT_CLS.equalsIgnoreCase(type);
+    }
+
     /** A spec whose network sees the pixels as they are. */
     public BackboneSpec(String type, int width, int depth, int channels, int imageSize, float[] mean, float[] std) {
         this(type, width, depth, channels, imageSize, mean, std, PIXELS);

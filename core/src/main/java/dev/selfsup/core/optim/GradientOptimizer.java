@@ -126,6 +126,9 @@ public abstract class GradientOptimizer {
         }
     }
 
+    /** The optimizers {@link #create} builds. */
+    public static final java.util.List<String> NAMES = java.util.List.of("sgd", "lars", "adam", "adamw");
+
     /** Builds an optimizer by name: "sgd", "lars", "adam" or "adamw". */
     public static GradientOptimizer create(String name, float momentum, float weightDecay, float clipNorm) {
         return switch (name.toLowerCase(java.util.Locale.ROOT)) {

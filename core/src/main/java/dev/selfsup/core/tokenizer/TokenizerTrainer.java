@@ -42,7 +42,7 @@ public final class TokenizerTrainer {
             }
         }
 
-        /** Settings measured to work on Fashion-MNIST (README, "Visual tokenizer"). */
+        /** Settings measured to work on Fashion-MNIST (docs/beit.md). */
         public static Config defaults() {
             return new Config(2000, 128, 2e-3f, 0.25f, 0.99f, 1f, 42, "auto", 50);
         }

@@ -1,5 +1,8 @@
 package dev.selfsup.core.train;
 
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.optim.GradientOptimizer;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -7,7 +10,7 @@ import java.util.Map;
 
 /**
  * Everything that defines a pretraining run besides its data. The defaults are the settings measured to work on
- * Fashion-MNIST with the small ConvNet on a 2-core CPU (see the README): a one-line request is a useful run.
+ * Fashion-MNIST with the small ConvNet on a 2-core CPU (see docs/benchmarks.md): a one-line request is a useful run.
  *
  * @param method one of {@link dev.selfsup.core.method.Methods#NAMES}
  * @param backbone "small-convnet" or "resnet18"
@@ -50,7 +53,10 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         int clusters, int pcaDim, String tokenizer, float maskRatio) {
 
     public PretrainConfig {
-        method = method.toLowerCase(Locale.ROOT);
+        method = Methods.canonical(method);
+        backbone = backbone == null ? null : backbone.toLowerCase(Locale.ROOT);
+        optimizer = optimizer == null ? null : optimizer.toLowerCase(Locale.ROOT);
+        device = device == null ? null : device.toLowerCase(Locale.ROOT).trim();
         // 0 means "the default", so configs saved before these settings existed read back as they ran.
         permutations = permutations == 0 ? 100 : permutations;
         clusters = clusters == 0 ? 100 : clusters;
@@ -61,6 +67,12 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         require(permutations >= 2 && permutations <= 10000, "jigsaw_permutations", "must be in [2, 10000], got " + permutations);
         require(clusters >= 2, "clusters", "must be at least 2, got " + clusters);
         require(pcaDim >= 2, "pca_dim", "must be at least 2, got " + pcaDim);
+        require(backbone != null && BackboneSpec.TYPES.contains(backbone), "backbone",
+                "must be one of " + BackboneSpec.TYPES + ", got " + backbone);
+        require(optimizer != null && GradientOptimizer.NAMES.contains(optimizer), "optimizer",
+                "must be one of " + GradientOptimizer.NAMES + ", got " + optimizer);
+        require(device != null && device.matches("auto|cpu|gpu(:\\d+)?"), "device",
+                "must be auto, cpu, gpu or gpu:N, got " + device);
         require(batchSize >= 2, "batch_size", "must be at least 2 (contrastive pairs need other images), got " + batchSize);
         require(epochs > 0 || steps > 0, "epochs", "give a positive number of epochs or steps");
         require(learningRate > 0, "learning_rate", "must be positive, got " + learningRate);
@@ -85,22 +97,26 @@ public record PretrainConfig(String method, String backbone, int width, int dept
 
     /** The defaults for {@code method} ("simclr" or "moco-v2"). */
     public static PretrainConfig defaults(String method) {
-        String m = method.toLowerCase(Locale.ROOT);
-        boolean moco = "moco-v2".equals(m) || "moco".equals(m);
-        // Measured on Fashion-MNIST with the small ConvNet (README, "Choosing the defaults"): for runs of a few
+        String m = Methods.canonical(method);
+        boolean moco = "moco-v2".equals(m);
+        // Measured on Fashion-MNIST with the small ConvNet (docs/benchmarks.md, "Choosing the defaults"): for runs of a few
         // epochs AdamW (lr 4e-3, wd 1e-4) beat LARS (lr 0.6) by 1.6 points of kNN accuracy at 2 epochs;
         // temperature 0.2 beat 0.5; width 32 beat width 16 at equal time. MoCo's key momentum is 0.99 rather than
         // 0.999 because short runs need the key encoder to follow faster.
         // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
-        String name = moco ? "moco-v2" : m;
+        // RotNet and colorization train on lightly augmented images: a crop of a fifth of the image would hide the
+        // object's orientation cues and most of its colours, so at least half of it is kept.
+        float cropScaleMin = "rotation".equals(m) || "colorization".equals(m) ? 0.5f : 0.2f;
         if ("beit".equals(m)) {
             // A small ViT (width 128, 4 layers, 4x4 patches on 28 px) with BEiT's optimizer settings: AdamW, weight
             // decay 0.05; the learning rate is scaled down from BEiT's 1.5e-3 at batch 2048.
-            return new PretrainConfig(name, "vit", 128, 4, 256, 6, 0, "adamw", 0.001f, 0.9f, 0.05f, 1f, 0.01f,
-                    1f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
+            return new PretrainConfig(m, BackboneSpec.VIT, BackboneSpec.defaultWidth(BackboneSpec.VIT),
+                    BackboneSpec.defaultDepth(BackboneSpec.VIT), 256, 6, 0, "adamw", 0.001f, 0.9f, 0.05f, 1f, 0.01f,
+                    1f, 0.2f, 512, 128, 4096, 0.99f, cropScaleMin, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
         }
-        return new PretrainConfig(name, "small-convnet", 32, 1, 256, moco ? 8 : 6, 0, "adamw", 0.004f, 0.9f, 1e-4f, 1f, 0.01f,
-                0f, 0.2f, 512, 128, 4096, 0.99f, 0.2f, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
+        return new PretrainConfig(m, BackboneSpec.SMALL_CONVNET, BackboneSpec.defaultWidth(BackboneSpec.SMALL_CONVNET),
+                BackboneSpec.defaultDepth(BackboneSpec.SMALL_CONVNET), 256, moco ? 8 : 6, 0, "adamw", 0.004f, 0.9f, 1e-4f, 1f, 0.01f,
+                0f, 0.2f, 512, 128, 4096, 0.99f, cropScaleMin, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
     }
 
     /** Steps per epoch for a dataset of {@code n} images (full batches only). */
@@ -212,6 +228,11 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         public Builder backbone(String v) {
             backbone = v;
             return this;
+        }
+
+        /** The backbone {@code type} at its default width and depth (one place: {@link BackboneSpec}). */
+        public Builder backboneAtDefaults(String type) {
+            return backbone(type).width(BackboneSpec.defaultWidth(type)).depth(BackboneSpec.defaultDepth(type));
         }
 
         public Builder width(int v) {

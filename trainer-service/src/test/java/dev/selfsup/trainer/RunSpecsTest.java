@@ -1,0 +1,79 @@
+package dev.selfsup.trainer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.train.PretrainConfig;
+import dev.selfsup.proto.v1.Backbone;
+import dev.selfsup.proto.v1.Method;
+import dev.selfsup.proto.v1.RunSpec;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.nio.file.Path;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.Test;
+
+/** The API's RunSpec and core's PretrainConfig: every method maps both ways, nothing unknown is guessed. */
+class RunSpecsTest {
+    private static final Path CKPT = Path.of("ckpt");
+
+    private static RunSpec spec(String method) {
+        RunSpec.Builder b = RunSpec.newBuilder().setMethod(RunSpecs.method(method));
+        return "beit".equals(method) ? b.setTokenizer("t").build() : b.build();
+    }
+
+    @Test
+    void everyMethodRoundTripsThroughTheApi() {
+        for (String name : Methods.NAMES) {
+            RunSpec s = spec(name);
+            PretrainConfig c = RunSpecs.toConfig(s, CKPT);
+            assertEquals(name, c.method());
+            RunSpec effective = RunSpecs.effective(s, c);
+            assertEquals(s.getMethod(), effective.getMethod(), name);
+            assertEquals(c, RunSpecs.toConfig(effective, CKPT), name + ": the recorded spec trains the same run");
+            assertEquals(RunSpecs.method(name), Method.valueOf("METHOD_" + name.toUpperCase().replace('-', '_')));
+        }
+        assertEquals(Method.METHOD_MOCO_V2, RunSpecs.method("moco"), "an alias names its method");
+    }
+
+    @Test
+    void theRecordedSpecIsWhatRuns() {
+        for (String name : new String[] {"rotation", "colorization"}) {
+            RunSpec effective = RunSpecs.effective(spec(name), RunSpecs.toConfig(spec(name), CKPT));
+            assertEquals(0.5f, effective.getCropScaleMin(), name + " crops at least half the image by default");
+        }
+        RunSpec asked = spec("rotation").toBuilder().setCropScaleMin(0.3f).build();
+        assertEquals(0.3f, RunSpecs.toConfig(asked, CKPT).cropScaleMin(), "an explicit value is taken as it is");
+        assertEquals(0.2f, RunSpecs.toConfig(spec("simclr"), CKPT).cropScaleMin());
+    }
+
+    @Test
+    void backboneDefaultsComeFromOnePlace() {
+        UnaryOperator<RunSpec.Builder> resnet = b -> b.setBackbone(Backbone.BACKBONE_RESNET18);
+        PretrainConfig r = RunSpecs.toConfig(resnet.apply(spec("simclr").toBuilder()).build(), CKPT);
+        assertEquals(64, r.width());
+        PretrainConfig narrow = RunSpecs.toConfig(resnet.apply(spec("simclr").toBuilder()).setWidth(16).build(), CKPT);
+        assertEquals(16, narrow.width(), "an explicit width wins over the backbone's default");
+        PretrainConfig convnetForBeit = RunSpecs.toConfig(spec("beit").toBuilder()
+                .setBackbone(Backbone.BACKBONE_SMALL_CONVNET).build(), CKPT);
+        assertEquals(32, convnetForBeit.width(), "the small ConvNet's width, not the ViT's");
+        assertEquals(1, convnetForBeit.depth());
+        assertEquals(128, RunSpecs.toConfig(spec("beit"), CKPT).width());
+    }
+
+    @Test
+    void unknownEnumValuesAreRefusedNotGuessed() {
+        assertInvalid(RunSpec.newBuilder().setMethodValue(99).build(), "method: unknown value");
+        assertInvalid(RunSpec.newBuilder().setBackboneValue(99).build(), "backbone: unknown value");
+        assertInvalid(RunSpec.newBuilder().setOptimizerValue(99).build(), "optimizer: unknown value");
+        assertInvalid(RunSpec.newBuilder().setDeviceValue(99).build(), "device: unknown value");
+    }
+
+    private static void assertInvalid(RunSpec s, String start) {
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> RunSpecs.toConfig(s, CKPT));
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().startsWith(start), e.getStatus().getDescription());
+    }
+}

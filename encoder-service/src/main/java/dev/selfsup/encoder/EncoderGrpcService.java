@@ -1,6 +1,5 @@
 package dev.selfsup.encoder;
 
-import dev.selfsup.service.ImageInputs;
 import com.google.protobuf.util.Durations;
 import com.google.protobuf.util.Timestamps;
 import dev.selfsup.core.io.Json;
@@ -28,13 +27,14 @@ import dev.selfsup.proto.v1.SearchResult;
 import dev.selfsup.proto.v1.SetDefaultVersionRequest;
 import dev.selfsup.proto.v1.UnloadModelRequest;
 import dev.selfsup.proto.v1.UnloadModelResponse;
+import dev.selfsup.service.ImageInputs;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import io.vertx.core.Vertx;
 import io.quarkus.grpc.GrpcService;
+import io.vertx.core.Vertx;
 import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
 import java.io.IOException;
@@ -626,11 +626,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         if (e instanceof DynamicBatcher.ClosedException) {
             return Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
         }
-        if (e instanceof java.util.concurrent.CancellationException) {
-            return Status.CANCELLED.withDescription("cancelled").asRuntimeException();
-        }
-        return Status.INTERNAL.withDescription(e.getClass().getSimpleName() + ": " + e.getMessage())
-                .withCause(e).asRuntimeException();
+        return dev.selfsup.service.GrpcErrors.toStatus(e).asRuntimeException();
     }
 
     private static void requireModel(String name) {

@@ -19,6 +19,7 @@ import dev.selfsup.proto.v1.TokenizeResponse;
 import dev.selfsup.proto.v1.TokenizerEvent;
 import dev.selfsup.proto.v1.TokenizerInfo;
 import dev.selfsup.proto.v1.TokenizerService;
+import dev.selfsup.service.GrpcErrors;
 import dev.selfsup.service.ImageInputs;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -82,12 +83,10 @@ public class TokenizerGrpcService implements TokenizerService {
             String status = "OK";
             try {
                 return work.get();
-            } catch (StatusRuntimeException e) {
-                status = e.getStatus().getCode().name();
-                throw e;
             } catch (RuntimeException e) {
-                status = "INTERNAL";
-                throw Status.INTERNAL.withDescription(method + " failed: " + e.getMessage()).asRuntimeException();
+                Status s = GrpcErrors.toStatus(e);
+                status = s.getCode().name();
+                throw s.asRuntimeException();
             } finally {
                 metrics.request(method, tokenizer, status, "OK".equals(status) ? images : 0, System.nanoTime() - t0);
             }

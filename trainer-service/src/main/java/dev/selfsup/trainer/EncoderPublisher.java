@@ -4,10 +4,10 @@ import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.ModelChunk;
 import dev.selfsup.proto.v1.ModelInfo;
+import dev.selfsup.service.GrpcErrors;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Path;
@@ -79,10 +79,7 @@ public class EncoderPublisher {
         try {
             return result.get(timeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
-            if (e.getCause() instanceof StatusRuntimeException s) {
-                throw s;
-            }
-            throw Status.INTERNAL.withDescription(String.valueOf(e.getCause())).asRuntimeException();
+            throw GrpcErrors.toStatus(e.getCause()).asRuntimeException();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();

@@ -30,10 +30,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine;
 
 /** The selfsup command-line client. Every command speaks the trainer's gRPC API. */
 @Command(name = "selfsup", mixinStandardHelpOptions = true, version = "selfsup 0.1.0",
@@ -398,18 +398,14 @@ public final class Selfsup {
                 names.add(f.toString());
             }
             if (idx != null) {
-                var d = dev.selfsup.core.data.IdxReader.read("images", idx, null, List.of());
-                int n = Math.min(count, d.size());
-                java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocate(n * d.imageBytes());
-                int[] order = java.util.stream.IntStream.range(0, n).toArray();
-                d.copyImages(order, 0, n, buf);
-                for (int i = 0; i < n; i++) {
+                IdxImages d = IdxImages.read(idx, count);
+                int bytes = d.height() * d.width();
+                for (int i = 0; i < d.count(); i++) {
                     // IDX images are grey, so CHW and HWC are the same bytes.
                     req.addImages(dev.selfsup.proto.v1.Image.newBuilder().setRaw(dev.selfsup.proto.v1.RawImage
-                            .newBuilder().setHeight(d.height()).setWidth(d.width()).setChannels(d.channels())
+                            .newBuilder().setHeight(d.height()).setWidth(d.width()).setChannels(1)
                             .setType(dev.selfsup.proto.v1.PixelType.PIXEL_TYPE_UINT8).setData(
-                                    com.google.protobuf.ByteString.copyFrom(buf.array(), i * d.imageBytes(),
-                                            d.imageBytes()))));
+                                    com.google.protobuf.ByteString.copyFrom(d.pixels(), i * bytes, bytes))));
                     names.add(idx.getFileName() + "#" + i);
                 }
             }

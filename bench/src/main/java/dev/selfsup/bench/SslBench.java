@@ -10,6 +10,7 @@ import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.method.Colorization;
 import dev.selfsup.core.method.MethodResources;
+import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.tokenizer.LocalTokenSource;
@@ -36,8 +37,16 @@ import picocli.CommandLine;
 @Command(name = "ssl-bench", mixinStandardHelpOptions = true,
         description = "Pretrain on Fashion-MNIST, evaluate, print one JSON line of numbers.")
 public final class SslBench implements Callable<Integer> {
-    @Option(names = "--method", description = "simclr, moco-v2, rotation, relative-position, jigsaw, colorization or "
-            + "deepcluster (default: ${DEFAULT-VALUE})", defaultValue = "simclr")
+    /** The method names, from core's registry. */
+    static final class MethodNames implements Iterable<String> {
+        @Override
+        public java.util.Iterator<String> iterator() {
+            return Methods.NAMES.iterator();
+        }
+    }
+
+    @Option(names = "--method", description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})",
+            defaultValue = "simclr", completionCandidates = MethodNames.class)
     String method;
     @Option(names = "--dataset", description = "a dataset folder (IDX, CIFAR binary or image folders with train/ and "
             + "test/) instead of Fashion-MNIST")

@@ -235,22 +235,28 @@ final class Reference {
         return new double[][] {y, dx};
     }
 
+    /** log(sum(exp(x[from .. from + k)))), shifted by the maximum so that nothing overflows. */
+    static double logSumExp(double[] x, int from, int k) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = from; j < from + k; j++) {
+            max = Math.max(max, x[j]);
+        }
+        double z = 0;
+        for (int j = from; j < from + k; j++) {
+            z += Math.exp(x[j] - max);
+        }
+        return max + Math.log(z);
+    }
+
     /** Softmax over the last axis of {@code [R, K]}. @return {y, dx} */
     static double[][] softmax(double[] x, double[] g, int rows, int k) {
         double[] y = new double[x.length];
         double[] dx = new double[x.length];
         for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < k; j++) {
-                max = Math.max(max, x[r * k + j]);
-            }
-            double z = 0;
-            for (int j = 0; j < k; j++) {
-                z += Math.exp(x[r * k + j] - max);
-            }
+            double logZ = logSumExp(x, r * k, k);
             double dot = 0;
             for (int j = 0; j < k; j++) {
-                y[r * k + j] = Math.exp(x[r * k + j] - max) / z;
+                y[r * k + j] = Math.exp(x[r * k + j] - logZ);
                 dot += g[r * k + j] * y[r * k + j];
             }
             for (int j = 0; j < k; j++) {
@@ -269,15 +275,7 @@ final class Reference {
         double[] y = new double[rows];
         double[] dx = new double[x.length];
         for (int r = 0; r < rows; r++) {
-            double max = Double.NEGATIVE_INFINITY;
-            for (int j = 0; j < k; j++) {
-                max = Math.max(max, x[r * k + j]);
-            }
-            double z = 0;
-            for (int j = 0; j < k; j++) {
-                z += Math.exp(x[r * k + j] - max);
-            }
-            double logZ = max + Math.log(z);
+            double logZ = logSumExp(x, r * k, k);
             double loss = 0;
             double tSum = 0;
             for (int j = 0; j < k; j++) {

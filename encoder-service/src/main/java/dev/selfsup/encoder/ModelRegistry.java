@@ -21,9 +21,7 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.OptionalInt;
 import java.util.TreeMap;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
@@ -374,25 +372,6 @@ public class ModelRegistry {
                     + v.state.name().toLowerCase() + (v.error == null ? "" : ": " + v.error)).asRuntimeException();
         }
         return v.model;
-    }
-
-    /**
-     * Queues images on a version. A request for the default version that races with a switch (the version it
-     * resolved is retired before it queued) resolves again once, so a version switch fails no request.
-     */
-    public CompletableFuture<float[]> embed(ServedModel[] used, String name, int version, float[] pixels, int n,
-            BooleanSupplier abandoned) {
-        for (int attempt = 0; ; attempt++) {
-            ServedModel m = serving(name, version);
-            try {
-                used[0] = m;
-                return m.embed(pixels, n, abandoned);
-            } catch (DynamicBatcher.ClosedException e) {
-                if (attempt >= 2) {
-                    throw Status.UNAVAILABLE.withDescription(e.getMessage() + "; retry").asRuntimeException();
-                }
-            }
-        }
     }
 
     /** Every version, by name then version; only {@code name}'s if given. */

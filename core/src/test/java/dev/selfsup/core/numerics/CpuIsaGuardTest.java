@@ -86,6 +86,18 @@ class CpuIsaGuardTest {
     }
 
     @Test
+    void theTestSessionAppliedThePolicyBeforeAnyTestRan() {
+        // The listener runs when the test session opens, before any test's first convolution; under the default
+        // policy that is before libtorch was even loaded.
+        String applied = System.getProperty(IsaGuardSessionListener.MARKER);
+        assertEquals(CpuIsaGuard.apply().describe(), applied, "the session listener did not run");
+        assertTrue(CpuIsaGuard.apply().appliedBeforeEngine(), applied);
+        if (!"native".equals(CpuIsaGuard.apply().policy())) {
+            assertEquals(CpuIsaGuard.apply().cap(), LibC.getenv(CpuIsaGuard.ONEDNN_VARIABLE));
+        }
+    }
+
+    @Test
     void readsTheCpuFromProcCpuinfo() {
         CpuInfo zen5 = CpuInfo.parse(List.of("processor\t: 0", "vendor_id\t: AuthenticAMD", "cpu family\t: 26",
                 "model\t\t: 2", "model name\t: AMD EPYC 9B45", "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16",

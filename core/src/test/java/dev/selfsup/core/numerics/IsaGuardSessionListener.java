@@ -9,8 +9,12 @@ import org.junit.platform.launcher.LauncherSessionListener;
  * tests get it. {@code SELFSUP_CPU_ISA=native} in the environment turns the cap off, to see a CPU's own kernels.
  */
 public class IsaGuardSessionListener implements LauncherSessionListener {
+    /** Set when the listener has run: tests check that the policy really came first. */
+    static final String MARKER = "selfsup.test.isa-guard-listener";
+
     @Override
     public void launcherSessionOpened(LauncherSession session) {
-        CpuIsaGuard.apply();
+        CpuIsaGuard.IsaDecision d = CpuIsaGuard.apply();
+        System.setProperty(MARKER, d.describe());
     }
 }

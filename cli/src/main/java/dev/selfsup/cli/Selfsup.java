@@ -59,7 +59,19 @@ public final class Selfsup {
             sub.getCommandSpec().mixinStandardHelpOptions(true);
             sub.getCommandSpec().usageMessage().showDefaultValues(true);
         }
+        Selfsup root = cl.getCommand();
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof StatusRuntimeException s && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
+                    && s.getStatus().getCause() != null) {
+                // The connection failed (the server did not answer), as opposed to a server saying UNAVAILABLE.
+                boolean encoder = cmd.getCommand() instanceof EncoderBase;
+                String address = encoder ? root.encoder : root.trainer;
+                cmd.getErr().println("error: cannot reach the " + (encoder ? "encoder" : "trainer") + "-service at "
+                        + address + " (" + s.getStatus().getCause().getMessage() + "). Is it running? "
+                        + "'deploy/main-job --keep-running' starts both services; --" + (encoder ? "encoder" : "trainer")
+                        + " or SELFSUP_" + (encoder ? "ENCODER" : "TRAINER") + " points the client elsewhere.");
+                return 3;
+            }
             if (e instanceof StatusRuntimeException s) {
                 cmd.getErr().println("error: " + s.getStatus().getCode() + ": " + s.getStatus().getDescription());
                 return 2;
@@ -218,8 +230,9 @@ public final class Selfsup {
     static final class Runs extends Base {
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            List<Run> runs = stub.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList();
             System.out.printf("%-10s %-10s %-9s %12s %10s  %s%n", "RUN", "STATE", "METHOD", "STEP", "LOSS", "NAME");
-            for (Run r : stub.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList()) {
+            for (Run r : runs) {
                 System.out.printf("%-10s %-10s %-9s %5d/%-6d %10.4f  %s%n", r.getRunId(), state(r.getState()),
                         r.getSpec().getMethod().name().replace("METHOD_", "").toLowerCase(Locale.ROOT), r.getStep(),
                         r.getTotalSteps(), r.getLoss(), r.getName());
@@ -361,8 +374,9 @@ public final class Selfsup {
     static final class Models extends EncoderBase {
         @Override
         int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
+            var models = stub.listModels(dev.selfsup.proto.v1.ListModelsRequest.getDefaultInstance()).getModelsList();
             System.out.printf("%-24s %7s %-8s %-7s %5s  %s%n", "MODEL", "VERSION", "STATE", "DEFAULT", "DIM", "BACKBONE");
-            for (var m : stub.listModels(dev.selfsup.proto.v1.ListModelsRequest.getDefaultInstance()).getModelsList()) {
+            for (var m : models) {
                 System.out.printf("%-24s %7d %-8s %-7s %5d  %s%n", m.getName(), m.getVersion(),
                         m.getState().name().replace("MODEL_STATE_", "").toLowerCase(Locale.ROOT),
                         m.getIsDefault() ? "yes" : "", m.getFeatureDim(), m.getBackbone());

@@ -120,7 +120,7 @@ public final class Selfsup {
                         last.getError().isBlank() ? "" : ": " + last.getError(),
                         last.getPublishedModel().isBlank() ? "" : "; encoder published as " + last.getPublishedModel(),
                         last.getPublishError().isBlank() ? "" : "; " + last.getPublishError());
-            } else {
+            } else if (e.hasProgress()) {
                 var p = e.getProgress();
                 int width = 30;
                 int filled = (int) (width * p.getStep() / Math.max(1, p.getTotalSteps()));

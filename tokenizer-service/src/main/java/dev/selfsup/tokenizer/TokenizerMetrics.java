@@ -57,8 +57,8 @@ public class TokenizerMetrics {
 
     /** Counts a finished request and its images. */
     public void request(String method, String tokenizer, String status, int images, long nanos) {
-        Counter.builder("selfsup.tokenizer.requests").tags("method", method, "status", status).register(registry)
-                .increment();
+        Counter.builder("selfsup.tokenizer.requests").tags("method", method, "status", status)
+                .description("Requests by method and gRPC status").register(registry).increment();
         if (images > 0) {
             Counter.builder("selfsup.tokenizer.images").tags("tokenizer", tokenizer, "method", method)
                     .description("Images tokenized or decoded").register(registry).increment(images);

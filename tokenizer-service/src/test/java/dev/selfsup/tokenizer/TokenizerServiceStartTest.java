@@ -7,16 +7,17 @@ import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
-import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
+import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
-import grpc.health.v1.HealthGrpc;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
 import io.quarkus.test.junit.QuarkusTest;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.util.List;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.Test;
 
@@ -48,5 +49,22 @@ class TokenizerServiceStartTest {
                 HttpResponse.BodyHandlers.ofString());
         assertEquals(200, ready.statusCode(), ready.body());
         assertTrue(ready.body().contains("\"device\": \"cpu()\"") || ready.body().contains("\"device\":\"cpu()\""), ready.body());
+        // A request, so that the request meters exist; then every selfsup meter must explain itself.
+        ManagedChannel again = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        try {
+            dev.selfsup.proto.v1.TokenizerServiceGrpc.newBlockingStub(again)
+                    .tokenize(dev.selfsup.proto.v1.TokenizeRequest.newBuilder().setTokenizer("no-such-tokenizer").build());
+        } catch (io.grpc.StatusRuntimeException expected) {
+            // Counted all the same.
+        } finally {
+            again.shutdownNow();
+        }
+        String metrics = HttpClient.newHttpClient().send(
+                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        assertTrue(metrics.contains("selfsup_tokenizer_requests_total"), "the request counter is exported");
+        List<String> emptyHelp = metrics.lines().filter(l -> l.startsWith("# HELP selfsup_"))
+                .filter(l -> l.split(" ", 4).length < 4 || l.split(" ", 4)[3].isBlank()).toList();
+        assertTrue(emptyHelp.isEmpty(), "meters without a description: " + emptyHelp);
     }
 }

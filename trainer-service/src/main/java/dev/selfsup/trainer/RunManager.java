@@ -2,6 +2,7 @@ package dev.selfsup.trainer;
 
 import com.google.protobuf.Timestamp;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.eval.KnnClassifier;
@@ -188,6 +189,12 @@ public class RunManager {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         } catch (IllegalArgumentException e) {
             throw RunSpecs.invalid(e.getMessage());
+        }
+        try {
+            // A device the machine lacks (a GPU on a CPU host) is refused now, not by a failed run later.
+            Devices.choose(c.device());
+        } catch (IllegalStateException e) {
+            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         }
     }
 
@@ -471,6 +478,9 @@ public class RunManager {
             }
             synchronized (RunManager.this) {
                 update(h, h.run.toBuilder().setCheckpointStep(step).setStep(step).build());
+                RunEvent e = RunEvent.newBuilder().setTime(now())
+                        .setCheckpoint(dev.selfsup.proto.v1.Checkpoint.newBuilder().setStep(step)).build();
+                h.watchers.forEach(w -> w.emit(e));
             }
         }
     }
@@ -488,11 +498,17 @@ public class RunManager {
         return h;
     }
 
-    /** Sets, persists and broadcasts a run's new message; completes watchers when it ended. */
+    /**
+     * Sets and persists a run's new message. Watchers hear of it only when its state changed (the proto's
+     * promise); they are completed when it ended.
+     */
     private void update(Handle h, Run run) {
         RunState before = h.run.getState();
         h.run = run;
         store.save(run);
+        if (before == run.getState()) {
+            return;
+        }
         RunEvent e = RunEvent.newBuilder().setTime(now()).setRun(run).build();
         boolean ended = !ACTIVE.contains(run.getState());
         for (MultiEmitter<? super RunEvent> w : h.watchers) {
@@ -501,9 +517,7 @@ public class RunManager {
                 w.complete();
             }
         }
-        if (before != run.getState()) {
-            refreshCounts();
-        }
+        refreshCounts();
     }
 
     private void refreshCounts() {

@@ -1,6 +1,7 @@
 package dev.selfsup.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selfsup.proto.v1.DatasetRef;
@@ -113,6 +114,10 @@ class TrainerRestartIT {
             if (until.test(r)) {
                 return r;
             }
+            // A run that ended will not change any more: say why at once instead of waiting for the deadline.
+            boolean ended = r.getState() == RunState.RUN_STATE_FAILED || r.getState() == RunState.RUN_STATE_CANCELLED
+                    || r.getState() == RunState.RUN_STATE_SUCCEEDED;
+            assertFalse(ended, "the run ended " + r.getState() + " at step " + r.getStep() + ": " + r.getError());
             assertTrue(System.currentTimeMillis() < deadline, "timed out; run is " + r.getState() + " at " + r.getStep());
             Thread.sleep(50);
         }

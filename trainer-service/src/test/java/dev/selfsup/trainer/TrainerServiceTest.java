@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DatasetRef;
@@ -39,25 +41,23 @@ import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.security.MessageDigest;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.Set;
-import java.util.TreeSet;
-import java.util.regex.Pattern;
 import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -161,6 +161,11 @@ class TrainerServiceTest {
             assertTrue(w.events.get(0).hasRun(), "the first event is the current state");
             assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState());
             assertTrue(w.events.stream().anyMatch(RunEvent::hasProgress), "progress events while training");
+            assertTrue(w.events.stream().anyMatch(RunEvent::hasCheckpoint), "checkpoint events");
+            var states = w.events.stream().filter(RunEvent::hasRun).map(e -> e.getRun().getState()).toList();
+            for (int i = 1; i < states.size(); i++) {
+                assertTrue(states.get(i) != states.get(i - 1), "a state is sent again only when it changed: " + states);
+            }
         }
         var progress = a.events.stream().filter(RunEvent::hasProgress).map(RunEvent::getProgress).toList();
         assertTrue(progress.get(progress.size() - 1).getStep() == 24);
@@ -321,6 +326,9 @@ class TrainerServiceTest {
     @Test
     void badInputGetsClearStatus() {
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
+        assertStatus(Status.Code.FAILED_PRECONDITION, "device gpu requested, but the engine sees 0 GPU(s)",
+                () -> trainer.startRun(tinySpec(5).setDevice(dev.selfsup.proto.v1.DevicePreference.DEVICE_PREFERENCE_GPU)
+                        .build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "learning_rate",
                 () -> trainer.startRun(tinySpec(5).setLearningRate(-1).build()));

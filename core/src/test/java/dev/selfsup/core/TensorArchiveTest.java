@@ -50,4 +50,19 @@ class TensorArchiveTest {
         IOException e2 = assertThrows(IOException.class, () -> TensorArchive.read(bad));
         assertTrue(e2.getMessage().contains("checksum") || e2.getMessage().contains("corrupt"), e2.getMessage());
     }
+
+    @Test
+    void aStoreRemovesWhatKilledWritesLeftAndNothingElse() throws IOException {
+        Path ckpt = dir.resolve("checkpoints");
+        Files.createDirectories(ckpt);
+        Path good = Files.writeString(ckpt.resolve("step-0000000004.ckpt"), "x");
+        Path other = Files.writeString(ckpt.resolve("notes.tmp"), "not ours: not hidden");
+        Path left = Files.writeString(ckpt.resolve(".step-0000000008.ckpt1234567.tmp"), "half a checkpoint");
+        new dev.selfsup.core.train.CheckpointStore(ckpt, 2);
+        assertTrue(Files.exists(good) && Files.exists(other));
+        assertTrue(Files.notExists(left), "the killed write's temporary file is removed when the store opens");
+        Path made = dev.selfsup.core.io.AtomicFiles.tempBeside(ckpt.resolve("step-0000000012.ckpt"));
+        assertTrue(made.getFileName().toString().matches("\\.step-0000000012\\.ckpt\\d+\\.tmp"), made.toString());
+        assertEquals(1, dev.selfsup.core.io.AtomicFiles.removeLeftovers(ckpt));
+    }
 }

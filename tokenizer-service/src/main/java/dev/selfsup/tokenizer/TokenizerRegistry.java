@@ -5,6 +5,7 @@ import com.google.protobuf.util.Timestamps;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.core.tokenizer.TokenizerFile;
 import dev.selfsup.core.tokenizer.TokenizerQuality;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
@@ -69,6 +70,7 @@ public class TokenizerRegistry {
 
     void onStart(@Observes StartupEvent e) throws IOException {
         Files.createDirectories(dir);
+        AtomicFiles.removeLeftovers(dir); // before any call can write here
         trainer = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "tokenizer-training");
             t.setDaemon(true);

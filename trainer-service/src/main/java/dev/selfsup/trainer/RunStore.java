@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.proto.v1.Run;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
@@ -45,7 +46,7 @@ public class RunStore {
         Path dir = runDir(run.getRunId());
         try {
             Files.createDirectories(dir);
-            Path tmp = Files.createTempFile(dir, ".run", ".tmp");
+            Path tmp = AtomicFiles.tempBeside(dir.resolve("run.pb"));
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 ch.write(java.nio.ByteBuffer.wrap(run.toByteArray()));
                 ch.force(true);
@@ -69,6 +70,8 @@ public class RunStore {
         }
         try (Stream<Path> s = Files.list(runs)) {
             for (Path dir : s.toList()) {
+                // At start nothing writes yet: what a killed write left is garbage.
+                AtomicFiles.removeLeftovers(dir);
                 Path f = dir.resolve("run.pb");
                 if (Files.isRegularFile(f)) {
                     try {

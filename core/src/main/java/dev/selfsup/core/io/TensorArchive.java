@@ -71,9 +71,7 @@ public final class TensorArchive {
 
     /** Writes atomically: a temporary file beside {@code file}, fsync, rename. */
     public static void write(Path file, String headerJson, Map<String, Tensor> tensors) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + file.getFileName(), ".tmp");
+        Path tmp = AtomicFiles.tempBeside(file);
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 OutputStream raw = java.nio.channels.Channels.newOutputStream(ch);
@@ -107,7 +105,7 @@ public final class TensorArchive {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
             }
-            try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            try (FileChannel d = FileChannel.open(tmp.getParent(), StandardOpenOption.READ)) {
                 d.force(true); // make the rename itself durable
             } catch (IOException ignored) {
                 // some file systems cannot open a directory; the rename is still atomic

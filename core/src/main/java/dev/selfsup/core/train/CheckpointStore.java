@@ -1,5 +1,6 @@
 package dev.selfsup.core.train;
 
+import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.core.io.TensorArchive;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,7 +13,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The checkpoints of one run in a folder, as {@code step-0000001234.ckpt}. Writes are atomic (see
- * {@link TensorArchive}); the newest readable checkpoint wins, and only the last {@code keep} are kept.
+ * {@link TensorArchive}); the newest readable checkpoint wins, and only the last {@code keep} are kept. Opening
+ * the store removes the temporary files of writes that a killed process left (only its run writes here).
  */
 public final class CheckpointStore {
     private static final Logger LOG = LoggerFactory.getLogger(CheckpointStore.class);
@@ -22,6 +24,7 @@ public final class CheckpointStore {
     public CheckpointStore(Path dir, int keep) {
         this.dir = dir;
         this.keep = Math.max(1, keep);
+        AtomicFiles.removeLeftovers(dir);
     }
 
     public Path dir() {

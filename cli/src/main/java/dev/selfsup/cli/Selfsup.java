@@ -324,10 +324,13 @@ public final class Selfsup {
         String id;
         @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
+        @Option(names = "--start-over", description = "train again from step 0, deleting the run's checkpoints "
+                + "(needed when all of them are corrupt)")
+        boolean startOver;
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
-            stub.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
+            stub.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).setStartOver(startOver).build());
             if (!detach) {
                 follow(stub, id);
             }

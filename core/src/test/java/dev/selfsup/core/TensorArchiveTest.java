@@ -65,4 +65,28 @@ class TensorArchiveTest {
         assertTrue(made.getFileName().toString().matches("\\.step-0000000012\\.ckpt\\d+\\.tmp"), made.toString());
         assertEquals(1, dev.selfsup.core.io.AtomicFiles.removeLeftovers(ckpt));
     }
+
+    @Test
+    void checkpointsThatAreAllCorruptAreReportedNotSkipped() throws IOException {
+        Path ckpt = dir.resolve("run");
+        var store = new dev.selfsup.core.train.CheckpointStore(ckpt, 2);
+        assertTrue(store.latestUsable().isEmpty(), "no checkpoint yet: nothing to resume, no error");
+        try (NDManager m = NDManager.newBaseManager()) {
+            Map<String, TensorArchive.Tensor> t = new LinkedHashMap<>();
+            t.put("w", TensorArchive.Tensor.of(m.create(new float[] {1, 2, 3})));
+            TensorArchive.write(store.fileFor(4), "{}", t);
+            TensorArchive.write(store.fileFor(8), "{}", t);
+        }
+        assertEquals(store.fileFor(8), store.latestUsable().orElseThrow().file());
+        for (long step : new long[] {4, 8}) {
+            byte[] b = Files.readAllBytes(store.fileFor(step));
+            b[b.length - 6] ^= 1;
+            Files.write(store.fileFor(step), b);
+        }
+        var e = assertThrows(dev.selfsup.core.train.CheckpointStore.NoUsableCheckpointException.class,
+                store::latestUsable);
+        assertTrue(e.getMessage().contains("step-0000000008.ckpt: checksum mismatch")
+                && e.getMessage().contains("step-0000000004.ckpt"), e.getMessage());
+        assertTrue(!e.getMessage().contains(dir.toString()), "file names, not server paths: " + e.getMessage());
+    }
 }

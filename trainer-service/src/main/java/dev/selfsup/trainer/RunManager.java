@@ -10,6 +10,7 @@ import dev.selfsup.core.eval.LinearProbe;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.train.CheckpointStore;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
@@ -231,15 +232,32 @@ public class RunManager {
                 + "; only queued or running runs can be cancelled").asRuntimeException();
     }
 
-    public synchronized Run resume(String id) {
+    public synchronized Run resume(String id, boolean startOver) {
         Handle h = handle(id);
         RunState s = h.run.getState();
         if (s != RunState.RUN_STATE_CANCELLED && s != RunState.RUN_STATE_FAILED && s != RunState.RUN_STATE_INTERRUPTED) {
             throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(s)
                     + "; only cancelled, failed or interrupted runs can be resumed").asRuntimeException();
         }
+        CheckpointStore checkpoints = new CheckpointStore(store.checkpointDir(id), 1);
+        try {
+            if (startOver) {
+                checkpoints.clear();
+            } else {
+                checkpoints.latestUsable();
+            }
+        } catch (CheckpointStore.NoUsableCheckpointException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " cannot resume: " + e.getMessage()
+                    + ". ResumeRun with start_over=true trains it again from step 0").asRuntimeException();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         h.cancelRequested = false;
-        update(h, h.run.toBuilder().setState(RunState.RUN_STATE_QUEUED).setError("").clearFinishedAt().build());
+        Run.Builder queued = h.run.toBuilder().setState(RunState.RUN_STATE_QUEUED).setError("").clearFinishedAt();
+        if (startOver) {
+            queued.setStep(0).setCheckpointStep(0).setResumedFromStep(0).setLoss(0);
+        }
+        update(h, queued.build());
         h.future = pool.submit(() -> execute(h));
         return h.run;
     }

@@ -60,7 +60,7 @@ public class TrainerGrpcService implements TrainerService {
     @Override
     @Blocking
     public Uni<Run> resumeRun(ResumeRunRequest request) {
-        return Uni.createFrom().item(() -> runs.resume(request.getRunId()));
+        return Uni.createFrom().item(() -> runs.resume(request.getRunId(), request.getStartOver()));
     }
 
     @Override

@@ -69,6 +69,9 @@ import org.junit.jupiter.api.Test;
 @QuarkusTestResource(FakeEncoderService.class)
 @QuarkusTestResource(FakeTokenizerService.class)
 class TrainerServiceTest {
+    @ConfigProperty(name = "selfsup.var-dir")
+    java.nio.file.Path varDir;
+
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
 
@@ -281,6 +284,58 @@ class TrainerServiceTest {
         assertTrue(w2.done.await(60, TimeUnit.SECONDS));
         trainer.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build());
         assertStatus(Status.Code.NOT_FOUND, () -> trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()));
+    }
+
+    @Test
+    void aRunWhoseCheckpointsAreAllCorruptIsNotSilentlyStartedOver() throws Exception {
+        Run run = trainer.startRun(tinySpec(100_000).setName("corrupt").build());
+        String id = run.getRunId();
+        Watcher w = watch(id);
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()).getCheckpointStep() < 5) {
+            assertTrue(System.currentTimeMillis() < deadline, "run makes a checkpoint");
+            Thread.sleep(100);
+        }
+        trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+        assertTrue(w.done.await(60, TimeUnit.SECONDS));
+        java.nio.file.Path ckpts = varDir.resolve("runs").resolve(id).resolve("checkpoints");
+        List<java.nio.file.Path> files;
+        try (var s = java.nio.file.Files.list(ckpts)) {
+            files = s.filter(f -> f.getFileName().toString().endsWith(".ckpt")).toList();
+        }
+        assertTrue(!files.isEmpty(), "checkpoints were written");
+        for (java.nio.file.Path f : files) {
+            byte[] b = java.nio.file.Files.readAllBytes(f);
+            b[b.length / 2] ^= 0x5a; // one changed byte: the checksum no longer matches
+            java.nio.file.Files.write(f, b);
+        }
+        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
+                () -> trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build()));
+        assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
+        String why = refused.getStatus().getDescription();
+        assertTrue(why.contains(files.get(0).getFileName().toString()) && why.contains("checksum mismatch")
+                && why.contains("start_over=true"), why);
+        assertTrue(!why.contains(varDir.toString()), "no server path in the answer: " + why);
+        assertEquals(RunState.RUN_STATE_CANCELLED, trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())
+                .getState(), "a refused resume changes nothing");
+
+        Run again = trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).setStartOver(true).build());
+        assertEquals(RunState.RUN_STATE_QUEUED, again.getState());
+        assertEquals(0, again.getStep(), "a run started over shows step 0");
+        deadline = System.currentTimeMillis() + 120_000;
+        Run now;
+        while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getState()
+                != RunState.RUN_STATE_RUNNING || now.getStep() < 2) {
+            assertTrue(System.currentTimeMillis() < deadline, "the run starts over when asked");
+            Thread.sleep(100);
+        }
+        assertEquals(0, now.getResumedFromStep(), "asked to start over, it trains from step 0");
+        Watcher w2 = watch(id);
+        trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+        assertTrue(w2.done.await(60, TimeUnit.SECONDS));
+        assertEquals(null, w2.error);
+        assertEquals(RunState.RUN_STATE_CANCELLED, w2.lastRun().getState(), w2.events.toString());
+        trainer.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build());
     }
 
     @Test

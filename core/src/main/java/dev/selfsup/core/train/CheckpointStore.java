@@ -59,6 +59,45 @@ public final class CheckpointStore {
         return Optional.empty();
     }
 
+    /**
+     * The newest checkpoint that reads back whole; empty only when there is no checkpoint at all. A run that has
+     * checkpoints but none it can use must not start again from step 0 unasked.
+     *
+     * @throws NoUsableCheckpointException when every checkpoint is corrupt; its message names each file and why
+     */
+    public Optional<Loaded> latestUsable() throws IOException {
+        List<Path> files = list();
+        List<String> problems = new java.util.ArrayList<>();
+        for (int i = files.size() - 1; i >= 0; i--) {
+            Path f = files.get(i);
+            try (java.io.InputStream in = java.nio.file.Files.newInputStream(f)) {
+                return Optional.of(new Loaded(f, TensorArchive.read(in, f.getFileName().toString())));
+            } catch (IOException e) {
+                LOG.warn("skipping unreadable checkpoint: {}", e.getMessage());
+                problems.add(e.getMessage());
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new NoUsableCheckpointException("none of the " + problems.size() + " checkpoints can be read: "
+                    + String.join("; ", problems));
+        }
+        return Optional.empty();
+    }
+
+    /** Every checkpoint of a run is corrupt: resuming it would silently start over. */
+    public static final class NoUsableCheckpointException extends IOException {
+        NoUsableCheckpointException(String message) {
+            super(message);
+        }
+    }
+
+    /** Deletes every checkpoint, for a run that is to start over. */
+    public void clear() throws IOException {
+        for (Path f : list()) {
+            Files.deleteIfExists(f);
+        }
+    }
+
     /** A checkpoint file and what it holds. */
     public record Loaded(Path file, TensorArchive.Contents contents) {}
 

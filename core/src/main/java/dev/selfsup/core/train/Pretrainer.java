@@ -188,7 +188,7 @@ public final class Pretrainer implements AutoCloseable {
     public PretrainResult run() throws IOException {
         GradMode.disableOnThisThread();
         if (checkpoints != null) {
-            Optional<CheckpointStore.Loaded> latest = checkpoints.latest();
+            Optional<CheckpointStore.Loaded> latest = checkpoints.latestUsable();
             if (latest.isPresent()) {
                 restore(latest.get());
             }

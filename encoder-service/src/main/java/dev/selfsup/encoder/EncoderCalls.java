@@ -1,6 +1,7 @@
 package dev.selfsup.encoder;
 
 import dev.selfsup.service.GrpcErrors;
+import dev.selfsup.service.ModelNames;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -108,7 +109,7 @@ final class EncoderCalls implements AutoCloseable {
         if (name.isEmpty()) {
             throw invalid("model is empty: name the model to use (ListModels shows them)");
         }
-        if (!ModelStore.NAME.matcher(name).matches()) {
+        if (!ModelNames.valid(name)) {
             throw invalid("model name '" + name + "' is not valid: use 1 to 64 of a-z, 0-9, '.', '_' and '-', "
                     + "starting with a letter or digit");
         }

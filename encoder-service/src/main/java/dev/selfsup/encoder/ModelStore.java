@@ -21,7 +21,7 @@ import java.util.regex.Pattern;
  */
 public final class ModelStore {
     /** Model names: they become folder names, so nothing that could leave the store. */
-    public static final Pattern NAME = Pattern.compile("[a-z0-9][a-z0-9._-]{0,63}");
+    public static final Pattern NAME = dev.selfsup.service.ModelNames.PATTERN;
     private static final Pattern VERSION_FILE = Pattern.compile("v(\\d+)\\.json");
 
     /** What was published as one version. */

@@ -25,6 +25,7 @@ import dev.selfsup.proto.v1.RunEvent;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.RunState;
 import dev.selfsup.service.DataRoot;
+import dev.selfsup.service.ModelNames;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -139,6 +140,9 @@ public class RunManager {
 
     public Run start(RunSpec spec) {
         String id = UUID.randomUUID().toString().substring(0, 8);
+        if (!spec.getModelName().isEmpty()) {
+            ModelNames.require("model_name", spec.getModelName());
+        }
         PretrainConfig config = RunSpecs.toConfig(spec, store.checkpointDir(id));
         // Read the data now, so a bad dataset is the caller's error, not a failed run later.
         ImageDataset d = data.load(spec.getDataset(), "train");
@@ -278,12 +282,16 @@ public class RunManager {
     public Multi<RunEvent> watch(String id) {
         Handle h = handle(id);
         return Multi.createFrom().emitter(em -> {
-            h.watchers.add(em);
-            em.onTermination(() -> h.watchers.remove(em));
-            Run current = h.run;
-            em.emit(RunEvent.newBuilder().setTime(now()).setRun(current).build());
-            if (!ACTIVE.contains(current.getState())) {
-                em.complete();
+            // Under the lock that every update holds: the watcher gets the current state, then exactly the
+            // changes after it, never one state twice.
+            synchronized (RunManager.this) {
+                h.watchers.add(em);
+                em.onTermination(() -> h.watchers.remove(em));
+                Run current = h.run;
+                em.emit(RunEvent.newBuilder().setTime(now()).setRun(current).build());
+                if (!ACTIVE.contains(current.getState())) {
+                    em.complete();
+                }
             }
         });
     }
@@ -300,9 +308,14 @@ public class RunManager {
 
     /** The name a run's encoder is published under: the request's, the spec's, the run's name, or run-<id>. */
     String modelName(Run run, String requested) {
-        String name = !requested.isBlank() ? requested : !run.getSpec().getModelName().isBlank()
-                ? run.getSpec().getModelName() : !run.getName().isBlank() ? run.getName() : "run-" + run.getRunId();
-        return name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9._-]", "-");
+        if (!requested.isBlank()) {
+            return ModelNames.require("model_name", requested);
+        }
+        if (!run.getSpec().getModelName().isBlank()) {
+            return ModelNames.require("model_name", run.getSpec().getModelName());
+        }
+        // The run's name is free text: it names the model only if it is a valid model name as it stands.
+        return ModelNames.valid(run.getName()) ? run.getName() : "run-" + run.getRunId();
     }
 
     /** Publishes the run's newest encoder to the configured encoder-service. Blocking. */

@@ -210,9 +210,12 @@ class TrainerServiceTest {
                 HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(upload.bytes())));
         assertTrue(done.getPublishedModel().startsWith("tiny:"), done.getPublishedModel());
         assertTrue(a.lastRun().getPublishedModel().startsWith("tiny:"), "the final event says where it went");
+        assertStatus(Status.Code.INVALID_ARGUMENT, "model_name 'Fashion Tiny' is not a valid model name",
+                () -> trainer.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder()
+                        .setRunId(run.getRunId()).setModelName("Fashion Tiny").build()));
         Run again = trainer.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder()
-                .setRunId(run.getRunId()).setModelName("Fashion Tiny").build());
-        assertEquals("fashion-tiny:1", again.getPublishedModel(), "names are made safe for the model store");
+                .setRunId(run.getRunId()).setModelName("fashion-tiny").build());
+        assertEquals("fashion-tiny:1", again.getPublishedModel(), "a name is taken as it is, never rewritten");
 
         String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
                 URI.create("http://localhost:" + port + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
@@ -381,6 +384,10 @@ class TrainerServiceTest {
     @Test
     void badInputGetsClearStatus() {
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "model_name 'Bad Name!' is not a valid model name",
+                () -> trainer.startRun(tinySpec(5).setModelName("Bad Name!").build()));
+        assertStatus(Status.Code.INVALID_ARGUMENT, "(10000 characters)' is not a valid model name",
+                () -> trainer.startRun(tinySpec(5).setModelName("a".repeat(10_000)).build()));
         assertStatus(Status.Code.FAILED_PRECONDITION, "device gpu requested, but the engine sees 0 GPU(s)",
                 () -> trainer.startRun(tinySpec(5).setDevice(dev.selfsup.proto.v1.DevicePreference.DEVICE_PREFERENCE_GPU)
                         .build()));

@@ -256,17 +256,22 @@ class TrainerServiceTest {
         throw new AssertionError(name + " with " + label + " not exported");
     }
 
-    @Test
-    void cancelResumeAndDelete() throws Exception {
-        Run run = trainer.startRun(tinySpec(100_000).build());
-        String id = run.getRunId();
-        Watcher w = watch(id);
+    /** Waits for the run's fifth step to be checkpointed, then cancels it. */
+    void cancelAfterACheckpoint(String id) throws InterruptedException {
         long deadline = System.currentTimeMillis() + 120_000;
         while (trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()).getCheckpointStep() < 5) {
             assertTrue(System.currentTimeMillis() < deadline, "run makes a checkpoint");
             Thread.sleep(100);
         }
         trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+    }
+
+    @Test
+    void cancelResumeAndDelete() throws Exception {
+        Run run = trainer.startRun(tinySpec(100_000).build());
+        String id = run.getRunId();
+        Watcher w = watch(id);
+        cancelAfterACheckpoint(id);
         assertTrue(w.done.await(60, TimeUnit.SECONDS));
         Run cancelled = w.lastRun();
         assertEquals(RunState.RUN_STATE_CANCELLED, cancelled.getState());
@@ -275,7 +280,7 @@ class TrainerServiceTest {
         assertStatus(Status.Code.FAILED_PRECONDITION, () -> trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build()));
         trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
         Watcher w2 = watch(id);
-        deadline = System.currentTimeMillis() + 120_000;
+        long deadline = System.currentTimeMillis() + 120_000;
         Run now;
         while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getStep() <= cancelled.getStep()) {
             assertTrue(System.currentTimeMillis() < deadline, "resumed run makes progress");
@@ -294,12 +299,7 @@ class TrainerServiceTest {
         Run run = trainer.startRun(tinySpec(100_000).setName("corrupt").build());
         String id = run.getRunId();
         Watcher w = watch(id);
-        long deadline = System.currentTimeMillis() + 120_000;
-        while (trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()).getCheckpointStep() < 5) {
-            assertTrue(System.currentTimeMillis() < deadline, "run makes a checkpoint");
-            Thread.sleep(100);
-        }
-        trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+        cancelAfterACheckpoint(id);
         assertTrue(w.done.await(60, TimeUnit.SECONDS));
         java.nio.file.Path ckpts = varDir.resolve("runs").resolve(id).resolve("checkpoints");
         List<java.nio.file.Path> files;
@@ -325,7 +325,7 @@ class TrainerServiceTest {
         Run again = trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).setStartOver(true).build());
         assertEquals(RunState.RUN_STATE_QUEUED, again.getState());
         assertEquals(0, again.getStep(), "a run started over shows step 0");
-        deadline = System.currentTimeMillis() + 120_000;
+        long deadline = System.currentTimeMillis() + 120_000;
         Run now;
         while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getState()
                 != RunState.RUN_STATE_RUNNING || now.getStep() < 2) {

@@ -25,6 +25,7 @@ import dev.selfsup.proto.v1.RunEvent;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.RunState;
 import dev.selfsup.service.DataRoot;
+import dev.selfsup.service.GrpcErrors;
 import dev.selfsup.service.ModelNames;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
@@ -442,8 +443,10 @@ public class RunManager {
         } catch (io.grpc.StatusRuntimeException e) {
             fail(h, e.getStatus().getDescription());
         } catch (Throwable e) {
-            LOG.errorf(e, "run %s failed", id);
-            fail(h, e.getClass().getSimpleName() + ": " + e.getMessage());
+            // The same words a client would get for this failure: no class names; a bug gets an id that the log
+            // repeats beside the whole exception.
+            LOG.errorf("run %s failed", id);
+            fail(h, GrpcErrors.toStatus(e).getDescription());
         } finally {
             h.trainer = null;
             if (trainer != null) {

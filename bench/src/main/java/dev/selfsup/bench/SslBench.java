@@ -21,14 +21,14 @@ import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine;
 
 /**
  * Pretrains on Fashion-MNIST, evaluates by kNN and linear probe against the raw-pixel and random-init baselines,
@@ -119,8 +119,20 @@ public final class SslBench implements Callable<Integer> {
     int rssEvery;
     @Option(names = "--export", description = "write the trained encoder bundle here")
     Path export;
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "a setting of the method by its key, e.g. "
+            + "--set temperature=0.5 (repeatable); each method's keys: ${sys:selfsup.method.settings}")
+    Map<String, String> settings = new LinkedHashMap<>();
+
+    /** Sets one of the method's settings if the option was given. */
+    private static void setting(PretrainConfig.Builder b, String key, Object value) {
+        if (value != null) {
+            b.setting(key, value);
+        }
+    }
 
     public static void main(String[] args) {
+        System.setProperty("selfsup.method.settings", Methods.ALL.stream()
+                .map(d -> d.name() + " " + d.settingKeys()).collect(Collectors.joining(", ")));
         System.exit(new CommandLine(new SslBench()).execute(args));
     }
 
@@ -159,36 +171,18 @@ public final class SslBench implements Callable<Integer> {
         if (weightDecay != null) {
             b.weightDecay(weightDecay);
         }
-        if (temperature != null) {
-            b.temperature(temperature);
-        }
-        if (cropScaleMin != null) {
-            b.cropScaleMin(cropScaleMin);
-        }
-        if (jitter != null) {
-            b.jitterStrength(jitter);
-        }
-        if (queueSize != null) {
-            b.queueSize(queueSize);
-        }
-        if (keyMomentum != null) {
-            b.keyMomentum(keyMomentum);
-        }
+        setting(b, "temperature", temperature);
+        setting(b, "crop_scale_min", cropScaleMin);
+        setting(b, "jitter_strength", jitter);
+        setting(b, "queue_size", queueSize);
+        setting(b, "key_momentum", keyMomentum);
         if (warmupEpochs != null) {
             b.warmupEpochs(warmupEpochs);
         }
-        if (permutations != null) {
-            b.permutations(permutations);
-        }
-        if (clusters != null) {
-            b.clusters(clusters);
-        }
-        if (pcaDim != null) {
-            b.pcaDim(pcaDim);
-        }
-        if (maskRatio != null) {
-            b.maskRatio(maskRatio);
-        }
+        setting(b, "jigsaw_permutations", permutations);
+        setting(b, "clusters", clusters);
+        setting(b, "pca_dim", pcaDim);
+        setting(b, "mask_ratio", maskRatio);
         MethodResources resources = MethodResources.NONE;
         NDManager tokenizerManager = null;
         if (tokenizerFile != null) {
@@ -196,8 +190,9 @@ public final class SslBench implements Callable<Integer> {
             var loaded = TokenizerFile.read(tokenizerFile, tokenizerManager);
             var source = new LocalTokenSource(loaded.tokenizer(), tokenizerManager);
             resources = new MethodResources(name -> source);
-            b.tokenizer(loaded.header().name());
+            b.setting("tokenizer", loaded.header().name());
         }
+        settings.forEach(b::setting);
         PretrainConfig config = b.build();
         float[][] stats = Pretrainer.channelStats(train);
         Map<String, Object> out = new LinkedHashMap<>();
@@ -293,8 +288,7 @@ public final class SslBench implements Callable<Integer> {
         }
         out.put("dataset", trainAll.name());
         out.put("seed", seed);
-        out.put("config", Arrays.asList(config.optimizer(), config.learningRate(), config.temperature(),
-                config.cropScaleMin(), config.jitterStrength()));
+        out.put("config", config.hyperparameters());
         System.out.println(Json.write(out));
         return 0;
     }

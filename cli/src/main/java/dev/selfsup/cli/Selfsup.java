@@ -26,7 +26,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -179,6 +181,10 @@ public final class Selfsup {
         Integer width;
         @Option(names = "--depth", description = "backbone depth (the ViT's layers for beit)")
         Integer depth;
+        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "any other field of the run's spec by its "
+                + "name in trainer.proto, e.g. --set temperature=0.5 --set backbone=resnet18 (repeatable); the trainer "
+                + "refuses a setting the method does not have")
+        Map<String, String> fields = new LinkedHashMap<>();
 
         /** The API enum of a method name: "moco-v2" is METHOD_MOCO_V2. */
         static Method methodOf(String name) {
@@ -216,6 +222,7 @@ public final class Selfsup {
             if (depth != null) {
                 s.setDepth(depth);
             }
+            fields.forEach((k, v) -> SpecFields.set(s, k, v));
             Run run = stub.startRun(s.build());
             System.out.println(run.getRunId());
             if (detach) {

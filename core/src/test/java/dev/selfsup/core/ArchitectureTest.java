@@ -7,8 +7,6 @@ import com.tngtech.archunit.core.importer.ImportOption;
 import com.tngtech.archunit.junit.AnalyzeClasses;
 import com.tngtech.archunit.junit.ArchTest;
 import com.tngtech.archunit.lang.ArchRule;
-import dev.selfsup.core.method.Methods;
-import dev.selfsup.core.train.PretrainConfig;
 
 /** The shape of core: it holds the learning and knows nothing of services, and its packages form no cycle. */
 @AnalyzeClasses(packages = "dev.selfsup.core", importOptions = ImportOption.DoNotIncludeTests.class)
@@ -19,9 +17,6 @@ class ArchitectureTest {
                     "io.smallrye..", "jakarta.enterprise..", "dev.selfsup.proto..", "dev.selfsup.service..")
             .because("core is the learning library; the services adapt it");
 
-    // Methods builds a method from the whole PretrainConfig: the one edge from method back to train. It goes
-    // when each method owns its settings record (the method registry).
     @ArchTest
-    static final ArchRule packagesFormNoCycles = slices().matching("dev.selfsup.core.(*)..").should().beFreeOfCycles()
-            .ignoreDependency(Methods.class, PretrainConfig.class);
+    static final ArchRule packagesFormNoCycles = slices().matching("dev.selfsup.core.(*)..").should().beFreeOfCycles();
 }

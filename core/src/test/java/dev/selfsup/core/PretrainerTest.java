@@ -20,6 +20,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -94,16 +95,20 @@ class PretrainerTest {
         return dev.selfsup.core.method.Methods.NAMES.stream();
     }
 
+    /** Small values of the methods' settings, so every method trains in a test's time. */
+    private static final Map<String, Object> SMALL_SETTINGS = Map.of("projection_hidden", 16, "projection_dim", 8,
+            "queue_size", 32, "jigsaw_permutations", 10, "clusters", 8, "pca_dim", 8, "tokenizer", "tiny");
+
     static PretrainConfig config(String method, Path ckpt) {
-        if ("beit".equals(method)) {
-            return PretrainConfig.defaults(method).toBuilder().width(32).depth(1).batchSize(16).steps(12)
-                    .device("cpu").checkpointDir(ckpt).checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f)
-                    .tokenizer("tiny").build();
+        PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder().depth(1).batchSize(16).steps(12)
+                .device("cpu").checkpointDir(ckpt).checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f)
+                .width("beit".equals(method) ? 32 : 4);
+        for (String key : dev.selfsup.core.method.Methods.get(method).settingKeys()) {
+            if (SMALL_SETTINGS.containsKey(key)) {
+                b.setting(key, SMALL_SETTINGS.get(key));
+            }
         }
-        return PretrainConfig.defaults(method).toBuilder().width(4).depth(1).batchSize(16).steps(12)
-                .projectionHidden(16).projectionDim(8).queueSize(32).device("cpu").checkpointDir(ckpt)
-                .checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f).permutations(10).clusters(8).pcaDim(8)
-                .build();
+        return b.build();
     }
 
     static List<float[]> params(Pretrainer t) {

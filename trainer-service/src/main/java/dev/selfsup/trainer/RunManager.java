@@ -7,6 +7,7 @@ import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.eval.KnnClassifier;
 import dev.selfsup.core.eval.LinearProbe;
+import dev.selfsup.core.method.Beit;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
@@ -148,8 +149,8 @@ public class RunManager {
         // Read the data now, so a bad dataset is the caller's error, not a failed run later.
         ImageDataset d = data.load(spec.getDataset(), "train");
         checkFits(config, d);
-        if ("beit".equals(config.method())) {
-            checkTokenizer(config, d);
+        if (config.settings() instanceof Beit.Settings beit) {
+            checkTokenizer(config, beit.tokenizer(), d);
         }
         Run run = Run.newBuilder().setRunId(id).setName(spec.getName()).setSpec(RunSpecs.effective(spec, config))
                 .setState(RunState.RUN_STATE_QUEUED).setTotalSteps(config.totalSteps(d.size()))
@@ -162,16 +163,16 @@ public class RunManager {
     }
 
     /** BEiT's tokenizer exists on the tokenizer-service and cuts the images into the ViT's grid. */
-    private void checkTokenizer(PretrainConfig c, ImageDataset d) {
+    private void checkTokenizer(PretrainConfig c, String tokenizer, ImageDataset d) {
         try {
-            var t = tokenizerClient.spec(c.tokenizer());
+            var t = tokenizerClient.spec(tokenizer);
             float[] ones = new float[d.channels()];
             java.util.Arrays.fill(ones, 1f);
             BackboneSpec vit = new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones);
             int grid = d.height() / vit.vitPatchSize();
             if (t.gridSize() != grid || t.imageSize() != d.height() || t.channels() != d.channels()) {
                 throw new UnsuitableDataException("the tokenizer's grid does not match the ViT's: tokenizer '"
-                        + c.tokenizer() + "' reads " + t.channels() + "x" + t.imageSize() + " px images as a "
+                        + tokenizer + "' reads " + t.channels() + "x" + t.imageSize() + " px images as a "
                         + t.gridSize() + "x" + t.gridSize() + " grid; the ViT cuts this dataset's " + d.channels() + "x"
                         + d.height() + " px images into " + grid + "x" + grid + " patches of " + vit.vitPatchSize() + " px");
             }
@@ -190,7 +191,7 @@ public class RunManager {
         float[] ones = new float[d.channels()];
         java.util.Arrays.fill(ones, 1f);
         try {
-            Methods.checkData(c, new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones), d);
+            Methods.checkData(c.method(), c.settings(), new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones), d);
         } catch (UnsuitableDataException e) {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         } catch (IllegalArgumentException e) {

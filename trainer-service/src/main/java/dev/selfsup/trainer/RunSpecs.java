@@ -1,35 +1,62 @@
 package dev.selfsup.trainer;
 
+import com.google.protobuf.Descriptors.EnumDescriptor;
+import com.google.protobuf.Descriptors.EnumValueDescriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import dev.selfsup.core.config.Records;
+import dev.selfsup.core.method.MethodDefinition;
 import dev.selfsup.core.method.Methods;
-import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.PretrainConfig;
-import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.DatasetRef;
-import dev.selfsup.proto.v1.DevicePreference;
 import dev.selfsup.proto.v1.Method;
-import dev.selfsup.proto.v1.Optimizer;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.service.DataRoot;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 
-/** Translates between the API's RunSpec and core's PretrainConfig, filling defaults and checking values. */
+/**
+ * Translates between the API's RunSpec and core's PretrainConfig, by name: a RunSpec field carries the setting of
+ * the same key ({@code crop_scale_min}), a training setting of {@link PretrainConfig} or a setting of the method's
+ * own record. An enum value names its core value ({@code BACKBONE_RESNET18} is "resnet18"). So a new method, or a
+ * new setting with its field in the proto, needs no code here, and an unknown value is refused, never guessed.
+ */
 public final class RunSpecs {
+    /** The fields that carry some method's setting. */
+    private static final Set<String> METHOD_SETTING_FIELDS = methodSettingFields();
+    /** The fields that carry a training setting of PretrainConfig. */
+    private static final Set<String> TRAINING_FIELDS = trainingFields();
+
     private RunSpecs() {}
 
-    /**
-     * The core name of an API enum value: {@code METHOD_MOCO_V2} with prefix {@code METHOD_} is "moco-v2". Every
-     * enum of the API (methods, backbones, optimizers, devices) names its core value this way, so a new value needs
-     * no mapping code here.
-     */
-    static String coreName(Enum<?> value, String prefix) {
-        return value.name().substring(prefix.length()).toLowerCase(Locale.ROOT).replace('_', '-');
+    private static Set<String> methodSettingFields() {
+        Set<String> keys = new LinkedHashSet<>();
+        Methods.ALL.forEach(d -> keys.addAll(d.settingKeys()));
+        return Set.copyOf(keys);
     }
 
-    /** The API enum value of a core name (the inverse of {@link #coreName}). */
-    static <E extends Enum<E>> E apiValue(Class<E> type, String prefix, String coreName) {
-        return Enum.valueOf(type, prefix + coreName.toUpperCase(Locale.ROOT).replace('-', '_'));
+    private static Set<String> trainingFields() {
+        Set<String> keys = new LinkedHashSet<>(Records.keys(PretrainConfig.class));
+        keys.removeAll(List.of("method", "settings"));
+        keys.retainAll(fieldNames());
+        return Set.copyOf(keys);
+    }
+
+    private static List<String> fieldNames() {
+        return RunSpec.getDescriptor().getFields().stream().map(FieldDescriptor::getName).toList();
+    }
+
+    /** The method settings that have no RunSpec field: a setting a client cannot set (tests keep this empty). */
+    static List<String> settingsWithoutField() {
+        List<String> missing = new ArrayList<>(METHOD_SETTING_FIELDS);
+        missing.removeAll(fieldNames());
+        return missing;
     }
 
     /** The core method name of an API method (unset: SimCLR); values this build lacks are INVALID_ARGUMENT. */
@@ -40,110 +67,50 @@ public final class RunSpecs {
         if (m == Method.UNRECOGNIZED) {
             throw invalid("method: unknown value; known: " + Methods.NAMES);
         }
-        String name = coreName(m, "METHOD_");
+        String name = coreName(m.getValueDescriptor());
         if (!Methods.NAMES.contains(name)) {
             throw invalid("method: " + name + " is not implemented in this build; known: " + Methods.NAMES);
         }
         return name;
     }
 
-    /** The API method of a core method name. */
+    /** The API method of a core method name or alias. */
     public static Method method(String name) {
-        return apiValue(Method.class, "METHOD_", Methods.canonical(name));
+        return Method.valueOf(apiValue(Method.getDescriptor(), Methods.canonical(name)).getNumber());
     }
 
-    /** The config a spec asks for, with every unset field at the method's default. */
+    /**
+     * The config a spec asks for, with every unset field at the method's default. Fields of other methods'
+     * settings are not used (a client may send one template for all methods); {@link #effective} leaves them out,
+     * so the run's recorded spec shows what ran.
+     *
+     * @throws StatusRuntimeException INVALID_ARGUMENT naming the field, for an unknown or out-of-range value
+     */
     public static PretrainConfig toConfig(RunSpec s, Path checkpointDir) {
-        PretrainConfig.Builder b = PretrainConfig.defaults(methodName(s.getMethod())).toBuilder();
-        if (s.getBackbone() == Backbone.UNRECOGNIZED) {
-            throw invalid("backbone: unknown value; known: " + BackboneSpec.TYPES);
+        MethodDefinition<?> method = Methods.get(methodName(s.getMethod()));
+        PretrainConfig.Builder b = PretrainConfig.defaults(method.name()).toBuilder();
+        FieldDescriptor backbone = RunSpec.getDescriptor().findFieldByName("backbone");
+        if (isSet(s, backbone)) { // first: width and depth given with it win over its defaults
+            b.backboneAtDefaults((String) coreValue(s, backbone));
         }
-        if (s.getBackbone() != Backbone.BACKBONE_UNSPECIFIED) { // unset: the method's (a ViT for BEiT, else the small ConvNet)
-            b.backboneAtDefaults(coreName(s.getBackbone(), "BACKBONE_"));
-        }
-        if (s.hasWidth()) {
-            b.width(positive(s.getWidth(), "width"));
-        }
-        if (s.hasDepth()) {
-            b.depth(positive(s.getDepth(), "depth"));
-        }
-        if (s.hasEpochs()) {
-            b.epochs(positive(s.getEpochs(), "epochs")).steps(0);
-        }
-        if (s.hasSteps()) {
-            if (s.getSteps() <= 0) {
-                throw invalid("steps: must be positive, got " + s.getSteps());
+        for (FieldDescriptor f : RunSpec.getDescriptor().getFields()) {
+            String key = f.getName();
+            if (f == backbone || !isSet(s, f)) {
+                continue;
             }
-            b.steps(s.getSteps());
+            if (TRAINING_FIELDS.contains(key)) {
+                Object value = coreValue(s, f);
+                if ((key.equals("epochs") || key.equals("steps")) && ((Number) value).longValue() <= 0) {
+                    throw invalid(key + ": must be positive, got " + value);
+                }
+                b.set(key, value);
+                if (key.equals("epochs")) {
+                    b.steps(0);
+                }
+            } else if (method.settingKeys().contains(key)) {
+                b.setting(key, coreValue(s, f));
+            }
         }
-        if (s.hasBatchSize()) {
-            b.batchSize(s.getBatchSize());
-        }
-        if (s.getOptimizer() == Optimizer.UNRECOGNIZED) {
-            throw invalid("optimizer: unknown value; known: sgd, lars, adam, adamw");
-        }
-        if (s.getOptimizer() != Optimizer.OPTIMIZER_UNSPECIFIED) {
-            b.optimizer(coreName(s.getOptimizer(), "OPTIMIZER_"));
-        }
-        if (s.hasLearningRate()) {
-            b.learningRate(s.getLearningRate());
-        }
-        if (s.hasWeightDecay()) {
-            b.weightDecay(s.getWeightDecay());
-        }
-        if (s.hasMomentum()) {
-            b.momentum(s.getMomentum());
-        }
-        if (s.hasWarmupEpochs()) {
-            b.warmupEpochs(s.getWarmupEpochs());
-        }
-        if (s.hasClipNorm()) {
-            b.clipNorm(s.getClipNorm());
-        }
-        if (s.hasTemperature()) {
-            b.temperature(s.getTemperature());
-        }
-        if (s.hasProjectionDim()) {
-            b.projectionDim(s.getProjectionDim());
-        }
-        if (s.hasQueueSize()) {
-            b.queueSize(positive(s.getQueueSize(), "queue_size"));
-        }
-        if (s.hasJigsawPermutations()) {
-            b.permutations(s.getJigsawPermutations() == 0 ? -1 : s.getJigsawPermutations());
-        }
-        if (s.hasClusters()) {
-            b.clusters(s.getClusters() == 0 ? -1 : s.getClusters());
-        }
-        if (s.hasPcaDim()) {
-            b.pcaDim(s.getPcaDim() == 0 ? -1 : s.getPcaDim());
-        }
-        if (!s.getTokenizer().isBlank()) {
-            b.tokenizer(s.getTokenizer());
-        }
-        if (s.hasMaskRatio()) {
-            b.maskRatio(s.getMaskRatio() == 0 ? -1 : s.getMaskRatio());
-        }
-        if (s.hasKeyMomentum()) {
-            b.keyMomentum(s.getKeyMomentum());
-        }
-        if (s.hasCropScaleMin()) {
-            b.cropScaleMin(s.getCropScaleMin());
-        }
-        if (s.hasJitterStrength()) {
-            b.jitterStrength(s.getJitterStrength());
-        }
-        if (s.hasSeed()) {
-            b.seed(s.getSeed());
-        }
-        if (s.hasCheckpointEverySteps()) {
-            b.checkpointEverySteps(s.getCheckpointEverySteps());
-        }
-        if (s.getDevice() == DevicePreference.UNRECOGNIZED) {
-            throw invalid("device: unknown value; known: auto, cpu, gpu");
-        }
-        b.device(s.getDevice() == DevicePreference.DEVICE_PREFERENCE_UNSPECIFIED ? "auto"
-                : coreName(s.getDevice(), "DEVICE_PREFERENCE_"));
         b.checkpointDir(checkpointDir);
         try {
             return b.build();
@@ -152,26 +119,26 @@ public final class RunSpecs {
         }
     }
 
-    /** The spec with every default written in: what the run really does. */
+    /** The spec with every default written in: what the run really does, and only the method's own settings. */
     public static RunSpec effective(RunSpec s, PretrainConfig c) {
-        RunSpec.Builder b = s.toBuilder()
-                .setMethod(method(c.method()))
-                .setBackbone(apiValue(Backbone.class, "BACKBONE_", c.backbone()))
-                .setWidth(c.width()).setDepth(c.depth()).setBatchSize(c.batchSize())
-                .setOptimizer(apiValue(Optimizer.class, "OPTIMIZER_", c.optimizer()))
-                .setLearningRate(c.learningRate()).setWeightDecay(c.weightDecay()).setMomentum(c.momentum())
-                .setWarmupEpochs(c.warmupEpochs()).setClipNorm(c.clipNorm()).setTemperature(c.temperature())
-                .setProjectionDim(c.projectionDim()).setQueueSize(c.queueSize()).setKeyMomentum(c.keyMomentum())
-                .setCropScaleMin(c.cropScaleMin()).setJitterStrength(c.jitterStrength()).setSeed(c.seed())
-                .setCheckpointEverySteps(c.checkpointEverySteps())
-                .setJigsawPermutations(c.permutations()).setClusters(c.clusters()).setPcaDim(c.pcaDim())
-                .setTokenizer(c.tokenizer()).setMaskRatio(c.maskRatio())
-                .setDevice("auto".equals(c.device()) ? DevicePreference.DEVICE_PREFERENCE_UNSPECIFIED
-                        : apiValue(DevicePreference.class, "DEVICE_PREFERENCE_", c.device()));
+        RunSpec.Builder b = s.toBuilder().setMethod(method(c.method()));
+        Map<String, Object> values = Records.values(c);
+        values.putAll(c.methodSettings());
+        for (FieldDescriptor f : RunSpec.getDescriptor().getFields()) {
+            String key = f.getName();
+            if (METHOD_SETTING_FIELDS.contains(key)) {
+                b.clearField(f);
+            }
+            boolean unsetMeansIt = key.equals("device") && "auto".equals(c.device());
+            if ((TRAINING_FIELDS.contains(key) || METHOD_SETTING_FIELDS.contains(key)) && values.containsKey(key)
+                    && !unsetMeansIt) {
+                b.setField(f, apiValue(f, values.get(key)));
+            }
+        }
         if (c.steps() > 0) {
-            b.setSteps(c.steps()).clearEpochs();
+            b.clearEpochs();
         } else {
-            b.setEpochs(c.epochs()).clearSteps();
+            b.clearSteps();
         }
         DatasetRef d = s.getDataset();
         if (d.getPath().isBlank()) {
@@ -180,14 +147,63 @@ public final class RunSpecs {
         return b.setDataset(d).build();
     }
 
-    private static int positive(int v, String field) {
-        if (v <= 0) {
-            throw invalid(field + ": must be positive, got " + v);
+    /** A field is set when it has presence and is present, or is a string or enum with a non-default value. */
+    private static boolean isSet(RunSpec s, FieldDescriptor f) {
+        if (f.hasPresence()) {
+            return s.hasField(f);
+        }
+        return f.getJavaType() == FieldDescriptor.JavaType.ENUM ? ((EnumValueDescriptor) s.getField(f)).getNumber() != 0
+                : f.getJavaType() == FieldDescriptor.JavaType.STRING && !((String) s.getField(f)).isEmpty();
+    }
+
+    private static Object coreValue(RunSpec s, FieldDescriptor f) {
+        Object v = s.getField(f);
+        if (v instanceof EnumValueDescriptor e) {
+            if (e.getIndex() < 0 || e.getType().findValueByNumber(e.getNumber()) != e) {
+                throw invalid(f.getName() + ": unknown value " + e.getNumber() + "; known: " + coreNames(e.getType()));
+            }
+            return coreName(e);
         }
         return v;
     }
 
-    static io.grpc.StatusRuntimeException invalid(String message) {
+    private static Object apiValue(FieldDescriptor f, Object core) {
+        return switch (f.getJavaType()) {
+            case ENUM -> apiValue(f.getEnumType(), (String) core);
+            case INT -> ((Number) core).intValue();
+            case LONG -> ((Number) core).longValue();
+            case FLOAT -> ((Number) core).floatValue();
+            case DOUBLE -> ((Number) core).doubleValue();
+            case BOOLEAN -> (Boolean) core;
+            case STRING -> String.valueOf(core);
+            default -> throw new IllegalStateException("RunSpec field " + f.getName() + " has no core setting");
+        };
+    }
+
+    /** The prefix of an enum's values: {@code DevicePreference} values start with {@code DEVICE_PREFERENCE_}. */
+    private static String prefix(EnumDescriptor type) {
+        return Records.key(type.getName()).toUpperCase(Locale.ROOT) + "_";
+    }
+
+    /** The core name of an API enum value: {@code METHOD_MOCO_V2} is "moco-v2". */
+    static String coreName(EnumValueDescriptor value) {
+        return value.getName().substring(prefix(value.getType()).length()).toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /** The API enum value of a core name (the inverse of {@link #coreName}). */
+    static EnumValueDescriptor apiValue(EnumDescriptor type, String coreName) {
+        EnumValueDescriptor v = type.findValueByName(prefix(type) + coreName.toUpperCase(Locale.ROOT).replace('-', '_'));
+        if (v == null) {
+            throw new IllegalStateException(type.getName() + " has no value for '" + coreName + "'");
+        }
+        return v;
+    }
+
+    private static List<String> coreNames(EnumDescriptor type) {
+        return type.getValues().stream().filter(v -> v.getNumber() != 0).map(RunSpecs::coreName).toList();
+    }
+
+    static StatusRuntimeException invalid(String message) {
         return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
     }
 }

@@ -1,6 +1,7 @@
 package dev.selfsup.trainer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -12,6 +13,8 @@ import dev.selfsup.proto.v1.RunSpec;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.Test;
 
@@ -45,8 +48,13 @@ class RunSpecsTest {
             assertEquals(0.5f, effective.getCropScaleMin(), name + " crops at least half the image by default");
         }
         RunSpec asked = spec("rotation").toBuilder().setCropScaleMin(0.3f).build();
-        assertEquals(0.3f, RunSpecs.toConfig(asked, CKPT).cropScaleMin(), "an explicit value is taken as it is");
-        assertEquals(0.2f, RunSpecs.toConfig(spec("simclr"), CKPT).cropScaleMin());
+        assertEquals(0.3f, RunSpecs.toConfig(asked, CKPT).methodSettings().get("crop_scale_min"),
+                "an explicit value is taken as it is");
+        assertEquals(0.2f, RunSpecs.toConfig(spec("simclr"), CKPT).methodSettings().get("crop_scale_min"));
+        RunSpec jigsaw = RunSpecs.effective(spec("jigsaw"), RunSpecs.toConfig(spec("jigsaw"), CKPT));
+        assertFalse(jigsaw.hasCropScaleMin(), "jigsaw has no crop: its recorded spec does not claim one");
+        assertFalse(jigsaw.hasTemperature());
+        assertEquals(100, jigsaw.getJigsawPermutations());
     }
 
     @Test
@@ -75,5 +83,27 @@ class RunSpecsTest {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> RunSpecs.toConfig(s, CKPT));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().startsWith(start), e.getStatus().getDescription());
+    }
+
+    @Test
+    void everyMethodSettingHasAnApiField() {
+        assertEquals(List.of(), RunSpecs.settingsWithoutField());
+        RunSpec s = spec("simclr").toBuilder().setProjectionHidden(64).setTemperature(0.5f).build();
+        PretrainConfig c = RunSpecs.toConfig(s, CKPT);
+        assertEquals(64, c.methodSettings().get("projection_hidden"));
+        assertEquals(0.5f, RunSpecs.effective(s, c).getTemperature());
+    }
+
+    @Test
+    void aSettingOfAnotherMethodIsNotUsedNorRecordedAndBadValuesAreRefused() {
+        RunSpec s = spec("rotation").toBuilder().setTemperature(0.5f).setCropScaleMin(0.6f).build();
+        PretrainConfig c = RunSpecs.toConfig(s, CKPT);
+        assertEquals(Map.of("crop_scale_min", 0.6f), c.methodSettings());
+        assertFalse(RunSpecs.effective(s, c).hasTemperature(), "the recorded spec shows what ran");
+        assertInvalid(spec("jigsaw").toBuilder().setJigsawPermutations(0).build(),
+                "jigsaw_permutations: must be in [2, 10000], got 0");
+        assertInvalid(spec("simclr").toBuilder().setWidth(0).build(), "width: must be positive, got 0");
+        assertInvalid(spec("simclr").toBuilder().setSteps(0).build(), "steps: must be positive, got 0");
+        assertInvalid(spec("simclr").toBuilder().setEpochs(-1).build(), "epochs: must be positive, got -1");
     }
 }

@@ -27,6 +27,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import dev.selfsup.core.config.Records;
 
 /**
  * BEiT (Bao et al. 2022): masked image modelling on visual tokens. A ViT sees a view of each image with about 40%
@@ -42,6 +43,36 @@ import java.util.concurrent.Future;
  * the ViT sees at (i, j).
  */
 public final class Beit extends EncoderMethod {
+    /** BEiT, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("beit",
+            "masked image modelling: a ViT predicts the visual tokens of masked patches (Bao et al. 2022)",
+            new Settings("", 0.4f, 0.2f),
+            (s, c) -> new Beit(c.spec(), c.resources().tokenSource(s.tokenizer()), s.maskRatio(), s.cropScaleMin(),
+                    c.seed(), c.batchSize()))
+            // A small ViT (width 128, 4 layers, 4x4 patches on 28 px) with BEiT's optimizer settings: AdamW, weight
+            // decay 0.05, gradient clipping at 1; the learning rate is scaled down from BEiT's 1.5e-3 at batch 2048.
+            .withTrainingDefaults(Map.of("backbone", BackboneSpec.VIT, "learning_rate", 0.001f, "weight_decay", 0.05f,
+                    "clip_norm", 1f))
+            .withCheck((s, spec, data) -> {
+                Records.require(spec.isVit(), "backbone", "BEiT pretrains a ViT (vit or vit-cls), not " + spec.type());
+                Records.require(!s.tokenizer().isBlank(), "tokenizer", "BEiT needs the name of a visual tokenizer");
+            });
+
+    /**
+     * BEiT's settings.
+     *
+     * @param tokenizer the name of the visual tokenizer whose tokens are the targets
+     * @param maskRatio the share of patches masked, in blocks
+     * @param cropScaleMin smallest area fraction of the random resized crop
+     */
+    public record Settings(String tokenizer, float maskRatio, float cropScaleMin) {
+        public Settings {
+            tokenizer = tokenizer == null ? "" : tokenizer;
+            Records.require(maskRatio > 0 && maskRatio < 1, "mask_ratio", "must be in (0, 1), got " + maskRatio);
+            SettingChecks.requireCropScale(cropScaleMin);
+        }
+    }
+
     private static final int PREFETCH_STEPS = 2;
 
     private final VisualTokenSource tokens;

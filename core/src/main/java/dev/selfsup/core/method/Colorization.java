@@ -23,6 +23,7 @@ import dev.selfsup.core.model.Backbones;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import dev.selfsup.core.augment.AugmentationPipeline;
 
 /**
  * Colorization (Zhang et al. 2016): the encoder sees only the lightness L of an image and predicts, for every
@@ -34,6 +35,34 @@ import java.util.SplittableRandom;
  * ({@link BackboneSpec#LIGHTNESS}), so it cannot see colour, in training or in use.
  */
 public final class Colorization extends EncoderMethod {
+    /** Colorization, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("colorization",
+            "pretext: predict an image's colours from its lightness (Zhang et al. 2016)", new Settings(0.5f),
+            (s, c) -> {
+                float[][] stats = lightnessStats(c.data(), c.seed());
+                return new Colorization(c.spec().withInput(BackboneSpec.LIGHTNESS, stats[0], stats[1]),
+                        AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()), 256);
+            })
+            .withCheck((s, spec, data) -> {
+                if (spec.isVit()) {
+                    throw new IllegalArgumentException("backbone: colorization predicts colours per pixel from a "
+                            + "ConvNet's feature map; use small-convnet or resnet18, not " + spec.type());
+                }
+                requireColour(data);
+            });
+
+    /**
+     * Colorization's settings.
+     *
+     * @param cropScaleMin smallest area fraction of the random resized crop; at least half the image by default,
+     *     so most of its colours stay in view
+     */
+    public record Settings(float cropScaleMin) {
+        public Settings {
+            SettingChecks.requireCropScale(cropScaleMin);
+        }
+    }
+
     /** ab bin width, as in the paper. */
     public static final int BIN_STEP = 10;
     /** Weight of the uniform distribution in the rebalancing, as in the paper. */

@@ -27,6 +27,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import dev.selfsup.core.augment.AugmentationPipeline;
+import dev.selfsup.core.config.Records;
 
 /**
  * DeepCluster (Caron et al. 2018): at the start of every epoch the features of the whole training set are
@@ -40,6 +42,34 @@ import org.slf4j.LoggerFactory;
  * exactly the pseudo-labels it had.
  */
 public final class DeepCluster extends EncoderMethod {
+    /** DeepCluster, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("deepcluster",
+            "clustering: k-means on the features gives pseudo-labels to classify (Caron et al. 2018)",
+            new Settings(100, 32, 0.2f),
+            (s, c) -> new DeepCluster(c.spec(), AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
+                    s.clusters(), s.pcaDim(), Methods.HEAD_HIDDEN))
+            .withCheck((s, spec, data) -> {
+                Records.require(s.clusters() <= data.size(), "clusters", s.clusters() + " clusters need at least as "
+                        + "many images; the dataset has " + data.size());
+                Records.require(s.pcaDim() <= spec.featureDim(), "pca_dim", s.pcaDim() + " is larger than the "
+                        + "encoder's " + spec.featureDim() + " features");
+            });
+
+    /**
+     * DeepCluster's settings.
+     *
+     * @param clusters k, the number of clusters (at most the number of images)
+     * @param pcaDim the PCA dimension before k-means (at most the encoder's feature size)
+     * @param cropScaleMin smallest area fraction of the random resized crop
+     */
+    public record Settings(int clusters, int pcaDim, float cropScaleMin) {
+        public Settings {
+            Records.require(clusters >= 2, "clusters", "must be at least 2, got " + clusters);
+            Records.require(pcaDim >= 2, "pca_dim", "must be at least 2, got " + pcaDim);
+            SettingChecks.requireCropScale(cropScaleMin);
+        }
+    }
+
     private static final Logger LOG = LoggerFactory.getLogger(DeepCluster.class);
     /** Lloyd iterations per epoch (Faiss's default is 20). */
     public static final int KMEANS_ITERATIONS = 20;

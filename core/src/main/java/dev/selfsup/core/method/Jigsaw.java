@@ -13,6 +13,7 @@ import dev.selfsup.core.nn.Losses;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
+import dev.selfsup.core.config.Records;
 
 /**
  * Jigsaw puzzles (Noroozi and Favaro 2016): the nine tiles of a 3x3 grid (with gaps and jitter, {@link PatchGrid})
@@ -24,6 +25,25 @@ import java.util.Random;
  * carries it.
  */
 public final class Jigsaw extends EncoderMethod {
+    /** Jigsaw puzzles, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("jigsaw",
+            "pretext: which permutation shuffled the nine tiles of an image (Noroozi and Favaro 2016)",
+            new Settings(100),
+            (s, c) -> new Jigsaw(c.spec(), s.jigsawPermutations(), c.seed(), Methods.HEAD_HIDDEN))
+            .withCheck((s, spec, data) -> new PatchGrid(spec.imageSize()));
+
+    /**
+     * Jigsaw's settings.
+     *
+     * @param jigsawPermutations the size of the permutation set, generated from the run's seed
+     */
+    public record Settings(int jigsawPermutations) {
+        public Settings {
+            Records.require(jigsawPermutations >= 2 && jigsawPermutations <= 10000, "jigsaw_permutations",
+                    "must be in [2, 10000], got " + jigsawPermutations);
+        }
+    }
+
     private static final int TILES = 9;
     private final PatchGrid grid;
     private final int hidden;

@@ -19,6 +19,7 @@ import dev.selfsup.core.nn.ProjectionHead;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import dev.selfsup.core.config.Records;
 
 /**
  * MoCo v2 (He et al. 2020; Chen et al. 2020): a query encoder trained by gradient, a key encoder that follows it
@@ -30,6 +31,37 @@ import java.util.Map;
  * paper has no single-device equivalent here. The queue and the key encoder are part of {@link #state()}.
  */
 public final class MocoV2 extends EncoderMethod {
+    /** MoCo v2, registered in {@link Methods}; "moco" is its older name. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("moco-v2",
+            "contrastive: a momentum key encoder and a queue of negatives (He et al. 2020, Chen et al. 2020)",
+            new Settings(512, 128, 4096, 0.99f, 0.2f, 0.2f, 0.5f),
+            (s, c) -> new MocoV2(c.spec(), Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
+                    s.projectionHidden(), s.projectionDim(), s.queueSize(), s.keyMomentum(), s.temperature()))
+            .withAliases("moco")
+            // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
+            .withTrainingDefaults(Map.of("epochs", 8));
+
+    /**
+     * MoCo v2's settings. The key momentum is 0.99 rather than the paper's 0.999 because short runs need the key
+     * encoder to follow faster.
+     *
+     * @param projectionHidden hidden units of the projection head
+     * @param projectionDim output size of the projection head
+     * @param queueSize the number of negative keys
+     * @param keyMomentum the EMA coefficient of the key encoder
+     * @param temperature the InfoNCE temperature
+     * @param cropScaleMin smallest area fraction of the random resized crop
+     * @param jitterStrength colour-jitter strength s
+     */
+    public record Settings(int projectionHidden, int projectionDim, int queueSize, float keyMomentum,
+            float temperature, float cropScaleMin, float jitterStrength) {
+        public Settings {
+            Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
+            Records.require(queueSize > 0, "queue_size", "must be positive, got " + queueSize);
+            Records.require(keyMomentum >= 0 && keyMomentum < 1, "key_momentum", "must be in [0, 1), got " + keyMomentum);
+        }
+    }
+
     private final Augmentation views;
     private final int projectionHidden;
     private final int projectionDim;

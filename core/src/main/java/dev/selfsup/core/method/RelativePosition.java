@@ -20,6 +20,16 @@ import java.util.Random;
  * and jitter ({@link PatchGrid}) keep the answer from being read off the patch edges.
  */
 public final class RelativePosition extends EncoderMethod {
+    /** Context prediction, registered in {@link Methods}; "context" is its older name. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("relative-position",
+            "pretext: where a patch lies relative to the centre patch (Doersch et al. 2015)", new Settings(),
+            (s, c) -> new RelativePosition(c.spec(), Methods.HEAD_HIDDEN))
+            .withAliases("context")
+            .withCheck((s, spec, data) -> new PatchGrid(spec.imageSize()));
+
+    /** Context prediction has no settings of its own: the patch grid follows from the image size. */
+    public record Settings() {}
+
     /** The grid cells of the eight neighbours of the centre cell (4), in label order. */
     static final int[] NEIGHBOURS = {0, 1, 2, 3, 5, 6, 7, 8};
     private static final int CENTRE = 4;

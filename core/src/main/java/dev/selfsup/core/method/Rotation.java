@@ -13,6 +13,7 @@ import dev.selfsup.core.nn.ClassifierHead;
 import dev.selfsup.core.nn.Losses;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import dev.selfsup.core.augment.AugmentationPipeline;
 
 /**
  * Rotation prediction (RotNet, Gidaris et al. 2018): every image of the batch is rotated by 0, 90, 180 and 270
@@ -21,6 +22,24 @@ import java.util.Map;
  * interpolation artefact that would give the answer away.
  */
 public final class Rotation extends EncoderMethod {
+    /** RotNet, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("rotation",
+            "pretext: classify which of four rotations an image shows (Gidaris et al. 2018)", new Settings(0.5f),
+            (s, c) -> new Rotation(c.spec(), AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
+                    Methods.HEAD_HIDDEN));
+
+    /**
+     * Rotation's settings.
+     *
+     * @param cropScaleMin smallest area fraction of the random resized crop; at least half the image by default,
+     *     because a crop of a fifth would hide the object's orientation cues
+     */
+    public record Settings(float cropScaleMin) {
+        public Settings {
+            SettingChecks.requireCropScale(cropScaleMin);
+        }
+    }
+
     private final Augmentation augment;
     private final int hidden;
 

@@ -20,6 +20,29 @@ import java.util.Map;
  * together, as in the reference implementation.
  */
 public final class SimClr extends EncoderMethod {
+    /** SimCLR, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("simclr",
+            "contrastive: two views per image, NT-Xent over the batch (Chen et al. 2020)", new Settings(512, 128, 0.2f,
+                    0.2f, 0.5f),
+            (s, c) -> new SimClr(c.spec(), Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
+                    s.projectionHidden(), s.projectionDim(), s.temperature()));
+
+    /**
+     * SimCLR's settings. Temperature 0.2 beat 0.5 on Fashion-MNIST in short runs (docs/benchmarks.md).
+     *
+     * @param projectionHidden hidden units of the projection head
+     * @param projectionDim output size of the projection head
+     * @param temperature the NT-Xent temperature
+     * @param cropScaleMin smallest area fraction of the random resized crop
+     * @param jitterStrength colour-jitter strength s
+     */
+    public record Settings(int projectionHidden, int projectionDim, float temperature, float cropScaleMin,
+            float jitterStrength) {
+        public Settings {
+            Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
+        }
+    }
+
     private final Augmentation views;
     private final int projectionHidden;
     private final int projectionDim;

@@ -1,122 +1,123 @@
 package dev.selfsup.core.train;
 
+import static dev.selfsup.core.config.Records.require;
+
+import dev.selfsup.core.config.Records;
+import dev.selfsup.core.method.MethodDefinition;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.optim.GradientOptimizer;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 
 /**
- * Everything that defines a pretraining run besides its data. The defaults are the settings measured to work on
- * Fashion-MNIST with the small ConvNet on a 2-core CPU (see docs/benchmarks.md): a one-line request is a useful run.
+ * Everything that defines a pretraining run besides its data: the method with its own settings (a record the
+ * method declares, see {@link MethodDefinition}), the backbone and the training settings. The defaults are the
+ * settings measured to work on Fashion-MNIST with the small ConvNet on a 2-core CPU (see docs/benchmarks.md): a
+ * one-line request is a useful run.
  *
- * @param method one of {@link dev.selfsup.core.method.Methods#NAMES}
- * @param backbone "small-convnet" or "resnet18"
- * @param width backbone width (channels of its first stage)
- * @param depth conv layers per stage of the small ConvNet
- * @param batchSize images per step (each gives two views)
+ * @param method one of {@link Methods#NAMES}
+ * @param settings the method's settings record
+ * @param backbone one of {@link BackboneSpec#TYPES}
+ * @param width backbone width (channels of its first stage; the ViT's embedding size)
+ * @param depth conv layers per stage of the small ConvNet; the ViT's layers
+ * @param batchSize images per step
  * @param epochs passes over the data; ignored when {@code steps > 0}
  * @param steps optimizer steps, or 0 to use {@code epochs}
- * @param optimizer "sgd", "lars", "adam" or "adamw"
+ * @param optimizer one of {@link GradientOptimizer#NAMES}
  * @param learningRate peak learning rate after warm-up
  * @param momentum SGD/LARS momentum
  * @param weightDecay weight decay (not applied to biases and batch-norm parameters)
  * @param warmupEpochs linear warm-up, in epochs (may be fractional)
  * @param finalLrFraction the cosine schedule ends at this fraction of the peak rate
  * @param clipNorm clip gradients to this global L2 norm; 0 disables clipping
- * @param temperature the contrastive temperature
- * @param projectionHidden hidden units of the projection head
- * @param projectionDim output size of the projection head
- * @param queueSize MoCo's number of negative keys
- * @param keyMomentum MoCo's EMA coefficient of the key encoder
- * @param cropScaleMin smallest area fraction of the random resized crop
- * @param jitterStrength colour-jitter strength s
  * @param seed the run's seed: data order, augmentations and initialisation follow from it
- * @param device "auto" (a GPU when there is one), "cpu" or "gpu"
+ * @param device "auto" (a GPU when there is one), "cpu", "gpu" or "gpu:N"
  * @param checkpointDir where checkpoints go; null for none
  * @param checkpointEverySteps steps between checkpoints (a final one is always written)
  * @param keepCheckpoints how many recent checkpoints to keep
  * @param logEverySteps steps between progress reports (the loss is read from the device only then)
- * @param permutations the jigsaw permutation set size (0: the default, 100)
- * @param clusters DeepCluster's k (0: the default, 100)
- * @param pcaDim DeepCluster's PCA dimension before k-means (0: the default, 32)
- * @param tokenizer BEiT: the name of the visual tokenizer that gives the targets
- * @param maskRatio BEiT: the share of patches masked (0: the default, 0.4)
  */
-public record PretrainConfig(String method, String backbone, int width, int depth, int batchSize, int epochs,
-        long steps, String optimizer, float learningRate, float momentum, float weightDecay, float warmupEpochs,
-        float finalLrFraction, float clipNorm, float temperature, int projectionHidden, int projectionDim,
-        int queueSize, float keyMomentum, float cropScaleMin, float jitterStrength, long seed, String device,
-        Path checkpointDir, long checkpointEverySteps, int keepCheckpoints, int logEverySteps, int permutations,
-        int clusters, int pcaDim, String tokenizer, float maskRatio) {
+public record PretrainConfig(String method, Record settings, String backbone, int width, int depth, int batchSize,
+        int epochs, long steps, String optimizer, float learningRate, float momentum, float weightDecay,
+        float warmupEpochs, float finalLrFraction, float clipNorm, long seed, String device, Path checkpointDir,
+        long checkpointEverySteps, int keepCheckpoints, int logEverySteps) {
+
+    /** The training settings every method starts from, before its own {@link MethodDefinition#trainingDefaults}. */
+    private static final Map<String, Object> COMMON_DEFAULTS = commonDefaults();
 
     public PretrainConfig {
-        method = Methods.canonical(method);
-        backbone = backbone == null ? null : backbone.toLowerCase(Locale.ROOT);
-        optimizer = optimizer == null ? null : optimizer.toLowerCase(Locale.ROOT);
+        MethodDefinition<?> definition = Methods.get(method);
+        method = definition.name();
+        settings = settings == null ? definition.defaults() : definition.cast(settings);
+        backbone = backbone == null ? null : backbone.toLowerCase(Locale.ROOT).trim();
+        optimizer = optimizer == null ? null : optimizer.toLowerCase(Locale.ROOT).trim();
         device = device == null ? null : device.toLowerCase(Locale.ROOT).trim();
-        // 0 means "the default", so configs saved before these settings existed read back as they ran.
-        permutations = permutations == 0 ? 100 : permutations;
-        clusters = clusters == 0 ? 100 : clusters;
-        pcaDim = pcaDim == 0 ? 32 : pcaDim;
-        tokenizer = tokenizer == null ? "" : tokenizer;
-        maskRatio = maskRatio == 0 ? 0.4f : maskRatio;
-        require(maskRatio > 0 && maskRatio < 1, "mask_ratio", "must be in (0, 1), got " + maskRatio);
-        require(permutations >= 2 && permutations <= 10000, "jigsaw_permutations", "must be in [2, 10000], got " + permutations);
-        require(clusters >= 2, "clusters", "must be at least 2, got " + clusters);
-        require(pcaDim >= 2, "pca_dim", "must be at least 2, got " + pcaDim);
         require(backbone != null && BackboneSpec.TYPES.contains(backbone), "backbone",
                 "must be one of " + BackboneSpec.TYPES + ", got " + backbone);
+        require(width > 0, "width", "must be positive, got " + width);
+        require(depth > 0, "depth", "must be positive, got " + depth);
         require(optimizer != null && GradientOptimizer.NAMES.contains(optimizer), "optimizer",
                 "must be one of " + GradientOptimizer.NAMES + ", got " + optimizer);
         require(device != null && device.matches("auto|cpu|gpu(:\\d+)?"), "device",
                 "must be auto, cpu, gpu or gpu:N, got " + device);
         require(batchSize >= 2, "batch_size", "must be at least 2 (contrastive pairs need other images), got " + batchSize);
+        require(epochs >= 0, "epochs", "must be >= 0, got " + epochs);
+        require(steps >= 0, "steps", "must be >= 0, got " + steps);
         require(epochs > 0 || steps > 0, "epochs", "give a positive number of epochs or steps");
         require(learningRate > 0, "learning_rate", "must be positive, got " + learningRate);
         require(momentum >= 0 && momentum < 1, "momentum", "must be in [0, 1), got " + momentum);
         require(weightDecay >= 0, "weight_decay", "must be >= 0, got " + weightDecay);
-        require(warmupEpochs >= 0, "warmup_epochs", "must be >= 0");
+        require(warmupEpochs >= 0, "warmup_epochs", "must be >= 0, got " + warmupEpochs);
         require(finalLrFraction >= 0 && finalLrFraction <= 1, "final_lr_fraction", "must be in [0, 1]");
-        require(clipNorm >= 0, "clip_norm", "must be >= 0");
-        require(temperature > 0, "temperature", "must be positive, got " + temperature);
-        require(projectionHidden > 0 && projectionDim > 0, "projection_dim", "must be positive");
-        require(cropScaleMin > 0 && cropScaleMin <= 1, "crop_scale_min", "must be in (0, 1], got " + cropScaleMin);
-        require(jitterStrength >= 0, "jitter_strength", "must be >= 0");
-        require(checkpointEverySteps >= 0 && keepCheckpoints >= 1, "checkpoint_every_steps", "must be >= 0 (keep >= 1)");
-        require(logEverySteps >= 1, "log_every_steps", "must be >= 1");
+        require(clipNorm >= 0, "clip_norm", "must be >= 0, got " + clipNorm);
+        require(checkpointEverySteps >= 0, "checkpoint_every_steps", "must be >= 0, got " + checkpointEverySteps);
+        require(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1, got " + keepCheckpoints);
+        require(logEverySteps >= 1, "log_every_steps", "must be >= 1, got " + logEverySteps);
     }
 
-    private static void require(boolean ok, String field, String why) {
-        if (!ok) {
-            throw new IllegalArgumentException(field + ": " + why);
-        }
+    private static Map<String, Object> commonDefaults() {
+        // Measured on Fashion-MNIST with the small ConvNet (docs/benchmarks.md, "Choosing the defaults"): for runs of
+        // a few epochs AdamW (lr 4e-3, wd 1e-4) beat LARS (lr 0.6) by 1.6 points of kNN accuracy at 2 epochs; width
+        // 32 beat width 16 at equal time.
+        Map<String, Object> d = new LinkedHashMap<>();
+        d.put("batch_size", 256);
+        d.put("epochs", 6);
+        d.put("steps", 0L);
+        d.put("optimizer", "adamw");
+        d.put("learning_rate", 0.004f);
+        d.put("momentum", 0.9f);
+        d.put("weight_decay", 1e-4f);
+        d.put("warmup_epochs", 1f);
+        d.put("final_lr_fraction", 0.01f);
+        d.put("clip_norm", 0f);
+        d.put("seed", 42L);
+        d.put("device", "auto");
+        d.put("checkpoint_every_steps", 500L);
+        d.put("keep_checkpoints", 2);
+        d.put("log_every_steps", 20);
+        return Map.copyOf(d);
     }
 
-    /** The defaults for {@code method} ("simclr" or "moco-v2"). */
+    /** The defaults for {@code method}: the common training settings with the method's own changes. */
     public static PretrainConfig defaults(String method) {
-        String m = Methods.canonical(method);
-        boolean moco = "moco-v2".equals(m);
-        // Measured on Fashion-MNIST with the small ConvNet (docs/benchmarks.md, "Choosing the defaults"): for runs of a few
-        // epochs AdamW (lr 4e-3, wd 1e-4) beat LARS (lr 0.6) by 1.6 points of kNN accuracy at 2 epochs;
-        // temperature 0.2 beat 0.5; width 32 beat width 16 at equal time. MoCo's key momentum is 0.99 rather than
-        // 0.999 because short runs need the key encoder to follow faster.
-        // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
-        // RotNet and colorization train on lightly augmented images: a crop of a fifth of the image would hide the
-        // object's orientation cues and most of its colours, so at least half of it is kept.
-        float cropScaleMin = "rotation".equals(m) || "colorization".equals(m) ? 0.5f : 0.2f;
-        if ("beit".equals(m)) {
-            // A small ViT (width 128, 4 layers, 4x4 patches on 28 px) with BEiT's optimizer settings: AdamW, weight
-            // decay 0.05; the learning rate is scaled down from BEiT's 1.5e-3 at batch 2048.
-            return new PretrainConfig(m, BackboneSpec.VIT, BackboneSpec.defaultWidth(BackboneSpec.VIT),
-                    BackboneSpec.defaultDepth(BackboneSpec.VIT), 256, 6, 0, "adamw", 0.001f, 0.9f, 0.05f, 1f, 0.01f,
-                    1f, 0.2f, 512, 128, 4096, 0.99f, cropScaleMin, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
-        }
-        return new PretrainConfig(m, BackboneSpec.SMALL_CONVNET, BackboneSpec.defaultWidth(BackboneSpec.SMALL_CONVNET),
-                BackboneSpec.defaultDepth(BackboneSpec.SMALL_CONVNET), 256, moco ? 8 : 6, 0, "adamw", 0.004f, 0.9f, 1e-4f, 1f, 0.01f,
-                0f, 0.2f, 512, 128, 4096, 0.99f, cropScaleMin, 0.5f, 42L, "auto", null, 500, 2, 20, 100, 100, 32, "", 0.4f);
+        MethodDefinition<?> d = Methods.get(method);
+        String backbone = (String) d.trainingDefaults().getOrDefault("backbone", BackboneSpec.SMALL_CONVNET);
+        Map<String, Object> values = new HashMap<>(COMMON_DEFAULTS);
+        values.put("width", BackboneSpec.defaultWidth(backbone));
+        values.put("depth", BackboneSpec.defaultDepth(backbone));
+        values.putAll(d.trainingDefaults());
+        PretrainConfig seed = new PretrainConfig(d.name(), d.defaults(), BackboneSpec.SMALL_CONVNET, 1, 1, 2, 1, 0,
+                GradientOptimizer.NAMES.get(0), 1f, 0f, 0f, 0f, 0f, 0f, 0L, "auto", null, 0, 1, 1);
+        return Records.with(seed, values, "the training settings");
+    }
+
+    /** The method's settings by key, as the API and provenance name them. */
+    public Map<String, Object> methodSettings() {
+        return Records.values(settings);
     }
 
     /** Steps per epoch for a dataset of {@code n} images (full batches only). */
@@ -129,105 +130,59 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         return steps > 0 ? steps : (long) epochs * stepsPerEpoch(n);
     }
 
-    /** The settings that shape the result, for provenance. */
+    /** The settings that shape the result, for provenance: the training settings, then the method's. */
     public Map<String, Object> hyperparameters() {
+        Map<String, Object> all = Records.values(this);
         Map<String, Object> h = new LinkedHashMap<>();
-        h.put("batch_size", batchSize);
-        h.put("epochs", epochs);
-        h.put("steps", steps);
-        h.put("optimizer", optimizer);
-        h.put("learning_rate", learningRate);
-        h.put("momentum", momentum);
-        h.put("weight_decay", weightDecay);
-        h.put("warmup_epochs", warmupEpochs);
-        h.put("final_lr_fraction", finalLrFraction);
-        h.put("clip_norm", clipNorm);
-        h.put("crop_scale_min", cropScaleMin);
-        h.put("jitter_strength", jitterStrength);
+        for (String k : new String[] {"batch_size", "epochs", "steps", "optimizer", "learning_rate", "momentum",
+                "weight_decay", "warmup_epochs", "final_lr_fraction", "clip_norm"}) {
+            h.put(k, all.get(k));
+        }
+        h.putAll(methodSettings());
         return h;
     }
 
     /** A builder that starts from these settings. */
     public Builder toBuilder() {
-        Builder b = new Builder();
-        b.method = method;
-        b.backbone = backbone;
-        b.width = width;
-        b.depth = depth;
-        b.batchSize = batchSize;
-        b.epochs = epochs;
-        b.steps = steps;
-        b.optimizer = optimizer;
-        b.learningRate = learningRate;
-        b.momentum = momentum;
-        b.weightDecay = weightDecay;
-        b.warmupEpochs = warmupEpochs;
-        b.finalLrFraction = finalLrFraction;
-        b.clipNorm = clipNorm;
-        b.temperature = temperature;
-        b.projectionHidden = projectionHidden;
-        b.projectionDim = projectionDim;
-        b.queueSize = queueSize;
-        b.keyMomentum = keyMomentum;
-        b.cropScaleMin = cropScaleMin;
-        b.jitterStrength = jitterStrength;
-        b.seed = seed;
-        b.device = device;
-        b.checkpointDir = checkpointDir;
-        b.checkpointEverySteps = checkpointEverySteps;
-        b.keepCheckpoints = keepCheckpoints;
-        b.logEverySteps = logEverySteps;
-        b.permutations = permutations;
-        b.clusters = clusters;
-        b.pcaDim = pcaDim;
-        b.tokenizer = tokenizer;
-        b.maskRatio = maskRatio;
-        return b;
+        return new Builder(this);
     }
 
-    /** Builds a config from defaults and a few changes: {@code defaults("simclr").toBuilder().epochs(5).build()}. */
+    /**
+     * Changes some settings of a config: {@code defaults("simclr").toBuilder().epochs(5).build()}. Changing the
+     * method starts from the new method's own settings; {@link #setting} changes one of them by key.
+     */
     public static final class Builder {
-        private String method;
-        private String backbone;
-        private int width;
-        private int depth;
-        private int batchSize;
-        private int epochs;
-        private long steps;
-        private String optimizer;
-        private float learningRate;
-        private float momentum;
-        private float weightDecay;
-        private float warmupEpochs;
-        private float finalLrFraction;
-        private float clipNorm;
-        private float temperature;
-        private int projectionHidden;
-        private int projectionDim;
-        private int queueSize;
-        private float keyMomentum;
-        private float cropScaleMin;
-        private float jitterStrength;
-        private long seed;
-        private String device;
-        private Path checkpointDir;
-        private long checkpointEverySteps;
-        private int keepCheckpoints;
-        private int logEverySteps;
-        private int permutations;
-        private int clusters;
-        private int pcaDim;
-        private String tokenizer;
-        private float maskRatio;
+        private final PretrainConfig base;
+        private final Map<String, Object> changes = new LinkedHashMap<>();
+        private final Map<String, Object> settingChanges = new LinkedHashMap<>();
 
-        public Builder method(String v) {
-            method = v;
+        private Builder(PretrainConfig base) {
+            this.base = base;
+        }
+
+        /** Changes a training setting by its key ({@code "learning_rate"}). */
+        public Builder set(String key, Object value) {
+            changes.put(key, value);
             return this;
         }
 
-        public Builder backbone(String v) {
-            backbone = v;
+        /** Changes one of the method's settings by its key ({@code "temperature"}). */
+        public Builder setting(String key, Object value) {
+            settingChanges.put(key, value);
             return this;
+        }
+
+        public Builder method(String v) {
+            return set("method", v);
+        }
+
+        /** Replaces the method's settings record. */
+        public Builder settings(Record v) {
+            return set("settings", v);
+        }
+
+        public Builder backbone(String v) {
+            return set("backbone", v);
         }
 
         /** The backbone {@code type} at its default width and depth (one place: {@link BackboneSpec}). */
@@ -236,157 +191,87 @@ public record PretrainConfig(String method, String backbone, int width, int dept
         }
 
         public Builder width(int v) {
-            width = v;
-            return this;
+            return set("width", v);
         }
 
         public Builder depth(int v) {
-            depth = v;
-            return this;
+            return set("depth", v);
         }
 
         public Builder batchSize(int v) {
-            batchSize = v;
-            return this;
+            return set("batch_size", v);
         }
 
         public Builder epochs(int v) {
-            epochs = v;
-            return this;
+            return set("epochs", v);
         }
 
         public Builder steps(long v) {
-            steps = v;
-            return this;
+            return set("steps", v);
         }
 
         public Builder optimizer(String v) {
-            optimizer = v;
-            return this;
+            return set("optimizer", v);
         }
 
         public Builder learningRate(float v) {
-            learningRate = v;
-            return this;
+            return set("learning_rate", v);
         }
 
         public Builder momentum(float v) {
-            momentum = v;
-            return this;
+            return set("momentum", v);
         }
 
         public Builder weightDecay(float v) {
-            weightDecay = v;
-            return this;
+            return set("weight_decay", v);
         }
 
         public Builder warmupEpochs(float v) {
-            warmupEpochs = v;
-            return this;
-        }
-
-        public Builder finalLrFraction(float v) {
-            finalLrFraction = v;
-            return this;
+            return set("warmup_epochs", v);
         }
 
         public Builder clipNorm(float v) {
-            clipNorm = v;
-            return this;
-        }
-
-        public Builder temperature(float v) {
-            temperature = v;
-            return this;
-        }
-
-        public Builder projectionHidden(int v) {
-            projectionHidden = v;
-            return this;
-        }
-
-        public Builder projectionDim(int v) {
-            projectionDim = v;
-            return this;
-        }
-
-        public Builder queueSize(int v) {
-            queueSize = v;
-            return this;
-        }
-
-        public Builder keyMomentum(float v) {
-            keyMomentum = v;
-            return this;
-        }
-
-        public Builder cropScaleMin(float v) {
-            cropScaleMin = v;
-            return this;
-        }
-
-        public Builder jitterStrength(float v) {
-            jitterStrength = v;
-            return this;
+            return set("clip_norm", v);
         }
 
         public Builder seed(long v) {
-            seed = v;
-            return this;
+            return set("seed", v);
         }
 
         public Builder device(String v) {
-            device = v;
-            return this;
+            return set("device", v);
         }
 
         public Builder checkpointDir(Path v) {
-            checkpointDir = v;
-            return this;
+            return set("checkpoint_dir", v);
         }
 
         public Builder checkpointEverySteps(long v) {
-            checkpointEverySteps = v;
-            return this;
+            return set("checkpoint_every_steps", v);
         }
 
         public Builder keepCheckpoints(int v) {
-            keepCheckpoints = v;
-            return this;
+            return set("keep_checkpoints", v);
         }
 
         public Builder logEverySteps(int v) {
-            logEverySteps = v;
-            return this;
+            return set("log_every_steps", v);
         }
 
-        public Builder permutations(int v) {
-            permutations = v;
-            return this;
-        }
-
-        public Builder clusters(int v) {
-            clusters = v;
-            return this;
-        }
-
-        public Builder pcaDim(int v) {
-            pcaDim = v;
-            return this;
-        }
-
-        public Builder tokenizer(String v) {
-            tokenizer = v;
-            return this;
-        }
-
-        public Builder maskRatio(float v) {
-            maskRatio = v;
-            return this;
-        }
-
+        /**
+         * The changed config.
+         *
+         * @throws IllegalArgumentException naming the setting, for an unknown key or a value out of range
+         */
         public PretrainConfig build() {
-            return new PretrainConfig(method, backbone, width, depth, batchSize, epochs, steps, optimizer, learningRate, momentum, weightDecay, warmupEpochs, finalLrFraction, clipNorm, temperature, projectionHidden, projectionDim, queueSize, keyMomentum, cropScaleMin, jitterStrength, seed, device, checkpointDir, checkpointEverySteps, keepCheckpoints, logEverySteps, permutations, clusters, pcaDim, tokenizer, maskRatio);
+            Map<String, Object> all = new LinkedHashMap<>(changes);
+            MethodDefinition<?> definition = Methods.get((String) all.getOrDefault("method", base.method()));
+            Record settings = (Record) all.get("settings");
+            if (settings == null) {
+                settings = definition.name().equals(base.method()) ? base.settings() : definition.defaults();
+            }
+            all.put("settings", Records.with(definition.cast(settings), settingChanges, definition.name()));
+            return Records.with(base, all, "the training settings");
         }
     }
 }

@@ -19,6 +19,7 @@ import dev.selfsup.core.engine.Versions;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.method.EpochContext;
+import dev.selfsup.core.method.MethodContext;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.SslMethod;
 import dev.selfsup.core.method.StepContext;
@@ -97,7 +98,8 @@ public final class Pretrainer implements AutoCloseable {
         }
         this.manager = NDManager.newBaseManager(device);
         Engine.getInstance().setRandomSeed((int) config.seed());
-        this.method = Methods.create(config, spec, data, resources);
+        this.method = Methods.create(config.method(), config.settings(),
+                new MethodContext(spec, data, resources, config.seed(), config.batchSize()));
         method.prepare(data, manager);
         method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
         this.optimizer = GradientOptimizer.create(config.optimizer(), config.momentum(), config.weightDecay(),

@@ -1,5 +1,6 @@
 package dev.selfsup.encoder;
 
+import dev.selfsup.core.engine.EngineThreads;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -117,9 +118,7 @@ public final class DynamicBatcher implements AutoCloseable {
         this.onStop = onStop;
         running.set(config.workers());
         for (int i = 0; i < config.workers(); i++) {
-            Thread t = new Thread(this::run, "batcher-" + name + "-" + i);
-            t.setDaemon(true);
-            workers.add(t);
+            workers.add(EngineThreads.newThread("batcher-" + name + "-" + i, this::run));
         }
         workers.forEach(Thread::start);
     }

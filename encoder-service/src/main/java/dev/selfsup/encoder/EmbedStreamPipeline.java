@@ -2,6 +2,7 @@ package dev.selfsup.encoder;
 
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EmbedResponse;
+import dev.selfsup.service.GrpcCalls;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayDeque;
@@ -16,7 +17,6 @@ final class EmbedStreamPipeline implements StreamObserver<EmbedRequest> {
     private final EncoderCalls calls;
     private final BiFunction<EmbedRequest, BooleanSupplier, CompletableFuture<EmbedResponse>> start;
     private final ArrayDeque<CompletableFuture<EmbedResponse>> pending = new ArrayDeque<>();
-    private final long t0 = System.nanoTime();
     private boolean halfClosed;
     private boolean done;
 
@@ -29,7 +29,7 @@ final class EmbedStreamPipeline implements StreamObserver<EmbedRequest> {
 
     @Override
     public void onNext(EmbedRequest request) {
-        BooleanSupplier abandoned = EncoderCalls.abandoned(out);
+        BooleanSupplier abandoned = GrpcCalls.abandoned(out);
         CompletableFuture<EmbedResponse> f = CompletableFuture
                 .supplyAsync(() -> start.apply(request, abandoned), calls.pool()).thenCompose(x -> x);
         synchronized (this) {
@@ -47,14 +47,13 @@ final class EmbedStreamPipeline implements StreamObserver<EmbedRequest> {
                 out.request(1);
             } catch (CompletionException e) {
                 done = true;
-                calls.fail(out, "EmbedStream", t0, e);
+                calls.fail(out, e);
                 return;
             }
         }
         if (!done && halfClosed && pending.isEmpty()) {
             done = true;
             out.onCompleted();
-            calls.ok("EmbedStream", t0);
         }
     }
 

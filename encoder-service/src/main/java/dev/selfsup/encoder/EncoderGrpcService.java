@@ -19,6 +19,7 @@ import dev.selfsup.proto.v1.SearchResponse;
 import dev.selfsup.proto.v1.SetDefaultVersionRequest;
 import dev.selfsup.proto.v1.UnloadModelRequest;
 import dev.selfsup.proto.v1.UnloadModelResponse;
+import dev.selfsup.service.GrpcCalls;
 import dev.selfsup.service.ImageInputs;
 import io.grpc.Context;
 import io.grpc.Status;
@@ -59,7 +60,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     @PostConstruct
     void init() {
-        calls = new EncoderCalls(metrics);
+        calls = new EncoderCalls();
         galleries = new GalleryCalls(registry, calls, maxRequestImages);
     }
 
@@ -75,7 +76,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         // Not @Blocking: Quarkus runs the blocking methods of one connection one after another, and clients
         // share connections. Decoding runs on this service's own pool instead, in parallel, unless it is so cheap
         // that the hop to the pool would cost more than the work.
-        BooleanSupplier abandoned = EncoderCalls.abandoned(out);
+        BooleanSupplier abandoned = GrpcCalls.abandoned(out);
         io.vertx.core.Context connection = Vertx.currentContext();
         if (smallRawPixels(request)) {
             embedNow(request, out, abandoned, connection);
@@ -110,12 +111,11 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
      */
     private void embedNow(EmbedRequest request, StreamObserver<EmbedResponse> out, BooleanSupplier abandoned,
             io.vertx.core.Context connection) {
-        long t0 = System.nanoTime();
         CompletableFuture<EmbedResponse> f;
         try {
             f = startEmbed(request, abandoned);
         } catch (RuntimeException e) {
-            calls.fail(out, "Embed", t0, e);
+            calls.fail(out, e);
             return;
         }
         f.whenComplete((r, e) -> {
@@ -124,15 +124,13 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
                     // The client reset the stream (deadline or cancel). Answering it from the event loop made
                     // Vert.x write on a stream Netty had already dropped, and Netty closed the whole connection
                     // (GOAWAY, PROTOCOL_ERROR) under every other call on it.
-                    calls.abandonedAnswer("Embed", t0, e);
                     return;
                 }
                 if (e != null) {
-                    calls.fail(out, "Embed", t0, e);
+                    calls.fail(out, e);
                 } else {
                     out.onNext(r);
                     out.onCompleted();
-                    calls.ok("Embed", t0);
                 }
             };
             if (connection == null || Vertx.currentContext() == connection) {
@@ -204,7 +202,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     @Override
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> out) {
-        calls.unary(out, "ListModels", () -> {
+        calls.unary(out, () -> {
             ListModelsResponse.Builder b = ListModelsResponse.newBuilder();
             registry.list(request.getName()).forEach(v -> b.addModels(ModelInfos.of(v, registry)));
             return b.build();
@@ -213,7 +211,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     @Override
     public void getModel(GetModelRequest request, StreamObserver<ModelInfo> out) {
-        calls.unary(out, "GetModel", () -> {
+        calls.unary(out, () -> {
             EncoderCalls.requireModel(request.getName());
             return ModelInfos.of(registry.get(request.getName(), request.getVersion()), registry);
         });
@@ -221,7 +219,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     @Override
     public void setDefaultVersion(SetDefaultVersionRequest request, StreamObserver<ModelInfo> out) {
-        calls.unary(out, "SetDefaultVersion", () -> {
+        calls.unary(out, () -> {
             EncoderCalls.requireModel(request.getName());
             return ModelInfos.of(registry.setDefault(request.getName(), request.getVersion()), registry);
         });
@@ -233,7 +231,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
     }
 
     private void unloadModelNow(UnloadModelRequest request, StreamObserver<UnloadModelResponse> out) {
-        calls.unary(out, "UnloadModel", () -> {
+        calls.unary(out, () -> {
             EncoderCalls.requireModel(request.getName());
             return UnloadModelResponse.newBuilder()
                     .addAllVersions(registry.unload(request.getName(), request.getVersion())).build();
@@ -254,6 +252,6 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     @Override
     public void clearGallery(ClearGalleryRequest request, StreamObserver<ClearGalleryResponse> out) {
-        calls.unary(out, "ClearGallery", () -> galleries.clear(request));
+        calls.unary(out, () -> galleries.clear(request));
     }
 }

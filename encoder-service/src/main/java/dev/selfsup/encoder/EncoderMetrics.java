@@ -16,11 +16,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The encoder-service's Prometheus metrics (at /q/metrics): selfsup_encoder_requests_total{method,status},
- * selfsup_encoder_images_total{model}, selfsup_encoder_request_seconds{method}, selfsup_encoder_queue_wait_seconds,
+ * The encoder-service's own Prometheus metrics (at /q/metrics): selfsup_encoder_images_total{model},
+ * selfsup_encoder_queue_wait_seconds,
  * selfsup_encoder_batch_size_images, selfsup_encoder_batch_seconds, selfsup_encoder_queue_depth{model} (images),
  * selfsup_encoder_skipped_images_total (deadline passed before the batch ran), selfsup_encoder_models_loaded and
- * selfsup_encoder_model_load_seconds.
+ * selfsup_encoder_model_load_seconds. Requests are counted for every service alike by
+ * {@link dev.selfsup.service.RequestMetrics}.
  */
 @Startup
 @ApplicationScoped
@@ -31,8 +32,6 @@ public class EncoderMetrics {
     private final AtomicInteger modelsLoaded = new AtomicInteger();
     private final Map<String, AtomicInteger> queueDepth = new ConcurrentHashMap<>();
     private final Map<String, Counter> images = new ConcurrentHashMap<>();
-    private final Map<String, Timer> latency = new ConcurrentHashMap<>();
-    private final Map<String, Counter> requests = new ConcurrentHashMap<>();
     private Timer queueWait;
     private Timer batchTime;
     private Timer loadTime;
@@ -56,18 +55,6 @@ public class EncoderMetrics {
         skipped = Counter.builder("selfsup.encoder.skipped.images")
                 .description("Images not computed because the request's deadline passed or it was cancelled")
                 .register(registry);
-    }
-
-    /** Counts a finished request. */
-    public void request(String method, String status, long nanos) {
-        // Looked up in a map of our own: building and registering a meter per request shows in profiles.
-        requests.computeIfAbsent(method + ' ' + status, k -> Counter.builder("selfsup.encoder.requests")
-                .tag("method", method).tag("status", status).description("Requests by method and gRPC status")
-                .register(registry)).increment();
-        latency.computeIfAbsent(method, m -> Timer.builder("selfsup.encoder.request").tag("method", m)
-                .description("Request latency as the server sees it").publishPercentileHistogram()
-                .minimumExpectedValue(Duration.ofNanos(100_000)).maximumExpectedValue(Duration.ofSeconds(30))
-                .register(registry)).record(nanos, TimeUnit.NANOSECONDS);
     }
 
     public void imagesEmbedded(String model, int n) {

@@ -10,6 +10,7 @@ import dev.selfsup.proto.v1.Neighbor;
 import dev.selfsup.proto.v1.SearchRequest;
 import dev.selfsup.proto.v1.SearchResponse;
 import dev.selfsup.proto.v1.SearchResult;
+import dev.selfsup.service.GrpcCalls;
 import dev.selfsup.service.ImageInputs;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
@@ -33,7 +34,6 @@ final class GalleryCalls {
 
     /** Embeds the items and adds them to the version's gallery; answers when they are searchable. */
     void add(AddToGalleryRequest request, StreamObserver<AddToGalleryResponse> out) {
-        long t0 = System.nanoTime();
         try {
             EncoderCalls.requireModel(request.getModel());
             ServedModel m = registry.serving(request.getModel(), request.getVersion());
@@ -54,30 +54,28 @@ final class GalleryCalls {
                 labels.add(item.getLabel());
             }
             float[] pixels = ImageInputs.toPixels(images, m.spec().channels(), m.spec().imageSize(), maxRequestImages, "items");
-            m.embed(pixels, images.size(), EncoderCalls.abandoned(out)).whenComplete((values, e) -> {
+            m.embed(pixels, images.size(), GrpcCalls.abandoned(out)).whenComplete((values, e) -> {
                 if (e != null) {
-                    calls.fail(out, "AddToGallery", t0, e);
+                    calls.fail(out, e);
                     return;
                 }
                 try {
                     m.gallery().add(ids, labels, values);
                 } catch (RuntimeException ex) {
-                    calls.fail(out, "AddToGallery", t0, ex);
+                    calls.fail(out, ex);
                     return;
                 }
                 out.onNext(AddToGalleryResponse.newBuilder().setModel(m.record().name())
                         .setVersion(m.record().version()).setGallerySize(m.gallery().size()).build());
                 out.onCompleted();
-                calls.ok("AddToGallery", t0);
             });
         } catch (RuntimeException e) {
-            calls.fail(out, "AddToGallery", t0, e);
+            calls.fail(out, e);
         }
     }
 
     /** Embeds the queries and answers their nearest gallery items. */
     void search(SearchRequest request, StreamObserver<SearchResponse> out) {
-        long t0 = System.nanoTime();
         try {
             EncoderCalls.requireModel(request.getModel());
             if (request.getK() < 0) {
@@ -91,7 +89,7 @@ final class GalleryCalls {
             }
             float[] pixels = ImageInputs.toPixels(request.getQueriesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "queries");
             int n = request.getQueriesCount();
-            float[] q = m.embed(pixels, n, EncoderCalls.abandoned(out)).get();
+            float[] q = m.embed(pixels, n, GrpcCalls.abandoned(out)).get();
             Gallery.Result[] results = m.searchGallery(q, n, k);
             SearchResponse.Builder b = SearchResponse.newBuilder().setModel(m.record().name())
                     .setVersion(m.record().version());
@@ -106,14 +104,13 @@ final class GalleryCalls {
             }
             out.onNext(b.build());
             out.onCompleted();
-            calls.ok("Search", t0);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            calls.fail(out, "Search", t0, Status.CANCELLED.asRuntimeException());
+            calls.fail(out, Status.CANCELLED.asRuntimeException());
         } catch (ExecutionException e) {
-            calls.fail(out, "Search", t0, e.getCause());
+            calls.fail(out, e.getCause());
         } catch (RuntimeException e) {
-            calls.fail(out, "Search", t0, e);
+            calls.fail(out, e);
         }
     }
 

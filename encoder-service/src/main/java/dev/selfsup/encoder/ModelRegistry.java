@@ -2,6 +2,7 @@ package dev.selfsup.encoder;
 
 import ai.djl.Device;
 import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.engine.EngineThreads;
 import dev.selfsup.core.engine.IntraOpThreads;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
@@ -75,15 +76,10 @@ public class ModelRegistry {
 
     void onStart(@Observes StartupEvent e) throws IOException {
         store = new ModelStore(modelDir);
-        Thread t = new Thread(this::restore, "model-restore");
-        t.setDaemon(true);
-        t.start();
+        EngineThreads.start("model-restore", this::restore);
         if (!storePoll.isZero() && !storePoll.isNegative()) {
-            poller = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread th = new Thread(r, "model-store-poll");
-                th.setDaemon(true);
-                return th;
-            });
+            poller = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                    EngineThreads.factory("model-store-poll"));
             poller.scheduleWithFixedDelay(this::pollStore, storePoll.toMillis(), storePoll.toMillis(),
                     TimeUnit.MILLISECONDS);
         }

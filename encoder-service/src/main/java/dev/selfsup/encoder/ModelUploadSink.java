@@ -29,7 +29,6 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
     private MessageDigest sha;
     private long received;
     private boolean failed;
-    private final long t0 = System.nanoTime();
 
     ModelUploadSink(ModelRegistry registry, EncoderCalls calls, StreamObserver<ModelInfo> out, long maxModelBytes) {
         this.registry = registry;
@@ -86,7 +85,7 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
     private void abort(StatusRuntimeException e) {
         failed = true;
         cleanup();
-        calls.fail(out, "PublishModel", t0, e);
+        calls.fail(out, e);
     }
 
     private void cleanup() {
@@ -142,10 +141,9 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
                         received, manifest.getRunId());
                 out.onNext(ModelInfos.of(v, registry));
                 out.onCompleted();
-                calls.ok("PublishModel", t0);
             } catch (RuntimeException e) {
                 cleanup();
-                calls.fail(out, "PublishModel", t0, e);
+                calls.fail(out, e);
             }
         });
     }

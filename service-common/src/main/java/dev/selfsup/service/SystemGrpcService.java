@@ -3,15 +3,17 @@ package dev.selfsup.service;
 import dev.selfsup.core.engine.EngineInfo;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
-import dev.selfsup.proto.v1.SystemService;
+import dev.selfsup.proto.v1.SystemServiceGrpc;
+import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
-import io.smallrye.mutiny.Uni;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /** Answers what this service is and what it computes on, as checked at start (no engine work per call). */
 @GrpcService
-public class SystemGrpcService implements SystemService {
+public class SystemGrpcService extends SystemServiceGrpc.SystemServiceImplBase {
+    private static final GrpcCalls CALLS = new GrpcCalls("system-info", 1, null);
+
     @ConfigProperty(name = "quarkus.application.name")
     String service;
 
@@ -19,10 +21,13 @@ public class SystemGrpcService implements SystemService {
     EngineCheck engine;
 
     @Override
-    public Uni<ServerInfo> getServerInfo(GetServerInfoRequest request) {
-        EngineInfo e = engine.info();
-        return Uni.createFrom().item(ServerInfo.newBuilder().setService(service).setSelfsupVersion(e.selfsupVersion())
-                .setDjlVersion(e.djlVersion()).setEngine(e.engine()).setDevice(e.device()).setGpuCount(e.gpuCount())
-                .setCpu(e.cpu()).setCpuIsa(e.cpuIsa()).setNumericsCheck(e.numericsCheck()).build());
+    public void getServerInfo(GetServerInfoRequest request, StreamObserver<ServerInfo> out) {
+        CALLS.unary(out, () -> {
+            EngineInfo e = engine.info();
+            return ServerInfo.newBuilder().setService(service).setSelfsupVersion(e.selfsupVersion())
+                    .setDjlVersion(e.djlVersion()).setEngine(e.engine()).setDevice(e.device())
+                    .setGpuCount(e.gpuCount()).setCpu(e.cpu()).setCpuIsa(e.cpuIsa())
+                    .setNumericsCheck(e.numericsCheck()).build();
+        });
     }
 }

@@ -6,7 +6,6 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
-import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
 import dev.selfsup.proto.v1.DecodeRequest;
 import dev.selfsup.proto.v1.DecodeResponse;
@@ -18,27 +17,25 @@ import dev.selfsup.proto.v1.TokenizeRequest;
 import dev.selfsup.proto.v1.TokenizeResponse;
 import dev.selfsup.proto.v1.TokenizerEvent;
 import dev.selfsup.proto.v1.TokenizerInfo;
-import dev.selfsup.proto.v1.TokenizerService;
-import dev.selfsup.service.GrpcErrors;
+import dev.selfsup.proto.v1.TokenizerServiceGrpc;
+import dev.selfsup.service.GrpcCalls;
 import dev.selfsup.service.ImageInputs;
-import io.grpc.Status;
+import dev.selfsup.service.StreamReplies;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.mutiny.Multi;
-import io.smallrye.mutiny.Uni;
 import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
- * The TokenizerService API: a thin adapter from protos to core's tokenizers. Tokenizing and decoding run on the
- * service's own worker pool, never on the event loop.
+ * The TokenizerService API: a thin adapter from protos to core's tokenizers. Tokenizing, decoding and training run
+ * on the service's own worker pool ({@link GrpcCalls}), never on the event loop.
  */
 @GrpcService
-public class TokenizerGrpcService implements TokenizerService {
+public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceImplBase {
     @Inject
     TokenizerRegistry registry;
     @Inject
@@ -46,85 +43,66 @@ public class TokenizerGrpcService implements TokenizerService {
 
     @ConfigProperty(name = "selfsup.tokenizer.max-request-images", defaultValue = "1024")
     int maxRequestImages;
-    @ConfigProperty(name = "selfsup.tokenizer.workers", defaultValue = "2")
-    int workers;
 
-    private volatile ExecutorService pool;
+    private final GrpcCalls calls;
 
-    private ExecutorService pool() {
-        if (pool == null) {
-            synchronized (this) {
-                if (pool == null) {
-                    pool = Executors.newFixedThreadPool(Math.max(1, workers), r -> {
-                        Thread t = new Thread(() -> {
-                            GradMode.disableOnThisThread();
-                            r.run();
-                        }, "tokenizer-worker");
-                        t.setDaemon(true);
-                        return t;
-                    });
-                }
-            }
-        }
-        return pool;
+    @Inject
+    public TokenizerGrpcService(@ConfigProperty(name = "selfsup.tokenizer.workers", defaultValue = "2") int workers) {
+        this.calls = new GrpcCalls("tokenizer-worker", Math.max(1, workers), null);
     }
 
     @PreDestroy
     void close() {
-        if (pool != null) {
-            pool.shutdownNow();
-        }
+        calls.close();
     }
 
-    /** Runs {@code work} on the pool, counting it as a request of {@code method}. */
-    private <T> Uni<T> work(String method, String tokenizer, int images, Supplier<T> work) {
-        return Uni.createFrom().item(() -> {
-            long t0 = System.nanoTime();
-            String status = "OK";
+    /** Runs {@code work} on the pool and counts its images when it succeeds. */
+    private <T> void work(StreamObserver<T> out, String method, String tokenizer, int images, Supplier<T> work) {
+        calls.blocking(out, () -> {
+            T answer = work.get();
+            metrics.images(method, tokenizer, images);
+            return answer;
+        });
+    }
+
+    @Override
+    public void trainTokenizer(dev.selfsup.proto.v1.TokenizerSpec request, StreamObserver<TokenizerEvent> out) {
+        Multi<TokenizerEvent> events = Multi.createFrom().<TokenizerEvent>emitter(em -> {
             try {
-                return work.get();
+                registry.train(request, em);
             } catch (RuntimeException e) {
-                Status s = GrpcErrors.toStatus(e);
-                status = s.getCode().name();
-                throw s.asRuntimeException();
-            } finally {
-                metrics.request(method, tokenizer, status, "OK".equals(status) ? images : 0, System.nanoTime() - t0);
+                em.fail(e);
             }
-        }).runSubscriptionOn(pool());
+        }).runSubscriptionOn(calls.pool());
+        StreamReplies.forward(events, out, calls);
     }
 
     @Override
-    public Multi<TokenizerEvent> trainTokenizer(dev.selfsup.proto.v1.TokenizerSpec request) {
-        return Multi.createFrom().<TokenizerEvent>emitter(out -> {
-            try {
-                registry.train(request, out);
-            } catch (RuntimeException e) {
-                out.fail(e);
-            }
-        }).runSubscriptionOn(pool());
+    public void listTokenizers(ListTokenizersRequest request, StreamObserver<ListTokenizersResponse> out) {
+        calls.unary(out, () -> {
+            ListTokenizersResponse.Builder b = ListTokenizersResponse.newBuilder();
+            registry.list().forEach(e -> b.addTokenizers(TokenizerRegistry.info(e)));
+            return b.build();
+        });
     }
 
     @Override
-    public Uni<ListTokenizersResponse> listTokenizers(ListTokenizersRequest request) {
-        ListTokenizersResponse.Builder b = ListTokenizersResponse.newBuilder();
-        registry.list().forEach(e -> b.addTokenizers(TokenizerRegistry.info(e)));
-        return Uni.createFrom().item(b.build());
+    public void getTokenizer(GetTokenizerRequest request, StreamObserver<TokenizerInfo> out) {
+        calls.unary(out, () -> TokenizerRegistry.info(registry.get(request.getName())));
     }
 
     @Override
-    public Uni<TokenizerInfo> getTokenizer(GetTokenizerRequest request) {
-        return Uni.createFrom().item(() -> TokenizerRegistry.info(registry.get(request.getName())));
+    public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> out) {
+        work(out, "Tokenize", request.getTokenizer(), request.getImagesCount(), () -> tokenizeNow(request));
     }
 
     @Override
-    public Uni<TokenizeResponse> tokenize(TokenizeRequest request) {
-        return work("Tokenize", request.getTokenizer(), request.getImagesCount(), () -> tokenizeNow(request));
-    }
-
-    @Override
-    public Multi<TokenizeResponse> tokenizeStream(Multi<TokenizeRequest> requests) {
-        // One request at a time, in order: the next is read only when this answer has been sent on.
-        return requests.onItem().transformToUniAndConcatenate(this::tokenize);
+    public StreamObserver<TokenizeRequest> tokenizeStream(StreamObserver<TokenizeResponse> out) {
+        return new TokenizeStream(out, calls, request -> {
+            TokenizeResponse r = tokenizeNow(request);
+            metrics.images("TokenizeStream", request.getTokenizer(), request.getImagesCount());
+            return r;
+        });
     }
 
     private TokenizeResponse tokenizeNow(TokenizeRequest request) {
@@ -158,8 +136,8 @@ public class TokenizerGrpcService implements TokenizerService {
     }
 
     @Override
-    public Uni<DecodeResponse> decode(DecodeRequest request) {
-        return work("Decode", request.getTokenizer(), request.getGridsCount(), () -> decodeNow(request));
+    public void decode(DecodeRequest request, StreamObserver<DecodeResponse> out) {
+        work(out, "Decode", request.getTokenizer(), request.getGridsCount(), () -> decodeNow(request));
     }
 
     private DecodeResponse decodeNow(DecodeRequest request) {
@@ -205,6 +183,6 @@ public class TokenizerGrpcService implements TokenizerService {
     }
 
     private static StatusRuntimeException invalid(String message) {
-        return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
+        return GrpcCalls.invalid(message);
     }
 }

@@ -3,22 +3,20 @@ package dev.selfsup.tokenizer;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
 import io.quarkus.runtime.Startup;
 import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
-import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The tokenizer-service's Prometheus metrics: selfsup_tokenizer_images_total{tokenizer,method} (images tokenized or
- * decoded), selfsup_tokenizer_request_seconds{method} (histogram), selfsup_tokenizer_requests_total{method,status},
- * selfsup_tokenizer_tokenizers (loaded), and for trainings in progress selfsup_tokenizer_training_step,
+ * decoded), selfsup_tokenizer_tokenizers (loaded), and for trainings in progress selfsup_tokenizer_training_step,
  * selfsup_tokenizer_training_loss, selfsup_tokenizer_training_codebook_usage and
- * selfsup_tokenizer_training_images_per_second, by tokenizer.
+ * selfsup_tokenizer_training_images_per_second, by tokenizer. Requests (selfsup_tokenizer_requests_total and
+ * selfsup_tokenizer_request_seconds) are counted for every service alike by {@link dev.selfsup.service.RequestMetrics}.
  */
 @Startup
 @ApplicationScoped
@@ -27,7 +25,6 @@ public class TokenizerMetrics {
     MeterRegistry registry;
 
     private final AtomicInteger loaded = new AtomicInteger();
-    private final Map<String, Timer> latency = new ConcurrentHashMap<>();
     private final Map<String, Training> trainings = new ConcurrentHashMap<>();
 
     /** The live numbers of one training, read by its gauges. */
@@ -55,17 +52,10 @@ public class TokenizerMetrics {
         loaded.set(n);
     }
 
-    /** Counts a finished request and its images. */
-    public void request(String method, String tokenizer, String status, int images, long nanos) {
-        Counter.builder("selfsup.tokenizer.requests").tags("method", method, "status", status)
-                .description("Requests by method and gRPC status").register(registry).increment();
-        if (images > 0) {
-            Counter.builder("selfsup.tokenizer.images").tags("tokenizer", tokenizer, "method", method)
-                    .description("Images tokenized or decoded").register(registry).increment(images);
-        }
-        latency.computeIfAbsent(method, m -> Timer.builder("selfsup.tokenizer.request").tags("method", m)
-                .description("Request latency").publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
-                .maximumExpectedValue(Duration.ofSeconds(30)).register(registry)).record(Duration.ofNanos(nanos));
+    /** Counts the images of a call that succeeded. */
+    public void images(String method, String tokenizer, int images) {
+        Counter.builder("selfsup.tokenizer.images").tags("tokenizer", tokenizer, "method", method)
+                .description("Images tokenized or decoded").register(registry).increment(images);
     }
 
     /** The gauges of a training, registered on first use. */

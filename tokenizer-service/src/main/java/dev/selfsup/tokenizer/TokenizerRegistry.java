@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDManager;
 import com.google.protobuf.util.Timestamps;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.engine.EngineThreads;
 import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.core.tokenizer.TokenizerFile;
@@ -71,14 +72,8 @@ public class TokenizerRegistry {
     void onStart(@Observes StartupEvent e) throws IOException {
         Files.createDirectories(dir);
         AtomicFiles.removeLeftovers(dir); // before any call can write here
-        trainer = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "tokenizer-training");
-            t.setDaemon(true);
-            return t;
-        });
-        Thread loader = new Thread(this::loadStored, "tokenizer-load");
-        loader.setDaemon(true);
-        loader.start();
+        trainer = Executors.newSingleThreadExecutor(EngineThreads.factory("tokenizer-training"));
+        EngineThreads.start("tokenizer-load", this::loadStored);
     }
 
     void onStop(@Observes ShutdownEvent e) {

@@ -3,6 +3,7 @@ package dev.selfsup.trainer;
 import com.google.protobuf.Timestamp;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.engine.EngineThreads;
 import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.eval.KnnClassifier;
@@ -99,11 +100,7 @@ public class RunManager {
     }
 
     void onStart(@Observes StartupEvent e) {
-        pool = Executors.newFixedThreadPool(Math.max(1, workers), r -> {
-            Thread t = new Thread(r, "selfsup-trainer");
-            t.setDaemon(true);
-            return t;
-        });
+        pool = Executors.newFixedThreadPool(Math.max(1, workers), EngineThreads.factory("selfsup-trainer"));
         for (Run r : store.loadAll()) {
             Handle h = new Handle(r);
             runs.put(r.getRunId(), h);

@@ -15,78 +15,95 @@ import dev.selfsup.proto.v1.ResumeRunRequest;
 import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
 import dev.selfsup.proto.v1.RunSpec;
-import dev.selfsup.proto.v1.TrainerService;
+import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import dev.selfsup.proto.v1.WatchRunRequest;
+import dev.selfsup.service.GrpcCalls;
+import dev.selfsup.service.StreamReplies;
+import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
-import io.smallrye.common.annotation.Blocking;
-import io.smallrye.mutiny.Multi;
-import io.smallrye.mutiny.Uni;
+import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 
-/** The trainer's gRPC API: a thin adapter from protos to RunManager. DJL work runs on worker threads. */
+/**
+ * The trainer's gRPC API: a thin adapter from protos to RunManager. Calls that touch the disk or the engine run on
+ * the service's pool ({@link GrpcCalls#blocking}); lookups answer on the calling thread.
+ */
 @GrpcService
-public class TrainerGrpcService implements TrainerService {
-    private static final int CHUNK = 1 << 20;
+public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBase {
+    private final GrpcCalls calls = new GrpcCalls("trainer-calls", 4, null);
 
     @Inject
     RunManager runs;
 
-    @Override
-    @Blocking
-    public Uni<Run> startRun(RunSpec request) {
-        return Uni.createFrom().item(() -> runs.start(request));
+    @PreDestroy
+    void close() {
+        calls.close();
     }
 
     @Override
-    public Uni<Run> getRun(GetRunRequest request) {
-        return Uni.createFrom().item(() -> runs.get(request.getRunId()));
+    public void startRun(RunSpec request, StreamObserver<Run> out) {
+        calls.blocking(out, () -> runs.start(request));
     }
 
     @Override
-    public Uni<ListRunsResponse> listRuns(ListRunsRequest request) {
-        return Uni.createFrom().item(() -> ListRunsResponse.newBuilder()
+    public void getRun(GetRunRequest request, StreamObserver<Run> out) {
+        calls.unary(out, () -> runs.get(request.getRunId()));
+    }
+
+    @Override
+    public void listRuns(ListRunsRequest request, StreamObserver<ListRunsResponse> out) {
+        calls.unary(out, () -> ListRunsResponse.newBuilder()
                 .addAllRuns(runs.list(Set.copyOf(request.getStatesList()))).build());
     }
 
     @Override
-    @Blocking
-    public Uni<Run> cancelRun(CancelRunRequest request) {
-        return Uni.createFrom().item(() -> runs.cancel(request.getRunId()));
+    public void cancelRun(CancelRunRequest request, StreamObserver<Run> out) {
+        calls.blocking(out, () -> runs.cancel(request.getRunId()));
     }
 
     @Override
-    @Blocking
-    public Uni<Run> resumeRun(ResumeRunRequest request) {
-        return Uni.createFrom().item(() -> runs.resume(request.getRunId(), request.getStartOver()));
+    public void resumeRun(ResumeRunRequest request, StreamObserver<Run> out) {
+        calls.blocking(out, () -> runs.resume(request.getRunId(), request.getStartOver()));
     }
 
     @Override
-    @Blocking
-    public Uni<DeleteRunResponse> deleteRun(DeleteRunRequest request) {
-        return Uni.createFrom().item(() -> {
+    public void deleteRun(DeleteRunRequest request, StreamObserver<DeleteRunResponse> out) {
+        calls.blocking(out, () -> {
             runs.delete(request.getRunId());
             return DeleteRunResponse.getDefaultInstance();
         });
     }
 
     @Override
-    public Multi<RunEvent> watchRun(WatchRunRequest request) {
-        return runs.watch(request.getRunId());
+    public void watchRun(WatchRunRequest request, StreamObserver<RunEvent> out) {
+        try {
+            StreamReplies.forward(runs.watch(request.getRunId()), out, calls);
+        } catch (RuntimeException e) {
+            calls.fail(out, e);
+        }
     }
 
     @Override
-    @Blocking
-    public Uni<EvalResult> evaluateRun(EvaluateRunRequest request) {
-        return Uni.createFrom().item(() -> runs.evaluate(request.getRunId(), request.getSpec()));
+    public void evaluateRun(EvaluateRunRequest request, StreamObserver<EvalResult> out) {
+        calls.blocking(out, () -> runs.evaluate(request.getRunId(), request.getSpec()));
     }
 
     @Override
-    @Blocking
-    public Multi<ModelChunk> exportEncoder(ExportEncoderRequest request) {
-        return Multi.createFrom().items(() -> chunks(request.getRunId()).stream());
+    public void exportEncoder(ExportEncoderRequest request, StreamObserver<ModelChunk> out) {
+        calls.offload(() -> {
+            List<ModelChunk> chunks;
+            try {
+                chunks = chunks(request.getRunId());
+            } catch (RuntimeException e) {
+                calls.fail(out, e);
+                return;
+            }
+            chunks.forEach(out::onNext);
+            out.onCompleted();
+        });
     }
 
     /** The run's encoder file as a manifest and 1 MiB chunks. */
@@ -96,8 +113,7 @@ public class TrainerGrpcService implements TrainerService {
     }
 
     @Override
-    @Blocking
-    public Uni<Run> publishEncoder(PublishEncoderRequest request) {
-        return Uni.createFrom().item(() -> runs.publish(request.getRunId(), request.getModelName()));
+    public void publishEncoder(PublishEncoderRequest request, StreamObserver<Run> out) {
+        calls.blocking(out, () -> runs.publish(request.getRunId(), request.getModelName()));
     }
 }

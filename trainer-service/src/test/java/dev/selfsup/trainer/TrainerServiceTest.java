@@ -226,6 +226,10 @@ class TrainerServiceTest {
         assertTrue(metricValue(metrics, "selfsup_training_images_per_second", runLabel) > 0);
         assertTrue(metrics.contains("selfsup_training_runs{state=\"succeeded\"}"), "runs by state");
         assertTrue(metrics.contains("selfsup_training_checkpoint_write_seconds_count{"), "checkpoint writes");
+        assertTrue(metrics.contains("selfsup_trainer_requests_total{method=\"StartRun\",status=\"OK\"}"),
+                "every call is counted by method and status (RequestMetrics)");
+        assertTrue(metrics.contains("selfsup_trainer_requests_total{method=\"PublishEncoder\",status=\"INVALID_ARGUMENT\"}"),
+                "a refused call is counted with its status");
         // Every training metric a panel of the Grafana dashboard queries is exported by this run.
         Set<String> queried = dashboardMetrics();
         for (String name : queried) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.EngineThreads;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -73,9 +74,7 @@ public final class BatchLoader implements AutoCloseable {
         for (int i = 0; i < 5; i++) {
             free.add(ByteBuffer.allocateDirect(batchSize * data.imageBytes()));
         }
-        this.worker = new Thread(() -> produce(firstStep), "selfsup-batch-loader");
-        this.worker.setDaemon(true);
-        this.worker.start();
+        this.worker = EngineThreads.start("selfsup-batch-loader", () -> produce(firstStep));
     }
 
     /** Full batches in one epoch. */

@@ -10,10 +10,11 @@ import ai.djl.nn.Block;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.initializer.NormalInitializer;
 import dev.selfsup.core.augment.RandomResizedCrop;
+import dev.selfsup.core.config.Records;
 import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.EpochSampler;
 import dev.selfsup.core.data.ImageDataset;
-import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.engine.EngineThreads;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.VisionTransformer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
@@ -27,7 +28,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import dev.selfsup.core.config.Records;
 
 /**
  * BEiT (Bao et al. 2022): masked image modelling on visual tokens. A ViT sees a view of each image with about 40%
@@ -132,14 +132,7 @@ public final class Beit extends EncoderMethod {
         }
         this.data = d;
         this.hostManager = NDManager.newBaseManager(Device.cpu());
-        this.prefetcher = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(() -> {
-                GradMode.disableOnThisThread();
-                r.run();
-            }, "beit-token-prefetch");
-            t.setDaemon(true);
-            return t;
-        });
+        this.prefetcher = Executors.newSingleThreadExecutor(EngineThreads.factory("beit-token-prefetch"));
     }
 
     @Override

@@ -1,4 +1,4 @@
-package dev.selfsup.encoder;
+package dev.selfsup.service;
 
 import io.grpc.Context;
 import io.grpc.Contexts;

@@ -21,10 +21,10 @@ import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.ModelManifest;
 import dev.selfsup.proto.v1.PixelType;
 import dev.selfsup.proto.v1.RawImage;
-import grpc.health.v1.HealthGrpc;
-import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
 import java.io.ByteArrayInputStream;
 import java.io.File;
 import java.net.ServerSocket;
@@ -38,9 +38,9 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine;
 
 /**
  * Load on the encoder-service over loopback gRPC, against the same encoder run in-process in a loop of full

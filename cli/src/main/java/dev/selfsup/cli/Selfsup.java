@@ -182,8 +182,8 @@ public final class Selfsup {
         @Option(names = "--depth", description = "backbone depth (the ViT's layers for beit)")
         Integer depth;
         @Option(names = "--set", paramLabel = "KEY=VALUE", description = "any other field of the run's spec by its "
-                + "name in trainer.proto, e.g. --set temperature=0.5 --set backbone=resnet18 (repeatable); the trainer "
-                + "refuses a setting the method does not have")
+                + "name in trainer.proto, e.g. --set temperature=0.5 --set backbone=resnet18 (repeatable); a setting of "
+                + "another method is not used, and the run's spec shows what ran")
         Map<String, String> fields = new LinkedHashMap<>();
 
         /** The API enum of a method name: "moco-v2" is METHOD_MOCO_V2. */

@@ -11,6 +11,7 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import javax.imageio.ImageIO;
 
 /** A picture of colorization on test images: the grayscale input, the prediction and the truth, in three rows. */
@@ -51,7 +52,7 @@ final class ColorizationPicture {
         }
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
         ImageIO.write(out, "png", tmp.toFile());
-        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
     private static int channel(float v) {

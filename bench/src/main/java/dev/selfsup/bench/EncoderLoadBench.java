@@ -15,6 +15,7 @@ import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.EmbedRequest;
+import dev.selfsup.proto.v1.EmbedResponse;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.Image;
 import dev.selfsup.proto.v1.ModelInfo;
@@ -25,19 +26,28 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
 import java.io.File;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -52,7 +62,7 @@ import picocli.CommandLine.Option;
  * they take CPU the service would otherwise use.
  */
 @Command(name = "encoder-load-bench", mixinStandardHelpOptions = true)
-public final class EncoderLoadBench implements java.util.concurrent.Callable<Integer> {
+public final class EncoderLoadBench implements Callable<Integer> {
     @Option(names = "--bundle", description = "Encoder bundle to serve (default: a random-init small ConvNet, "
             + "width 32, depth 1, 1x28x28: the trainer's default for Fashion-MNIST)")
     Path bundle;
@@ -312,8 +322,8 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
      */
     Level load(List<ManagedChannel> chans, EmbedRequest request, int n, int secs) throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
-        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(n);
-        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(n);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
         Client[] clients = new Client[n];
         for (int i = 0; i < n; i++) {
             clients[i] = new Client(EncoderServiceGrpc.newStub(chans.get(i % chans.size())), request, stop, done,
@@ -340,18 +350,18 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
     }
 
     /** One client of {@link #load}: at most one request in flight. */
-    private static final class Client implements io.grpc.stub.StreamObserver<dev.selfsup.proto.v1.EmbedResponse> {
+    private static final class Client implements StreamObserver<EmbedResponse> {
         final EncoderServiceGrpc.EncoderServiceStub stub;
         final EmbedRequest request;
         final AtomicBoolean stop;
-        final java.util.concurrent.CountDownLatch done;
-        final java.util.concurrent.atomic.AtomicReference<Throwable> failure;
+        final CountDownLatch done;
+        final AtomicReference<Throwable> failure;
         final long[] latencies = new long[1 << 16];
         long count;
         long sentAt;
 
         Client(EncoderServiceGrpc.EncoderServiceStub stub, EmbedRequest request, AtomicBoolean stop,
-                java.util.concurrent.CountDownLatch done, java.util.concurrent.atomic.AtomicReference<Throwable> failure) {
+                CountDownLatch done, AtomicReference<Throwable> failure) {
             this.stub = stub;
             this.request = request;
             this.stop = stop;
@@ -365,7 +375,7 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
         }
 
         @Override
-        public void onNext(dev.selfsup.proto.v1.EmbedResponse value) {
+        public void onNext(EmbedResponse value) {
             if (count < latencies.length) {
                 latencies[(int) count] = System.nanoTime() - sentAt;
             }
@@ -418,10 +428,10 @@ public final class EncoderLoadBench implements java.util.concurrent.Callable<Int
 
     /** The service's /q/metrics as name{labels} to value. */
     static Map<String, Double> scrape(int port) throws Exception {
-        String body = java.net.http.HttpClient.newHttpClient().send(java.net.http.HttpRequest.newBuilder(
-                java.net.URI.create("http://localhost:" + port + "/q/metrics")).build(),
-                java.net.http.HttpResponse.BodyHandlers.ofString()).body();
-        Map<String, Double> out = new java.util.HashMap<>();
+        String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
+                URI.create("http://localhost:" + port + "/q/metrics")).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
+        Map<String, Double> out = new HashMap<>();
         for (String line : body.split("\n")) {
             if (!line.startsWith("#") && line.contains(" ")) {
                 int sp = line.lastIndexOf(' ');

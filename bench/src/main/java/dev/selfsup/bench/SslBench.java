@@ -1,10 +1,14 @@
 package dev.selfsup.bench;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.FashionMnist;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.eval.EvaluationReport;
 import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.io.Json;
@@ -21,6 +25,7 @@ import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,7 +45,7 @@ public final class SslBench implements Callable<Integer> {
     /** The method names, from core's registry. */
     static final class MethodNames implements Iterable<String> {
         @Override
-        public java.util.Iterator<String> iterator() {
+        public Iterator<String> iterator() {
             return Methods.NAMES.iterator();
         }
     }
@@ -186,7 +191,7 @@ public final class SslBench implements Callable<Integer> {
         MethodResources resources = MethodResources.NONE;
         NDManager tokenizerManager = null;
         if (tokenizerFile != null) {
-            tokenizerManager = NDManager.newBaseManager(dev.selfsup.core.engine.Devices.choose(device));
+            tokenizerManager = NDManager.newBaseManager(Devices.choose(device));
             var loaded = TokenizerFile.read(tokenizerFile, tokenizerManager);
             var source = new LocalTokenSource(loaded.tokenizer(), tokenizerManager);
             resources = new MethodResources(name -> source);
@@ -254,9 +259,9 @@ public final class SslBench implements Callable<Integer> {
                     raw = evaluator.evaluateRawPixels(trainAll, test, trainer.manager());
                     try (NDManager m = trainer.manager().newSubManager()) {
                         Block randomEncoder = Backbones.build(trainer.method().backboneSpec());
-                        ai.djl.engine.Engine.getInstance().setRandomSeed((int) seed);
-                        randomEncoder.initialize(m, ai.djl.ndarray.types.DataType.FLOAT32,
-                                new ai.djl.ndarray.types.Shape(1, train.channels(), train.height(), train.width()));
+                        Engine.getInstance().setRandomSeed((int) seed);
+                        randomEncoder.initialize(m, DataType.FLOAT32,
+                                new Shape(1, train.channels(), train.height(), train.width()));
                         random = evaluator.evaluate(randomEncoder, trainAll, test, m);
                     }
                 }

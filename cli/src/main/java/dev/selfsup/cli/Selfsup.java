@@ -1,15 +1,23 @@
 package dev.selfsup.cli;
 
+import com.google.protobuf.ByteString;
 import com.google.protobuf.util.JsonFormat;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DatasetRef;
+import dev.selfsup.proto.v1.EmbedRequest;
+import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.EvalResult;
 import dev.selfsup.proto.v1.EvalSpec;
 import dev.selfsup.proto.v1.EvaluateRunRequest;
 import dev.selfsup.proto.v1.ExportEncoderRequest;
+import dev.selfsup.proto.v1.Image;
+import dev.selfsup.proto.v1.ListModelsRequest;
 import dev.selfsup.proto.v1.ListRunsRequest;
 import dev.selfsup.proto.v1.Method;
 import dev.selfsup.proto.v1.ModelChunk;
+import dev.selfsup.proto.v1.PixelType;
+import dev.selfsup.proto.v1.PublishEncoderRequest;
+import dev.selfsup.proto.v1.RawImage;
 import dev.selfsup.proto.v1.ResumeRunRequest;
 import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
@@ -24,18 +32,22 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine;
 
 /** The selfsup command-line client. Every command speaks the trainer's gRPC API. */
 @Command(name = "selfsup", mixinStandardHelpOptions = true, version = "selfsup 0.1.0",
@@ -127,7 +139,7 @@ public final class Selfsup {
                 int width = 30;
                 int filled = (int) (width * p.getStep() / Math.max(1, p.getTotalSteps()));
                 StringBuilder extra = new StringBuilder();
-                new java.util.TreeMap<>(p.getMethodMetricsMap()).forEach((k, v) -> extra.append("  ").append(k)
+                new TreeMap<>(p.getMethodMetricsMap()).forEach((k, v) -> extra.append("  ").append(k)
                         .append(' ').append(String.format("%.3f", v)));
                 System.err.printf("\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s%s   ", "#".repeat(filled),
                         ".".repeat(width - filled), p.getStep(), p.getTotalSteps(), p.getEpoch(), p.getLoss(),
@@ -148,8 +160,8 @@ public final class Selfsup {
     /** The methods the API names (its {@code Method} enum): "METHOD_MOCO_V2" is offered as "moco-v2". */
     static final class MethodNames implements Iterable<String> {
         @Override
-        public java.util.Iterator<String> iterator() {
-            return java.util.Arrays.stream(Method.values())
+        public Iterator<String> iterator() {
+            return Arrays.stream(Method.values())
                     .filter(m -> m != Method.UNRECOGNIZED && m != Method.METHOD_UNSPECIFIED)
                     .map(m -> m.name().substring("METHOD_".length()).toLowerCase(Locale.ROOT).replace('_', '-'))
                     .iterator();
@@ -287,7 +299,7 @@ public final class Selfsup {
             Path tmp = Files.createTempFile(output.toAbsolutePath().getParent(), ".export", ".tmp");
             long size = 0;
             String sha = "";
-            var digest = java.security.MessageDigest.getInstance("SHA-256");
+            var digest = MessageDigest.getInstance("SHA-256");
             try (OutputStream out = Files.newOutputStream(tmp)) {
                 while (chunks.hasNext()) {
                     ModelChunk c = chunks.next();
@@ -301,7 +313,7 @@ public final class Selfsup {
                     }
                 }
             }
-            String got = java.util.HexFormat.of().formatHex(digest.digest());
+            String got = HexFormat.of().formatHex(digest.digest());
             if (!got.equals(sha)) {
                 Files.deleteIfExists(tmp);
                 System.err.println("error: checksum mismatch (expected " + sha + ", got " + got + ")");
@@ -354,7 +366,7 @@ public final class Selfsup {
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
-            Run r = stub.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder().setRunId(id)
+            Run r = stub.publishEncoder(PublishEncoderRequest.newBuilder().setRunId(id)
                     .setModelName(model).build());
             System.out.println(r.getPublishedModel());
             return 0;
@@ -370,21 +382,21 @@ public final class Selfsup {
         public Integer call() throws Exception {
             ManagedChannel ch = channel(parent.encoder);
             try {
-                return run(dev.selfsup.proto.v1.EncoderServiceGrpc.newBlockingStub(ch)
+                return run(EncoderServiceGrpc.newBlockingStub(ch)
                         .withDeadlineAfter(5, TimeUnit.MINUTES));
             } finally {
                 ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
         }
 
-        abstract int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception;
+        abstract int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception;
     }
 
     @Command(name = "models", description = "List the encoder-service's models and versions.")
     static final class Models extends EncoderBase {
         @Override
-        int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
-            var models = stub.listModels(dev.selfsup.proto.v1.ListModelsRequest.getDefaultInstance()).getModelsList();
+        int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
+            var models = stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsList();
             System.out.printf("%-24s %7s %-8s %-7s %5s  %s%n", "MODEL", "VERSION", "STATE", "DEFAULT", "DIM", "BACKBONE");
             for (var m : models) {
                 System.out.printf("%-24s %7d %-8s %-7s %5d  %s%n", m.getName(), m.getVersion(),
@@ -412,13 +424,13 @@ public final class Selfsup {
         List<Path> files = new ArrayList<>();
 
         @Override
-        int run(dev.selfsup.proto.v1.EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
-            var req = dev.selfsup.proto.v1.EmbedRequest.newBuilder().setModel(model).setVersion(version)
+        int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
+            var req = EmbedRequest.newBuilder().setModel(model).setVersion(version)
                     .setNormalize(normalize);
             List<String> names = new ArrayList<>();
             for (Path f : files) {
-                req.addImages(dev.selfsup.proto.v1.Image.newBuilder()
-                        .setEncoded(com.google.protobuf.ByteString.copyFrom(Files.readAllBytes(f))));
+                req.addImages(Image.newBuilder()
+                        .setEncoded(ByteString.copyFrom(Files.readAllBytes(f))));
                 names.add(f.toString());
             }
             if (idx != null) {
@@ -426,10 +438,10 @@ public final class Selfsup {
                 int bytes = d.height() * d.width();
                 for (int i = 0; i < d.count(); i++) {
                     // IDX images are grey, so CHW and HWC are the same bytes.
-                    req.addImages(dev.selfsup.proto.v1.Image.newBuilder().setRaw(dev.selfsup.proto.v1.RawImage
+                    req.addImages(Image.newBuilder().setRaw(RawImage
                             .newBuilder().setHeight(d.height()).setWidth(d.width()).setChannels(1)
-                            .setType(dev.selfsup.proto.v1.PixelType.PIXEL_TYPE_UINT8).setData(
-                                    com.google.protobuf.ByteString.copyFrom(d.pixels(), i * bytes, bytes))));
+                            .setType(PixelType.PIXEL_TYPE_UINT8).setData(
+                                    ByteString.copyFrom(d.pixels(), i * bytes, bytes))));
                     names.add(idx.getFileName() + "#" + i);
                 }
             }

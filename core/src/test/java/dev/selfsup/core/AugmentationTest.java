@@ -15,6 +15,7 @@ import dev.selfsup.core.augment.GaussianBlur;
 import dev.selfsup.core.augment.HorizontalFlip;
 import dev.selfsup.core.augment.RandomGrayscale;
 import dev.selfsup.core.augment.RandomResizedCrop;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
@@ -140,7 +141,7 @@ class AugmentationTest {
         float[] v2 = a.apply(x, new Random(5)).toFloatArray();
         float[] v3 = a.apply(x, new Random(6)).toFloatArray();
         assertArrayEquals(v1, v2);
-        assertNotEquals(java.util.Arrays.hashCode(v1), java.util.Arrays.hashCode(v3));
+        assertNotEquals(Arrays.hashCode(v1), Arrays.hashCode(v3));
         AugmentationPipeline p = AugmentationPipeline.contrastive(1, 28, 0.2, 0.5);
         List<Class<?>> kinds = p.steps().stream().<Class<?>>map(Object::getClass).toList();
         assertEquals(List.of(RandomResizedCrop.class, HorizontalFlip.class, ColorJitter.class), kinds);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.ndarray.BaseNDManager;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -21,14 +22,16 @@ import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.model.VisionTransformer;
+import dev.selfsup.core.tokenizer.LocalTokenSource;
 import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
-import dev.selfsup.core.tokenizer.LocalTokenSource;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.Pretrainer;
 import dev.selfsup.core.train.Provenance;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -109,16 +112,16 @@ class BeitTest {
             assertNotEquals(open.get(0).sum().getFloat(), open.get(1).sum().getFloat());
             // Inference outside an NDScope leaves nothing behind in the model's manager (it once kept every
             // activation there: 24 GB over one evaluation).
-            int before = ((ai.djl.ndarray.BaseNDManager) m).getManagedArrays().size();
+            int before = ((BaseNDManager) m).getManagedArrays().size();
             try (NDManager batch = m.newSubManager()) {
                 NDArray y = batch.randomUniform(0f, 1f, new Shape(4, 1, 28, 28));
                 ParameterStore bps = new ParameterStore(batch, false);
                 vit.forward(bps, new NDList(y), false);
                 vit.forward(bps, new NDList(y, batch.ones(new Shape(4, 49))), false);
             }
-            assertEquals(before, ((ai.djl.ndarray.BaseNDManager) m).getManagedArrays().size(), "arrays left behind");
+            assertEquals(before, ((BaseNDManager) m).getManagedArrays().size(), "arrays left behind");
             Path file = dir.resolve("vit.bundle");
-            EncoderBundle.write(file, vit, spec, new Provenance("none", spec, java.util.Map.of(), "none", "", 0, 0, 0, 0, "dev", "", "", "cpu", java.time.Instant.now()));
+            EncoderBundle.write(file, vit, spec, new Provenance("none", spec, Map.of(), "none", "", 0, 0, 0, 0, "dev", "", "", "cpu", Instant.now()));
             var loaded = EncoderBundle.read(file, m);
             assertArrayEquals(EncoderBundle.embed(vit, x).toFloatArray(), EncoderBundle.embed(loaded.encoder(), x).toFloatArray(),
                     1e-5f);

@@ -6,12 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.cluster.KMeans;
 import dev.selfsup.core.cluster.Nmi;
 import dev.selfsup.core.cluster.Pca;
 import dev.selfsup.core.color.AbBins;
 import dev.selfsup.core.color.Lab;
+import dev.selfsup.core.data.ImageDataset;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -78,7 +81,7 @@ class ColourAndClusteringTest {
             assertEquals(0, t.argMax(1).getLong(0), "the nearest class gets the most mass");
             assertTrue(t.gt(0f).sum().getLong() <= 5, "at most 5 classes get mass");
             NDArray logits = m.zeros(new Shape(1, bins.size()));
-            logits.set(new ai.djl.ndarray.index.NDIndex("0, 0"), 50f);
+            logits.set(new NDIndex("0, 0"), 50f);
             assertArrayEquals(c, bins.annealedMean(logits, 0.38f).toFloatArray(), 1e-3f, "a sure prediction decodes to its centre");
             assertEquals(bins.weight(0), bins.pixelWeights(ab).getFloat(0), 1e-6);
         }
@@ -87,7 +90,7 @@ class ColourAndClusteringTest {
     }
 
     /** 50 RGB 4x4 images: mostly grey, a few of them saturated green-yellow. */
-    private static dev.selfsup.core.data.ImageDataset colourData() {
+    private static ImageDataset colourData() {
         int n = 50;
         byte[] px = new byte[n * 3 * 16];
         Random r = new Random(3);
@@ -101,7 +104,7 @@ class ColourAndClusteringTest {
                 }
             }
         }
-        return new dev.selfsup.core.data.ImageDataset("colours", px, null, n, 3, 4, 4, java.util.List.of());
+        return new ImageDataset("colours", px, null, n, 3, 4, 4, List.of());
     }
 
     @Test

@@ -8,12 +8,14 @@ import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The same seed gives the same bits: two runs of 20 steps in one JVM report identical losses at every step and
@@ -25,7 +27,7 @@ class DeterminismTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"simclr", "rotation"})
-    void sameSeedGivesBitIdenticalLossesOverTwentySteps(String method) throws java.io.IOException {
+    void sameSeedGivesBitIdenticalLossesOverTwentySteps(String method) throws IOException {
         ImageDataset data = PretrainerTest.tiny();
         float[][] st = Pretrainer.channelStats(data);
         List<Double> first = new ArrayList<>();
@@ -40,12 +42,12 @@ class DeterminismTest {
         }
         assertEquals(paramsFirst.size(), paramsSecond.size());
         for (int i = 0; i < paramsFirst.size(); i++) {
-            assertTrue(java.util.Arrays.equals(paramsFirst.get(i), paramsSecond.get(i)), "parameter array " + i);
+            assertTrue(Arrays.equals(paramsFirst.get(i), paramsSecond.get(i)), "parameter array " + i);
         }
     }
 
     private static List<float[]> run(String method, ImageDataset data, float[][] st, Path ckpt, List<Double> losses)
-            throws java.io.IOException {
+            throws IOException {
         // Width 16: the convolutions have 16, 32 and 64 channels, the blocked layouts of the vector kernels.
         PretrainConfig c = PretrainerTest.config(method, ckpt).toBuilder().width(16).steps(20).logEverySteps(1)
                 .checkpointEverySteps(100).build();

@@ -19,6 +19,9 @@ import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.Pretrainer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Random;
@@ -80,9 +83,9 @@ class PretextMechanicsTest {
         Set<String> seen = new HashSet<>();
         for (int[] p : set) {
             int[] sorted = p.clone();
-            java.util.Arrays.sort(sorted);
+            Arrays.sort(sorted);
             assertArrayEquals(new int[] {0, 1, 2, 3, 4, 5, 6, 7, 8}, sorted, "a permutation of the 9 tiles");
-            assertTrue(seen.add(java.util.Arrays.toString(p)), "distinct");
+            assertTrue(seen.add(Arrays.toString(p)), "distinct");
         }
         // Greedy max-min choice: any two of the 100 permutations differ in at least 6 of 9 positions; 100 random
         // permutations have pairs differing in only 2 or 3.
@@ -91,13 +94,13 @@ class PretextMechanicsTest {
         int[][] random = new int[100][];
         Random rng = new Random(1);
         for (int i = 0; i < random.length; i++) {
-            List<Integer> tiles = new java.util.ArrayList<>(List.of(0, 1, 2, 3, 4, 5, 6, 7, 8));
-            java.util.Collections.shuffle(tiles, rng);
+            List<Integer> tiles = new ArrayList<>(List.of(0, 1, 2, 3, 4, 5, 6, 7, 8));
+            Collections.shuffle(tiles, rng);
             random[i] = tiles.stream().mapToInt(Integer::intValue).toArray();
         }
         assertTrue(JigsawPermutations.minimumDistance(random) <= 3, "random: " + JigsawPermutations.minimumDistance(random));
         assertArrayEquals(set[57], JigsawPermutations.generate(100, 42)[57], "a pure function of size and seed");
-        assertNotEquals(java.util.Arrays.toString(set[1]), java.util.Arrays.toString(JigsawPermutations.generate(100, 7)[1]));
+        assertNotEquals(Arrays.toString(set[1]), Arrays.toString(JigsawPermutations.generate(100, 7)[1]));
         int[][] big = JigsawPermutations.generate(1000, 42);
         assertTrue(JigsawPermutations.minimumDistance(big) >= 5, "1000: " + JigsawPermutations.minimumDistance(big));
         System.out.println("jigsaw permutations: min Hamming distance " + min + " for 100, "
@@ -112,7 +115,7 @@ class PretextMechanicsTest {
             j.initialize(m, new Shape(1, 24, 24));
             NDArray saved = j.state().get("permutations");
             assertEquals(new Shape(20, 9), saved.getShape());
-            assertArrayEquals(j.permutations()[19], java.util.Arrays.copyOfRange(saved.toIntArray(), 171, 180));
+            assertArrayEquals(j.permutations()[19], Arrays.copyOfRange(saved.toIntArray(), 171, 180));
         }
     }
 

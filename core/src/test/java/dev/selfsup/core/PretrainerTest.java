@@ -7,9 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.method.MethodResources;
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.tokenizer.LocalTokenSource;
+import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
+import dev.selfsup.core.tokenizer.TokenizerSpec;
+import dev.selfsup.core.train.CheckpointStore;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
@@ -22,6 +29,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -84,15 +92,15 @@ class PretrainerTest {
     }
 
     /** For BEiT: a k-means patch tokenizer of the data (12 px images, 4 px patches, 8 tokens), in this process. */
-    static dev.selfsup.core.method.MethodResources resourcesFor(ImageDataset data, NDManager m) {
-        var spec = new dev.selfsup.core.tokenizer.TokenizerSpec("kmeans-patches", 8, 4, data.height(), data.channels(), 0, 0);
-        var t = dev.selfsup.core.tokenizer.PatchKMeansTokenizer.fit(spec, data, 96, 10, 1, m);
-        return new dev.selfsup.core.method.MethodResources(name -> new dev.selfsup.core.tokenizer.LocalTokenSource(t, m));
+    static MethodResources resourcesFor(ImageDataset data, NDManager m) {
+        var spec = new TokenizerSpec("kmeans-patches", 8, 4, data.height(), data.channels(), 0, 0);
+        var t = PatchKMeansTokenizer.fit(spec, data, 96, 10, 1, m);
+        return new MethodResources(name -> new LocalTokenSource(t, m));
     }
 
     /** Every method this build implements: a new one is tested without touching this file. */
-    static java.util.stream.Stream<String> methods() {
-        return dev.selfsup.core.method.Methods.NAMES.stream();
+    static Stream<String> methods() {
+        return Methods.NAMES.stream();
     }
 
     /** Small values of the methods' settings, so every method trains in a test's time. */
@@ -103,7 +111,7 @@ class PretrainerTest {
         PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder().depth(1).batchSize(16).steps(12)
                 .device("cpu").checkpointDir(ckpt).checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f)
                 .width("beit".equals(method) ? 32 : 4);
-        for (String key : dev.selfsup.core.method.Methods.get(method).settingKeys()) {
+        for (String key : Methods.get(method).settingKeys()) {
             if (SMALL_SETTINGS.containsKey(key)) {
                 b.setting(key, SMALL_SETTINGS.get(key));
             }
@@ -116,7 +124,7 @@ class PretrainerTest {
         for (var p : t.method().trainable().getParameters()) {
             out.add(p.getValue().getArray().toFloatArray());
         }
-        t.method().state().values().forEach(a -> out.add(a.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray()));
+        t.method().state().values().forEach(a -> out.add(a.toType(DataType.FLOAT32, false).toFloatArray()));
         return out;
     }
 
@@ -133,7 +141,7 @@ class PretrainerTest {
     }
 
     private void resumedRunEqualsUninterruptedRun(String method, ImageDataset data, float[][] st,
-            dev.selfsup.core.method.MethodResources res) throws IOException {
+            MethodResources res) throws IOException {
         List<float[]> straight;
         try (Pretrainer a = new Pretrainer(config(method, dir.resolve("a")), data, st[0], st[1], res)) {
             assertEquals(PretrainResult.Status.FINISHED, a.run().status());
@@ -236,7 +244,7 @@ class PretrainerTest {
             TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::run);
             assertTrue(e.getMessage().contains("loss became"), e.getMessage());
         }
-        var files = new dev.selfsup.core.train.CheckpointStore(dir.resolve("nan"), 2).list();
+        var files = new CheckpointStore(dir.resolve("nan"), 2).list();
         for (Path f : files) {
             TensorArchive.read(f); // every checkpoint left is whole
         }

@@ -7,7 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.train.CheckpointStore;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -58,18 +60,18 @@ class TensorArchiveTest {
         Path good = Files.writeString(ckpt.resolve("step-0000000004.ckpt"), "x");
         Path other = Files.writeString(ckpt.resolve("notes.tmp"), "not ours: not hidden");
         Path left = Files.writeString(ckpt.resolve(".step-0000000008.ckpt1234567.tmp"), "half a checkpoint");
-        new dev.selfsup.core.train.CheckpointStore(ckpt, 2);
+        new CheckpointStore(ckpt, 2);
         assertTrue(Files.exists(good) && Files.exists(other));
         assertTrue(Files.notExists(left), "the killed write's temporary file is removed when the store opens");
-        Path made = dev.selfsup.core.io.AtomicFiles.tempBeside(ckpt.resolve("step-0000000012.ckpt"));
+        Path made = AtomicFiles.tempBeside(ckpt.resolve("step-0000000012.ckpt"));
         assertTrue(made.getFileName().toString().matches("\\.step-0000000012\\.ckpt\\d+\\.tmp"), made.toString());
-        assertEquals(1, dev.selfsup.core.io.AtomicFiles.removeLeftovers(ckpt));
+        assertEquals(1, AtomicFiles.removeLeftovers(ckpt));
     }
 
     @Test
     void checkpointsThatAreAllCorruptAreReportedNotSkipped() throws IOException {
         Path ckpt = dir.resolve("run");
-        var store = new dev.selfsup.core.train.CheckpointStore(ckpt, 2);
+        var store = new CheckpointStore(ckpt, 2);
         assertTrue(store.latestUsable().isEmpty(), "no checkpoint yet: nothing to resume, no error");
         try (NDManager m = NDManager.newBaseManager()) {
             Map<String, TensorArchive.Tensor> t = new LinkedHashMap<>();
@@ -83,7 +85,7 @@ class TensorArchiveTest {
             b[b.length - 6] ^= 1;
             Files.write(store.fileFor(step), b);
         }
-        var e = assertThrows(dev.selfsup.core.train.CheckpointStore.NoUsableCheckpointException.class,
+        var e = assertThrows(CheckpointStore.NoUsableCheckpointException.class,
                 store::latestUsable);
         assertTrue(e.getMessage().contains("step-0000000008.ckpt: checksum mismatch")
                 && e.getMessage().contains("step-0000000004.ckpt"), e.getMessage());

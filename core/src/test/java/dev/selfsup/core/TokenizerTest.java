@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.eval.Features;
 import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
 import dev.selfsup.core.tokenizer.TokenizerFile;
 import dev.selfsup.core.tokenizer.TokenizerQuality;
@@ -121,7 +122,7 @@ class TokenizerTest {
             Path file = dir.resolve("t.tok");
             TokenizerFile.write(file, t, new TokenizerFile.Header("tokenizer", 1, "tex", spec, q, data.name(),
                     data.fingerprint(), c.steps(), c.seed(), Instant.now()));
-            NDArray x = dev.selfsup.core.eval.Features.images(data, new int[] {0, 1, 2}, 0, 3, m, m.getDevice());
+            NDArray x = Features.images(data, new int[] {0, 1, 2}, 0, 3, m, m.getDevice());
             TokenizerFile.Loaded loaded = TokenizerFile.read(file, m);
             assertEquals(q.psnr(), loaded.header().quality().psnr(), 1e-9);
             NDArray tokens = t.tokenize(x);
@@ -143,7 +144,7 @@ class TokenizerTest {
             Path file = dir.resolve("k.tok");
             TokenizerFile.write(file, t, new TokenizerFile.Header("tokenizer", 1, "km", spec, q, data.name(),
                     data.fingerprint(), 0, 3, Instant.now()));
-            NDArray x = dev.selfsup.core.eval.Features.images(data, new int[] {4, 5}, 0, 2, m, m.getDevice());
+            NDArray x = Features.images(data, new int[] {4, 5}, 0, 2, m, m.getDevice());
             assertArrayEquals(t.tokenize(x).toLongArray(), TokenizerFile.read(file, m).tokenizer().tokenize(x).toLongArray());
         }
     }

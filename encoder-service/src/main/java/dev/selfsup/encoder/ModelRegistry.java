@@ -17,11 +17,15 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.OptionalInt;
+import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
@@ -71,14 +75,14 @@ public class ModelRegistry {
     private Device device;
     private volatile boolean restored;
     /** "name/version" of versions this replica is removing: the store still lists them for a moment. */
-    private final java.util.Set<String> removing = new java.util.HashSet<>();
-    private java.util.concurrent.ScheduledExecutorService poller;
+    private final Set<String> removing = new HashSet<>();
+    private ScheduledExecutorService poller;
 
     void onStart(@Observes StartupEvent e) throws IOException {
         store = new ModelStore(modelDir);
         EngineThreads.start("model-restore", this::restore);
         if (!storePoll.isZero() && !storePoll.isNegative()) {
-            poller = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+            poller = Executors.newSingleThreadScheduledExecutor(
                     EngineThreads.factory("model-store-poll"));
             poller.scheduleWithFixedDelay(this::pollStore, storePoll.toMillis(), storePoll.toMillis(),
                     TimeUnit.MILLISECONDS);
@@ -103,7 +107,7 @@ public class ModelRegistry {
             return;
         }
         List<ModelStore.VersionRecord> stored = store.list();
-        java.util.Set<String> storedKeys = new java.util.HashSet<>();
+        Set<String> storedKeys = new HashSet<>();
         List<ModelStore.VersionRecord> added = new ArrayList<>();
         synchronized (this) {
             for (ModelStore.VersionRecord r : stored) {

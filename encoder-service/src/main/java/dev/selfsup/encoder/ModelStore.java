@@ -1,11 +1,15 @@
 package dev.selfsup.encoder;
 
 import dev.selfsup.core.io.Json;
+import dev.selfsup.service.ModelNames;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,7 +25,7 @@ import java.util.regex.Pattern;
  */
 public final class ModelStore {
     /** Model names: they become folder names, so nothing that could leave the store. */
-    public static final Pattern NAME = dev.selfsup.service.ModelNames.PATTERN;
+    public static final Pattern NAME = ModelNames.PATTERN;
     private static final Pattern VERSION_FILE = Pattern.compile("v(\\d+)\\.json");
 
     /** What was published as one version. */
@@ -119,9 +123,9 @@ public final class ModelStore {
         Path dir = root.resolve(name);
         Files.createDirectories(dir);
         synchronized (ModelStore.class) { // the file lock is per process, so threads also take turns
-            try (java.nio.channels.FileChannel lock = java.nio.channels.FileChannel.open(root.resolve(".lock"),
-                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
-                    java.nio.channels.FileLock held = lock.lock()) {
+            try (FileChannel lock = FileChannel.open(root.resolve(".lock"),
+                    StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                    FileLock held = lock.lock()) {
                 int next = Math.max(lastVersion(name), atLeast) + 1;
                 writeAtomically(dir.resolve("last-version"), Integer.toString(next));
                 return next;

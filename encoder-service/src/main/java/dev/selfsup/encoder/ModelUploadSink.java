@@ -11,6 +11,7 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 
 /**
@@ -76,7 +77,7 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
             sha.update(chunk.getData().asReadOnlyByteBuffer());
         } catch (StatusRuntimeException e) {
             abort(e);
-        } catch (IOException | java.security.NoSuchAlgorithmException e) {
+        } catch (IOException | NoSuchAlgorithmException e) {
             abort(Status.INTERNAL.withDescription("cannot store the upload: " + e.getMessage())
                     .asRuntimeException());
         }

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
 import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.EncoderBundle;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -24,7 +26,7 @@ public final class ServedModel {
     private final ModelStore.VersionRecord record;
     private final EncoderBundle.Header header;
     private final NDManager manager;
-    private final ai.djl.nn.Block encoder;
+    private final Block encoder;
     private final DynamicBatcher batcher;
     private final Gallery gallery;
     private final int maxBatch;
@@ -138,7 +140,7 @@ public final class ServedModel {
         for (int from = 0; from < n; from += maxBatch) {
             int m = Math.min(maxBatch, n - from);
             try (NDManager batch = manager.newSubManager()) {
-                NDArray x = batch.create(java.util.Arrays.copyOfRange(pixels, from * per, (from + m) * per),
+                NDArray x = batch.create(Arrays.copyOfRange(pixels, from * per, (from + m) * per),
                         new Shape(m, s.channels(), s.imageSize(), s.imageSize()));
                 if (!x.getDevice().equals(manager.getDevice())) {
                     x = x.toDevice(manager.getDevice(), false);

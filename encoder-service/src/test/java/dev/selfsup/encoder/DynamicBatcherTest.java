@@ -5,13 +5,17 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
 /** The batcher's mechanics, with a batch function that doubles its input and records batch sizes. */
@@ -33,7 +37,7 @@ class DynamicBatcherTest {
         DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1,
                 new DynamicBatcher.Config(8, TimeUnit.SECONDS.toNanos(5), 64, 1), new DynamicBatcher.Observer() {},
                 () -> {});
-        List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
+        List<CompletableFuture<float[]>> fs = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
             fs.add(b.submit(new float[] {i}, 1, () -> false));
         }
@@ -93,7 +97,7 @@ class DynamicBatcherTest {
         DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1,
                 new DynamicBatcher.Config(2, TimeUnit.MILLISECONDS.toNanos(50), 64, 1),
                 new DynamicBatcher.Observer() {}, () -> stopped.set(true));
-        List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
+        List<CompletableFuture<float[]>> fs = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             fs.add(b.submit(new float[] {i}, 1, () -> false));
         }
@@ -111,8 +115,8 @@ class DynamicBatcherTest {
     void workersRunBatchesAtTheSameTimeAndTheLastOneOutStops() throws Exception {
         // Each batch waits until two batches are running: this passes only if two workers compute at once.
         CountDownLatch bothRunning = new CountDownLatch(2);
-        java.util.concurrent.atomic.AtomicInteger stops = new java.util.concurrent.atomic.AtomicInteger();
-        java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        AtomicInteger stops = new AtomicInteger();
+        Set<String> threads = ConcurrentHashMap.newKeySet();
         DynamicBatcher b = new DynamicBatcher("t", (x, n) -> {
             threads.add(Thread.currentThread().getName());
             bothRunning.countDown();
@@ -123,7 +127,7 @@ class DynamicBatcherTest {
             }
             return doubled(x, n);
         }, 1, 1, new DynamicBatcher.Config(2, 0, 64, 2), new DynamicBatcher.Observer() {}, stops::incrementAndGet);
-        List<CompletableFuture<float[]>> fs = new java.util.ArrayList<>();
+        List<CompletableFuture<float[]>> fs = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             fs.add(b.submit(new float[] {i}, 1, () -> false));
         }

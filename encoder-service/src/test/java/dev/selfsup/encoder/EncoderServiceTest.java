@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.AddToGalleryRequest;
 import dev.selfsup.proto.v1.EmbedRequest;
@@ -38,23 +39,24 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.regex.MatchResult;
-import java.util.regex.Pattern;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.MatchResult;
+import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -121,7 +123,7 @@ class EncoderServiceTest {
     static <T> T join(CompletableFuture<T> f) {
         try {
             return f.get(2, TimeUnit.MINUTES);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             if (e.getCause() instanceof StatusRuntimeException s) {
                 throw s;
             }
@@ -396,7 +398,7 @@ class EncoderServiceTest {
                 .setSizeBytes(bundle.length).setSha256(sha256(corrupt)).build(), bundle)), "checksum mismatch");
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish(ModelManifest.newBuilder().setName("strict")
                 .setSizeBytes(bundle.length + 10).setSha256(sha256(bundle)).build(), bundle)), "cut short");
-        byte[] foreign = dev.selfsup.core.io.TensorArchive.toBytes("{\"kind\":\"checkpoint\"}", Map.of());
+        byte[] foreign = TensorArchive.toBytes("{\"kind\":\"checkpoint\"}", Map.of());
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", foreign)), "not an encoder");
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", "hello".getBytes())), "not a bundle");
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> publish(ModelManifest.newBuilder().setName("strict")

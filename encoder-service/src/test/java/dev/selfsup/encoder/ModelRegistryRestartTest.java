@@ -8,7 +8,10 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -81,17 +84,17 @@ class ModelRegistryRestartTest {
         byte[] a = TestBundles.convnet(1, 16, 8, 1, 71);
         byte[] b = TestBundles.convnet(1, 16, 8, 1, 72);
         float[] image = new float[16 * 16];
-        java.util.Arrays.fill(image, 0.3f);
+        Arrays.fill(image, 0.3f);
         ModelRegistry one = start();
         ModelRegistry two = start();
         // Publishing on both at once: the store hands out distinct version numbers.
-        var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        var pool = Executors.newFixedThreadPool(2);
         var f1 = pool.submit(() -> one.publish("m", upload(one, a), "x", a.length, "run-a"));
         var f2 = pool.submit(() -> two.publish("m", upload(two, b), "y", b.length, "run-b"));
         int v1 = f1.get().record().version();
         int v2 = f2.get().record().version();
         pool.shutdown();
-        assertEquals(java.util.Set.of(1, 2), java.util.Set.of(v1, v2));
+        assertEquals(Set.of(1, 2), Set.of(v1, v2));
         one.syncWithStore();
         two.syncWithStore();
         for (ModelRegistry r : List.of(one, two)) {

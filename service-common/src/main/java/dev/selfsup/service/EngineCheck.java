@@ -2,6 +2,7 @@ package dev.selfsup.service;
 
 import dev.selfsup.core.engine.EngineInfo;
 import dev.selfsup.core.numerics.CpuIsaGuard;
+import dev.selfsup.core.numerics.NumericsGuard;
 import dev.selfsup.core.numerics.NumericsReport;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -32,7 +33,7 @@ public class EngineCheck {
     @PostConstruct
     void check() {
         info = EngineInfo.current(device);
-        NumericsReport report = dev.selfsup.core.numerics.NumericsGuard.lastReport();
+        NumericsReport report = NumericsGuard.lastReport();
         CpuIsaGuard.IsaDecision isa = CpuIsaGuard.apply();
         Gauge.builder("selfsup.numerics.check.passed", report, r -> r.passed() ? 1 : 0)
                 .tag("isa", isa.cap()).tag("policy", isa.policy())

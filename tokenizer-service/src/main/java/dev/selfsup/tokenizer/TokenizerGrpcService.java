@@ -6,7 +6,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
+import dev.selfsup.core.tokenizer.VqTokenizer;
 import dev.selfsup.proto.v1.DecodeRequest;
 import dev.selfsup.proto.v1.DecodeResponse;
 import dev.selfsup.proto.v1.GetTokenizerRequest;
@@ -27,6 +29,7 @@ import io.quarkus.grpc.GrpcService;
 import io.smallrye.mutiny.Multi;
 import jakarta.annotation.PreDestroy;
 import jakarta.inject.Inject;
+import java.util.Arrays;
 import java.util.function.Supplier;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
@@ -129,10 +132,10 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
     }
 
     private static ai.djl.Device registryDevice(TokenizerRegistry.Entry e) {
-        if (e.tokenizer() instanceof dev.selfsup.core.tokenizer.VqTokenizer vq) {
+        if (e.tokenizer() instanceof VqTokenizer vq) {
             return vq.manager().getDevice();
         }
-        return ((dev.selfsup.core.tokenizer.PatchKMeansTokenizer) e.tokenizer()).centroids().getDevice();
+        return ((PatchKMeansTokenizer) e.tokenizer()).centroids().getDevice();
     }
 
     @Override
@@ -175,7 +178,7 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
                     .toByteArray();
             int per = s.channels() * s.imageSize() * s.imageSize();
             for (int i = 0; i < n; i++) {
-                byte[] one = java.util.Arrays.copyOfRange(chw, i * per, (i + 1) * per);
+                byte[] one = Arrays.copyOfRange(chw, i * per, (i + 1) * per);
                 out.addPng(ByteString.copyFrom(ImageCodec.encodePng(one, s.channels(), s.imageSize(), s.imageSize())));
             }
         }

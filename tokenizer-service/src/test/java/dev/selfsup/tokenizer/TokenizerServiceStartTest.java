@@ -7,6 +7,8 @@ import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
+import dev.selfsup.proto.v1.TokenizeRequest;
+import dev.selfsup.proto.v1.TokenizerServiceGrpc;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
@@ -52,8 +54,8 @@ class TokenizerServiceStartTest {
         // A request, so that the request meters exist; then every selfsup meter must explain itself.
         ManagedChannel again = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
         try {
-            dev.selfsup.proto.v1.TokenizerServiceGrpc.newBlockingStub(again)
-                    .tokenize(dev.selfsup.proto.v1.TokenizeRequest.newBuilder().setTokenizer("no-such-tokenizer").build());
+            TokenizerServiceGrpc.newBlockingStub(again)
+                    .tokenize(TokenizeRequest.newBuilder().setTokenizer("no-such-tokenizer").build());
         } catch (io.grpc.StatusRuntimeException expected) {
             // Counted all the same.
         } finally {

@@ -1,6 +1,5 @@
 package dev.selfsup.tokenizer;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -32,12 +31,17 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.MatchResult;
+import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -206,7 +210,7 @@ class TokenizerServiceTest {
         assertStatus(Status.Code.INVALID_ARGUMENT, "not a PNG or JPEG", () -> tokenizers.tokenize(TokenizeRequest
                 .newBuilder().setTokenizer("km-shapes").addImages(Image.newBuilder()
                         .setEncoded(ByteString.copyFromUtf8("not a png"))).build()));
-        TokenGrid ok = TokenGrid.newBuilder().setRows(4).setCols(4).addAllIds(java.util.Collections.nCopies(16, 1)).build();
+        TokenGrid ok = TokenGrid.newBuilder().setRows(4).setCols(4).addAllIds(Collections.nCopies(16, 1)).build();
         assertStatus(Status.Code.INVALID_ARGUMENT, "vocabulary is 0..15", () -> tokenizers.decode(DecodeRequest
                 .newBuilder().setTokenizer("km-shapes").addGrids(ok.toBuilder().setIds(3, 16)).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "makes 4x4 grids", () -> tokenizers.decode(DecodeRequest
@@ -233,9 +237,9 @@ class TokenizerServiceTest {
         }
         assertTrue(metrics.contains("status=\"NOT_FOUND\""));
         // The Grafana dashboard's tokenizer panels query only metrics this service exports.
-        String dashboard = java.nio.file.Files.readString(java.nio.file.Path.of("../deploy/grafana/dashboards/selfsup.json"));
-        var queried = java.util.regex.Pattern.compile("selfsup_tokenizer_[a-z0-9_]+").matcher(dashboard).results()
-                .map(java.util.regex.MatchResult::group).distinct().toList();
+        String dashboard = Files.readString(Path.of("../deploy/grafana/dashboards/selfsup.json"));
+        var queried = Pattern.compile("selfsup_tokenizer_[a-z0-9_]+").matcher(dashboard).results()
+                .map(MatchResult::group).distinct().toList();
         assertTrue(queried.size() >= 2, "tokenizer panels: " + queried);
         queried.forEach(m -> assertTrue(metrics.contains(m + "{") || metrics.contains(m + " "), m + " not exported"));
     }

@@ -11,6 +11,7 @@ import io.grpc.Status;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -30,7 +31,7 @@ public class EncoderPublisher {
     Optional<String> address;
 
     @ConfigProperty(name = "selfsup.trainer.publish-timeout", defaultValue = "PT5M")
-    java.time.Duration timeout;
+    Duration timeout;
 
     private ManagedChannel channel;
 

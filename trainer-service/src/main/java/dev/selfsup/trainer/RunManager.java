@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import ai.djl.ndarray.NDManager;
 import com.google.protobuf.Timestamp;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
@@ -9,6 +10,7 @@ import dev.selfsup.core.eval.Evaluator;
 import dev.selfsup.core.eval.KnnClassifier;
 import dev.selfsup.core.eval.LinearProbe;
 import dev.selfsup.core.method.Beit;
+import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
@@ -19,6 +21,7 @@ import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
 import dev.selfsup.core.train.TrainingDivergedException;
+import dev.selfsup.proto.v1.Checkpoint;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.EvalResult;
 import dev.selfsup.proto.v1.EvalSpec;
@@ -38,9 +41,11 @@ import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.EnumMap;
 import java.util.List;
@@ -52,6 +57,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
@@ -126,7 +132,7 @@ public class RunManager {
         }
         pool.shutdown();
         try {
-            if (!pool.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS)) {
+            if (!pool.awaitTermination(60, TimeUnit.SECONDS)) {
                 pool.shutdownNow();
             }
         } catch (InterruptedException ex) {
@@ -164,7 +170,7 @@ public class RunManager {
         try {
             var t = tokenizerClient.spec(tokenizer);
             float[] ones = new float[d.channels()];
-            java.util.Arrays.fill(ones, 1f);
+            Arrays.fill(ones, 1f);
             BackboneSpec vit = new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones);
             int grid = d.height() / vit.vitPatchSize();
             if (t.gridSize() != grid || t.imageSize() != d.height() || t.channels() != d.channels()) {
@@ -186,7 +192,7 @@ public class RunManager {
             throw RunSpecs.invalid("dataset: images must be square, got " + d.height() + "x" + d.width());
         }
         float[] ones = new float[d.channels()];
-        java.util.Arrays.fill(ones, 1f);
+        Arrays.fill(ones, 1f);
         try {
             Methods.checkData(c.method(), c.settings(), new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones), d);
         } catch (UnsuitableDataException e) {
@@ -253,7 +259,7 @@ public class RunManager {
             throw Status.FAILED_PRECONDITION.withDescription("run " + id + " cannot resume: " + e.getMessage()
                     + ". ResumeRun with start_over=true trains it again from step 0").asRuntimeException();
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
         h.cancelRequested = false;
         Run.Builder queued = h.run.toBuilder().setState(RunState.RUN_STATE_QUEUED).setError("").clearFinishedAt();
@@ -348,8 +354,8 @@ public class RunManager {
             throw RunSpecs.invalid("knn_k and knn_temperature must be positive");
         }
         long t0 = System.nanoTime();
-        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager(
-                dev.selfsup.core.engine.Devices.choose(devicePreference(h.run)))) {
+        try (NDManager m = NDManager.newBaseManager(
+                Devices.choose(devicePreference(h.run)))) {
             EncoderBundle.Loaded enc = EncoderBundle.read(file, m);
             if (enc.header().backbone().channels() != train.channels()
                     || enc.header().backbone().imageSize() != train.height()) {
@@ -398,7 +404,7 @@ public class RunManager {
             ImageDataset d = data.load(h.run.getSpec().getDataset(), "train").withoutLabels();
             float[][] stats = Pretrainer.channelStats(d);
             trainer = new Pretrainer(config, d, stats[0], stats[1],
-                    new dev.selfsup.core.method.MethodResources(tokenizerClient::source));
+                    new MethodResources(tokenizerClient::source));
             Pretrainer t = trainer;
             TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
             metrics.watchDevice(trainer.device());
@@ -511,7 +517,7 @@ public class RunManager {
             synchronized (RunManager.this) {
                 update(h, h.run.toBuilder().setCheckpointStep(step).setStep(step).build());
                 RunEvent e = RunEvent.newBuilder().setTime(now())
-                        .setCheckpoint(dev.selfsup.proto.v1.Checkpoint.newBuilder().setStep(step)).build();
+                        .setCheckpoint(Checkpoint.newBuilder().setStep(step)).build();
                 h.watchers.forEach(w -> w.emit(e));
             }
         }

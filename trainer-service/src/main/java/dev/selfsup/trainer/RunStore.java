@@ -5,6 +5,7 @@ import dev.selfsup.proto.v1.Run;
 import jakarta.enterprise.context.ApplicationScoped;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -48,7 +49,7 @@ public class RunStore {
             Files.createDirectories(dir);
             Path tmp = AtomicFiles.tempBeside(dir.resolve("run.pb"));
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
-                ch.write(java.nio.ByteBuffer.wrap(run.toByteArray()));
+                ch.write(ByteBuffer.wrap(run.toByteArray()));
                 ch.force(true);
             }
             try {

@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import ai.djl.util.cuda.CudaUtils;
 import dev.selfsup.proto.v1.RunState;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -7,11 +8,14 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
 import io.quarkus.runtime.Startup;
+import jakarta.annotation.PostConstruct;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
@@ -33,7 +37,7 @@ public class TrainingMetrics {
     private final Map<RunState, AtomicInteger> runsByState = new EnumMap<>(RunState.class);
     private final Map<String, RunMeters> perRun = new ConcurrentHashMap<>();
 
-    @jakarta.annotation.PostConstruct
+    @PostConstruct
     void init() {
         for (RunState s : RunState.values()) {
             if (s == RunState.UNRECOGNIZED || s == RunState.RUN_STATE_UNSPECIFIED) {
@@ -48,7 +52,7 @@ public class TrainingMetrics {
     }
 
     static String stateLabel(RunState s) {
-        return s.name().substring("RUN_STATE_".length()).toLowerCase(java.util.Locale.ROOT);
+        return s.name().substring("RUN_STATE_".length()).toLowerCase(Locale.ROOT);
     }
 
     /** Sets the counts of runs by state. */
@@ -71,7 +75,7 @@ public class TrainingMetrics {
         }
         Gauge.builder("selfsup.training.device.memory", device, d -> {
             try {
-                return ai.djl.util.cuda.CudaUtils.getGpuMemory(d).getUsed();
+                return CudaUtils.getGpuMemory(d).getUsed();
             } catch (RuntimeException e) {
                 return Double.NaN;
             }
@@ -79,7 +83,7 @@ public class TrainingMetrics {
                 .strongReference(true).register(registry);
     }
 
-    private final java.util.Set<String> gpusWatched = ConcurrentHashMap.newKeySet();
+    private final Set<String> gpusWatched = ConcurrentHashMap.newKeySet();
 
     /** The meters of one run. */
     public static final class RunMeters {

@@ -5,9 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.core.train.EncoderBundle;
+import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.DeleteRunRequest;
@@ -21,6 +24,7 @@ import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ListRunsRequest;
 import dev.selfsup.proto.v1.Method;
 import dev.selfsup.proto.v1.ModelChunk;
+import dev.selfsup.proto.v1.PublishEncoderRequest;
 import dev.selfsup.proto.v1.ResumeRunRequest;
 import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
@@ -46,6 +50,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -70,7 +75,7 @@ import org.junit.jupiter.api.Test;
 @QuarkusTestResource(FakeTokenizerService.class)
 class TrainerServiceTest {
     @ConfigProperty(name = "selfsup.var-dir")
-    java.nio.file.Path varDir;
+    Path varDir;
 
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
@@ -142,7 +147,7 @@ class TrainerServiceTest {
         assertEquals("trainer-service", info.getService());
         assertEquals("cpu()", info.getDevice());
         assertTrue(info.getNumericsCheck().startsWith("passed: "), info.getNumericsCheck());
-        assertEquals(dev.selfsup.core.numerics.CpuIsaGuard.apply().describe(), info.getCpuIsa());
+        assertEquals(CpuIsaGuard.apply().describe(), info.getCpuIsa());
         HttpResponse<String> ready = HttpClient.newHttpClient().send(
                 HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
                 HttpResponse.BodyHandlers.ofString());
@@ -196,7 +201,7 @@ class TrainerServiceTest {
         assertEquals(first.getManifest().getSha256(),
                 HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes.toByteArray())));
         assertTrue(first.getManifest().getProvenanceJson().contains("\"method\":\"simclr\""));
-        try (var m = ai.djl.ndarray.NDManager.newBaseManager()) {
+        try (var m = NDManager.newBaseManager()) {
             var loaded = EncoderBundle.read(new ByteArrayInputStream(bytes.toByteArray()), "export", m);
             assertEquals(24, loaded.header().provenance().steps());
         }
@@ -211,9 +216,9 @@ class TrainerServiceTest {
         assertTrue(done.getPublishedModel().startsWith("tiny:"), done.getPublishedModel());
         assertTrue(a.lastRun().getPublishedModel().startsWith("tiny:"), "the final event says where it went");
         assertStatus(Status.Code.INVALID_ARGUMENT, "model_name 'Fashion Tiny' is not a valid model name",
-                () -> trainer.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder()
+                () -> trainer.publishEncoder(PublishEncoderRequest.newBuilder()
                         .setRunId(run.getRunId()).setModelName("Fashion Tiny").build()));
-        Run again = trainer.publishEncoder(dev.selfsup.proto.v1.PublishEncoderRequest.newBuilder()
+        Run again = trainer.publishEncoder(PublishEncoderRequest.newBuilder()
                 .setRunId(run.getRunId()).setModelName("fashion-tiny").build());
         assertEquals("fashion-tiny:1", again.getPublishedModel(), "a name is taken as it is, never rewritten");
 
@@ -305,16 +310,16 @@ class TrainerServiceTest {
         Watcher w = watch(id);
         cancelAfterACheckpoint(id);
         assertTrue(w.done.await(60, TimeUnit.SECONDS));
-        java.nio.file.Path ckpts = varDir.resolve("runs").resolve(id).resolve("checkpoints");
-        List<java.nio.file.Path> files;
-        try (var s = java.nio.file.Files.list(ckpts)) {
+        Path ckpts = varDir.resolve("runs").resolve(id).resolve("checkpoints");
+        List<Path> files;
+        try (var s = Files.list(ckpts)) {
             files = s.filter(f -> f.getFileName().toString().endsWith(".ckpt")).toList();
         }
         assertTrue(!files.isEmpty(), "checkpoints were written");
-        for (java.nio.file.Path f : files) {
-            byte[] b = java.nio.file.Files.readAllBytes(f);
+        for (Path f : files) {
+            byte[] b = Files.readAllBytes(f);
             b[b.length / 2] ^= 0x5a; // one changed byte: the checksum no longer matches
-            java.nio.file.Files.write(f, b);
+            Files.write(f, b);
         }
         StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
                 () -> trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build()));
@@ -372,7 +377,7 @@ class TrainerServiceTest {
         int before = FakeTokenizerService.TOKENIZE_CALLS.get();
         Run run = trainer.startRun(tinySpec(8).setName("beit").setMethod(Method.METHOD_BEIT).setWidth(32).setDepth(1)
                 .setTokenizer("tiny-tok").build());
-        assertEquals(dev.selfsup.proto.v1.Backbone.BACKBONE_VIT, run.getSpec().getBackbone(), "BEiT's default backbone");
+        assertEquals(Backbone.BACKBONE_VIT, run.getSpec().getBackbone(), "BEiT's default backbone");
         assertEquals(0.4f, run.getSpec().getMaskRatio(), 1e-6f);
         Watcher w = watch(run.getRunId());
         assertTrue(w.done.await(120, TimeUnit.SECONDS));
@@ -393,7 +398,7 @@ class TrainerServiceTest {
         assertStatus(Status.Code.INVALID_ARGUMENT, "(10000 characters)' is not a valid model name",
                 () -> trainer.startRun(tinySpec(5).setModelName("a".repeat(10_000)).build()));
         assertStatus(Status.Code.FAILED_PRECONDITION, "device gpu requested, but the engine sees 0 GPU(s)",
-                () -> trainer.startRun(tinySpec(5).setDevice(dev.selfsup.proto.v1.DevicePreference.DEVICE_PREFERENCE_GPU)
+                () -> trainer.startRun(tinySpec(5).setDevice(DevicePreference.DEVICE_PREFERENCE_GPU)
                         .build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "learning_rate",
@@ -406,7 +411,7 @@ class TrainerServiceTest {
         assertStatus(Status.Code.FAILED_PRECONDITION, "grid does not match",
                 () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).setTokenizer("coarse-tok").build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "BEiT pretrains a ViT", () -> trainer.startRun(tinySpec(5)
-                .setMethod(Method.METHOD_BEIT).setTokenizer("tiny-tok").setBackbone(dev.selfsup.proto.v1.Backbone
+                .setMethod(Method.METHOD_BEIT).setTokenizer("tiny-tok").setBackbone(Backbone
                         .BACKBONE_SMALL_CONVNET).build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "too small for a 3x3 grid",
                 () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).build()));

@@ -1,6 +1,7 @@
 package dev.selfsup.core.augment;
 
 import ai.djl.ndarray.NDArray;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
@@ -33,7 +34,7 @@ public final class AugmentationPipeline implements Augmentation {
      * @param strength colour-jitter strength s: brightness, contrast and saturation 0.8s, hue 0.2s
      */
     public static AugmentationPipeline contrastive(int channels, int size, double cropScaleMin, double strength) {
-        var steps = new java.util.ArrayList<Augmentation>();
+        var steps = new ArrayList<Augmentation>();
         steps.add(new RandomResizedCrop(size, cropScaleMin, 1.0));
         steps.add(new HorizontalFlip(0.5));
         steps.add(new ColorJitter(0.8 * strength, 0.8 * strength, channels == 3 ? 0.8 * strength : 0,
@@ -53,7 +54,7 @@ public final class AugmentationPipeline implements Augmentation {
      * {@code cropScaleMin} of the area, and a horizontal flip with p 0.5.
      */
     public static AugmentationPipeline cropFlip(int size, double cropScaleMin) {
-        return new AugmentationPipeline(java.util.List.of(new RandomResizedCrop(size, cropScaleMin, 1.0),
+        return new AugmentationPipeline(List.of(new RandomResizedCrop(size, cropScaleMin, 1.0),
                 new HorizontalFlip(0.5)));
     }
 }

@@ -2,6 +2,7 @@ package dev.selfsup.core.color;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.data.ImageDataset;
 import java.util.ArrayList;
@@ -155,7 +156,7 @@ public final class AbBins {
     public NDArray softTargets(NDArray ab, int neighbours) {
         NDArray d2 = squaredDistances(ab);
         NDArray kth = d2.neg().topK(Math.min(neighbours, size()), 1, true, false).get(0).min(new int[] {1}, true).neg();
-        NDArray near = d2.lte(kth).toType(ai.djl.ndarray.types.DataType.FLOAT32, false);
+        NDArray near = d2.lte(kth).toType(DataType.FLOAT32, false);
         NDArray g = d2.div(-2f * 25f).exp().muli(near);
         return g.divi(g.sum(new int[] {1}, true).addi(1e-12f));
     }

@@ -7,6 +7,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.engine.EngineThreads;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -88,7 +90,7 @@ public final class BatchLoader implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             p[i] = i;
         }
-        java.util.SplittableRandom rng = new java.util.SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch);
+        SplittableRandom rng = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + epoch);
         for (int i = n - 1; i > 0; i--) {
             int j = rng.nextInt(i + 1);
             int t = p[i];
@@ -124,7 +126,7 @@ public final class BatchLoader implements AutoCloseable {
                 buf.clear();
                 data.copyImages(perm, from, batchSize, buf);
                 buf.flip();
-                HostBatch hb = new HostBatch(step, java.util.Arrays.copyOfRange(perm, from, from + batchSize), buf);
+                HostBatch hb = new HostBatch(step, Arrays.copyOfRange(perm, from, from + batchSize), buf);
                 while (!closed && !ready.offer(hb, 100, TimeUnit.MILLISECONDS)) {
                     // wait for the trainer to take a batch
                 }

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.zip.GZIPInputStream;
+import java.util.zip.ZipException;
 
 /**
  * Reads the IDX format of the MNIST family (MNIST, Fashion-MNIST, KMNIST), plain or gzipped.
@@ -108,7 +109,7 @@ public final class IdxReader {
                         + read);
             }
             return new Idx(dims, payload);
-        } catch (java.util.zip.ZipException e) {
+        } catch (ZipException e) {
             throw new DatasetFormatException(file, "corrupt gzip stream: " + e.getMessage(), e);
         } catch (EOFException e) {
             throw new DatasetFormatException(file, "truncated gzip stream", e);

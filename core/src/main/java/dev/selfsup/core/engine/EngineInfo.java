@@ -2,6 +2,7 @@ package dev.selfsup.core.engine;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import dev.selfsup.core.io.Json;
 import dev.selfsup.core.numerics.NumericsGuard;
 import dev.selfsup.core.numerics.NumericsReport;
 
@@ -39,6 +40,6 @@ public record EngineInfo(String engine, String djlVersion, String selfsupVersion
      * image and a container starts without that step.
      */
     public static void main(String[] args) {
-        System.out.println(dev.selfsup.core.io.Json.write(current(args.length > 0 ? args[0] : "auto")));
+        System.out.println(Json.write(current(args.length > 0 ? args[0] : "auto")));
     }
 }

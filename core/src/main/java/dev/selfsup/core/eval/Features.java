@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.GradMode;
 import java.nio.ByteBuffer;
 
 /** Frozen features of a dataset: an encoder's representations in inference mode, or the raw pixels. */
@@ -18,7 +19,7 @@ public final class Features {
 
     /** The encoder's representation h of every image, in dataset order: {@code [N, D]} in {@code manager}. */
     public static NDArray extract(Block encoder, ImageDataset data, int batchSize, NDManager manager) {
-        dev.selfsup.core.engine.GradMode.disableOnThisThread();
+        GradMode.disableOnThisThread();
         Device device = manager.getDevice();
         NDList parts = new NDList();
         int[] order = new int[data.size()];

@@ -3,6 +3,7 @@ package dev.selfsup.core.io;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -11,6 +12,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -18,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.zip.CRC32;
@@ -60,7 +64,7 @@ public final class TensorArchive {
                 throw new IllegalArgumentException("tensor '" + name + "' is " + dtype + djlShape()
                         + " in the file but " + target.getDataType() + target.getShape() + " in the model");
             }
-            target.set(ByteBuffer.wrap(data).order(java.nio.ByteOrder.nativeOrder()));
+            target.set(ByteBuffer.wrap(data).order(ByteOrder.nativeOrder()));
         }
     }
 
@@ -74,7 +78,7 @@ public final class TensorArchive {
         Path tmp = AtomicFiles.tempBeside(file);
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                OutputStream raw = java.nio.channels.Channels.newOutputStream(ch);
+                OutputStream raw = Channels.newOutputStream(ch);
                 CRC32 crc = new CRC32();
                 DataOutputStream out = new DataOutputStream(new CheckedOutputStream(new BufferedOutputStream(raw, 1 << 20), crc));
                 out.write(MAGIC);
@@ -125,10 +129,10 @@ public final class TensorArchive {
     /** Reads and verifies an archive from a stream; {@code source} names it in errors. */
     public static Contents read(InputStream stream, String source) throws IOException {
         CRC32 crc = new CRC32();
-        DataInputStream in = new DataInputStream(new CheckedInputStream(new java.io.BufferedInputStream(stream, 1 << 20), crc));
+        DataInputStream in = new DataInputStream(new CheckedInputStream(new BufferedInputStream(stream, 1 << 20), crc));
         try {
             byte[] magic = in.readNBytes(MAGIC.length);
-            if (!java.util.Arrays.equals(magic, MAGIC)) {
+            if (!Arrays.equals(magic, MAGIC)) {
                 throw new IOException(source + ": not a selfsup checkpoint or encoder file (bad magic)");
             }
             int headerLength = in.readInt();

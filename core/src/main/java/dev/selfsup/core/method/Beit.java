@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.initializer.NormalInitializer;
 import dev.selfsup.core.augment.RandomResizedCrop;
@@ -20,6 +21,7 @@ import dev.selfsup.core.model.VisionTransformer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
 import dev.selfsup.core.tokenizer.VisualTokenSource;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -112,7 +114,7 @@ public final class Beit extends EncoderMethod {
                     + vit.gridSize() + " patches of " + vit.patchSize() + " px");
         }
         this.head = Linear.builder().setUnits(t.vocabularySize()).build();
-        head.setInitializer(new NormalInitializer(0.02f), ai.djl.nn.Parameter.Type.WEIGHT);
+        head.setInitializer(new NormalInitializer(0.02f), Parameter.Type.WEIGHT);
         model.add(vit).add(head);
         this.masking = new BlockwiseMasking(vit.gridSize(), maskRatio);
         this.crop = new RandomResizedCrop(spec.imageSize(), cropScaleMin, 1.0);
@@ -150,7 +152,7 @@ public final class Beit extends EncoderMethod {
         int perEpoch = data.size() / batchSize;
         int[] perm = BatchLoader.permutation(data.size(), seed, step / perEpoch);
         int from = (int) (step % perEpoch) * batchSize;
-        return java.util.Arrays.copyOfRange(perm, from, from + batchSize);
+        return Arrays.copyOfRange(perm, from, from + batchSize);
     }
 
     /** Cuts the view, draws the masks and asks for the tokens of step {@code step}. Runs on the prefetch thread. */
@@ -219,7 +221,7 @@ public final class Beit extends EncoderMethod {
             pending.remove(step);
         }
         waitNanos += System.nanoTime() - t0;
-        if (!java.util.Arrays.equals(p.indices(), ctx.indices())) {
+        if (!Arrays.equals(p.indices(), ctx.indices())) {
             throw new IllegalStateException("BEiT prepared other images for step " + step + " than the loader served");
         }
         NDManager m = images.getManager();

@@ -7,23 +7,23 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
-import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.augment.AugmentationPipeline;
 import dev.selfsup.core.augment.RandomResizedCrop;
 import dev.selfsup.core.color.AbBins;
 import dev.selfsup.core.color.Lab;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
-import dev.selfsup.core.augment.AugmentationPipeline;
 
 /**
  * Colorization (Zhang et al. 2016): the encoder sees only the lightness L of an image and predicts, for every
@@ -172,7 +172,7 @@ public final class Colorization extends EncoderMethod {
     }
 
     @Override
-    public void initialize(NDManager manager, ai.djl.ndarray.types.Shape imageShape) {
+    public void initialize(NDManager manager, Shape imageShape) {
         if (bins == null) {
             throw new IllegalStateException("colorization: prepare() must see the data before initialize()");
         }
@@ -227,8 +227,8 @@ public final class Colorization extends EncoderMethod {
         float[] zeros = new float[(int) b];
         float[] hs = new float[(int) b];
         float[] ws = new float[(int) b];
-        java.util.Arrays.fill(hs, h);
-        java.util.Arrays.fill(ws, w);
+        Arrays.fill(hs, h);
+        Arrays.fill(ws, w);
         NDArray up = RandomResizedCrop.crop(ab, zeros, zeros, hs, ws, oh, ow);
         NDArray l = Lab.fromRgb(rgb).get(":, 0:1");
         return Lab.toRgb(NDArrays.concat(new NDList(l, up), 1));

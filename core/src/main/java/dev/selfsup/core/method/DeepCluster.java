@@ -3,6 +3,7 @@ package dev.selfsup.core.method;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
@@ -10,9 +11,11 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.util.Pair;
 import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.augment.AugmentationPipeline;
 import dev.selfsup.core.cluster.KMeans;
 import dev.selfsup.core.cluster.Nmi;
 import dev.selfsup.core.cluster.Pca;
+import dev.selfsup.core.config.Records;
 import dev.selfsup.core.data.EpochSampler;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.Features;
@@ -21,14 +24,14 @@ import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.ClassifierHead;
 import dev.selfsup.core.nn.Losses;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.SplittableRandom;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import dev.selfsup.core.augment.AugmentationPipeline;
-import dev.selfsup.core.config.Records;
 
 /**
  * DeepCluster (Caron et al. 2018): at the start of every epoch the features of the whole training set are
@@ -153,10 +156,10 @@ public final class DeepCluster extends EncoderMethod {
         previous = assignments;
         assignments = km.assignments();
         try (NDManager tmp = ctx.manager().newSubManager()) {
-            assignmentState.set(new ai.djl.ndarray.index.NDIndex(":"), tmp.create(assignments).toDevice(
+            assignmentState.set(new NDIndex(":"), tmp.create(assignments).toDevice(
                     assignmentState.getDevice(), false));
         }
-        epochState.set(new ai.djl.ndarray.index.NDIndex(0), ctx.epoch());
+        epochState.set(new NDIndex(0), ctx.epoch());
         reinitialiseClassifier(ctx);
         int nonEmpty = 0;
         int largest = 0;
@@ -183,13 +186,13 @@ public final class DeepCluster extends EncoderMethod {
             int size = (int) w.size();
             float[] v = new float[size];
             if (p.getKey().endsWith("weight")) {
-                java.util.Random g = new java.util.Random(rng.nextLong());
+                Random g = new Random(rng.nextLong());
                 for (int i = 0; i < size; i++) {
                     v[i] = (float) (0.01 * g.nextGaussian());
                 }
             }
             try (NDManager tmp = ctx.manager().newSubManager()) {
-                w.set(new ai.djl.ndarray.index.NDIndex(":"), tmp.create(v, w.getShape()).toDevice(w.getDevice(), false));
+                w.set(new NDIndex(":"), tmp.create(v, w.getShape()).toDevice(w.getDevice(), false));
             }
         }
         ctx.resetOptimizerState().accept(classifier);
@@ -236,7 +239,7 @@ public final class DeepCluster extends EncoderMethod {
             order[i] = order[j];
             order[j] = t;
         }
-        return java.util.Arrays.copyOf(order, n);
+        return Arrays.copyOf(order, n);
     }
 
     /** The current pseudo-label of every training image. */

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.SequentialBlock;
+import dev.selfsup.core.config.Records;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.ClassifierHead;
@@ -13,7 +14,6 @@ import dev.selfsup.core.nn.Losses;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
-import dev.selfsup.core.config.Records;
 
 /**
  * Jigsaw puzzles (Noroozi and Favaro 2016): the nine tiles of a 3x3 grid (with gaps and jitter, {@link PatchGrid})

@@ -1,5 +1,6 @@
 package dev.selfsup.core.method;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -59,7 +60,7 @@ public final class JigsawPermutations {
         }
         SplittableRandom rng = new SplittableRandom(seed);
         byte[] minDistance = new byte[total];
-        java.util.Arrays.fill(minDistance, Byte.MAX_VALUE);
+        Arrays.fill(minDistance, Byte.MAX_VALUE);
         int[][] chosen = new int[count][];
         int next = rng.nextInt(total);
         for (int c = 0; c < count; c++) {

@@ -12,14 +12,15 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.config.Records;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
 import dev.selfsup.core.nn.ProjectionHead;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import dev.selfsup.core.config.Records;
 
 /**
  * MoCo v2 (He et al. 2020; Chen et al. 2020): a query encoder trained by gradient, a key encoder that follows it
@@ -116,7 +117,7 @@ public final class MocoV2 extends EncoderMethod {
         query.initialize(manager, DataType.FLOAT32, in);
         key.initialize(manager, DataType.FLOAT32, in);
         key.freezeParameters(true);
-        pairs = new java.util.ArrayList<>();
+        pairs = new ArrayList<>();
         var qp = query.getParameters();
         var kp = key.getParameters();
         for (int i = 0; i < qp.size(); i++) {

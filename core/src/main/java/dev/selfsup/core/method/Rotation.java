@@ -7,13 +7,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.augment.AugmentationPipeline;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.ClassifierHead;
 import dev.selfsup.core.nn.Losses;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import dev.selfsup.core.augment.AugmentationPipeline;
 
 /**
  * Rotation prediction (RotNet, Gidaris et al. 2018): every image of the batch is rotated by 0, 90, 180 and 270

@@ -1,6 +1,7 @@
 package dev.selfsup.core.model;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -35,7 +36,7 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
     public static final String VIT_CLS = "vit-cls";
 
     /** The backbone types, in the order the API lists them. */
-    public static final java.util.List<String> TYPES = java.util.List.of(SMALL_CONVNET, RESNET18, VIT, VIT_CLS);
+    public static final List<String> TYPES = List.of(SMALL_CONVNET, RESNET18, VIT, VIT_CLS);
 
     /** The width a backbone gets when none is asked for: what was measured to suit a 2-core CPU (small ConvNet). */
     public static int defaultWidth(String type) {

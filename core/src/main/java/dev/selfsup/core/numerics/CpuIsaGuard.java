@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Set;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -99,7 +100,7 @@ public final class CpuIsaGuard {
                 String name = policy.toUpperCase(Locale.ROOT);
                 if (!ONEDNN_NAMES.contains(name)) {
                     throw new IllegalArgumentException(ENVIRONMENT + " (or -D" + PROPERTY + ") must be safe, native "
-                            + "or one of " + new java.util.TreeSet<>(ONEDNN_NAMES) + "; got '" + requested + "'");
+                            + "or one of " + new TreeSet<>(ONEDNN_NAMES) + "; got '" + requested + "'");
                 }
                 yield name;
             }

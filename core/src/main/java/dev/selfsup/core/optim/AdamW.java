@@ -2,6 +2,9 @@ package dev.selfsup.core.optim;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.nn.Parameter;
+import ai.djl.util.Pair;
 
 /**
  * Adam (Kingma and Ba 2015) with bias correction; with {@code decoupled} it is AdamW (Loshchilov and Hutter
@@ -24,7 +27,7 @@ public final class AdamW extends GradientOptimizer {
     }
 
     @Override
-    public void init(Iterable<ai.djl.util.Pair<String, ai.djl.nn.Parameter>> all, NDManager manager) {
+    public void init(Iterable<Pair<String, Parameter>> all, NDManager manager) {
         stepCount = manager.create(new long[] {0L});
         state.put("adam/step", stepCount);
         super.init(all, manager);
@@ -39,7 +42,7 @@ public final class AdamW extends GradientOptimizer {
     @Override
     protected void beforeUpdates() {
         t++;
-        stepCount.set(new ai.djl.ndarray.index.NDIndex(0), t);
+        stepCount.set(new NDIndex(0), t);
     }
 
     @Override

@@ -2,14 +2,19 @@ package dev.selfsup.core.optim;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.util.Pair;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Updates parameters in place from their gradients, keeping its state (momentum buffers, moments) in named
@@ -44,8 +49,8 @@ public abstract class GradientOptimizer {
     }
 
     /** Zeroes the state (moments, momentum) of the parameters of {@code block}, e.g. of a re-initialised head. */
-    public void resetState(ai.djl.nn.Block block) {
-        java.util.Set<Parameter> of = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+    public void resetState(Block block) {
+        Set<Parameter> of = Collections.newSetFromMap(new IdentityHashMap<>());
         for (Pair<String, Parameter> p : block.getParameters()) {
             of.add(p.getValue());
         }
@@ -127,11 +132,11 @@ public abstract class GradientOptimizer {
     }
 
     /** The optimizers {@link #create} builds. */
-    public static final java.util.List<String> NAMES = java.util.List.of("sgd", "lars", "adam", "adamw");
+    public static final List<String> NAMES = List.of("sgd", "lars", "adam", "adamw");
 
     /** Builds an optimizer by name: "sgd", "lars", "adam" or "adamw". */
     public static GradientOptimizer create(String name, float momentum, float weightDecay, float clipNorm) {
-        return switch (name.toLowerCase(java.util.Locale.ROOT)) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
             case "sgd" -> new SgdMomentum(momentum, weightDecay, clipNorm, false);
             case "lars" -> new Lars(momentum, weightDecay, clipNorm, 0.001f);
             case "adam" -> new AdamW(0.9f, 0.999f, 1e-8f, weightDecay, clipNorm, false);

@@ -1,6 +1,8 @@
 package dev.selfsup.core.tokenizer;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -76,11 +78,11 @@ public final class TokenizerFile {
                 tensor(c, "codebook/codes", source).copyInto(vq.quantizer().codes(), "codes");
                 tensor(c, "codebook/counts", source).copyInto(vq.quantizer().counts(), "counts");
                 tensor(c, "codebook/sums", source).copyInto(vq.quantizer().sums(), "sums");
-                vq.quantizer().initialisedFlag().set(new ai.djl.ndarray.index.NDIndex(":"), 1f);
+                vq.quantizer().initialisedFlag().set(new NDIndex(":"), 1f);
                 return new Loaded(vq, h);
             }
             TensorArchive.Tensor t = tensor(c, "centroids", source);
-            ai.djl.ndarray.NDArray centroids = manager.zeros(t.djlShape(), t.djlType());
+            NDArray centroids = manager.zeros(t.djlShape(), t.djlType());
             t.copyInto(centroids, "centroids");
             return new Loaded(new PatchKMeansTokenizer(h.spec(), centroids), h);
         } catch (IllegalArgumentException e) {

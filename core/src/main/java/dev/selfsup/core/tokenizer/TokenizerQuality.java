@@ -2,6 +2,7 @@ package dev.selfsup.core.tokenizer;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.Features;
 
@@ -33,7 +34,7 @@ public record TokenizerQuality(double mse, double psnr, double usage, double per
                 NDArray back = t.decode(tokens);
                 se += back.sub(x).square().sum().getFloat();
                 pixels += x.size();
-                for (long id : tokens.toType(ai.djl.ndarray.types.DataType.INT64, false).toLongArray()) {
+                for (long id : tokens.toType(DataType.INT64, false).toLongArray()) {
                     counts[(int) id]++;
                 }
             }

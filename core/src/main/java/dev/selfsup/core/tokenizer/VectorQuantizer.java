@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.cluster.KMeans;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
@@ -126,7 +127,7 @@ public final class VectorQuantizer {
         float share = Math.max(2 * deadThreshold, (float) n / size);
         float[] cnt = new float[size];
         float[] sum = new float[size * dim];
-        java.util.Arrays.fill(cnt, share);
+        Arrays.fill(cnt, share);
         for (int i = 0; i < sum.length; i++) {
             sum[i] = c[i] * share;
         }

@@ -3,8 +3,10 @@ package dev.selfsup.core.train;
 import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.core.io.TensorArchive;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
@@ -67,10 +69,10 @@ public final class CheckpointStore {
      */
     public Optional<Loaded> latestUsable() throws IOException {
         List<Path> files = list();
-        List<String> problems = new java.util.ArrayList<>();
+        List<String> problems = new ArrayList<>();
         for (int i = files.size() - 1; i >= 0; i--) {
             Path f = files.get(i);
-            try (java.io.InputStream in = java.nio.file.Files.newInputStream(f)) {
+            try (InputStream in = Files.newInputStream(f)) {
                 return Optional.of(new Loaded(f, TensorArchive.read(in, f.getFileName().toString())));
             } catch (IOException e) {
                 LOG.warn("skipping unreadable checkpoint: {}", e.getMessage());

@@ -1,11 +1,13 @@
 package dev.selfsup.core.train;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.selfsup.core.io.Json;
@@ -88,7 +90,7 @@ public final class EncoderBundle {
 
     /** Runs the encoder in inference mode on float32 [B, C, H, W] images in [0, 1]. */
     public static NDArray embed(Block encoder, NDArray images) {
-        return encoder.forward(new ai.djl.training.ParameterStore(images.getManager(), false),
-                new ai.djl.ndarray.NDList(images), false).singletonOrThrow();
+        return encoder.forward(new ParameterStore(images.getManager(), false),
+                new NDList(images), false).singletonOrThrow();
     }
 }

@@ -1,6 +1,7 @@
 package dev.selfsup.core.train;
 
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * Observes a pretraining run (DJL's TrainingListener idea): progress bars, metrics and logs hook in here.
@@ -35,5 +36,5 @@ public interface PretrainListener {
      * @param methodMetrics what the method reports besides the loss (e.g. DeepCluster's "nmi"), by name
      */
     record Progress(long step, long totalSteps, double epoch, double loss, double learningRate, double imagesPerSecond,
-            double etaSeconds, java.util.Map<String, Double> methodMetrics) {}
+            double etaSeconds, Map<String, Double> methodMetrics) {}
 }

@@ -3,6 +3,7 @@ package dev.selfsup.core.train;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
@@ -16,10 +17,12 @@ import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.engine.Versions;
+import dev.selfsup.core.eval.Features;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.method.EpochContext;
 import dev.selfsup.core.method.MethodContext;
+import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.SslMethod;
 import dev.selfsup.core.method.StepContext;
@@ -28,6 +31,7 @@ import dev.selfsup.core.optim.GradientOptimizer;
 import dev.selfsup.core.optim.LearningRateSchedule;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -74,14 +78,14 @@ public final class Pretrainer implements AutoCloseable {
      * @param std per-channel standard deviation
      */
     public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std) {
-        this(config, data, mean, std, dev.selfsup.core.method.MethodResources.NONE);
+        this(config, data, mean, std, MethodResources.NONE);
     }
 
     /**
      * @param resources what the method needs from outside the process (BEiT: its tokenizer)
      */
     public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std,
-            dev.selfsup.core.method.MethodResources resources) {
+            MethodResources resources) {
         this.config = config;
         this.data = data;
         this.device = Devices.choose(config.device());
@@ -179,7 +183,7 @@ public final class Pretrainer implements AutoCloseable {
         h.putAll(method.hyperparameters());
         return new Provenance(method.name(), method.backboneSpec(), h, data.name(), data.fingerprint(), data.size(),
                 config.seed(), step, (double) step / stepsPerEpoch, Versions.selfsup(), Versions.djl(),
-                Versions.engine(), device.toString(), java.time.Instant.now());
+                Versions.engine(), device.toString(), Instant.now());
     }
 
     /**
@@ -300,9 +304,9 @@ public final class Pretrainer implements AutoCloseable {
         int[] order = BatchLoader.permutation(data.size(), config.seed(), -1);
         for (int b = 0; b < batches; b++) {
             try (NDManager m = manager.newSubManager(); NDScope scope = new NDScope()) {
-                NDArray x = dev.selfsup.core.eval.Features.images(data, order, b * config.batchSize(), config.batchSize(), m,
+                NDArray x = Features.images(data, order, b * config.batchSize(), config.batchSize(), m,
                         device);
-                method.encoder().forward(ps, new ai.djl.ndarray.NDList(x), true);
+                method.encoder().forward(ps, new NDList(x), true);
             }
         }
         LOG.info("batch-norm statistics re-estimated on {} batches of whole images in {} s", batches,

@@ -20,7 +20,8 @@ final class ColorizationPicture {
 
     private ColorizationPicture() {}
 
-    static void write(Colorization method, NDManager parent, ImageDataset test, int count, Path file) throws IOException {
+    static void write(Colorization method, NDManager parent, ImageDataset test, int count, Path file)
+            throws IOException {
         int n = Math.min(count, test.size());
         int[] order = new int[n];
         for (int i = 0; i < n; i++) {

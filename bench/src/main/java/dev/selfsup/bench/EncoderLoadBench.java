@@ -63,42 +63,78 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "encoder-load-bench", mixinStandardHelpOptions = true)
 public final class EncoderLoadBench implements Callable<Integer> {
-    @Option(names = "--bundle", description = "Encoder bundle to serve (default: a random-init small ConvNet, "
-            + "width 32, depth 1, 1x28x28: the trainer's default for Fashion-MNIST)")
+    @Option(
+            names = "--bundle",
+            description = "Encoder bundle to serve (default: a random-init small ConvNet, "
+                    + "width 32, depth 1, 1x28x28: the trainer's default for Fashion-MNIST)")
     Path bundle;
+
     @Option(names = "--clients", split = ",", defaultValue = "1,8,64")
     int[] clients;
-    @Option(names = "--images-per-request", split = ",", defaultValue = "1,16", description = "Request shapes: "
-            + "every level runs with each")
+
+    @Option(
+            names = "--images-per-request",
+            split = ",",
+            defaultValue = "1,16",
+            description = "Request shapes: " + "every level runs with each")
     int[] shapes;
     /** Images per request of the shape being measured. */
     int perRequest;
+
     @Option(names = "--seconds", defaultValue = "5", description = "Seconds of each measurement in a round")
     int seconds;
+
     @Option(names = "--rss-seconds", defaultValue = "60", description = "Length of the memory run at the last level")
     int rssSeconds;
-    @Option(names = "--batch", defaultValue = "64", description = "Full batch for the in-process loop and the "
-            + "service's max batch size")
+
+    @Option(
+            names = "--batch",
+            defaultValue = "64",
+            description = "Full batch for the in-process loop and the " + "service's max batch size")
     int batch;
+
     @Option(names = "--jar", defaultValue = "encoder-service/target/quarkus-app/quarkus-run.jar")
     Path jar;
-    @Option(names = "--service-workers", defaultValue = "0", description = "Batch workers per model version in the "
-            + "service (selfsup.encoder.workers; 0: the service's default, one per core on a CPU)")
+
+    @Option(
+            names = "--service-workers",
+            defaultValue = "0",
+            description = "Batch workers per model version in the "
+                    + "service (selfsup.encoder.workers; 0: the service's default, one per core on a CPU)")
     int serviceWorkers;
-    @Option(names = "--service-threads", defaultValue = "0", description = "libtorch threads per batch in the "
-            + "service (selfsup.encoder.intra-op-threads; 0: the service's default, the cores over the workers)")
+
+    @Option(
+            names = "--service-threads",
+            defaultValue = "0",
+            description =
+                    "libtorch threads per batch in the "
+                            + "service (selfsup.encoder.intra-op-threads; 0: the service's default, the cores over the workers)")
     int serviceThreads;
-    @Option(names = "--channels", defaultValue = "1", description = "gRPC channels (connections) the clients share, "
-            + "as the threads of one client process share a channel")
+
+    @Option(
+            names = "--channels",
+            defaultValue = "1",
+            description = "gRPC channels (connections) the clients share, "
+                    + "as the threads of one client process share a channel")
     int channels;
-    @Option(names = "--rounds", defaultValue = "3", description = "Rounds per level; a round is --seconds of the "
-            + "in-process loop then --seconds of load on the service, so both see the same machine")
+
+    @Option(
+            names = "--rounds",
+            defaultValue = "3",
+            description = "Rounds per level; a round is --seconds of the "
+                    + "in-process loop then --seconds of load on the service, so both see the same machine")
     int rounds;
-    @Option(names = "--warmup-seconds", defaultValue = "60", description = "Load before measuring, at the highest "
-            + "level, until the service's JIT has settled (it compiles for about 50 s of load)")
+
+    @Option(
+            names = "--warmup-seconds",
+            defaultValue = "60",
+            description = "Load before measuring, at the highest "
+                    + "level, until the service's JIT has settled (it compiles for about 50 s of load)")
     int warmupSeconds;
+
     @Option(names = "--service-env", description = "Extra environment variable for the service, K=V (repeatable)")
     List<String> serviceEnv = new ArrayList<>();
+
     @Option(names = "--service-jvm-option", description = "Extra JVM option for the service (repeatable)")
     List<String> serviceJvmOptions = new ArrayList<>();
 
@@ -118,15 +154,20 @@ public final class EncoderLoadBench implements Callable<Integer> {
             port = s.getLocalPort();
         }
         Path dir = Files.createTempDirectory("selfsup-encoder-bench");
-        List<String> command = new ArrayList<>(List.of(System.getProperty("java.home") + "/bin/java",
-                "-Dai.djl.offline=true", "-Xmx2g", "-Dquarkus.http.port=" + port,
-                "-Dselfsup.encoder.model-dir=" + dir.resolve("models"), "-Dselfsup.device=cpu",
+        List<String> command = new ArrayList<>(List.of(
+                System.getProperty("java.home") + "/bin/java",
+                "-Dai.djl.offline=true",
+                "-Xmx2g",
+                "-Dquarkus.http.port=" + port,
+                "-Dselfsup.encoder.model-dir=" + dir.resolve("models"),
+                "-Dselfsup.device=cpu",
                 "-Dselfsup.encoder.max-batch-size=" + batch));
         command.add("-Dselfsup.encoder.workers=" + serviceWorkers);
         command.add("-Dselfsup.encoder.intra-op-threads=" + serviceThreads);
         command.addAll(serviceJvmOptions);
         command.addAll(List.of("-jar", jar.toString()));
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
+        ProcessBuilder pb = new ProcessBuilder(command)
+                .redirectErrorStream(true)
                 .redirectOutput(new File(dir.resolve("service.log").toString()));
         // The same malloc settings as deploy/jvm-env.sh: they matter as much for inference as for training.
         Map<String, String> env = pb.environment();
@@ -144,12 +185,16 @@ public final class EncoderLoadBench implements Callable<Integer> {
         try (InProcess reference = new InProcess(bytes, batch)) {
             for (int i = 0; i < channels; i++) {
                 // Callbacks on the network thread: the clients' next requests go out without a thread hop.
-                chans.add(ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().directExecutor().build());
+                chans.add(ManagedChannelBuilder.forAddress("localhost", port)
+                        .usePlaintext()
+                        .directExecutor()
+                        .build());
             }
             waitHealthy(chans.get(0), dir);
             ModelInfo info = publish(chans.get(0), bytes);
-            System.out.printf("service: %s v%d, %s, log %s%n", info.getName(), info.getVersion(), info.getBackbone(),
-                    dir.resolve("service.log"));
+            System.out.printf(
+                    "service: %s v%d, %s, log %s%n",
+                    info.getName(), info.getVersion(), info.getBackbone(), dir.resolve("service.log"));
             perRequest = shapes[0];
             EmbedRequest request = request(info.getInputChannels(), info.getInputSize());
             // Warm-up until both JITs have settled: C2 compiles the gRPC paths for about 50 s of load.
@@ -159,8 +204,10 @@ public final class EncoderLoadBench implements Callable<Integer> {
             for (int shape : shapes) {
                 perRequest = shape;
                 EmbedRequest shaped = request(info.getInputChannels(), info.getInputSize());
-                System.out.printf("%d rounds of %d s per level, each an in-process loop of batches of %d then the "
-                        + "service; %d image(s) per request%n", rounds, seconds, batch, perRequest);
+                System.out.printf(
+                        "%d rounds of %d s per level, each an in-process loop of batches of %d then the "
+                                + "service; %d image(s) per request%n",
+                        rounds, seconds, batch, perRequest);
                 System.out.println("clients  images/s  in-process  ratio   p50 ms  p99 ms | CPU ms per 1000 images: "
                         + "service client | server: queue ms  batch ms  images/batch");
                 for (int c : clients) {
@@ -174,7 +221,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
                 long before = rss(service.pid());
                 Level l = load(chans, request, c, rssSeconds);
                 long after = rss(service.pid());
-                System.out.printf("memory: service RSS %d MB before, %d MB after %d s at %d clients (%.0f images/s)%n",
+                System.out.printf(
+                        "memory: service RSS %d MB before, %d MB after %d s at %d clients (%.0f images/s)%n",
                         before >> 20, after >> 20, rssSeconds, c, l.imagesPerSecond);
                 result.put("rss_before_mb", before >> 20);
                 result.put("rss_after_mb", after >> 20);
@@ -191,8 +239,9 @@ public final class EncoderLoadBench implements Callable<Integer> {
     }
 
     /** One level: {@link #rounds} rounds of the in-process loop then {@code c} clients on the service. */
-    Map<String, Object> level(List<ManagedChannel> chans, EmbedRequest request, int c, InProcess reference,
-            long servicePid, int port) throws Exception {
+    Map<String, Object> level(
+            List<ManagedChannel> chans, EmbedRequest request, int c, InProcess reference, long servicePid, int port)
+            throws Exception {
         double inImages = 0;
         double inSeconds = 0;
         List<Level> parts = new ArrayList<>();
@@ -213,9 +262,16 @@ public final class EncoderLoadBench implements Callable<Integer> {
         Level l = Level.merge(parts);
         double inRate = inImages / inSeconds;
         double ratio = l.imagesPerSecond / inRate;
-        System.out.printf("%7d  %8.0f  %10.0f  %5.1f%%  %6.2f  %6.2f | %30.3f %6.3f | %15.2f  %8.2f  %12.1f%n",
-                c, l.imagesPerSecond, inRate, 100 * ratio, l.p50Ms, l.p99Ms,
-                serviceCpu / 1e6 / (l.images / 1000.0), clientCpu / 1e6 / (l.images / 1000.0),
+        System.out.printf(
+                "%7d  %8.0f  %10.0f  %5.1f%%  %6.2f  %6.2f | %30.3f %6.3f | %15.2f  %8.2f  %12.1f%n",
+                c,
+                l.imagesPerSecond,
+                inRate,
+                100 * ratio,
+                l.p50Ms,
+                l.p99Ms,
+                serviceCpu / 1e6 / (l.images / 1000.0),
+                clientCpu / 1e6 / (l.images / 1000.0),
                 1000 * mean(m0, m1, "selfsup_encoder_queue_wait_seconds", ""),
                 1000 * mean(m0, m1, "selfsup_encoder_batch_seconds", ""),
                 mean(m0, m1, "selfsup_encoder_batch_size_images", ""));
@@ -234,8 +290,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
 
     /** The default bundle: the trainer's default encoder for Fashion-MNIST, randomly initialised. */
     static byte[] randomBundle() throws Exception {
-        BackboneSpec spec = new BackboneSpec(BackboneSpec.SMALL_CONVNET, 32, 1, 1, 28, new float[] {0.286f},
-                new float[] {0.353f});
+        BackboneSpec spec =
+                new BackboneSpec(BackboneSpec.SMALL_CONVNET, 32, 1, 1, 28, new float[] {0.286f}, new float[] {0.353f});
         Engine.getInstance().setRandomSeed(7);
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Block b = Backbones.build(spec);
@@ -297,21 +353,41 @@ public final class EncoderLoadBench implements Callable<Integer> {
         byte[] px = requestPixels(c, size);
         EmbedRequest.Builder b = EmbedRequest.newBuilder().setModel("bench");
         for (int i = 0; i < perRequest; i++) {
-            b.addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(size).setWidth(size).setChannels(c)
-                    .setType(PixelType.PIXEL_TYPE_UINT8).setData(ByteString.copyFrom(px))));
+            b.addImages(Image.newBuilder()
+                    .setRaw(RawImage.newBuilder()
+                            .setHeight(size)
+                            .setWidth(size)
+                            .setChannels(c)
+                            .setType(PixelType.PIXEL_TYPE_UINT8)
+                            .setData(ByteString.copyFrom(px))));
         }
         return b.build();
     }
 
-    record Level(double imagesPerSecond, double p50Ms, double p99Ms, long requests, long images, double seconds,
+    record Level(
+            double imagesPerSecond,
+            double p50Ms,
+            double p99Ms,
+            long requests,
+            long images,
+            double seconds,
             long[] latencies) {
         /** Several measurements as one: images over total time, percentiles over all latencies. */
         static Level merge(List<Level> parts) {
             long images = parts.stream().mapToLong(Level::images).sum();
             double secs = parts.stream().mapToDouble(Level::seconds).sum();
-            long[] all = parts.stream().flatMapToLong(p -> Arrays.stream(p.latencies)).sorted().toArray();
-            return new Level(images / secs, pct(all, 0.50), pct(all, 0.99),
-                    parts.stream().mapToLong(Level::requests).sum(), images, secs, all);
+            long[] all = parts.stream()
+                    .flatMapToLong(p -> Arrays.stream(p.latencies))
+                    .sorted()
+                    .toArray();
+            return new Level(
+                    images / secs,
+                    pct(all, 0.50),
+                    pct(all, 0.99),
+                    parts.stream().mapToLong(Level::requests).sum(),
+                    images,
+                    secs,
+                    all);
         }
     }
 
@@ -326,8 +402,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Client[] clients = new Client[n];
         for (int i = 0; i < n; i++) {
-            clients[i] = new Client(EncoderServiceGrpc.newStub(chans.get(i % chans.size())), request, stop, done,
-                    failure);
+            clients[i] =
+                    new Client(EncoderServiceGrpc.newStub(chans.get(i % chans.size())), request, stop, done, failure);
         }
         long t0 = System.nanoTime();
         for (Client c : clients) {
@@ -343,10 +419,18 @@ public final class EncoderLoadBench implements Callable<Integer> {
             throw new IllegalStateException("a request failed", failure.get());
         }
         long requests = Arrays.stream(clients).mapToLong(c -> c.count).sum();
-        long[] all = Arrays.stream(clients).flatMapToLong(c -> Arrays.stream(c.latencies, 0,
-                (int) Math.min(c.count, c.latencies.length))).sorted().toArray();
-        return new Level(requests * perRequest / elapsed, pct(all, 0.50), pct(all, 0.99), requests,
-                requests * perRequest, elapsed, all);
+        long[] all = Arrays.stream(clients)
+                .flatMapToLong(c -> Arrays.stream(c.latencies, 0, (int) Math.min(c.count, c.latencies.length)))
+                .sorted()
+                .toArray();
+        return new Level(
+                requests * perRequest / elapsed,
+                pct(all, 0.50),
+                pct(all, 0.99),
+                requests,
+                requests * perRequest,
+                elapsed,
+                all);
     }
 
     /** One client of {@link #load}: at most one request in flight. */
@@ -360,8 +444,12 @@ public final class EncoderLoadBench implements Callable<Integer> {
         long count;
         long sentAt;
 
-        Client(EncoderServiceGrpc.EncoderServiceStub stub, EmbedRequest request, AtomicBoolean stop,
-                CountDownLatch done, AtomicReference<Throwable> failure) {
+        Client(
+                EncoderServiceGrpc.EncoderServiceStub stub,
+                EmbedRequest request,
+                AtomicBoolean stop,
+                CountDownLatch done,
+                AtomicReference<Throwable> failure) {
             this.stub = stub;
             this.request = request;
             this.stop = stop;
@@ -409,7 +497,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
         long deadline = System.currentTimeMillis() + 120_000;
         while (true) {
             try {
-                HealthGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS)
+                HealthGrpc.newBlockingStub(ch)
+                        .withDeadlineAfter(2, TimeUnit.SECONDS)
                         .check(HealthCheckRequest.getDefaultInstance());
                 return;
             } catch (RuntimeException e) {
@@ -422,15 +511,20 @@ public final class EncoderLoadBench implements Callable<Integer> {
     }
 
     static ModelInfo publish(ManagedChannel ch, byte[] bytes) throws Exception {
-        return ModelUpload.publish(EncoderServiceGrpc.newStub(ch), ModelUpload.chunks(bytes,
-                ModelManifest.newBuilder().setName("bench"), ModelUpload.CHUNK_BYTES)).get(2, TimeUnit.MINUTES);
+        return ModelUpload.publish(
+                        EncoderServiceGrpc.newStub(ch),
+                        ModelUpload.chunks(bytes, ModelManifest.newBuilder().setName("bench"), ModelUpload.CHUNK_BYTES))
+                .get(2, TimeUnit.MINUTES);
     }
 
     /** The service's /q/metrics as name{labels} to value. */
     static Map<String, Double> scrape(int port) throws Exception {
-        String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                URI.create("http://localhost:" + port + "/q/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
+        String body = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
         Map<String, Double> out = new HashMap<>();
         for (String line : body.split("\n")) {
             if (!line.startsWith("#") && line.contains(" ")) {

@@ -39,7 +39,9 @@ import picocli.CommandLine.Option;
  * Pretrains on Fashion-MNIST, evaluates by kNN and linear probe against the raw-pixel and random-init baselines,
  * and prints one JSON object as its last line. Progress goes to stderr.
  */
-@Command(name = "ssl-bench", mixinStandardHelpOptions = true,
+@Command(
+        name = "ssl-bench",
+        mixinStandardHelpOptions = true,
         description = "Pretrain on Fashion-MNIST, evaluate, print one JSON line of numbers.")
 public final class SslBench implements Callable<Integer> {
     /** The method names, from core's registry. */
@@ -50,82 +52,134 @@ public final class SslBench implements Callable<Integer> {
         }
     }
 
-    @Option(names = "--method", description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})",
-            defaultValue = "simclr", completionCandidates = MethodNames.class)
+    @Option(
+            names = "--method",
+            description = "${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE})",
+            defaultValue = "simclr",
+            completionCandidates = MethodNames.class)
     String method;
-    @Option(names = "--dataset", description = "a dataset folder (IDX, CIFAR binary or image folders with train/ and "
-            + "test/) instead of Fashion-MNIST")
+
+    @Option(
+            names = "--dataset",
+            description = "a dataset folder (IDX, CIFAR binary or image folders with train/ and "
+                    + "test/) instead of Fashion-MNIST")
     Path dataset;
-    @Option(names = "--image-size", description = "image folders: side in pixels (default: ${DEFAULT-VALUE})",
+
+    @Option(
+            names = "--image-size",
+            description = "image folders: side in pixels (default: ${DEFAULT-VALUE})",
             defaultValue = "32")
     int imageSize;
+
     @Option(names = "--channels", description = "image folders: 1 or 3 (default: ${DEFAULT-VALUE})", defaultValue = "3")
     int channels;
+
     @Option(names = "--permutations", description = "jigsaw: permutation set size")
     Integer permutations;
+
     @Option(names = "--clusters", description = "deepcluster: k")
     Integer clusters;
+
     @Option(names = "--pca-dim", description = "deepcluster: PCA dimension")
     Integer pcaDim;
-    @Option(names = "--tokenizer-file", description = "beit: the tokenizer (a .tok file from tokenizer-bench) whose "
-            + "tokens are the targets, used in this process")
+
+    @Option(
+            names = "--tokenizer-file",
+            description = "beit: the tokenizer (a .tok file from tokenizer-bench) whose "
+                    + "tokens are the targets, used in this process")
     Path tokenizerFile;
+
     @Option(names = "--mask-ratio", description = "beit: share of patches masked")
     Float maskRatio;
-    @Option(names = "--colorize-png", description = "colorization: write a picture of test images (grayscale input, "
-            + "prediction, truth) here")
+
+    @Option(
+            names = "--colorize-png",
+            description = "colorization: write a picture of test images (grayscale input, " + "prediction, truth) here")
     Path colorizePng;
-    @Option(names = "--backbone", description = "small-convnet, resnet18, vit or vit-cls, at its default width and "
-            + "depth unless --width/--depth say otherwise (default: the method's)")
+
+    @Option(
+            names = "--backbone",
+            description = "small-convnet, resnet18, vit or vit-cls, at its default width and "
+                    + "depth unless --width/--depth say otherwise (default: the method's)")
     String backbone;
+
     @Option(names = "--width", description = "backbone width")
     Integer width;
+
     @Option(names = "--depth", description = "conv layers per stage of the small ConvNet")
     Integer depth;
+
     @Option(names = "--batch-size")
     Integer batchSize;
+
     @Option(names = "--epochs")
     Integer epochs;
+
     @Option(names = "--steps", description = "run this many steps instead of whole epochs")
     Long steps;
-    @Option(names = "--train-limit", description = "use only the first N training images (default: all)",
+
+    @Option(
+            names = "--train-limit",
+            description = "use only the first N training images (default: all)",
             defaultValue = "0")
     int trainLimit;
+
     @Option(names = "--seed", defaultValue = "42")
     long seed;
+
     @Option(names = "--optimizer")
     String optimizer;
+
     @Option(names = "--lr")
     Float lr;
+
     @Option(names = "--weight-decay")
     Float weightDecay;
+
     @Option(names = "--temperature")
     Float temperature;
+
     @Option(names = "--crop-scale-min")
     Float cropScaleMin;
+
     @Option(names = "--jitter")
     Float jitter;
+
     @Option(names = "--queue-size")
     Integer queueSize;
+
     @Option(names = "--key-momentum")
     Float keyMomentum;
+
     @Option(names = "--warmup-epochs")
     Float warmupEpochs;
+
     @Option(names = "--device", defaultValue = "auto")
     String device;
-    @Option(names = "--data-dir", description = "folder with the Fashion-MNIST IDX files (default: ${DEFAULT-VALUE})",
+
+    @Option(
+            names = "--data-dir",
+            description = "folder with the Fashion-MNIST IDX files (default: ${DEFAULT-VALUE})",
             defaultValue = "/usr/share/datasets/fashion-mnist")
     Path dataDir;
+
     @Option(names = "--skip-eval", description = "measure training only")
     boolean skipEval;
+
     @Option(names = "--skip-baselines", description = "do not compute the raw-pixel and random-init baselines")
     boolean skipBaselines;
+
     @Option(names = "--rss-every", description = "print RSS every N steps to stderr (0: never)", defaultValue = "0")
     int rssEvery;
+
     @Option(names = "--export", description = "write the trained encoder bundle here")
     Path export;
-    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "a setting of the method by its key, e.g. "
-            + "--set temperature=0.5 (repeatable); each method's keys: ${sys:selfsup.method.settings}")
+
+    @Option(
+            names = "--set",
+            paramLabel = "KEY=VALUE",
+            description = "a setting of the method by its key, e.g. "
+                    + "--set temperature=0.5 (repeatable); each method's keys: ${sys:selfsup.method.settings}")
     Map<String, String> settings = new LinkedHashMap<>();
 
     /** Sets one of the method's settings if the option was given. */
@@ -136,19 +190,23 @@ public final class SslBench implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        System.setProperty("selfsup.method.settings", Methods.ALL.stream()
-                .map(d -> d.name() + " " + d.settingKeys()).collect(Collectors.joining(", ")));
+        System.setProperty(
+                "selfsup.method.settings",
+                Methods.ALL.stream().map(d -> d.name() + " " + d.settingKeys()).collect(Collectors.joining(", ")));
         System.exit(new CommandLine(new SslBench()).execute(args));
     }
 
     @Override
     public Integer call() throws Exception {
-        ImageDataset trainAll = dataset == null ? FashionMnist.train(dataDir)
+        ImageDataset trainAll = dataset == null
+                ? FashionMnist.train(dataDir)
                 : DatasetLoader.load(dataset, DatasetLoader.Format.AUTO, "train", channels, imageSize);
-        ImageDataset test = dataset == null ? FashionMnist.test(dataDir)
+        ImageDataset test = dataset == null
+                ? FashionMnist.test(dataDir)
                 : DatasetLoader.load(dataset, DatasetLoader.Format.AUTO, "test", channels, imageSize);
         ImageDataset train = trainAll.head(trainLimit);
-        PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder().seed(seed).device(device);
+        PretrainConfig.Builder b =
+                PretrainConfig.defaults(method).toBuilder().seed(seed).device(device);
         if (backbone != null) {
             b.backboneAtDefaults(backbone);
         }
@@ -202,8 +260,17 @@ public final class SslBench implements Callable<Integer> {
         float[][] stats = Pretrainer.channelStats(train);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("method", config.method());
-        out.put("backbone", new BackboneSpec(config.backbone(), config.width(), config.depth(), train.channels(),
-                train.height(), stats[0], stats[1]).toString());
+        out.put(
+                "backbone",
+                new BackboneSpec(
+                                config.backbone(),
+                                config.width(),
+                                config.depth(),
+                                train.channels(),
+                                train.height(),
+                                stats[0],
+                                stats[1])
+                        .toString());
         out.put("batch_size", config.batchSize());
         List<Double> stepSeconds = new ArrayList<>();
         Map<String, Double> lastMethodMetrics = new LinkedHashMap<>();
@@ -214,8 +281,9 @@ public final class SslBench implements Callable<Integer> {
         EvaluationReport raw = null;
         EvaluationReport random = null;
         try (Pretrainer trainer = new Pretrainer(config, train.withoutLabels(), stats[0], stats[1], resources)) {
-            System.err.printf("training %s on %s, %d steps (%d per epoch) on %s%n", config.method(), train,
-                    trainer.totalSteps(), trainer.stepsPerEpoch(), trainer.device());
+            System.err.printf(
+                    "training %s on %s, %d steps (%d per epoch) on %s%n",
+                    config.method(), train, trainer.totalSteps(), trainer.stepsPerEpoch(), trainer.device());
             trainer.addListener(new PretrainListener() {
                 @Override
                 public void onStep(long step, double seconds, double wait, int images) {
@@ -228,8 +296,15 @@ public final class SslBench implements Callable<Integer> {
 
                 @Override
                 public void onProgress(Progress p) {
-                    System.err.printf("step %d/%d epoch %.2f loss %.4f lr %.4f %.0f img/s eta %.0fs %s%n", p.step(),
-                            p.totalSteps(), p.epoch(), p.loss(), p.learningRate(), p.imagesPerSecond(), p.etaSeconds(),
+                    System.err.printf(
+                            "step %d/%d epoch %.2f loss %.4f lr %.4f %.0f img/s eta %.0fs %s%n",
+                            p.step(),
+                            p.totalSteps(),
+                            p.epoch(),
+                            p.loss(),
+                            p.learningRate(),
+                            p.imagesPerSecond(),
+                            p.etaSeconds(),
                             p.methodMetrics().isEmpty() ? "" : p.methodMetrics());
                     if (!p.methodMetrics().isEmpty()) {
                         lastMethodMetrics.clear();
@@ -253,22 +328,25 @@ public final class SslBench implements Callable<Integer> {
                 long e0 = System.nanoTime();
                 Evaluator evaluator = new Evaluator();
                 report = evaluator.evaluate(trainer.method().encoder(), trainAll, test, trainer.manager());
-                System.err.printf("evaluated in %.1f s: knn %.4f linear %.4f%n", (System.nanoTime() - e0) / 1e9,
-                        report.knnAccuracy(), report.linearAccuracy());
+                System.err.printf(
+                        "evaluated in %.1f s: knn %.4f linear %.4f%n",
+                        (System.nanoTime() - e0) / 1e9, report.knnAccuracy(), report.linearAccuracy());
                 if (!skipBaselines) {
                     raw = evaluator.evaluateRawPixels(trainAll, test, trainer.manager());
                     try (NDManager m = trainer.manager().newSubManager()) {
                         Block randomEncoder = Backbones.build(trainer.method().backboneSpec());
                         Engine.getInstance().setRandomSeed((int) seed);
-                        randomEncoder.initialize(m, DataType.FLOAT32,
-                                new Shape(1, train.channels(), train.height(), train.width()));
+                        randomEncoder.initialize(
+                                m, DataType.FLOAT32, new Shape(1, train.channels(), train.height(), train.width()));
                         random = evaluator.evaluate(randomEncoder, trainAll, test, m);
                     }
                 }
             }
         }
         int warm = Math.min(10, stepSeconds.size() / 5);
-        double[] sorted = stepSeconds.subList(warm, stepSeconds.size()).stream().mapToDouble(Double::doubleValue).sorted()
+        double[] sorted = stepSeconds.subList(warm, stepSeconds.size()).stream()
+                .mapToDouble(Double::doubleValue)
+                .sorted()
                 .toArray();
         double median = sorted.length == 0 ? Double.NaN : sorted[sorted.length / 2];
         double epochsDone = (double) stepSeconds.size() * config.batchSize() / train.size();

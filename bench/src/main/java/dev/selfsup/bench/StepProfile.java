@@ -27,8 +27,8 @@ public final class StepProfile {
         int batch = args.length > 0 ? Integer.parseInt(args[0]) : 256;
         int width = args.length > 1 ? Integer.parseInt(args[1]) : 32;
         int depth = args.length > 2 ? Integer.parseInt(args[2]) : 1;
-        BackboneSpec spec = new BackboneSpec("small-convnet", width, depth, 1, 28, new float[] {0.286f},
-                new float[] {0.353f});
+        BackboneSpec spec =
+                new BackboneSpec("small-convnet", width, depth, 1, 28, new float[] {0.286f}, new float[] {0.353f});
         var views = AugmentationPipeline.contrastive(1, 28, 0.2, 0.5);
         SimClr m = new SimClr(spec, views, 512, 128, 0.2f);
         try (NDManager root = NDManager.newBaseManager(Device.cpu())) {
@@ -41,7 +41,8 @@ public final class StepProfile {
             double[][] t = new double[4][runs];
             Random rng = new Random(1);
             for (int r = 0; r < runs; r++) {
-                try (NDManager sm = root.newSubManager(); NDScope scope = new NDScope()) {
+                try (NDManager sm = root.newSubManager();
+                        NDScope scope = new NDScope()) {
                     NDArray x = images.duplicate();
                     x.attach(sm);
                     long a = System.nanoTime();
@@ -50,7 +51,9 @@ public final class StepProfile {
                     long c;
                     long d;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                        NDArray z = m.trainable().forward(ps, new NDList(both), true).singletonOrThrow();
+                        NDArray z = m.trainable()
+                                .forward(ps, new NDList(both), true)
+                                .singletonOrThrow();
                         NDArray loss = Losses.ntXent(z.get("0:" + batch), z.get(batch + ":"), 0.2f);
                         loss.getFloat();
                         c = System.nanoTime();

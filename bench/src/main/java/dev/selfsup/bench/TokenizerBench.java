@@ -29,35 +29,50 @@ import picocli.CommandLine.Option;
  * perplexity), optionally saves it and a picture of originals above their reconstructions, and prints one JSON
  * line.
  */
-@Command(name = "tokenizer-bench", mixinStandardHelpOptions = true,
+@Command(
+        name = "tokenizer-bench",
+        mixinStandardHelpOptions = true,
         description = "Train a visual tokenizer, measure it on the test split, print one JSON line.")
 public final class TokenizerBench implements Callable<Integer> {
     @Option(names = "--kind", defaultValue = "vq", description = "vq or kmeans-patches (default: ${DEFAULT-VALUE})")
     String kind;
+
     @Option(names = "--vocabulary", defaultValue = "512")
     int vocabulary;
+
     @Option(names = "--patch", defaultValue = "4")
     int patch;
+
     @Option(names = "--steps", defaultValue = "2000")
     long steps;
+
     @Option(names = "--batch-size", defaultValue = "128")
     int batchSize;
+
     @Option(names = "--lr", defaultValue = "0.002")
     float lr;
+
     @Option(names = "--code-dim", defaultValue = "32")
     int codeDim;
+
     @Option(names = "--hidden", defaultValue = "128")
     int hidden;
+
     @Option(names = "--seed", defaultValue = "42")
     long seed;
+
     @Option(names = "--device", defaultValue = "auto")
     String device;
+
     @Option(names = "--dataset", description = "a dataset folder instead of Fashion-MNIST")
     Path dataset;
+
     @Option(names = "--data-dir", defaultValue = "/usr/share/datasets/fashion-mnist")
     Path dataDir;
+
     @Option(names = "--save", description = "write the tokenizer here (a .tok file)")
     Path save;
+
     @Option(names = "--picture", description = "write a PNG of 12 test images above their reconstructions")
     Path picture;
 
@@ -67,18 +82,34 @@ public final class TokenizerBench implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ImageDataset train = dataset == null ? FashionMnist.train(dataDir)
+        ImageDataset train = dataset == null
+                ? FashionMnist.train(dataDir)
                 : DatasetLoader.load(dataset, DatasetLoader.Format.AUTO, "train", 3, 32);
-        ImageDataset test = dataset == null ? FashionMnist.test(dataDir)
+        ImageDataset test = dataset == null
+                ? FashionMnist.test(dataDir)
                 : DatasetLoader.load(dataset, DatasetLoader.Format.AUTO, "test", 3, 32);
-        TokenizerSpec spec = new TokenizerSpec(kind, vocabulary, patch, train.height(), train.channels(), codeDim, hidden);
-        TokenizerTrainer.Config c = new TokenizerTrainer.Config(steps, batchSize, lr, 0.25f, 0.99f, 1f, seed, device, 100);
+        TokenizerSpec spec =
+                new TokenizerSpec(kind, vocabulary, patch, train.height(), train.channels(), codeDim, hidden);
+        TokenizerTrainer.Config c =
+                new TokenizerTrainer.Config(steps, batchSize, lr, 0.25f, 0.99f, 1f, seed, device, 100);
         Map<String, Object> out = new LinkedHashMap<>();
         try (NDManager m = NDManager.newBaseManager(Devices.choose(device))) {
             long t0 = System.nanoTime();
-            VisualTokenizer t = TokenizerTrainer.train(spec, c, train.withoutLabels(), m, p -> System.err.printf(
-                    "step %d/%d loss %.5f mse %.5f usage %.3f perplexity %.1f reseeded %d %.0f img/s%n", p.step(),
-                    p.totalSteps(), p.loss(), p.mse(), p.usage(), p.perplexity(), p.reseeded(), p.imagesPerSecond()),
+            VisualTokenizer t = TokenizerTrainer.train(
+                    spec,
+                    c,
+                    train.withoutLabels(),
+                    m,
+                    p -> System.err.printf(
+                            "step %d/%d loss %.5f mse %.5f usage %.3f perplexity %.1f reseeded %d %.0f img/s%n",
+                            p.step(),
+                            p.totalSteps(),
+                            p.loss(),
+                            p.mse(),
+                            p.usage(),
+                            p.perplexity(),
+                            p.reseeded(),
+                            p.imagesPerSecond()),
                     () -> false);
             double seconds = (System.nanoTime() - t0) / 1e9;
             long e0 = System.nanoTime();
@@ -98,8 +129,20 @@ public final class TokenizerBench implements Callable<Integer> {
             out.put("tokenize_decode_images_per_second", Math.round(test.size() / evalSeconds));
             out.put("dataset", train.name());
             if (save != null) {
-                TokenizerFile.write(save, t, new TokenizerFile.Header("tokenizer", 1, save.getFileName().toString()
-                        .replaceAll("\\.tok$", ""), spec, q, train.name(), train.fingerprint(), steps, seed, Instant.now()));
+                TokenizerFile.write(
+                        save,
+                        t,
+                        new TokenizerFile.Header(
+                                "tokenizer",
+                                1,
+                                save.getFileName().toString().replaceAll("\\.tok$", ""),
+                                spec,
+                                q,
+                                train.name(),
+                                train.fingerprint(),
+                                steps,
+                                seed,
+                                Instant.now()));
                 out.put("saved", save.toString());
             }
             if (picture != null) {
@@ -112,7 +155,8 @@ public final class TokenizerBench implements Callable<Integer> {
     }
 
     /** Twelve test images (top row) above their reconstructions from tokens (bottom row), scaled 4x. */
-    private static void writePicture(VisualTokenizer t, ImageDataset test, NDManager parent, Path file) throws Exception {
+    private static void writePicture(VisualTokenizer t, ImageDataset test, NDManager parent, Path file)
+            throws Exception {
         int n = 12;
         int s = test.height();
         int scale = 4;

@@ -38,7 +38,8 @@ public final class TrainerOverheadBench {
     public static void main(String[] args) throws Exception {
         int steps = args.length > 0 ? Integer.parseInt(args[0]) : 200;
         int rounds = args.length > 1 ? Integer.parseInt(args[1]) : 2;
-        Path jar = Path.of(System.getProperty("selfsup.trainer.jar", "trainer-service/target/quarkus-app/quarkus-run.jar"));
+        Path jar = Path.of(
+                System.getProperty("selfsup.trainer.jar", "trainer-service/target/quarkus-app/quarkus-run.jar"));
         if (!Files.isRegularFile(jar)) {
             throw new IllegalStateException(jar + " not found: build with ./mvnw package -DskipTests");
         }
@@ -48,7 +49,8 @@ public final class TrainerOverheadBench {
         for (int r = 0; r < rounds; r++) {
             inProcess.add(inProcess(train, steps));
             service.add(viaService(jar, steps));
-            System.err.printf("round %d: in-process %.1f img/s, service %.1f img/s%n", r, inProcess.get(r), service.get(r));
+            System.err.printf(
+                    "round %d: in-process %.1f img/s, service %.1f img/s%n", r, inProcess.get(r), service.get(r));
         }
         double a = inProcess.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
         double b = service.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
@@ -68,7 +70,10 @@ public final class TrainerOverheadBench {
     }
 
     static double inProcess(ImageDataset train, int steps) throws Exception {
-        PretrainConfig c = PretrainConfig.defaults("simclr").toBuilder().steps(steps).device("cpu").logEverySteps(10)
+        PretrainConfig c = PretrainConfig.defaults("simclr").toBuilder()
+                .steps(steps)
+                .device("cpu")
+                .logEverySteps(10)
                 .build();
         float[][] st = Pretrainer.channelStats(train);
         List<Double> ips = new ArrayList<>();
@@ -90,32 +95,49 @@ public final class TrainerOverheadBench {
             port = s.getLocalPort();
         }
         Path var = Files.createTempDirectory("selfsup-overhead");
-        ProcessBuilder pb = new ProcessBuilder(System.getProperty("java.home") + "/bin/java", "-Dai.djl.offline=true",
-                "-Xmx4g", "-Dquarkus.http.port=" + port, "-Dselfsup.var-dir=" + var, "-Dselfsup.device=cpu", "-jar",
-                jar.toString()).redirectErrorStream(true).redirectOutput(new File(var.resolve("service.log").toString()));
+        ProcessBuilder pb = new ProcessBuilder(
+                        System.getProperty("java.home") + "/bin/java",
+                        "-Dai.djl.offline=true",
+                        "-Xmx4g",
+                        "-Dquarkus.http.port=" + port,
+                        "-Dselfsup.var-dir=" + var,
+                        "-Dselfsup.device=cpu",
+                        "-jar",
+                        jar.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(new File(var.resolve("service.log").toString()));
         pb.environment().put("DJL_OFFLINE", "true");
         Process p = pb.start();
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         try {
             long deadline = System.currentTimeMillis() + 120_000;
             while (true) {
                 try {
-                    HealthGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS)
+                    HealthGrpc.newBlockingStub(ch)
+                            .withDeadlineAfter(2, TimeUnit.SECONDS)
                             .check(HealthCheckRequest.getDefaultInstance());
                     break;
                 } catch (RuntimeException e) {
                     if (System.currentTimeMillis() > deadline) {
-                        throw new IllegalStateException("trainer-service did not start; see " + var.resolve("service.log"));
+                        throw new IllegalStateException(
+                                "trainer-service did not start; see " + var.resolve("service.log"));
                     }
                     Thread.sleep(250);
                 }
             }
             var stub = TrainerServiceGrpc.newBlockingStub(ch);
-            String id = stub.startRun(RunSpec.newBuilder().setMethod(Method.METHOD_SIMCLR)
-                    .setDataset(DatasetRef.newBuilder().setPath("fashion-mnist")).setSteps(steps)
-                    .setDevice(DevicePreference.DEVICE_PREFERENCE_CPU).build()).getRunId();
+            String id = stub.startRun(RunSpec.newBuilder()
+                            .setMethod(Method.METHOD_SIMCLR)
+                            .setDataset(DatasetRef.newBuilder().setPath("fashion-mnist"))
+                            .setSteps(steps)
+                            .setDevice(DevicePreference.DEVICE_PREFERENCE_CPU)
+                            .build())
+                    .getRunId();
             List<Double> ips = new ArrayList<>();
-            Iterator<RunEvent> events = stub.watchRun(WatchRunRequest.newBuilder().setRunId(id).build());
+            Iterator<RunEvent> events =
+                    stub.watchRun(WatchRunRequest.newBuilder().setRunId(id).build());
             while (events.hasNext()) {
                 RunEvent e = events.next();
                 if (e.hasProgress()) {

@@ -50,18 +50,34 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** The selfsup command-line client. Every command speaks the trainer's gRPC API. */
-@Command(name = "selfsup", mixinStandardHelpOptions = true, version = "selfsup 0.1.0",
+@Command(
+        name = "selfsup",
+        mixinStandardHelpOptions = true,
+        version = "selfsup 0.1.0",
         description = "Pretrain, watch, evaluate and export self-supervised image encoders.",
-        subcommands = {Selfsup.Train.class, Selfsup.Runs.class, Selfsup.Watch.class, Selfsup.Eval.class,
-            Selfsup.Export.class, Selfsup.Publish.class, Selfsup.Cancel.class, Selfsup.Resume.class,
-            Selfsup.Embed.class, Selfsup.Models.class})
+        subcommands = {
+            Selfsup.Train.class,
+            Selfsup.Runs.class,
+            Selfsup.Watch.class,
+            Selfsup.Eval.class,
+            Selfsup.Export.class,
+            Selfsup.Publish.class,
+            Selfsup.Cancel.class,
+            Selfsup.Resume.class,
+            Selfsup.Embed.class,
+            Selfsup.Models.class
+        })
 public final class Selfsup {
-    @Option(names = "--trainer", defaultValue = "${env:SELFSUP_TRAINER:-localhost:8080}",
+    @Option(
+            names = "--trainer",
+            defaultValue = "${env:SELFSUP_TRAINER:-localhost:8080}",
             description = "trainer-service address host:port (env SELFSUP_TRAINER)",
             scope = CommandLine.ScopeType.INHERIT)
     String trainer;
 
-    @Option(names = "--encoder", defaultValue = "${env:SELFSUP_ENCODER:-localhost:8082}",
+    @Option(
+            names = "--encoder",
+            defaultValue = "${env:SELFSUP_ENCODER:-localhost:8082}",
             description = "encoder-service address host:port (env SELFSUP_ENCODER)",
             scope = CommandLine.ScopeType.INHERIT)
     String encoder;
@@ -75,19 +91,24 @@ public final class Selfsup {
         }
         Selfsup root = cl.getCommand();
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            if (e instanceof StatusRuntimeException s && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
+            if (e instanceof StatusRuntimeException s
+                    && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
                     && s.getStatus().getCause() != null) {
                 // The connection failed (the server did not answer), as opposed to a server saying UNAVAILABLE.
                 boolean encoder = cmd.getCommand() instanceof EncoderBase;
                 String address = encoder ? root.encoder : root.trainer;
-                cmd.getErr().println("error: cannot reach the " + (encoder ? "encoder" : "trainer") + "-service at "
-                        + address + " (" + s.getStatus().getCause().getMessage() + "). Is it running? "
-                        + "'deploy/main-job --keep-running' starts both services; --" + (encoder ? "encoder" : "trainer")
-                        + " or SELFSUP_" + (encoder ? "ENCODER" : "TRAINER") + " points the client elsewhere.");
+                cmd.getErr()
+                        .println("error: cannot reach the " + (encoder ? "encoder" : "trainer") + "-service at "
+                                + address + " (" + s.getStatus().getCause().getMessage() + "). Is it running? "
+                                + "'deploy/main-job --keep-running' starts both services; --"
+                                + (encoder ? "encoder" : "trainer")
+                                + " or SELFSUP_" + (encoder ? "ENCODER" : "TRAINER") + " points the client elsewhere.");
                 return 3;
             }
             if (e instanceof StatusRuntimeException s) {
-                cmd.getErr().println("error: " + s.getStatus().getCode() + ": " + s.getStatus().getDescription());
+                cmd.getErr()
+                        .println("error: " + s.getStatus().getCode() + ": "
+                                + s.getStatus().getDescription());
                 return 2;
             }
             if (e instanceof IllegalArgumentException) {
@@ -101,8 +122,11 @@ public final class Selfsup {
 
     static ManagedChannel channel(String address) {
         int colon = address.lastIndexOf(':');
-        return ManagedChannelBuilder.forAddress(address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)))
-                .usePlaintext().maxInboundMessageSize(8 << 20).build();
+        return ManagedChannelBuilder.forAddress(
+                        address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)))
+                .usePlaintext()
+                .maxInboundMessageSize(8 << 20)
+                .build();
     }
 
     abstract static class Base implements Callable<Integer> {
@@ -124,13 +148,17 @@ public final class Selfsup {
 
     /** Follows a run's events, drawing a progress bar, until it ends; returns its last state. */
     static Run follow(TrainerServiceGrpc.TrainerServiceBlockingStub stub, String id) {
-        Iterator<RunEvent> events = stub.watchRun(WatchRunRequest.newBuilder().setRunId(id).build());
+        Iterator<RunEvent> events =
+                stub.watchRun(WatchRunRequest.newBuilder().setRunId(id).build());
         Run last = null;
         while (events.hasNext()) {
             RunEvent e = events.next();
             if (e.hasRun()) {
                 last = e.getRun();
-                System.err.printf("%n[%s] %s%s%s%s%n", id, state(last.getState()),
+                System.err.printf(
+                        "%n[%s] %s%s%s%s%n",
+                        id,
+                        state(last.getState()),
                         last.getError().isBlank() ? "" : ": " + last.getError(),
                         last.getPublishedModel().isBlank() ? "" : "; encoder published as " + last.getPublishedModel(),
                         last.getPublishError().isBlank() ? "" : "; " + last.getPublishError());
@@ -139,11 +167,20 @@ public final class Selfsup {
                 int width = 30;
                 int filled = (int) (width * p.getStep() / Math.max(1, p.getTotalSteps()));
                 StringBuilder extra = new StringBuilder();
-                new TreeMap<>(p.getMethodMetricsMap()).forEach((k, v) -> extra.append("  ").append(k)
-                        .append(' ').append(String.format("%.3f", v)));
-                System.err.printf("\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s%s   ", "#".repeat(filled),
-                        ".".repeat(width - filled), p.getStep(), p.getTotalSteps(), p.getEpoch(), p.getLoss(),
-                        p.getImagesPerSecond(), eta(p.getEta().getSeconds()), extra);
+                new TreeMap<>(p.getMethodMetricsMap())
+                        .forEach((k, v) ->
+                                extra.append("  ").append(k).append(' ').append(String.format("%.3f", v)));
+                System.err.printf(
+                        "\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s%s   ",
+                        "#".repeat(filled),
+                        ".".repeat(width - filled),
+                        p.getStep(),
+                        p.getTotalSteps(),
+                        p.getEpoch(),
+                        p.getLoss(),
+                        p.getImagesPerSecond(),
+                        eta(p.getEta().getSeconds()),
+                        extra);
             }
         }
         return last;
@@ -163,39 +200,59 @@ public final class Selfsup {
         public Iterator<String> iterator() {
             return Arrays.stream(Method.values())
                     .filter(m -> m != Method.UNRECOGNIZED && m != Method.METHOD_UNSPECIFIED)
-                    .map(m -> m.name().substring("METHOD_".length()).toLowerCase(Locale.ROOT).replace('_', '-'))
+                    .map(m -> m.name()
+                            .substring("METHOD_".length())
+                            .toLowerCase(Locale.ROOT)
+                            .replace('_', '-'))
                     .iterator();
         }
     }
 
     @Command(name = "train", description = "Start a pretraining run and follow it to the end.")
     static final class Train extends Base {
-        @Option(names = "--method", defaultValue = "simclr", completionCandidates = MethodNames.class,
+        @Option(
+                names = "--method",
+                defaultValue = "simclr",
+                completionCandidates = MethodNames.class,
                 description = "the method: ${COMPLETION-CANDIDATES}")
         String method;
+
         @Option(names = "--dataset", defaultValue = "fashion-mnist", description = "folder under the data root")
         String dataset;
+
         @Option(names = "--epochs", description = "passes over the data (default: the method's, from the trainer)")
         Integer epochs;
+
         @Option(names = "--steps", description = "optimizer steps instead of epochs")
         Long steps;
+
         @Option(names = "--batch-size", description = "images per step (default: the method's, from the trainer)")
         Integer batchSize;
+
         @Option(names = "--seed", description = "the run's seed: data order, augmentations, initialisation")
         Long seed;
+
         @Option(names = "--name", defaultValue = "", description = "a name for the run (optional)")
         String name;
+
         @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
+
         @Option(names = "--tokenizer", description = "beit: the tokenizer on the tokenizer-service giving the targets")
         String tokenizer;
+
         @Option(names = "--width", description = "backbone width (the ViT's embedding size for beit)")
         Integer width;
+
         @Option(names = "--depth", description = "backbone depth (the ViT's layers for beit)")
         Integer depth;
-        @Option(names = "--set", paramLabel = "KEY=VALUE", description = "any other field of the run's spec by its "
-                + "name in trainer.proto, e.g. --set temperature=0.5 --set backbone=resnet18 (repeatable); a setting of "
-                + "another method is not used, and the run's spec shows what ran")
+
+        @Option(
+                names = "--set",
+                paramLabel = "KEY=VALUE",
+                description = "any other field of the run's spec by its "
+                        + "name in trainer.proto, e.g. --set temperature=0.5 --set backbone=resnet18 (repeatable); a setting of "
+                        + "another method is not used, and the run's spec shows what ran")
         Map<String, String> fields = new LinkedHashMap<>();
 
         /** The API enum of a method name: "moco-v2" is METHOD_MOCO_V2. */
@@ -204,13 +261,15 @@ public final class Selfsup {
             try {
                 return Method.valueOf("METHOD_" + n.toUpperCase(Locale.ROOT).replace('-', '_'));
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(new CommandLine(new Train()), "--method: unknown method '" + name + "'");
+                throw new CommandLine.ParameterException(
+                        new CommandLine(new Train()), "--method: unknown method '" + name + "'");
             }
         }
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
-            RunSpec.Builder s = RunSpec.newBuilder().setName(name)
+            RunSpec.Builder s = RunSpec.newBuilder()
+                    .setName(name)
                     .setMethod(methodOf(method))
                     .setDataset(DatasetRef.newBuilder().setPath(dataset));
             if (epochs != null) {
@@ -252,9 +311,15 @@ public final class Selfsup {
             List<Run> runs = stub.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList();
             System.out.printf("%-10s %-10s %-9s %12s %10s  %s%n", "RUN", "STATE", "METHOD", "STEP", "LOSS", "NAME");
             for (Run r : runs) {
-                System.out.printf("%-10s %-10s %-9s %5d/%-6d %10.4f  %s%n", r.getRunId(), state(r.getState()),
-                        r.getSpec().getMethod().name().replace("METHOD_", "").toLowerCase(Locale.ROOT), r.getStep(),
-                        r.getTotalSteps(), r.getLoss(), r.getName());
+                System.out.printf(
+                        "%-10s %-10s %-9s %5d/%-6d %10.4f  %s%n",
+                        r.getRunId(),
+                        state(r.getState()),
+                        r.getSpec().getMethod().name().replace("METHOD_", "").toLowerCase(Locale.ROOT),
+                        r.getStep(),
+                        r.getTotalSteps(),
+                        r.getLoss(),
+                        r.getName());
             }
             return 0;
         }
@@ -279,9 +344,12 @@ public final class Selfsup {
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception {
-            EvalResult r = stub.evaluateRun(EvaluateRunRequest.newBuilder().setRunId(id)
-                    .setSpec(EvalSpec.getDefaultInstance()).build());
-            System.out.println(JsonFormat.printer().omittingInsignificantWhitespace().print(r));
+            EvalResult r = stub.evaluateRun(EvaluateRunRequest.newBuilder()
+                    .setRunId(id)
+                    .setSpec(EvalSpec.getDefaultInstance())
+                    .build());
+            System.out.println(
+                    JsonFormat.printer().omittingInsignificantWhitespace().print(r));
             return 0;
         }
     }
@@ -290,12 +358,17 @@ public final class Selfsup {
     static final class Export extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
-        @Option(names = {"-o", "--output"}, required = true, description = "where to write the bundle")
+
+        @Option(
+                names = {"-o", "--output"},
+                required = true,
+                description = "where to write the bundle")
         Path output;
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception {
-            Iterator<ModelChunk> chunks = stub.exportEncoder(ExportEncoderRequest.newBuilder().setRunId(id).build());
+            Iterator<ModelChunk> chunks = stub.exportEncoder(
+                    ExportEncoderRequest.newBuilder().setRunId(id).build());
             Path tmp = Files.createTempFile(output.toAbsolutePath().getParent(), ".export", ".tmp");
             long size = 0;
             String sha = "";
@@ -332,7 +405,9 @@ public final class Selfsup {
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
-            System.out.println(state(stub.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build()).getState()));
+            System.out.println(state(
+                    stub.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build())
+                            .getState()));
             return 0;
         }
     }
@@ -341,15 +416,22 @@ public final class Selfsup {
     static final class Resume extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
+
         @Option(names = "--detach", description = "return once the run is queued")
         boolean detach;
-        @Option(names = "--start-over", description = "train again from step 0, deleting the run's checkpoints "
-                + "(needed when all of them are corrupt)")
+
+        @Option(
+                names = "--start-over",
+                description = "train again from step 0, deleting the run's checkpoints "
+                        + "(needed when all of them are corrupt)")
         boolean startOver;
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
-            stub.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).setStartOver(startOver).build());
+            stub.resumeRun(ResumeRunRequest.newBuilder()
+                    .setRunId(id)
+                    .setStartOver(startOver)
+                    .build());
             if (!detach) {
                 follow(stub, id);
             }
@@ -357,17 +439,22 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "publish", description = "Send a run's encoder to the encoder-service the trainer is configured with.")
+    @Command(
+            name = "publish",
+            description = "Send a run's encoder to the encoder-service the trainer is configured with.")
     static final class Publish extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
+
         @Option(names = "--model", description = "model name (default: the run's)")
         String model = "";
 
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
-            Run r = stub.publishEncoder(PublishEncoderRequest.newBuilder().setRunId(id)
-                    .setModelName(model).build());
+            Run r = stub.publishEncoder(PublishEncoderRequest.newBuilder()
+                    .setRunId(id)
+                    .setModelName(model)
+                    .build());
             System.out.println(r.getPublishedModel());
             return 0;
         }
@@ -382,8 +469,7 @@ public final class Selfsup {
         public Integer call() throws Exception {
             ManagedChannel ch = channel(parent.encoder);
             try {
-                return run(EncoderServiceGrpc.newBlockingStub(ch)
-                        .withDeadlineAfter(5, TimeUnit.MINUTES));
+                return run(EncoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.MINUTES));
             } finally {
                 ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
@@ -397,40 +483,54 @@ public final class Selfsup {
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
             var models = stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsList();
-            System.out.printf("%-24s %7s %-8s %-7s %5s  %s%n", "MODEL", "VERSION", "STATE", "DEFAULT", "DIM", "BACKBONE");
+            System.out.printf(
+                    "%-24s %7s %-8s %-7s %5s  %s%n", "MODEL", "VERSION", "STATE", "DEFAULT", "DIM", "BACKBONE");
             for (var m : models) {
-                System.out.printf("%-24s %7d %-8s %-7s %5d  %s%n", m.getName(), m.getVersion(),
+                System.out.printf(
+                        "%-24s %7d %-8s %-7s %5d  %s%n",
+                        m.getName(),
+                        m.getVersion(),
                         m.getState().name().replace("MODEL_STATE_", "").toLowerCase(Locale.ROOT),
-                        m.getIsDefault() ? "yes" : "", m.getFeatureDim(), m.getBackbone());
+                        m.getIsDefault() ? "yes" : "",
+                        m.getFeatureDim(),
+                        m.getBackbone());
             }
             return 0;
         }
     }
 
-    @Command(name = "embed", description = "Embed images with a served model: PNG/JPEG files, or the first images of "
-            + "an IDX file (e.g. Fashion-MNIST's test set). Prints one line per image.")
+    @Command(
+            name = "embed",
+            description = "Embed images with a served model: PNG/JPEG files, or the first images of "
+                    + "an IDX file (e.g. Fashion-MNIST's test set). Prints one line per image.")
     static final class Embed extends EncoderBase {
         @Option(names = "--model", required = true, description = "the served model's name (see 'selfsup models')")
         String model;
+
         @Option(names = "--version", description = "model version (default: the default version)")
         int version;
+
         @Option(names = "--idx", description = "IDX images file (plain or .gz)")
         Path idx;
+
         @Option(names = "--count", defaultValue = "5", description = "images to take from --idx")
         int count;
+
         @Option(names = "--normalize", description = "L2-normalise the embeddings")
         boolean normalize;
+
         @Parameters(paramLabel = "IMAGE", arity = "0..*", description = "PNG or JPEG files")
         List<Path> files = new ArrayList<>();
 
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
-            var req = EmbedRequest.newBuilder().setModel(model).setVersion(version)
+            var req = EmbedRequest.newBuilder()
+                    .setModel(model)
+                    .setVersion(version)
                     .setNormalize(normalize);
             List<String> names = new ArrayList<>();
             for (Path f : files) {
-                req.addImages(Image.newBuilder()
-                        .setEncoded(ByteString.copyFrom(Files.readAllBytes(f))));
+                req.addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(Files.readAllBytes(f))));
                 names.add(f.toString());
             }
             if (idx != null) {
@@ -438,10 +538,13 @@ public final class Selfsup {
                 int bytes = d.height() * d.width();
                 for (int i = 0; i < d.count(); i++) {
                     // IDX images are grey, so CHW and HWC are the same bytes.
-                    req.addImages(Image.newBuilder().setRaw(RawImage
-                            .newBuilder().setHeight(d.height()).setWidth(d.width()).setChannels(1)
-                            .setType(PixelType.PIXEL_TYPE_UINT8).setData(
-                                    ByteString.copyFrom(d.pixels(), i * bytes, bytes))));
+                    req.addImages(Image.newBuilder()
+                            .setRaw(RawImage.newBuilder()
+                                    .setHeight(d.height())
+                                    .setWidth(d.width())
+                                    .setChannels(1)
+                                    .setType(PixelType.PIXEL_TYPE_UINT8)
+                                    .setData(ByteString.copyFrom(d.pixels(), i * bytes, bytes))));
                     names.add(idx.getFileName() + "#" + i);
                 }
             }
@@ -450,8 +553,12 @@ public final class Selfsup {
                 return 1;
             }
             var r = stub.embed(req.build());
-            System.out.printf("%s v%d: %d embeddings of %d values%n", r.getModel(), r.getVersion(),
-                    r.getEmbeddingsCount(), r.getEmbeddings(0).getValuesCount());
+            System.out.printf(
+                    "%s v%d: %d embeddings of %d values%n",
+                    r.getModel(),
+                    r.getVersion(),
+                    r.getEmbeddingsCount(),
+                    r.getEmbeddings(0).getValuesCount());
             for (int i = 0; i < r.getEmbeddingsCount(); i++) {
                 var v = r.getEmbeddings(i).getValuesList();
                 StringBuilder sb = new StringBuilder();
@@ -459,7 +566,8 @@ public final class Selfsup {
                     sb.append(String.format("% .4f ", v.get(j)));
                 }
                 double norm = Math.sqrt(v.stream().mapToDouble(x -> x * x).sum());
-                System.out.printf("%-28s [%s...] norm %.3f%n", names.get(i), sb.toString().trim(), norm);
+                System.out.printf(
+                        "%-28s [%s...] norm %.3f%n", names.get(i), sb.toString().trim(), norm);
             }
             return 0;
         }

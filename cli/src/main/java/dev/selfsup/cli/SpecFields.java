@@ -23,16 +23,18 @@ final class SpecFields {
             throw new IllegalArgumentException("--set " + name + ": no such setting; known: " + names(b));
         }
         try {
-            b.setField(f, switch (f.getJavaType()) {
-                case INT -> Integer.parseInt(text.trim());
-                case LONG -> Long.parseLong(text.trim());
-                case FLOAT -> Float.parseFloat(text.trim());
-                case DOUBLE -> Double.parseDouble(text.trim());
-                case BOOLEAN -> Boolean.parseBoolean(text.trim());
-                case STRING -> text;
-                case ENUM -> enumValue(f.getEnumType(), text.trim());
-                default -> throw new IllegalArgumentException("not settable");
-            });
+            b.setField(
+                    f,
+                    switch (f.getJavaType()) {
+                        case INT -> Integer.parseInt(text.trim());
+                        case LONG -> Long.parseLong(text.trim());
+                        case FLOAT -> Float.parseFloat(text.trim());
+                        case DOUBLE -> Double.parseDouble(text.trim());
+                        case BOOLEAN -> Boolean.parseBoolean(text.trim());
+                        case STRING -> text;
+                        case ENUM -> enumValue(f.getEnumType(), text.trim());
+                        default -> throw new IllegalArgumentException("not settable");
+                    });
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("--set " + name + ": '" + text + "' is not a " + typeName(f));
         }
@@ -41,7 +43,8 @@ final class SpecFields {
     private static List<String> names(Message.Builder b) {
         return b.getDescriptorForType().getFields().stream()
                 .filter(f -> !f.isRepeated() && f.getJavaType() != FieldDescriptor.JavaType.MESSAGE)
-                .map(FieldDescriptor::getName).toList();
+                .map(FieldDescriptor::getName)
+                .toList();
     }
 
     private static String typeName(FieldDescriptor f) {
@@ -58,10 +61,15 @@ final class SpecFields {
 
     private static EnumValueDescriptor enumValue(EnumDescriptor type, String text) {
         String prefix = prefix(type);
-        EnumValueDescriptor v = type.findValueByName(prefix + text.toUpperCase(Locale.ROOT).replace('-', '_'));
+        EnumValueDescriptor v =
+                type.findValueByName(prefix + text.toUpperCase(Locale.ROOT).replace('-', '_'));
         if (v == null || v.getNumber() == 0) {
-            List<String> known = type.getValues().stream().filter(e -> e.getNumber() != 0)
-                    .map(e -> e.getName().substring(prefix.length()).toLowerCase(Locale.ROOT).replace('_', '-'))
+            List<String> known = type.getValues().stream()
+                    .filter(e -> e.getNumber() != 0)
+                    .map(e -> e.getName()
+                            .substring(prefix.length())
+                            .toLowerCase(Locale.ROOT)
+                            .replace('_', '-'))
                     .toList();
             throw new IllegalArgumentException(type.getName() + " '" + text + "' is unknown; known: " + known);
         }

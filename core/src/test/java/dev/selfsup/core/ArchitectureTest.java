@@ -12,11 +12,22 @@ import com.tngtech.archunit.lang.ArchRule;
 @AnalyzeClasses(packages = "dev.selfsup.core", importOptions = ImportOption.DoNotIncludeTests.class)
 class ArchitectureTest {
     @ArchTest
-    static final ArchRule coreKnowsNoServices = noClasses().that().resideInAPackage("dev.selfsup.core..")
-            .should().dependOnClassesThat().resideInAnyPackage("io.grpc..", "io.quarkus..", "io.vertx..",
-                    "io.smallrye..", "jakarta.enterprise..", "dev.selfsup.proto..", "dev.selfsup.service..")
+    static final ArchRule coreKnowsNoServices = noClasses()
+            .that()
+            .resideInAPackage("dev.selfsup.core..")
+            .should()
+            .dependOnClassesThat()
+            .resideInAnyPackage(
+                    "io.grpc..",
+                    "io.quarkus..",
+                    "io.vertx..",
+                    "io.smallrye..",
+                    "jakarta.enterprise..",
+                    "dev.selfsup.proto..",
+                    "dev.selfsup.service..")
             .because("core is the learning library; the services adapt it");
 
     @ArchTest
-    static final ArchRule packagesFormNoCycles = slices().matching("dev.selfsup.core.(*)..").should().beFreeOfCycles();
+    static final ArchRule packagesFormNoCycles =
+            slices().matching("dev.selfsup.core.(*)..").should().beFreeOfCycles();
 }

@@ -70,7 +70,9 @@ class AugmentationTest {
         Random r = new Random(1);
         for (int i = 0; i < 1000; i++) {
             RandomResizedCrop.Box b = c.sample(28, 20, r);
-            assertTrue(b.top() >= 0 && b.left() >= 0 && b.top() + b.height() <= 28 && b.left() + b.width() <= 20, b.toString());
+            assertTrue(
+                    b.top() >= 0 && b.left() >= 0 && b.top() + b.height() <= 28 && b.left() + b.width() <= 20,
+                    b.toString());
             double area = b.height() * b.width() / (28.0 * 20);
             assertTrue(area <= 1.0 + 1e-9);
         }
@@ -82,14 +84,21 @@ class AugmentationTest {
     @Test
     void flipWithProbabilityOneMirrorsAndZeroKeeps() {
         NDArray x = batch(2, 1, 4, 5);
-        assertArrayEquals(x.flip(3).toFloatArray(), new HorizontalFlip(1.0).apply(x, new Random(1)).toFloatArray());
-        assertArrayEquals(x.toFloatArray(), new HorizontalFlip(0.0).apply(x, new Random(1)).toFloatArray());
+        assertArrayEquals(
+                x.flip(3).toFloatArray(),
+                new HorizontalFlip(1.0).apply(x, new Random(1)).toFloatArray());
+        assertArrayEquals(
+                x.toFloatArray(),
+                new HorizontalFlip(0.0).apply(x, new Random(1)).toFloatArray());
     }
 
     @Test
     void zeroStrengthJitterIsIdentityAndJitterStaysInRange() {
         NDArray x = batch(4, 3, 8, 8);
-        assertArrayEquals(x.toFloatArray(), new ColorJitter(0, 0, 0, 0, 1.0).apply(x, new Random(1)).toFloatArray(), 1e-5f);
+        assertArrayEquals(
+                x.toFloatArray(),
+                new ColorJitter(0, 0, 0, 0, 1.0).apply(x, new Random(1)).toFloatArray(),
+                1e-5f);
         NDArray y = new ColorJitter(0.8, 0.8, 0.8, 0.2, 1.0).apply(x, new Random(1));
         assertEquals(x.getShape(), y.getShape());
         assertInUnitRange(y);
@@ -111,7 +120,8 @@ class AugmentationTest {
         NDArray y = new RandomGrayscale(1.0).apply(x, new Random(1));
         assertArrayEquals(y.get(":, 0").toFloatArray(), y.get(":, 1").toFloatArray(), 1e-6f);
         assertArrayEquals(y.get(":, 1").toFloatArray(), y.get(":, 2").toFloatArray(), 1e-6f);
-        float expected = 0.299f * x.getFloat(0, 0, 0, 0) + 0.587f * x.getFloat(0, 1, 0, 0) + 0.114f * x.getFloat(0, 2, 0, 0);
+        float expected =
+                0.299f * x.getFloat(0, 0, 0, 0) + 0.587f * x.getFloat(0, 1, 0, 0) + 0.114f * x.getFloat(0, 2, 0, 0);
         assertEquals(expected, y.getFloat(0, 0, 0, 0), 1e-5);
     }
 
@@ -130,7 +140,10 @@ class AugmentationTest {
         NDArray y = new GaussianBlur(5, 0.5, 2.0, 1.0).apply(x, new Random(1));
         assertEquals(0f, y.sub(0.7f).abs().max().getFloat(), 1e-5);
         NDArray z = batch(2, 1, 9, 9);
-        assertArrayEquals(z.toFloatArray(), new GaussianBlur(3, 0.5, 2.0, 0.0).apply(z, new Random(1)).toFloatArray(), 1e-6f);
+        assertArrayEquals(
+                z.toFloatArray(),
+                new GaussianBlur(3, 0.5, 2.0, 0.0).apply(z, new Random(1)).toFloatArray(),
+                1e-6f);
     }
 
     @Test
@@ -143,7 +156,8 @@ class AugmentationTest {
         assertArrayEquals(v1, v2);
         assertNotEquals(Arrays.hashCode(v1), Arrays.hashCode(v3));
         AugmentationPipeline p = AugmentationPipeline.contrastive(1, 28, 0.2, 0.5);
-        List<Class<?>> kinds = p.steps().stream().<Class<?>>map(Object::getClass).toList();
+        List<Class<?>> kinds =
+                p.steps().stream().<Class<?>>map(Object::getClass).toList();
         assertEquals(List.of(RandomResizedCrop.class, HorizontalFlip.class, ColorJitter.class), kinds);
     }
 }

@@ -29,8 +29,8 @@ class BackbonesTest {
 
     @Test
     void cifarResNet18HasElevenMillionWeightsAnd512Features() {
-        BackboneSpec spec = new BackboneSpec("resnet18", 64, 1, 3, 32, new float[] {0.5f, 0.5f, 0.5f},
-                new float[] {0.25f, 0.25f, 0.25f});
+        BackboneSpec spec = new BackboneSpec(
+                "resnet18", 64, 1, 3, 32, new float[] {0.5f, 0.5f, 0.5f}, new float[] {0.25f, 0.25f, 0.25f});
         try (NDManager m = NDManager.newBaseManager()) {
             Block net = Backbones.build(spec);
             net.initialize(m, DataType.FLOAT32, new Shape(2, 3, 32, 32));
@@ -44,7 +44,8 @@ class BackbonesTest {
 
     @Test
     void smallConvNetFeatureSizeFollowsWidth() {
-        BackboneSpec spec = BackboneSpec.smallConvNet(1, 28, new float[] {0.3f}, new float[] {0.35f}).withWidth(16)
+        BackboneSpec spec = BackboneSpec.smallConvNet(1, 28, new float[] {0.3f}, new float[] {0.35f})
+                .withWidth(16)
                 .withDepth(2);
         try (NDManager m = NDManager.newBaseManager()) {
             Block net = Backbones.build(spec);
@@ -52,7 +53,8 @@ class BackbonesTest {
             NDArray h = EncoderBundle.embed(net, m.randomUniform(0f, 1f, new Shape(4, 1, 28, 28)));
             assertEquals(new Shape(4, 64), h.getShape());
         }
-        assertThrows(IllegalArgumentException.class,
+        assertThrows(
+                IllegalArgumentException.class,
                 () -> new BackboneSpec("vgg", 8, 1, 1, 28, new float[] {0f}, new float[] {1f}));
     }
 }

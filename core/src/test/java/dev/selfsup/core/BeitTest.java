@@ -57,7 +57,8 @@ class BeitTest {
                 count++;
                 int y = i / 7;
                 int x = i % 7;
-                boolean neighbour = (y > 0 && m[i - 7]) || (y < 6 && m[i + 7]) || (x > 0 && m[i - 1]) || (x < 6 && m[i + 1]);
+                boolean neighbour =
+                        (y > 0 && m[i - 7]) || (y < 6 && m[i + 7]) || (x > 0 && m[i - 1]) || (x < 6 && m[i + 1]);
                 assertTrue(neighbour, "masked patches come in blocks of at least " + masking.minBlock());
             }
             assertTrue(count <= 20 && count >= 20 - masking.minBlock(), "masked " + count);
@@ -85,7 +86,8 @@ class BeitTest {
             changed.set(new NDIndex("1, 0"), -50f);
             assertEquals(loss, Beit.maskedCrossEntropy(changed, targets, mask).getFloat(), 1e-6f);
             changed.set(new NDIndex("1, 2"), 7f); // a masked one
-            assertNotEquals(loss, Beit.maskedCrossEntropy(changed, targets, mask).getFloat());
+            assertNotEquals(
+                    loss, Beit.maskedCrossEntropy(changed, targets, mask).getFloat());
         }
     }
 
@@ -101,7 +103,9 @@ class BeitTest {
             assertEquals(7, vit.gridSize());
             NDArray x = m.randomUniform(0f, 1f, new Shape(3, 1, 28, 28));
             ParameterStore ps = new ParameterStore(m, false);
-            assertEquals(new Shape(3, 64), vit.forward(ps, new NDList(x), false).singletonOrThrow().getShape());
+            assertEquals(
+                    new Shape(3, 64),
+                    vit.forward(ps, new NDList(x), false).singletonOrThrow().getShape());
             NDArray none = m.zeros(new Shape(3, 49));
             NDArray all = m.ones(new Shape(3, 49));
             NDArray open = vit.forward(ps, new NDList(x, none), false).singletonOrThrow();
@@ -121,9 +125,16 @@ class BeitTest {
             }
             assertEquals(before, ((BaseNDManager) m).getManagedArrays().size(), "arrays left behind");
             Path file = dir.resolve("vit.bundle");
-            EncoderBundle.write(file, vit, spec, new Provenance("none", spec, Map.of(), "none", "", 0, 0, 0, 0, "dev", "", "", "cpu", Instant.now()));
+            EncoderBundle.write(
+                    file,
+                    vit,
+                    spec,
+                    new Provenance(
+                            "none", spec, Map.of(), "none", "", 0, 0, 0, 0, "dev", "", "", "cpu", Instant.now()));
             var loaded = EncoderBundle.read(file, m);
-            assertArrayEquals(EncoderBundle.embed(vit, x).toFloatArray(), EncoderBundle.embed(loaded.encoder(), x).toFloatArray(),
+            assertArrayEquals(
+                    EncoderBundle.embed(vit, x).toFloatArray(),
+                    EncoderBundle.embed(loaded.encoder(), x).toFloatArray(),
                     1e-5f);
         }
     }
@@ -136,10 +147,12 @@ class BeitTest {
             var t = PatchKMeansTokenizer.fit(wrong, data, 50, 5, 1, m);
             PretrainConfig c = PretrainerTest.config("beit", null);
             float[][] st = Pretrainer.channelStats(data);
-            UnsuitableDataException e = assertThrows(UnsuitableDataException.class, () -> new Pretrainer(c, data, st[0],
-                    st[1], new MethodResources(n -> new LocalTokenSource(t, m))));
+            UnsuitableDataException e = assertThrows(
+                    UnsuitableDataException.class,
+                    () -> new Pretrainer(c, data, st[0], st[1], new MethodResources(n -> new LocalTokenSource(t, m))));
             assertTrue(e.getMessage().contains("grid does not match"), e.getMessage());
-            assertThrows(UnsuitableDataException.class, () -> new Pretrainer(c, data, st[0], st[1]), "no tokenizer source");
+            assertThrows(
+                    UnsuitableDataException.class, () -> new Pretrainer(c, data, st[0], st[1]), "no tokenizer source");
         }
     }
 }

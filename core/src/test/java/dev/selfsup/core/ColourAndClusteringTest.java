@@ -43,7 +43,10 @@ class ColourAndClusteringTest {
                 double[] back = Lab.toRgb(ref[0], ref[1], ref[2]);
                 assertEquals(p[i], back[0], 1e-6);
             }
-            assertArrayEquals(lab.get(":, 0:1").div(100f).toFloatArray(), Lab.lightness(rgb).toFloatArray(), 1e-4f);
+            assertArrayEquals(
+                    lab.get(":, 0:1").div(100f).toFloatArray(),
+                    Lab.lightness(rgb).toFloatArray(),
+                    1e-4f);
         }
     }
 
@@ -82,7 +85,11 @@ class ColourAndClusteringTest {
             assertTrue(t.gt(0f).sum().getLong() <= 5, "at most 5 classes get mass");
             NDArray logits = m.zeros(new Shape(1, bins.size()));
             logits.set(new NDIndex("0, 0"), 50f);
-            assertArrayEquals(c, bins.annealedMean(logits, 0.38f).toFloatArray(), 1e-3f, "a sure prediction decodes to its centre");
+            assertArrayEquals(
+                    c,
+                    bins.annealedMean(logits, 0.38f).toFloatArray(),
+                    1e-3f,
+                    "a sure prediction decodes to its centre");
             assertEquals(bins.weight(0), bins.pixelWeights(ab).getFloat(0), 1e-6);
         }
         assertEquals(0, counts[0]); // counts above describe the intent; the data below realises it

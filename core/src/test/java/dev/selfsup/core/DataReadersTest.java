@@ -80,16 +80,19 @@ class DataReadersTest {
     void truncatedIdxNamesTheFile() throws IOException {
         byte[] full = idxImages(5, 4, 3);
         Path img = Files.write(dir.resolve("short-images"), Arrays.copyOf(full, full.length - 7));
-        DatasetFormatException e = assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", img, null, List.of()));
+        DatasetFormatException e =
+                assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", img, null, List.of()));
         assertTrue(e.getMessage().contains("short-images") && e.getMessage().contains("truncated"), e.getMessage());
         Path gzShort = dir.resolve("short.gz");
         byte[] zipped = Files.readAllBytes(gz(dir.resolve("full.gz"), full));
         Files.write(gzShort, Arrays.copyOf(zipped, zipped.length / 2));
-        DatasetFormatException e2 = assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", gzShort, null, List.of()));
+        DatasetFormatException e2 =
+                assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", gzShort, null, List.of()));
         assertTrue(e2.getMessage().contains("short.gz"), e2.getMessage());
         Path labels = Files.write(dir.resolve("labels"), idxLabels(4));
         Path ok = Files.write(dir.resolve("ok"), full);
-        DatasetFormatException e3 = assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", ok, labels, List.of()));
+        DatasetFormatException e3 =
+                assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", ok, labels, List.of()));
         assertTrue(e3.getMessage().contains("4 labels"), e3.getMessage());
         Path notIdx = Files.writeString(dir.resolve("readme.txt"), "hello world, not idx");
         assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", notIdx, null, List.of()));
@@ -118,9 +121,13 @@ class DataReadersTest {
         assertEquals(101, d.pixel(1, 0, 0, 0));
         assertEquals(51, d.pixel(1, 1, 0, 0));
         Path c100 = Files.write(dir.resolve("train.bin"), cifar(2, 2));
-        assertEquals(1, CifarBinaryReader.read("c100", List.of(c100), CifarBinaryReader.Variant.CIFAR100, List.of()).label(1));
+        assertEquals(
+                1,
+                CifarBinaryReader.read("c100", List.of(c100), CifarBinaryReader.Variant.CIFAR100, List.of())
+                        .label(1));
         Path cut = Files.write(dir.resolve("cut.bin"), Arrays.copyOf(cifar(2, 1), 3073 + 100));
-        DatasetFormatException e = assertThrows(DatasetFormatException.class,
+        DatasetFormatException e = assertThrows(
+                DatasetFormatException.class,
                 () -> CifarBinaryReader.read("c", List.of(cut), CifarBinaryReader.Variant.CIFAR10, List.of()));
         assertTrue(e.getMessage().contains("cut.bin"), e.getMessage());
     }
@@ -163,8 +170,8 @@ class DataReadersTest {
     void corruptImageNamesTheFile() throws IOException {
         Files.createDirectories(dir.resolve("bad/cls"));
         Files.write(dir.resolve("bad/cls/broken.png"), new byte[] {(byte) 0x89, 'P', 'N', 'G', 1, 2, 3});
-        DatasetFormatException e = assertThrows(DatasetFormatException.class,
-                () -> ImageFolderReader.read("b", dir.resolve("bad"), 1, 8));
+        DatasetFormatException e =
+                assertThrows(DatasetFormatException.class, () -> ImageFolderReader.read("b", dir.resolve("bad"), 1, 8));
         assertTrue(e.getMessage().contains("broken.png"), e.getMessage());
         Files.createDirectories(dir.resolve("empty"));
         assertThrows(DatasetFormatException.class, () -> ImageFolderReader.read("e", dir.resolve("empty"), 1, 8));

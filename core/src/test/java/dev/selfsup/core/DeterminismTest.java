@@ -37,7 +37,9 @@ class DeterminismTest {
         assertEquals(20, first.size());
         assertTrue(first.stream().allMatch(Double::isFinite), first.toString());
         for (int i = 0; i < first.size(); i++) {
-            assertEquals(Double.doubleToLongBits(first.get(i)), Double.doubleToLongBits(second.get(i)),
+            assertEquals(
+                    Double.doubleToLongBits(first.get(i)),
+                    Double.doubleToLongBits(second.get(i)),
                     "loss at step " + (i + 1) + ": " + first.get(i) + " then " + second.get(i));
         }
         assertEquals(paramsFirst.size(), paramsSecond.size());
@@ -49,8 +51,12 @@ class DeterminismTest {
     private static List<float[]> run(String method, ImageDataset data, float[][] st, Path ckpt, List<Double> losses)
             throws IOException {
         // Width 16: the convolutions have 16, 32 and 64 channels, the blocked layouts of the vector kernels.
-        PretrainConfig c = PretrainerTest.config(method, ckpt).toBuilder().width(16).steps(20).logEverySteps(1)
-                .checkpointEverySteps(100).build();
+        PretrainConfig c = PretrainerTest.config(method, ckpt).toBuilder()
+                .width(16)
+                .steps(20)
+                .logEverySteps(1)
+                .checkpointEverySteps(100)
+                .build();
         try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
             t.addListener(new PretrainListener() {
                 @Override

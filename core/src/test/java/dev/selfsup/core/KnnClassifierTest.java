@@ -61,9 +61,10 @@ class KnnClassifierTest {
         NDArray labels = m.create(y);
         NDArray trainF = f.get("0:300");
         NDArray testF = f.get("300:");
-        double knn = new KnnClassifier(20, 0.1f).accuracy(trainF, labels.get("0:300"), testF, labels.get("300:"), classes);
-        double lin = new LinearProbe(200, 0.05f, 1e-4f).accuracy(trainF, labels.get("0:300"), testF, labels.get("300:"),
-                classes);
+        double knn =
+                new KnnClassifier(20, 0.1f).accuracy(trainF, labels.get("0:300"), testF, labels.get("300:"), classes);
+        double lin = new LinearProbe(200, 0.05f, 1e-4f)
+                .accuracy(trainF, labels.get("0:300"), testF, labels.get("300:"), classes);
         assertEquals(1.0, knn, 0.02);
         assertEquals(1.0, lin, 0.02);
     }

@@ -43,7 +43,9 @@ class MocoV2Test {
         var k = moco.keyEncoder().getParameters();
         assertEquals(q.size(), k.size());
         for (int i = 0; i < q.size(); i++) {
-            assertArrayEquals(q.get(i).getValue().getArray().toFloatArray(), k.get(i).getValue().getArray().toFloatArray());
+            assertArrayEquals(
+                    q.get(i).getValue().getArray().toFloatArray(),
+                    k.get(i).getValue().getArray().toFloatArray());
         }
         // Move the query weights by +1 everywhere: the keys must move by (1 - m) = 0.1.
         Parameter w = q.get(0).getValue();

@@ -34,7 +34,8 @@ class OptimizerTest {
 
     /** A 2x1 weight w with loss sum(w * c): its gradient is c. */
     static Parameter weight(float a, float b) {
-        Parameter p = Parameter.builder().setName("w").setType(Parameter.Type.WEIGHT).build();
+        Parameter p =
+                Parameter.builder().setName("w").setType(Parameter.Type.WEIGHT).build();
         p.setArray(m.create(new float[] {a, b}, new Shape(2, 1)));
         p.getArray().setRequiresGradient(true);
         return p;
@@ -42,7 +43,9 @@ class OptimizerTest {
 
     static void backward(Parameter p, float ca, float cb) {
         try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-            gc.backward(p.getArray().mul(m.create(new float[] {ca, cb}, new Shape(2, 1))).sum());
+            gc.backward(p.getArray()
+                    .mul(m.create(new float[] {ca, cb}, new Shape(2, 1)))
+                    .sum());
         }
     }
 

@@ -69,9 +69,10 @@ class PretextMechanicsTest {
             for (int i = 0; i < 3; i++) {
                 for (int j = 0; j < 2; j++) {
                     int[] tl = g.sample(positions[i][j], replay);
-                    NDArray expected = images.get(i + ", :, " + tl[0] + ":" + (tl[0] + g.patchSize()) + ", " + tl[1] + ":"
-                            + (tl[1] + g.patchSize()));
-                    assertArrayEquals(expected.toFloatArray(), patches.get(i * 2 + j).toFloatArray(), 1e-6f);
+                    NDArray expected = images.get(i + ", :, " + tl[0] + ":" + (tl[0] + g.patchSize()) + ", " + tl[1]
+                            + ":" + (tl[1] + g.patchSize()));
+                    assertArrayEquals(
+                            expected.toFloatArray(), patches.get(i * 2 + j).toFloatArray(), 1e-6f);
                 }
             }
         }
@@ -98,7 +99,9 @@ class PretextMechanicsTest {
             Collections.shuffle(tiles, rng);
             random[i] = tiles.stream().mapToInt(Integer::intValue).toArray();
         }
-        assertTrue(JigsawPermutations.minimumDistance(random) <= 3, "random: " + JigsawPermutations.minimumDistance(random));
+        assertTrue(
+                JigsawPermutations.minimumDistance(random) <= 3,
+                "random: " + JigsawPermutations.minimumDistance(random));
         assertArrayEquals(set[57], JigsawPermutations.generate(100, 42)[57], "a pure function of size and seed");
         assertNotEquals(Arrays.toString(set[1]), Arrays.toString(JigsawPermutations.generate(100, 7)[1]));
         int[][] big = JigsawPermutations.generate(1000, 42);
@@ -142,7 +145,9 @@ class PretextMechanicsTest {
             }
             NDArray back = four.get("6:8").rotate90(1, new int[] {2, 3}); // 270 + 90 = 360
             assertArrayEquals(src, back.toFloatArray(), 0f);
-            assertArrayEquals(new long[] {0, 0, 1, 1, 2, 2, 3, 3}, Rotation.rotationLabels(m, 2).toLongArray());
+            assertArrayEquals(
+                    new long[] {0, 0, 1, 1, 2, 2, 3, 3},
+                    Rotation.rotationLabels(m, 2).toLongArray());
         }
     }
 
@@ -151,8 +156,10 @@ class PretextMechanicsTest {
         ImageDataset grey = PretrainerTest.tiny();
         PretrainConfig c = PretrainerTest.config("colorization", null);
         float[][] st = Pretrainer.channelStats(grey);
-        UnsuitableDataException e = assertThrows(UnsuitableDataException.class, () -> new Pretrainer(c, grey, st[0], st[1]));
-        assertTrue(e.getMessage().contains("needs colour images") && e.getMessage().contains("1 channel"), e.getMessage());
+        UnsuitableDataException e =
+                assertThrows(UnsuitableDataException.class, () -> new Pretrainer(c, grey, st[0], st[1]));
+        assertTrue(
+                e.getMessage().contains("needs colour images") && e.getMessage().contains("1 channel"), e.getMessage());
         // Grey pictures stored as RGB are refused too.
         int n = grey.size();
         byte[] rgb = new byte[n * 3 * 144];
@@ -175,8 +182,8 @@ class PretextMechanicsTest {
             ImageDataset d = PretrainerTest.dataFor(name);
             float[][] st = Pretrainer.channelStats(d);
             try (NDManager m = NDManager.newBaseManager();
-                    Pretrainer p = new Pretrainer(PretrainerTest.config(name, null), d, st[0], st[1],
-                            PretrainerTest.resourcesFor(d, m))) {
+                    Pretrainer p = new Pretrainer(
+                            PretrainerTest.config(name, null), d, st[0], st[1], PretrainerTest.resourcesFor(d, m))) {
                 assertEquals(name, p.method().name());
             }
         }

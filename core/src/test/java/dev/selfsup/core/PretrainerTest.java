@@ -104,12 +104,32 @@ class PretrainerTest {
     }
 
     /** Small values of the methods' settings, so every method trains in a test's time. */
-    private static final Map<String, Object> SMALL_SETTINGS = Map.of("projection_hidden", 16, "projection_dim", 8,
-            "queue_size", 32, "jigsaw_permutations", 10, "clusters", 8, "pca_dim", 8, "tokenizer", "tiny");
+    private static final Map<String, Object> SMALL_SETTINGS = Map.of(
+            "projection_hidden",
+            16,
+            "projection_dim",
+            8,
+            "queue_size",
+            32,
+            "jigsaw_permutations",
+            10,
+            "clusters",
+            8,
+            "pca_dim",
+            8,
+            "tokenizer",
+            "tiny");
 
     static PretrainConfig config(String method, Path ckpt) {
-        PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder().depth(1).batchSize(16).steps(12)
-                .device("cpu").checkpointDir(ckpt).checkpointEverySteps(4).logEverySteps(2).warmupEpochs(0.5f)
+        PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder()
+                .depth(1)
+                .batchSize(16)
+                .steps(12)
+                .device("cpu")
+                .checkpointDir(ckpt)
+                .checkpointEverySteps(4)
+                .logEverySteps(2)
+                .warmupEpochs(0.5f)
                 .width("beit".equals(method) ? 32 : 4);
         for (String key : Methods.get(method).settingKeys()) {
             if (SMALL_SETTINGS.containsKey(key)) {
@@ -124,7 +144,10 @@ class PretrainerTest {
         for (var p : t.method().trainable().getParameters()) {
             out.add(p.getValue().getArray().toFloatArray());
         }
-        t.method().state().values().forEach(a -> out.add(a.toType(DataType.FLOAT32, false).toFloatArray()));
+        t.method()
+                .state()
+                .values()
+                .forEach(a -> out.add(a.toType(DataType.FLOAT32, false).toFloatArray()));
         return out;
     }
 
@@ -140,8 +163,8 @@ class PretrainerTest {
         }
     }
 
-    private void resumedRunEqualsUninterruptedRun(String method, ImageDataset data, float[][] st,
-            MethodResources res) throws IOException {
+    private void resumedRunEqualsUninterruptedRun(String method, ImageDataset data, float[][] st, MethodResources res)
+            throws IOException {
         List<float[]> straight;
         try (Pretrainer a = new Pretrainer(config(method, dir.resolve("a")), data, st[0], st[1], res)) {
             assertEquals(PretrainResult.Status.FINISHED, a.run().status());
@@ -186,7 +209,8 @@ class PretrainerTest {
         ImageDataset data = tiny();
         float[][] st = Pretrainer.channelStats(data);
         List<Double> losses = new ArrayList<>();
-        PretrainConfig c = config("simclr", null).toBuilder().steps(60).learningRate(0.01f).build();
+        PretrainConfig c =
+                config("simclr", null).toBuilder().steps(60).learningRate(0.01f).build();
         try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
             t.addListener(new PretrainListener() {
                 @Override
@@ -222,7 +246,8 @@ class PretrainerTest {
         PretrainResult[] result = new PretrainResult[1];
         Throwable[] error = new Throwable[1];
         Thread t = new Thread(() -> {
-            try (Pretrainer p = new Pretrainer(config("moco-v2", null).toBuilder().steps(4).build(), data, st[0], st[1])) {
+            try (Pretrainer p =
+                    new Pretrainer(config("moco-v2", null).toBuilder().steps(4).build(), data, st[0], st[1])) {
                 result[0] = p.run();
             } catch (Throwable e) {
                 error[0] = e;
@@ -238,8 +263,14 @@ class PretrainerTest {
     void divergenceStopsWithClearErrorAndKeepsGoodCheckpoint() throws IOException {
         ImageDataset data = tiny();
         float[][] st = Pretrainer.channelStats(data);
-        PretrainConfig c = config("simclr", dir.resolve("nan")).toBuilder().optimizer("sgd").learningRate(1e30f)
-                .warmupEpochs(0).steps(40).checkpointEverySteps(1).logEverySteps(1).build();
+        PretrainConfig c = config("simclr", dir.resolve("nan")).toBuilder()
+                .optimizer("sgd")
+                .learningRate(1e30f)
+                .warmupEpochs(0)
+                .steps(40)
+                .checkpointEverySteps(1)
+                .logEverySteps(1)
+                .build();
         try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
             TrainingDivergedException e = assertThrows(TrainingDivergedException.class, t::run);
             assertTrue(e.getMessage().contains("loss became"), e.getMessage());

@@ -37,7 +37,8 @@ class TensorArchiveTest {
             var back = m.zeros(new Shape(2, 3));
             c.tensors().get("w").copyInto(back, "w");
             assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, back.toFloatArray());
-            assertThrows(IllegalArgumentException.class, () -> c.tensors().get("w").copyInto(m.zeros(new Shape(3, 2)), "w"));
+            assertThrows(
+                    IllegalArgumentException.class, () -> c.tensors().get("w").copyInto(m.zeros(new Shape(3, 2)), "w"));
         }
         try (var s = Files.list(dir)) {
             assertEquals(1, s.count(), "no temporary file is left behind");
@@ -85,10 +86,11 @@ class TensorArchiveTest {
             b[b.length - 6] ^= 1;
             Files.write(store.fileFor(step), b);
         }
-        var e = assertThrows(CheckpointStore.NoUsableCheckpointException.class,
-                store::latestUsable);
-        assertTrue(e.getMessage().contains("step-0000000008.ckpt: checksum mismatch")
-                && e.getMessage().contains("step-0000000004.ckpt"), e.getMessage());
+        var e = assertThrows(CheckpointStore.NoUsableCheckpointException.class, store::latestUsable);
+        assertTrue(
+                e.getMessage().contains("step-0000000008.ckpt: checksum mismatch")
+                        && e.getMessage().contains("step-0000000004.ckpt"),
+                e.getMessage());
         assertTrue(!e.getMessage().contains(dir.toString()), "file names, not server paths: " + e.getMessage());
     }
 }

@@ -41,7 +41,8 @@ class TokenizerTest {
             assertArrayEquals(new long[] {0, 0, 1}, ids.toLongArray());
             assertArrayEquals(new float[] {0, 0, 0, 0, 10, 10}, vq.lookup(ids).toFloatArray(), 0f);
             // n = [2, 1], sums of assigned z = [[3, 1], [9, 9]]; with γ = 0.5:
-            // N = 0.5 [1, 1] + 0.5 [2, 1] = [1.5, 1];  M = 0.5 [[0, 0], [10, 10]] + 0.5 [[3, 1], [9, 9]] = [[1.5, 0.5], [9.5, 9.5]]
+            // N = 0.5 [1, 1] + 0.5 [2, 1] = [1.5, 1];  M = 0.5 [[0, 0], [10, 10]] + 0.5 [[3, 1], [9, 9]] = [[1.5, 0.5],
+            // [9.5, 9.5]]
             // codes = M / N (Laplace smoothing moves them by ~1e-5) = [[1, 1/3], [9.5, 9.5]].
             int reseeded = vq.update(z, ids, new SplittableRandom(1));
             assertEquals(0, reseeded);
@@ -61,7 +62,9 @@ class TokenizerTest {
             assertEquals(1, vq.update(z, vq.nearest(z), new SplittableRandom(3)));
             float[] codes = vq.codes().toFloatArray();
             List<List<Float>> rows = List.of(List.of(1f, 1f), List.of(2f, 0f), List.of(0f, 2f));
-            assertTrue(rows.contains(List.of(codes[2], codes[3])), "code 1 is a batch row now: " + codes[2] + "," + codes[3]);
+            assertTrue(
+                    rows.contains(List.of(codes[2], codes[3])),
+                    "code 1 is a batch row now: " + codes[2] + "," + codes[3]);
             assertEquals(2.4f, vq.counts().toFloatArray()[1], 1e-6f, "with a grace count");
         }
     }
@@ -73,8 +76,10 @@ class TokenizerTest {
             NDArray rows = VisualTokenizer.patches(x, 4);
             assertEquals(new Shape(8, 48), rows.getShape());
             // Row 1 is image 0's patch at grid (0, 1): rows 0..3, columns 4..7, channels first.
-            assertArrayEquals(x.get("0, :, 0:4, 4:8").toFloatArray(), rows.get(1).toFloatArray(), 0f);
-            assertArrayEquals(x.toFloatArray(), VisualTokenizer.unpatch(rows, 2, 3, 2, 4).toFloatArray(), 0f);
+            assertArrayEquals(
+                    x.get("0, :, 0:4, 4:8").toFloatArray(), rows.get(1).toFloatArray(), 0f);
+            assertArrayEquals(
+                    x.toFloatArray(), VisualTokenizer.unpatch(rows, 2, 3, 2, 4).toFloatArray(), 0f);
         }
     }
 
@@ -120,15 +125,31 @@ class TokenizerTest {
             assertTrue(q.psnr() > 12, "psnr " + q.psnr() + " " + progress);
             assertTrue(q.usage() >= 0.5, "codebook usage " + q.usage());
             Path file = dir.resolve("t.tok");
-            TokenizerFile.write(file, t, new TokenizerFile.Header("tokenizer", 1, "tex", spec, q, data.name(),
-                    data.fingerprint(), c.steps(), c.seed(), Instant.now()));
+            TokenizerFile.write(
+                    file,
+                    t,
+                    new TokenizerFile.Header(
+                            "tokenizer",
+                            1,
+                            "tex",
+                            spec,
+                            q,
+                            data.name(),
+                            data.fingerprint(),
+                            c.steps(),
+                            c.seed(),
+                            Instant.now()));
             NDArray x = Features.images(data, new int[] {0, 1, 2}, 0, 3, m, m.getDevice());
             TokenizerFile.Loaded loaded = TokenizerFile.read(file, m);
             assertEquals(q.psnr(), loaded.header().quality().psnr(), 1e-9);
             NDArray tokens = t.tokenize(x);
             assertEquals(new Shape(3, 4, 4), tokens.getShape());
-            assertArrayEquals(tokens.toLongArray(), loaded.tokenizer().tokenize(x).toLongArray());
-            assertArrayEquals(t.decode(tokens).toFloatArray(), loaded.tokenizer().decode(tokens).toFloatArray(), 1e-6f);
+            assertArrayEquals(
+                    tokens.toLongArray(), loaded.tokenizer().tokenize(x).toLongArray());
+            assertArrayEquals(
+                    t.decode(tokens).toFloatArray(),
+                    loaded.tokenizer().decode(tokens).toFloatArray(),
+                    1e-6f);
             assertTrue(t instanceof VqTokenizer);
         }
     }
@@ -142,10 +163,15 @@ class TokenizerTest {
             TokenizerQuality q = TokenizerQuality.measure(t, data, 64, m);
             assertTrue(q.psnr() > 15, "psnr " + q.psnr());
             Path file = dir.resolve("k.tok");
-            TokenizerFile.write(file, t, new TokenizerFile.Header("tokenizer", 1, "km", spec, q, data.name(),
-                    data.fingerprint(), 0, 3, Instant.now()));
+            TokenizerFile.write(
+                    file,
+                    t,
+                    new TokenizerFile.Header(
+                            "tokenizer", 1, "km", spec, q, data.name(), data.fingerprint(), 0, 3, Instant.now()));
             NDArray x = Features.images(data, new int[] {4, 5}, 0, 2, m, m.getDevice());
-            assertArrayEquals(t.tokenize(x).toLongArray(), TokenizerFile.read(file, m).tokenizer().tokenize(x).toLongArray());
+            assertArrayEquals(
+                    t.tokenize(x).toLongArray(),
+                    TokenizerFile.read(file, m).tokenizer().tokenize(x).toLongArray());
         }
     }
 }

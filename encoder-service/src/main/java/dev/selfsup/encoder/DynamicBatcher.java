@@ -79,8 +79,8 @@ public final class DynamicBatcher implements AutoCloseable {
         }
     }
 
-    private record Pending(float[] pixels, int n, BooleanSupplier abandoned, long enqueuedAt,
-            CompletableFuture<float[]> result) {}
+    private record Pending(
+            float[] pixels, int n, BooleanSupplier abandoned, long enqueuedAt, CompletableFuture<float[]> result) {}
 
     private final String name;
     private final BatchFunction function;
@@ -106,8 +106,14 @@ public final class DynamicBatcher implements AutoCloseable {
      * @param onStop runs once, on the last worker thread to stop, after the last queued request: e.g. to free
      *     the model
      */
-    public DynamicBatcher(String name, BatchFunction function, int imageFloats, int dim, Config config,
-            Observer observer, Runnable onStop) {
+    public DynamicBatcher(
+            String name,
+            BatchFunction function,
+            int imageFloats,
+            int dim,
+            Config config,
+            Observer observer,
+            Runnable onStop) {
         this.name = name;
         this.function = function;
         this.imageFloats = imageFloats;
@@ -256,8 +262,8 @@ public final class DynamicBatcher implements AutoCloseable {
             observer.queueWait(start - p.enqueuedAt);
             if (p.abandoned.getAsBoolean()) {
                 observer.skipped(p.n);
-                p.result.completeExceptionally(new AbandonedException("deadline passed or call cancelled before "
-                        + "the batch ran; not computed"));
+                p.result.completeExceptionally(new AbandonedException(
+                        "deadline passed or call cancelled before " + "the batch ran; not computed"));
             } else {
                 live.add(p);
                 images += p.n;

@@ -20,7 +20,9 @@ final class EmbedStreamPipeline implements StreamObserver<EmbedRequest> {
     private boolean halfClosed;
     private boolean done;
 
-    EmbedStreamPipeline(ServerCallStreamObserver<EmbedResponse> out, EncoderCalls calls,
+    EmbedStreamPipeline(
+            ServerCallStreamObserver<EmbedResponse> out,
+            EncoderCalls calls,
             BiFunction<EmbedRequest, BooleanSupplier, CompletableFuture<EmbedResponse>> start) {
         this.out = out;
         this.calls = calls;
@@ -30,8 +32,9 @@ final class EmbedStreamPipeline implements StreamObserver<EmbedRequest> {
     @Override
     public void onNext(EmbedRequest request) {
         BooleanSupplier abandoned = GrpcCalls.abandoned(out);
-        CompletableFuture<EmbedResponse> f = CompletableFuture
-                .supplyAsync(() -> start.apply(request, abandoned), calls.pool()).thenCompose(x -> x);
+        CompletableFuture<EmbedResponse> f = CompletableFuture.supplyAsync(
+                        () -> start.apply(request, abandoned), calls.pool())
+                .thenCompose(x -> x);
         synchronized (this) {
             pending.add(f);
         }

@@ -44,11 +44,13 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBase {
     @Inject
     ModelRegistry registry;
+
     @Inject
     EncoderMetrics metrics;
 
     @ConfigProperty(name = "selfsup.encoder.max-request-images", defaultValue = "256")
     int maxRequestImages;
+
     @ConfigProperty(name = "selfsup.encoder.max-model-bytes", defaultValue = "2147483648")
     long maxModelBytes;
     /** Requests of one EmbedStream in flight at once: enough to keep the batcher fed, few enough to bound memory. */
@@ -109,7 +111,10 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
      *     (headers, message and trailers), rather than from the batcher's thread, where each write would be a
      *     separate hop to the event loop
      */
-    private void embedNow(EmbedRequest request, StreamObserver<EmbedResponse> out, BooleanSupplier abandoned,
+    private void embedNow(
+            EmbedRequest request,
+            StreamObserver<EmbedResponse> out,
+            BooleanSupplier abandoned,
             io.vertx.core.Context connection) {
         CompletableFuture<EmbedResponse> f;
         try {
@@ -147,7 +152,8 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         int n = request.getImagesCount();
         for (int attempt = 0; ; attempt++) {
             ServedModel m = registry.serving(request.getModel(), request.getVersion());
-            float[] pixels = ImageInputs.toPixels(request.getImagesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "images");
+            float[] pixels = ImageInputs.toPixels(
+                    request.getImagesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "images");
             CompletableFuture<float[]> f;
             try {
                 f = m.embed(pixels, n, abandoned);
@@ -163,7 +169,9 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
             int version = m.record().version();
             return f.thenApply(values -> {
                 metrics.imagesEmbedded(name, n);
-                EmbedResponse.Builder b = EmbedResponse.newBuilder().setModel(name).setVersion(version)
+                EmbedResponse.Builder b = EmbedResponse.newBuilder()
+                        .setModel(name)
+                        .setVersion(version)
                         .setRequestId(request.getRequestId());
                 for (int i = 0; i < n; i++) {
                     if (request.getNormalize()) {
@@ -234,7 +242,8 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         calls.unary(out, () -> {
             EncoderCalls.requireModel(request.getName());
             return UnloadModelResponse.newBuilder()
-                    .addAllVersions(registry.unload(request.getName(), request.getVersion())).build();
+                    .addAllVersions(registry.unload(request.getName(), request.getVersion()))
+                    .build();
         });
     }
 

@@ -41,25 +41,41 @@ public class EncoderMetrics {
     @PostConstruct
     void init() {
         Gauge.builder("selfsup.encoder.models.loaded", modelsLoaded, AtomicInteger::get)
-                .description("Model versions loaded and serving").register(registry);
-        queueWait = Timer.builder("selfsup.encoder.queue.wait").description("Time a request waited for its batch")
-                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(100_000))
-                .maximumExpectedValue(Duration.ofSeconds(10)).register(registry);
-        batchTime = Timer.builder("selfsup.encoder.batch").description("Compute time of one device batch")
-                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(100_000))
-                .maximumExpectedValue(Duration.ofSeconds(10)).register(registry);
-        loadTime = Timer.builder("selfsup.encoder.model.load").description("Time to load a model version")
+                .description("Model versions loaded and serving")
                 .register(registry);
-        batchSize = DistributionSummary.builder("selfsup.encoder.batch.size").description("Images per device batch")
-                .baseUnit("images").serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128, 256, 512).register(registry);
+        queueWait = Timer.builder("selfsup.encoder.queue.wait")
+                .description("Time a request waited for its batch")
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofNanos(100_000))
+                .maximumExpectedValue(Duration.ofSeconds(10))
+                .register(registry);
+        batchTime = Timer.builder("selfsup.encoder.batch")
+                .description("Compute time of one device batch")
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofNanos(100_000))
+                .maximumExpectedValue(Duration.ofSeconds(10))
+                .register(registry);
+        loadTime = Timer.builder("selfsup.encoder.model.load")
+                .description("Time to load a model version")
+                .register(registry);
+        batchSize = DistributionSummary.builder("selfsup.encoder.batch.size")
+                .description("Images per device batch")
+                .baseUnit("images")
+                .serviceLevelObjectives(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+                .register(registry);
         skipped = Counter.builder("selfsup.encoder.skipped.images")
                 .description("Images not computed because the request's deadline passed or it was cancelled")
                 .register(registry);
     }
 
     public void imagesEmbedded(String model, int n) {
-        images.computeIfAbsent(model, m -> Counter.builder("selfsup.encoder.images").tag("model", m)
-                .description("Images embedded").register(registry)).increment(n);
+        images.computeIfAbsent(
+                        model,
+                        m -> Counter.builder("selfsup.encoder.images")
+                                .tag("model", m)
+                                .description("Images embedded")
+                                .register(registry))
+                .increment(n);
     }
 
     public void modelLoaded(long nanos) {
@@ -74,8 +90,11 @@ public class EncoderMetrics {
     public DynamicBatcher.Observer observer(String model) {
         AtomicInteger depth = queueDepth.computeIfAbsent(model, m -> {
             AtomicInteger d = new AtomicInteger();
-            Gauge.builder("selfsup.encoder.queue.depth", d, AtomicInteger::get).tag("model", m)
-                    .description("Images waiting for a batch").baseUnit("images").register(registry);
+            Gauge.builder("selfsup.encoder.queue.depth", d, AtomicInteger::get)
+                    .tag("model", m)
+                    .description("Images waiting for a batch")
+                    .baseUnit("images")
+                    .register(registry);
             return d;
         });
         return new DynamicBatcher.Observer() {

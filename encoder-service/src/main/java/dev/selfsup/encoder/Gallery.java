@@ -61,7 +61,10 @@ public final class Gallery {
                 throw new IOException(file + ": gallery does not match the model (" + dim + "-d)");
             }
             float[] v = new float[ids.size() * dim];
-            ByteBuffer.wrap(t.data()).order(ByteOrder.nativeOrder()).asFloatBuffer().get(v);
+            ByteBuffer.wrap(t.data())
+                    .order(ByteOrder.nativeOrder())
+                    .asFloatBuffer()
+                    .get(v);
             g.vectors = v;
             for (int i = 0; i < ids.size(); i++) {
                 g.ids.add(ids.get(i));
@@ -149,8 +152,12 @@ public final class Gallery {
                     votes.merge(labelSnap.get(at), Math.exp(s / VOTE_TEMPERATURE), Double::sum);
                 }
             }
-            String predicted = labelled ? votes.entrySet().stream().max(Map.Entry.comparingByValue())
-                    .map(Map.Entry::getKey).orElse(null) : null;
+            String predicted = labelled
+                    ? votes.entrySet().stream()
+                            .max(Map.Entry.comparingByValue())
+                            .map(Map.Entry::getKey)
+                            .orElse(null)
+                    : null;
             out[i] = new Result(hits, predicted);
         }
         return out;
@@ -168,8 +175,10 @@ public final class Gallery {
             header.put("ids", ids);
             header.put("labels", labels);
             Files.createDirectories(file.getParent());
-            TensorArchive.write(file, Json.write(header), Map.of("embeddings",
-                    new TensorArchive.Tensor("FLOAT32", new long[] {ids.size(), dim}, data)));
+            TensorArchive.write(
+                    file,
+                    Json.write(header),
+                    Map.of("embeddings", new TensorArchive.Tensor("FLOAT32", new long[] {ids.size(), dim}, data)));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot save the gallery " + file, e);
         }

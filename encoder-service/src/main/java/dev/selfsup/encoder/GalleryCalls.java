@@ -47,13 +47,15 @@ final class GalleryCalls {
                     throw EncoderCalls.invalid("items[" + i + "].id is empty: every gallery item needs an id");
                 }
                 if (!seen.add(item.getId())) {
-                    throw EncoderCalls.invalid("items[" + i + "].id '" + item.getId() + "' appears twice in the request");
+                    throw EncoderCalls.invalid(
+                            "items[" + i + "].id '" + item.getId() + "' appears twice in the request");
                 }
                 images.add(item.getImage());
                 ids.add(item.getId());
                 labels.add(item.getLabel());
             }
-            float[] pixels = ImageInputs.toPixels(images, m.spec().channels(), m.spec().imageSize(), maxRequestImages, "items");
+            float[] pixels =
+                    ImageInputs.toPixels(images, m.spec().channels(), m.spec().imageSize(), maxRequestImages, "items");
             m.embed(pixels, images.size(), GrpcCalls.abandoned(out)).whenComplete((values, e) -> {
                 if (e != null) {
                     calls.fail(out, e);
@@ -65,8 +67,11 @@ final class GalleryCalls {
                     calls.fail(out, ex);
                     return;
                 }
-                out.onNext(AddToGalleryResponse.newBuilder().setModel(m.record().name())
-                        .setVersion(m.record().version()).setGallerySize(m.gallery().size()).build());
+                out.onNext(AddToGalleryResponse.newBuilder()
+                        .setModel(m.record().name())
+                        .setVersion(m.record().version())
+                        .setGallerySize(m.gallery().size())
+                        .build());
                 out.onCompleted();
             });
         } catch (RuntimeException e) {
@@ -84,19 +89,26 @@ final class GalleryCalls {
             int k = request.getK() == 0 ? 10 : request.getK();
             ServedModel m = registry.serving(request.getModel(), request.getVersion());
             if (m.gallery().size() == 0) {
-                throw Status.FAILED_PRECONDITION.withDescription("the gallery of " + m.record().name() + " v"
-                        + m.record().version() + " is empty; add images with AddToGallery").asRuntimeException();
+                throw Status.FAILED_PRECONDITION
+                        .withDescription("the gallery of " + m.record().name() + " v"
+                                + m.record().version() + " is empty; add images with AddToGallery")
+                        .asRuntimeException();
             }
-            float[] pixels = ImageInputs.toPixels(request.getQueriesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "queries");
+            float[] pixels = ImageInputs.toPixels(
+                    request.getQueriesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "queries");
             int n = request.getQueriesCount();
             float[] q = m.embed(pixels, n, GrpcCalls.abandoned(out)).get();
             Gallery.Result[] results = m.searchGallery(q, n, k);
-            SearchResponse.Builder b = SearchResponse.newBuilder().setModel(m.record().name())
+            SearchResponse.Builder b = SearchResponse.newBuilder()
+                    .setModel(m.record().name())
                     .setVersion(m.record().version());
             for (Gallery.Result r : results) {
                 SearchResult.Builder sr = SearchResult.newBuilder();
-                r.hits().forEach(h -> sr.addNeighbors(Neighbor.newBuilder().setId(h.id()).setLabel(h.label())
-                        .setScore(h.score())));
+                r.hits()
+                        .forEach(h -> sr.addNeighbors(Neighbor.newBuilder()
+                                .setId(h.id())
+                                .setLabel(h.label())
+                                .setScore(h.score())));
                 if (r.predictedLabel() != null) {
                     sr.setPredictedLabel(r.predictedLabel());
                 }

@@ -16,8 +16,10 @@ public class ModelReadiness implements HealthCheck {
     @Override
     public HealthCheckResponse call() {
         var b = HealthCheckResponse.named("models").withData("restored", registry.restored());
-        var ready = registry.list("").stream().filter(v -> v.state() == ModelRegistry.State.READY)
-                .map(v -> v.record().name() + ":" + v.record().version()).toList();
+        var ready = registry.list("").stream()
+                .filter(v -> v.state() == ModelRegistry.State.READY)
+                .map(v -> v.record().name() + ":" + v.record().version())
+                .toList();
         b.withData("ready", String.join(",", ready));
         return registry.hasDefaultModel() ? b.up().build() : b.down().build();
     }

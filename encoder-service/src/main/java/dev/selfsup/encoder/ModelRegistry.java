@@ -41,19 +41,27 @@ public class ModelRegistry {
     private static final Logger LOG = Logger.getLogger(ModelRegistry.class);
 
     /** The state of one version. */
-    public enum State { LOADING, READY, FAILED }
+    public enum State {
+        LOADING,
+        READY,
+        FAILED
+    }
 
     /** One version as the registry sees it; {@code model} is set when READY. */
     public record Version(ModelStore.VersionRecord record, State state, ServedModel model, String error) {}
 
     @ConfigProperty(name = "selfsup.encoder.model-dir", defaultValue = "var/models")
     Path modelDir;
+
     @ConfigProperty(name = "selfsup.device", defaultValue = "auto")
     String devicePreference;
+
     @ConfigProperty(name = "selfsup.encoder.max-batch-size", defaultValue = "64")
     int maxBatch;
+
     @ConfigProperty(name = "selfsup.encoder.max-queue-delay", defaultValue = "PT0.002S")
     Duration maxQueueDelay;
+
     @ConfigProperty(name = "selfsup.encoder.max-queue-images", defaultValue = "2048")
     int maxQueueImages;
     /** Batches of one model version that run at once (0: one per core on a CPU, two on a GPU). */
@@ -76,16 +84,16 @@ public class ModelRegistry {
     private volatile boolean restored;
     /** "name/version" of versions this replica is removing: the store still lists them for a moment. */
     private final Set<String> removing = new HashSet<>();
+
     private ScheduledExecutorService poller;
 
     void onStart(@Observes StartupEvent e) throws IOException {
         store = new ModelStore(modelDir);
         EngineThreads.start("model-restore", this::restore);
         if (!storePoll.isZero() && !storePoll.isNegative()) {
-            poller = Executors.newSingleThreadScheduledExecutor(
-                    EngineThreads.factory("model-store-poll"));
-            poller.scheduleWithFixedDelay(this::pollStore, storePoll.toMillis(), storePoll.toMillis(),
-                    TimeUnit.MILLISECONDS);
+            poller = Executors.newSingleThreadScheduledExecutor(EngineThreads.factory("model-store-poll"));
+            poller.scheduleWithFixedDelay(
+                    this::pollStore, storePoll.toMillis(), storePoll.toMillis(), TimeUnit.MILLISECONDS);
         }
     }
 
@@ -115,8 +123,8 @@ public class ModelRegistry {
                 storedKeys.add(key);
                 NavigableMap<Integer, Version> vs = models.get(r.name());
                 if ((vs == null || !vs.containsKey(r.version())) && !removing.contains(key)) {
-                    models.computeIfAbsent(r.name(), n -> new TreeMap<>()).put(r.version(),
-                            new Version(r, State.LOADING, null, null));
+                    models.computeIfAbsent(r.name(), n -> new TreeMap<>())
+                            .put(r.version(), new Version(r, State.LOADING, null, null));
                     added.add(r);
                 }
             }
@@ -167,8 +175,9 @@ public class ModelRegistry {
         }
         List<ServedModel> all = new ArrayList<>();
         synchronized (this) {
-            models.values().forEach(vs -> vs.values().stream().filter(v -> v.model != null)
-                    .forEach(v -> all.add(v.model)));
+            models.values()
+                    .forEach(vs ->
+                            vs.values().stream().filter(v -> v.model != null).forEach(v -> all.add(v.model)));
         }
         all.forEach(ServedModel::retire);
     }
@@ -184,8 +193,9 @@ public class ModelRegistry {
                 // Before any batch runs: worker threads take the value at their first operation.
                 IntraOpThreads.set(threads);
             }
-            LOG.infof("serving on %s: %d batch workers per model version, %s intra-op thread(s) each", device,
-                    workers, threads > 0 ? Integer.toString(threads) : "libtorch's default");
+            LOG.infof(
+                    "serving on %s: %d batch workers per model version, %s intra-op thread(s) each",
+                    device, workers, threads > 0 ? Integer.toString(threads) : "libtorch's default");
         }
         return device;
     }
@@ -196,8 +206,8 @@ public class ModelRegistry {
             List<ModelStore.VersionRecord> stored = store.list();
             for (ModelStore.VersionRecord r : stored) {
                 synchronized (this) {
-                    models.computeIfAbsent(r.name(), n -> new TreeMap<>()).put(r.version(),
-                            new Version(r, State.LOADING, null, null));
+                    models.computeIfAbsent(r.name(), n -> new TreeMap<>())
+                            .put(r.version(), new Version(r, State.LOADING, null, null));
                     store.pinnedDefault(r.name()).ifPresent(v -> pinned.put(r.name(), v));
                 }
             }
@@ -220,7 +230,11 @@ public class ModelRegistry {
 
     private ServedModel load(ModelStore.VersionRecord r, Path bundle) throws IOException {
         Device d = device(); // first: it settles the number of workers
-        ServedModel m = ServedModel.load(r, bundle, store.galleryFile(r.name(), r.version()), d,
+        ServedModel m = ServedModel.load(
+                r,
+                bundle,
+                store.galleryFile(r.name(), r.version()),
+                d,
                 new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers),
                 metrics.observer(r.name()));
         metrics.modelLoaded(m.loadNanos());
@@ -244,7 +258,8 @@ public class ModelRegistry {
 
     /** True when stored models have been loaded and at least one model has a default version. */
     public synchronized boolean hasDefaultModel() {
-        return restored && models.keySet().stream().anyMatch(n -> defaultVersion(n).isPresent());
+        return restored
+                && models.keySet().stream().anyMatch(n -> defaultVersion(n).isPresent());
     }
 
     public boolean restored() {
@@ -265,8 +280,12 @@ public class ModelRegistry {
         synchronized (this) {
             int next;
             try {
-                next = store.reserveVersion(name, models.getOrDefault(name, new TreeMap<>()).keySet()
-                        .stream().mapToInt(Integer::intValue).max().orElse(0));
+                next = store.reserveVersion(
+                        name,
+                        models.getOrDefault(name, new TreeMap<>()).keySet().stream()
+                                .mapToInt(Integer::intValue)
+                                .max()
+                                .orElse(0));
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -279,8 +298,10 @@ public class ModelRegistry {
         } catch (IOException | RuntimeException e) {
             forget(r);
             deleteQuietly(upload);
-            throw Status.INVALID_ARGUMENT.withDescription("the bundle for " + name + " cannot be loaded: "
-                    + e.getMessage() + "; the serving version is unchanged").asRuntimeException();
+            throw Status.INVALID_ARGUMENT
+                    .withDescription("the bundle for " + name + " cannot be loaded: " + e.getMessage()
+                            + "; the serving version is unchanged")
+                    .asRuntimeException();
         }
         try {
             store.commit(upload, r);
@@ -288,13 +309,15 @@ public class ModelRegistry {
             forget(r);
             m.retire();
             deleteQuietly(upload);
-            throw Status.INTERNAL.withDescription("cannot store " + name + " v" + r.version() + ": " + e.getMessage())
+            throw Status.INTERNAL
+                    .withDescription("cannot store " + name + " v" + r.version() + ": " + e.getMessage())
                     .asRuntimeException();
         }
         Version ready = new Version(r, State.READY, m, null);
         put(ready);
-        LOG.infof("published %s v%d (%s, %d bytes, loaded in %d ms)", name, r.version(), m.spec(), size,
-                m.loadNanos() / 1_000_000);
+        LOG.infof(
+                "published %s v%d (%s, %d bytes, loaded in %d ms)",
+                name, r.version(), m.spec(), size, m.loadNanos() / 1_000_000);
         return ready;
     }
 
@@ -344,22 +367,28 @@ public class ModelRegistry {
     public synchronized Version get(String name, int version) {
         NavigableMap<Integer, Version> vs = models.get(name);
         if (vs == null) {
-            throw Status.NOT_FOUND.withDescription("no model named '" + name + "'" + (restored ? ""
-                    : " (stored models are still loading)") + "; publish one with PublishModel or list them with "
-                    + "ListModels").asRuntimeException();
+            throw Status.NOT_FOUND
+                    .withDescription(
+                            "no model named '" + name + "'" + (restored ? "" : " (stored models are still loading)")
+                                    + "; publish one with PublishModel or list them with "
+                                    + "ListModels")
+                    .asRuntimeException();
         }
         if (version == 0) {
             OptionalInt d = defaultVersion(name);
             if (d.isEmpty()) {
-                throw Status.FAILED_PRECONDITION.withDescription("model '" + name + "' has no READY version yet")
+                throw Status.FAILED_PRECONDITION
+                        .withDescription("model '" + name + "' has no READY version yet")
                         .asRuntimeException();
             }
             return vs.get(d.getAsInt());
         }
         Version v = vs.get(version);
         if (v == null) {
-            throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version " + version + " (versions: "
-                    + vs.keySet() + ")").asRuntimeException();
+            throw Status.NOT_FOUND
+                    .withDescription(
+                            "model '" + name + "' has no version " + version + " (versions: " + vs.keySet() + ")")
+                    .asRuntimeException();
         }
         return v;
     }
@@ -368,8 +397,10 @@ public class ModelRegistry {
     public ServedModel serving(String name, int version) {
         Version v = get(name, version);
         if (v.state != State.READY) {
-            throw Status.FAILED_PRECONDITION.withDescription(name + " v" + v.record.version() + " is "
-                    + v.state.name().toLowerCase() + (v.error == null ? "" : ": " + v.error)).asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription(name + " v" + v.record.version() + " is "
+                            + v.state.name().toLowerCase() + (v.error == null ? "" : ": " + v.error))
+                    .asRuntimeException();
         }
         return v.model;
     }
@@ -390,7 +421,8 @@ public class ModelRegistry {
         synchronized (this) {
             Version v = version == 0 ? null : get(name, version);
             if (v != null && v.state != State.READY) {
-                throw Status.FAILED_PRECONDITION.withDescription(name + " v" + version + " is not READY")
+                throw Status.FAILED_PRECONDITION
+                        .withDescription(name + " v" + version + " is not READY")
                         .asRuntimeException();
             }
             if (version == 0) {
@@ -402,7 +434,9 @@ public class ModelRegistry {
             try {
                 store.pinDefault(name, version);
             } catch (IOException e) {
-                throw Status.INTERNAL.withDescription("cannot save the default: " + e.getMessage()).asRuntimeException();
+                throw Status.INTERNAL
+                        .withDescription("cannot save the default: " + e.getMessage())
+                        .asRuntimeException();
             }
             return get(name, 0);
         }
@@ -414,16 +448,21 @@ public class ModelRegistry {
         synchronized (this) {
             NavigableMap<Integer, Version> vs = models.get(name);
             if (vs == null) {
-                throw Status.NOT_FOUND.withDescription("no model named '" + name + "'").asRuntimeException();
+                throw Status.NOT_FOUND
+                        .withDescription("no model named '" + name + "'")
+                        .asRuntimeException();
             }
             if (version != 0 && !vs.containsKey(version)) {
-                throw Status.NOT_FOUND.withDescription("model '" + name + "' has no version " + version)
+                throw Status.NOT_FOUND
+                        .withDescription("model '" + name + "' has no version " + version)
                         .asRuntimeException();
             }
             for (Version v : version == 0 ? List.copyOf(vs.values()) : List.of(vs.get(version))) {
                 if (v.state == State.LOADING) {
-                    throw Status.FAILED_PRECONDITION.withDescription(name + " v" + v.record.version()
-                            + " is still loading; unload it when it is READY").asRuntimeException();
+                    throw Status.FAILED_PRECONDITION
+                            .withDescription(
+                                    name + " v" + v.record.version() + " is still loading; unload it when it is READY")
+                            .asRuntimeException();
                 }
                 removed.add(v);
             }
@@ -452,8 +491,9 @@ public class ModelRegistry {
             try {
                 store.delete(name, v.record.version());
             } catch (IOException e) {
-                throw Status.INTERNAL.withDescription("cannot delete " + name + " v" + v.record.version() + ": "
-                        + e.getMessage()).asRuntimeException();
+                throw Status.INTERNAL
+                        .withDescription("cannot delete " + name + " v" + v.record.version() + ": " + e.getMessage())
+                        .asRuntimeException();
             } finally {
                 synchronized (this) {
                     removing.remove(name + "/" + v.record.version());

@@ -26,11 +26,12 @@ import java.util.regex.Pattern;
 public final class ModelStore {
     /** Model names: they become folder names, so nothing that could leave the store. */
     public static final Pattern NAME = ModelNames.PATTERN;
+
     private static final Pattern VERSION_FILE = Pattern.compile("v(\\d+)\\.json");
 
     /** What was published as one version. */
-    public record VersionRecord(String name, int version, String sha256, long sizeBytes, String runId,
-            Instant publishedAt) {}
+    public record VersionRecord(
+            String name, int version, String sha256, long sizeBytes, String runId, Instant publishedAt) {}
 
     private record DefaultPin(int version) {}
 
@@ -69,7 +70,10 @@ public final class ModelStore {
     public void commit(Path upload, VersionRecord record) throws IOException {
         Path dir = root.resolve(record.name());
         Files.createDirectories(dir);
-        Files.move(upload, bundleFile(record.name(), record.version()), StandardCopyOption.ATOMIC_MOVE,
+        Files.move(
+                upload,
+                bundleFile(record.name(), record.version()),
+                StandardCopyOption.ATOMIC_MOVE,
                 StandardCopyOption.REPLACE_EXISTING);
         writeAtomically(dir.resolve("v" + record.version() + ".json"), Json.write(record));
         // Version numbers are never reused, even after the newest is removed: clients may remember them.
@@ -95,21 +99,25 @@ public final class ModelStore {
     /** Every stored version, by model then version. */
     public List<VersionRecord> list() throws IOException {
         List<VersionRecord> out = new ArrayList<>();
-        try (DirectoryStream<Path> models = Files.newDirectoryStream(root, p -> Files.isDirectory(p)
-                && NAME.matcher(p.getFileName().toString()).matches())) {
+        try (DirectoryStream<Path> models = Files.newDirectoryStream(
+                root,
+                p -> Files.isDirectory(p)
+                        && NAME.matcher(p.getFileName().toString()).matches())) {
             for (Path model : models) {
                 try (DirectoryStream<Path> files = Files.newDirectoryStream(model, "v*.json")) {
                     for (Path f : files) {
                         Matcher m = VERSION_FILE.matcher(f.getFileName().toString());
-                        if (m.matches() && Files.exists(bundleFile(model.getFileName().toString(),
-                                Integer.parseInt(m.group(1))))) {
+                        if (m.matches()
+                                && Files.exists(
+                                        bundleFile(model.getFileName().toString(), Integer.parseInt(m.group(1))))) {
                             out.add(Json.MAPPER.readValue(f.toFile(), VersionRecord.class));
                         }
                     }
                 }
             }
         }
-        out.sort((a, b) -> a.name().equals(b.name()) ? Integer.compare(a.version(), b.version())
+        out.sort((a, b) -> a.name().equals(b.name())
+                ? Integer.compare(a.version(), b.version())
                 : a.name().compareTo(b.name()));
         return out;
     }
@@ -123,8 +131,8 @@ public final class ModelStore {
         Path dir = root.resolve(name);
         Files.createDirectories(dir);
         synchronized (ModelStore.class) { // the file lock is per process, so threads also take turns
-            try (FileChannel lock = FileChannel.open(root.resolve(".lock"),
-                    StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            try (FileChannel lock = FileChannel.open(
+                            root.resolve(".lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                     FileLock held = lock.lock()) {
                 int next = Math.max(lastVersion(name), atLeast) + 1;
                 writeAtomically(dir.resolve("last-version"), Integer.toString(next));
@@ -144,7 +152,8 @@ public final class ModelStore {
         if (Files.isDirectory(dir)) {
             try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "v*.*")) {
                 for (Path f : files) {
-                    Matcher m = Pattern.compile("v(\\d+)\\..*").matcher(f.getFileName().toString());
+                    Matcher m = Pattern.compile("v(\\d+)\\..*")
+                            .matcher(f.getFileName().toString());
                     if (m.matches()) {
                         last = Math.max(last, Integer.parseInt(m.group(1)));
                     }

@@ -54,9 +54,11 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
                     throw EncoderCalls.invalid("manifest.size_bytes must be the bundle's size in bytes");
                 }
                 if (manifest.getSizeBytes() > maxModelBytes) {
-                    throw Status.RESOURCE_EXHAUSTED.withDescription("the bundle is " + manifest.getSizeBytes()
-                            + " bytes; this service takes at most " + maxModelBytes
-                            + " (selfsup.encoder.max-model-bytes)").asRuntimeException();
+                    throw Status.RESOURCE_EXHAUSTED
+                            .withDescription("the bundle is " + manifest.getSizeBytes()
+                                    + " bytes; this service takes at most " + maxModelBytes
+                                    + " (selfsup.encoder.max-model-bytes)")
+                            .asRuntimeException();
                 }
                 if (!manifest.getSha256().matches("[0-9a-fA-F]{64}")) {
                     throw EncoderCalls.invalid("manifest.sha256 must be the bundle's SHA-256 as 64 hex digits");
@@ -71,14 +73,16 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
             }
             received += chunk.getData().size();
             if (received > manifest.getSizeBytes()) {
-                throw EncoderCalls.invalid("received more than the manifest's size_bytes (" + manifest.getSizeBytes() + ")");
+                throw EncoderCalls.invalid(
+                        "received more than the manifest's size_bytes (" + manifest.getSizeBytes() + ")");
             }
             chunk.getData().writeTo(stream);
             sha.update(chunk.getData().asReadOnlyByteBuffer());
         } catch (StatusRuntimeException e) {
             abort(e);
         } catch (IOException | NoSuchAlgorithmException e) {
-            abort(Status.INTERNAL.withDescription("cannot store the upload: " + e.getMessage())
+            abort(Status.INTERNAL
+                    .withDescription("cannot store the upload: " + e.getMessage())
                     .asRuntimeException());
         }
     }
@@ -120,26 +124,27 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
         try {
             stream.close();
         } catch (IOException e) {
-            abort(Status.INTERNAL.withDescription("cannot store the upload: " + e.getMessage())
+            abort(Status.INTERNAL
+                    .withDescription("cannot store the upload: " + e.getMessage())
                     .asRuntimeException());
             return;
         }
         if (received != manifest.getSizeBytes()) {
-            abort(EncoderCalls.invalid("received " + received + " bytes but the manifest says " + manifest.getSizeBytes()
-                    + "; the upload was cut short"));
+            abort(EncoderCalls.invalid("received " + received + " bytes but the manifest says "
+                    + manifest.getSizeBytes() + "; the upload was cut short"));
             return;
         }
         String digest = HexFormat.of().formatHex(sha.digest());
         if (!digest.equalsIgnoreCase(manifest.getSha256())) {
-            abort(EncoderCalls.invalid("SHA-256 mismatch: the manifest says " + manifest.getSha256() + ", the bytes are "
-                    + digest + "; the bundle was corrupted in transit"));
+            abort(EncoderCalls.invalid("SHA-256 mismatch: the manifest says " + manifest.getSha256()
+                    + ", the bytes are " + digest + "; the bundle was corrupted in transit"));
             return;
         }
         // Loading takes a while and touches the device: off the event loop.
         calls.pool().execute(() -> {
             try {
-                ModelRegistry.Version v = registry.publish(manifest.getName(), file, digest.toLowerCase(),
-                        received, manifest.getRunId());
+                ModelRegistry.Version v =
+                        registry.publish(manifest.getName(), file, digest.toLowerCase(), received, manifest.getRunId());
                 out.onNext(ModelInfos.of(v, registry));
                 out.onCompleted();
             } catch (RuntimeException e) {

@@ -32,8 +32,14 @@ public final class ServedModel {
     private final int maxBatch;
     private final long loadNanos;
 
-    private ServedModel(ModelStore.VersionRecord record, EncoderBundle.Loaded loaded, NDManager manager,
-            DynamicBatcher.Config batching, DynamicBatcher.Observer observer, Gallery gallery, long loadNanos) {
+    private ServedModel(
+            ModelStore.VersionRecord record,
+            EncoderBundle.Loaded loaded,
+            NDManager manager,
+            DynamicBatcher.Config batching,
+            DynamicBatcher.Observer observer,
+            Gallery gallery,
+            long loadNanos) {
         this.record = record;
         this.header = loaded.header();
         this.manager = manager;
@@ -42,8 +48,14 @@ public final class ServedModel {
         this.gallery = gallery;
         this.loadNanos = loadNanos;
         BackboneSpec spec = header.backbone();
-        this.batcher = new DynamicBatcher(record.name() + ":" + record.version(), this::embedOnDevice,
-                imageFloats(), header.featureDim(), batching, observer, manager::close);
+        this.batcher = new DynamicBatcher(
+                record.name() + ":" + record.version(),
+                this::embedOnDevice,
+                imageFloats(),
+                header.featureDim(),
+                batching,
+                observer,
+                manager::close);
         if (spec.channels() < 1) {
             throw new IllegalStateException("bad spec " + spec);
         }
@@ -54,8 +66,14 @@ public final class ServedModel {
      *
      * @throws IOException if the file is not a loadable encoder bundle
      */
-    public static ServedModel load(ModelStore.VersionRecord record, Path bundle, Path galleryFile, Device device,
-            DynamicBatcher.Config batching, DynamicBatcher.Observer observer) throws IOException {
+    public static ServedModel load(
+            ModelStore.VersionRecord record,
+            Path bundle,
+            Path galleryFile,
+            Device device,
+            DynamicBatcher.Config batching,
+            DynamicBatcher.Observer observer)
+            throws IOException {
         long t0 = System.nanoTime();
         NDManager manager = NDManager.newBaseManager(device);
         try {
@@ -64,8 +82,8 @@ public final class ServedModel {
                 loaded = EncoderBundle.read(in, record.name() + " v" + record.version(), manager);
             }
             Gallery gallery = Gallery.open(galleryFile, loaded.header().featureDim());
-            ServedModel m = new ServedModel(record, loaded, manager, batching, observer, gallery,
-                    System.nanoTime() - t0);
+            ServedModel m =
+                    new ServedModel(record, loaded, manager, batching, observer, gallery, System.nanoTime() - t0);
             // One warm-up batch, so the first request does not pay for libtorch's lazy initialisation.
             m.embed(new float[m.imageFloats()], 1, () -> false).join();
             return m;
@@ -140,7 +158,8 @@ public final class ServedModel {
         for (int from = 0; from < n; from += maxBatch) {
             int m = Math.min(maxBatch, n - from);
             try (NDManager batch = manager.newSubManager()) {
-                NDArray x = batch.create(Arrays.copyOfRange(pixels, from * per, (from + m) * per),
+                NDArray x = batch.create(
+                        Arrays.copyOfRange(pixels, from * per, (from + m) * per),
                         new Shape(m, s.channels(), s.imageSize(), s.imageSize()));
                 if (!x.getDevice().equals(manager.getDevice())) {
                     x = x.toDevice(manager.getDevice(), false);

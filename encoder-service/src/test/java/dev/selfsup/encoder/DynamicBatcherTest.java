@@ -34,8 +34,13 @@ class DynamicBatcherTest {
     @Test
     void mergesConcurrentRequestsIntoOneBatchAndSplitsTheAnswers() throws Exception {
         // A long delay, so the eight requests below certainly meet in one batch.
-        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1,
-                new DynamicBatcher.Config(8, TimeUnit.SECONDS.toNanos(5), 64, 1), new DynamicBatcher.Observer() {},
+        DynamicBatcher b = new DynamicBatcher(
+                "t",
+                this::doubled,
+                1,
+                1,
+                new DynamicBatcher.Config(8, TimeUnit.SECONDS.toNanos(5), 64, 1),
+                new DynamicBatcher.Observer() {},
                 () -> {});
         List<CompletableFuture<float[]>> fs = new ArrayList<>();
         for (int i = 0; i < 8; i++) {
@@ -50,11 +55,17 @@ class DynamicBatcherTest {
 
     @Test
     void aLoneRequestWaitsAtMostTheDelayAndABigOneRunsAlone() throws Exception {
-        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 2, 2,
+        DynamicBatcher b = new DynamicBatcher(
+                "t",
+                this::doubled,
+                2,
+                2,
                 new DynamicBatcher.Config(4, TimeUnit.MILLISECONDS.toNanos(20), 64, 1),
-                new DynamicBatcher.Observer() {}, () -> {});
+                new DynamicBatcher.Observer() {},
+                () -> {});
         long t0 = System.nanoTime();
-        assertArrayEquals(new float[] {2, 4}, b.submit(new float[] {1, 2}, 1, () -> false).get(5, TimeUnit.SECONDS));
+        assertArrayEquals(
+                new float[] {2, 4}, b.submit(new float[] {1, 2}, 1, () -> false).get(5, TimeUnit.SECONDS));
         assertTrue(System.nanoTime() - t0 < TimeUnit.SECONDS.toNanos(2));
         float[] big = new float[20];
         assertEquals(20, b.submit(big, 10, () -> false).get(5, TimeUnit.SECONDS).length);
@@ -66,15 +77,22 @@ class DynamicBatcherTest {
     void aFullQueueRefusesAtOnceAndAbandonedRequestsAreNotComputed() throws Exception {
         CountDownLatch release = new CountDownLatch(1);
         CountDownLatch running = new CountDownLatch(1);
-        DynamicBatcher b = new DynamicBatcher("t", (x, n) -> {
-            running.countDown();
-            try {
-                release.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            return doubled(x, n);
-        }, 1, 1, new DynamicBatcher.Config(4, 0, 8, 1), new DynamicBatcher.Observer() {}, () -> {});
+        DynamicBatcher b = new DynamicBatcher(
+                "t",
+                (x, n) -> {
+                    running.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return doubled(x, n);
+                },
+                1,
+                1,
+                new DynamicBatcher.Config(4, 0, 8, 1),
+                new DynamicBatcher.Observer() {},
+                () -> {});
         CompletableFuture<float[]> first = b.submit(new float[4], 4, () -> false);
         running.await(5, TimeUnit.SECONDS);
         AtomicBoolean gaveUp = new AtomicBoolean();
@@ -94,9 +112,14 @@ class DynamicBatcherTest {
     @Test
     void closingFinishesWhatIsQueuedThenStops() throws Exception {
         AtomicBoolean stopped = new AtomicBoolean();
-        DynamicBatcher b = new DynamicBatcher("t", this::doubled, 1, 1,
+        DynamicBatcher b = new DynamicBatcher(
+                "t",
+                this::doubled,
+                1,
+                1,
                 new DynamicBatcher.Config(2, TimeUnit.MILLISECONDS.toNanos(50), 64, 1),
-                new DynamicBatcher.Observer() {}, () -> stopped.set(true));
+                new DynamicBatcher.Observer() {},
+                () -> stopped.set(true));
         List<CompletableFuture<float[]>> fs = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             fs.add(b.submit(new float[] {i}, 1, () -> false));
@@ -117,16 +140,23 @@ class DynamicBatcherTest {
         CountDownLatch bothRunning = new CountDownLatch(2);
         AtomicInteger stops = new AtomicInteger();
         Set<String> threads = ConcurrentHashMap.newKeySet();
-        DynamicBatcher b = new DynamicBatcher("t", (x, n) -> {
-            threads.add(Thread.currentThread().getName());
-            bothRunning.countDown();
-            try {
-                assertTrue(bothRunning.await(5, TimeUnit.SECONDS), "the other worker never started a batch");
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            return doubled(x, n);
-        }, 1, 1, new DynamicBatcher.Config(2, 0, 64, 2), new DynamicBatcher.Observer() {}, stops::incrementAndGet);
+        DynamicBatcher b = new DynamicBatcher(
+                "t",
+                (x, n) -> {
+                    threads.add(Thread.currentThread().getName());
+                    bothRunning.countDown();
+                    try {
+                        assertTrue(bothRunning.await(5, TimeUnit.SECONDS), "the other worker never started a batch");
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    return doubled(x, n);
+                },
+                1,
+                1,
+                new DynamicBatcher.Config(2, 0, 64, 2),
+                new DynamicBatcher.Observer() {},
+                stops::incrementAndGet);
         List<CompletableFuture<float[]>> fs = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             fs.add(b.submit(new float[] {i}, 1, () -> false));

@@ -28,11 +28,15 @@ class EncoderServiceStartTest {
 
     @Test
     void answersHealthAndInfoOverGrpc() throws Exception {
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         try {
-            HealthCheckResponse h = HealthGrpc.newBlockingStub(ch).check(HealthCheckRequest.newBuilder().build());
+            HealthCheckResponse h = HealthGrpc.newBlockingStub(ch)
+                    .check(HealthCheckRequest.newBuilder().build());
             assertEquals(HealthCheckResponse.ServingStatus.SERVING, h.getStatus());
-            ServerInfo info = SystemServiceGrpc.newBlockingStub(ch).getServerInfo(GetServerInfoRequest.getDefaultInstance());
+            ServerInfo info =
+                    SystemServiceGrpc.newBlockingStub(ch).getServerInfo(GetServerInfoRequest.getDefaultInstance());
             assertEquals("encoder-service", info.getService());
             assertTrue(info.getEngine().startsWith("PyTorch"), info.getEngine());
             assertEquals("cpu()", info.getDevice());
@@ -43,22 +47,39 @@ class EncoderServiceStartTest {
         } finally {
             ch.shutdownNow();
         }
-        HttpResponse<String> live = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/live")).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> live = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/live"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertEquals(200, live.statusCode(), live.body());
         // Readiness also needs a default model (EncoderServiceTest checks that); the engine check reports the device.
-        HttpResponse<String> ready = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertTrue(ready.body().replace(" ", "").contains("\"device\":\"cpu()\""), ready.body());
-        assertTrue(ready.body().contains("\"numerics_check\": \"passed: ") && ready.body().contains("\"cpu_isa\": \"" + CpuIsaGuard.apply().describe()),
+        assertTrue(
+                ready.body().contains("\"numerics_check\": \"passed: ")
+                        && ready.body()
+                                .contains(
+                                        "\"cpu_isa\": \"" + CpuIsaGuard.apply().describe()),
                 ready.body());
-        HttpResponse<String> metrics = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString());
-        assertTrue(metrics.body().contains("selfsup_numerics_check_passed{isa=\"" + CpuIsaGuard.apply().cap()
-                + "\",policy=\"" + CpuIsaGuard.apply().policy() + "\"} 1.0"),
-                metrics.body().lines().filter(l -> l.contains("numerics")).toList().toString());
+        HttpResponse<String> metrics = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+        assertTrue(
+                metrics.body()
+                        .contains("selfsup_numerics_check_passed{isa=\""
+                                + CpuIsaGuard.apply().cap() + "\",policy=\""
+                                + CpuIsaGuard.apply().policy() + "\"} 1.0"),
+                metrics.body()
+                        .lines()
+                        .filter(l -> l.contains("numerics"))
+                        .toList()
+                        .toString());
     }
 }

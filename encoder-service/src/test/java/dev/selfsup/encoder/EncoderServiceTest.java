@@ -79,7 +79,9 @@ class EncoderServiceTest {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().maxInboundMessageSize(64 << 20)
+        channel = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .maxInboundMessageSize(64 << 20)
                 .build();
         encoder = EncoderServiceGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES);
     }
@@ -91,16 +93,21 @@ class EncoderServiceTest {
 
     /** Publishes bundle bytes in 4 KiB chunks (several chunks even for tiny bundles). */
     ModelInfo publish(String name, byte[] bundle) {
-        return publish(ModelManifest.newBuilder().setName(name).setSizeBytes(bundle.length).setSha256(sha256(bundle))
-                .build(), bundle);
+        return publish(
+                ModelManifest.newBuilder()
+                        .setName(name)
+                        .setSizeBytes(bundle.length)
+                        .setSha256(sha256(bundle))
+                        .build(),
+                bundle);
     }
 
     ModelInfo publish(ModelManifest manifest, byte[] bundle) {
         // The manifest as given (the bad-input cases lie in it), then the bytes in 4 KiB chunks.
         List<ModelChunk> chunks = new ArrayList<>(ModelUpload.chunks(bundle, ModelManifest.newBuilder(), 4096));
         chunks.set(0, ModelChunk.newBuilder().setManifest(manifest).build());
-        return join(ModelUpload.publish(EncoderServiceGrpc.newStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES),
-                chunks));
+        return join(ModelUpload.publish(
+                EncoderServiceGrpc.newStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES), chunks));
     }
 
     static <T> StreamObserver<T> observer(CompletableFuture<T> result) {
@@ -154,12 +161,20 @@ class EncoderServiceTest {
     }
 
     static Image raw(byte[] grey) {
-        return Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE).setChannels(1)
-                .setType(PixelType.PIXEL_TYPE_UINT8).setData(ByteString.copyFrom(grey))).build();
+        return Image.newBuilder()
+                .setRaw(RawImage.newBuilder()
+                        .setHeight(SIZE)
+                        .setWidth(SIZE)
+                        .setChannels(1)
+                        .setType(PixelType.PIXEL_TYPE_UINT8)
+                        .setData(ByteString.copyFrom(grey)))
+                .build();
     }
 
     static Image png(byte[] grey) {
-        return Image.newBuilder().setEncoded(ByteString.copyFrom(ImageCodec.encodePng(grey, 1, SIZE, SIZE))).build();
+        return Image.newBuilder()
+                .setEncoded(ByteString.copyFrom(ImageCodec.encodePng(grey, 1, SIZE, SIZE)))
+                .build();
     }
 
     static void assertClose(float[] expected, EmbedResponse r, int dim) {
@@ -201,9 +216,16 @@ class EncoderServiceTest {
         for (int j = 0; j < SIZE * SIZE; j++) {
             fb.putFloat(p.floats()[j]);
         }
-        EmbedResponse n = encoder.embed(EmbedRequest.newBuilder().setModel("same-as-core").setNormalize(true)
-                .addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE)
-                        .setChannels(1).setType(PixelType.PIXEL_TYPE_FLOAT32).setData(ByteString.copyFrom(fb.array()))))
+        EmbedResponse n = encoder.embed(EmbedRequest.newBuilder()
+                .setModel("same-as-core")
+                .setNormalize(true)
+                .addImages(Image.newBuilder()
+                        .setRaw(RawImage.newBuilder()
+                                .setHeight(SIZE)
+                                .setWidth(SIZE)
+                                .setChannels(1)
+                                .setType(PixelType.PIXEL_TYPE_FLOAT32)
+                                .setData(ByteString.copyFrom(fb.array()))))
                 .build());
         double norm = 0;
         double dot = 0;
@@ -220,15 +242,18 @@ class EncoderServiceTest {
         // A bigger encoded image is resized to the model's input, as the trainer does with image folders.
         byte[] big = new byte[3 * 40 * 40];
         new Random(3).nextBytes(big);
-        EmbedResponse resized = encoder.embed(EmbedRequest.newBuilder().setModel("same-as-core")
+        EmbedResponse resized = encoder.embed(EmbedRequest.newBuilder()
+                .setModel("same-as-core")
                 .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(ImageCodec.encodePng(big, 3, 40, 40))))
                 .build());
         assertEquals(32, resized.getEmbeddings(0).getValuesCount());
 
         // Readiness: a default model is loaded.
-        HttpResponse<String> ready = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertEquals(200, ready.statusCode(), ready.body());
     }
 
@@ -238,12 +263,20 @@ class EncoderServiceTest {
         byte[] v2 = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 22);
         byte[] v3 = TestBundles.convnet(CHANNELS, SIZE, 16, 1, 23);
         Pictures p = pictures(2, 5);
-        Map<Integer, float[]> expected = Map.of(1, TestBundles.embedInProcess(v1, p.floats(), 2),
-                2, TestBundles.embedInProcess(v2, p.floats(), 2), 3, TestBundles.embedInProcess(v3, p.floats(), 2));
+        Map<Integer, float[]> expected = Map.of(
+                1,
+                TestBundles.embedInProcess(v1, p.floats(), 2),
+                2,
+                TestBundles.embedInProcess(v2, p.floats(), 2),
+                3,
+                TestBundles.embedInProcess(v3, p.floats(), 2));
         assertNotEquals(expected.get(1)[0], expected.get(2)[0]);
         publish("switching", v1);
-        EmbedRequest req = EmbedRequest.newBuilder().setModel("switching").addImages(raw(p.bytes()[0]))
-                .addImages(raw(p.bytes()[1])).build();
+        EmbedRequest req = EmbedRequest.newBuilder()
+                .setModel("switching")
+                .addImages(raw(p.bytes()[0]))
+                .addImages(raw(p.bytes()[1]))
+                .build();
 
         AtomicBoolean stop = new AtomicBoolean();
         List<Throwable> failures = new CopyOnWriteArrayList<>();
@@ -255,9 +288,12 @@ class EncoderServiceTest {
                 var stub = EncoderServiceGrpc.newBlockingStub(channel);
                 while (!stop.get()) {
                     try {
-                        EmbedResponse r = stub.withDeadlineAfter(30, TimeUnit.SECONDS).embed(req);
+                        EmbedResponse r =
+                                stub.withDeadlineAfter(30, TimeUnit.SECONDS).embed(req);
                         assertClose(expected.get(r.getVersion()), r, r.getVersion() == 3 ? 64 : 32);
-                        byVersion.computeIfAbsent(r.getVersion(), k -> new AtomicInteger()).incrementAndGet();
+                        byVersion
+                                .computeIfAbsent(r.getVersion(), k -> new AtomicInteger())
+                                .incrementAndGet();
                     } catch (Throwable t) {
                         failures.add(t);
                     }
@@ -267,15 +303,24 @@ class EncoderServiceTest {
         Thread.sleep(500);
         assertEquals(2, publish("switching", v2).getVersion());
         Thread.sleep(500);
-        assertEquals(1, encoder.setDefaultVersion(SetDefaultVersionRequest.newBuilder().setName("switching")
-                .setVersion(1).build()).getVersion());
+        assertEquals(
+                1,
+                encoder.setDefaultVersion(SetDefaultVersionRequest.newBuilder()
+                                .setName("switching")
+                                .setVersion(1)
+                                .build())
+                        .getVersion());
         Thread.sleep(500);
         // A version with another architecture (wider, 64-d) becomes the default by being the newest once unpinned.
         publish("switching", v3);
-        encoder.setDefaultVersion(SetDefaultVersionRequest.newBuilder().setName("switching").build());
+        encoder.setDefaultVersion(
+                SetDefaultVersionRequest.newBuilder().setName("switching").build());
         Thread.sleep(500);
         // Unloading the serving version: its queued requests finish, new ones go to the next default.
-        encoder.unloadModel(UnloadModelRequest.newBuilder().setName("switching").setVersion(3).build());
+        encoder.unloadModel(UnloadModelRequest.newBuilder()
+                .setName("switching")
+                .setVersion(3)
+                .build());
         Thread.sleep(500);
         stop.set(true);
         for (Future<?> f : running) {
@@ -284,7 +329,9 @@ class EncoderServiceTest {
         clients.shutdown();
         assertTrue(failures.isEmpty(), () -> failures.size() + " failed, first: " + failures.get(0));
         assertTrue(byVersion.keySet().containsAll(List.of(1, 2, 3)), "served by " + byVersion);
-        var versions = encoder.listModels(ListModelsRequest.newBuilder().setName("switching").build()).getModelsList();
+        var versions = encoder.listModels(
+                        ListModelsRequest.newBuilder().setName("switching").build())
+                .getModelsList();
         assertEquals(List.of(1, 2), versions.stream().map(ModelInfo::getVersion).toList());
         assertTrue(versions.get(1).getIsDefault());
     }
@@ -298,7 +345,8 @@ class EncoderServiceTest {
 
         List<EmbedResponse> got = new CopyOnWriteArrayList<>();
         CompletableFuture<Void> done = new CompletableFuture<>();
-        StreamObserver<EmbedRequest> stream = EncoderServiceGrpc.newStub(channel).withDeadlineAfter(1, TimeUnit.MINUTES)
+        StreamObserver<EmbedRequest> stream = EncoderServiceGrpc.newStub(channel)
+                .withDeadlineAfter(1, TimeUnit.MINUTES)
                 .embedStream(new StreamObserver<>() {
                     @Override
                     public void onNext(EmbedResponse value) {
@@ -316,7 +364,10 @@ class EncoderServiceTest {
                     }
                 });
         for (int i = 0; i < 12; i++) {
-            stream.onNext(EmbedRequest.newBuilder().setModel("gallery").setRequestId("r" + i).addImages(raw(p.bytes()[i]))
+            stream.onNext(EmbedRequest.newBuilder()
+                    .setModel("gallery")
+                    .setRequestId("r" + i)
+                    .addImages(raw(p.bytes()[i]))
                     .build());
         }
         stream.onCompleted();
@@ -331,19 +382,29 @@ class EncoderServiceTest {
 
         AddToGalleryRequest.Builder add = AddToGalleryRequest.newBuilder().setModel("gallery");
         for (int i = 0; i < 12; i++) {
-            add.addItems(GalleryItem.newBuilder().setId("img-" + i).setLabel(i < 6 ? "left" : "right")
+            add.addItems(GalleryItem.newBuilder()
+                    .setId("img-" + i)
+                    .setLabel(i < 6 ? "left" : "right")
                     .setImage(raw(p.bytes()[i])));
         }
         assertEquals(12, encoder.addToGallery(add.build()).getGallerySize());
-        SearchResponse s = encoder.search(SearchRequest.newBuilder().setModel("gallery").setK(3)
-                .addQueries(raw(p.bytes()[2])).addQueries(png(p.bytes()[9])).build());
+        SearchResponse s = encoder.search(SearchRequest.newBuilder()
+                .setModel("gallery")
+                .setK(3)
+                .addQueries(raw(p.bytes()[2]))
+                .addQueries(png(p.bytes()[9]))
+                .build());
         assertEquals("img-2", s.getResults(0).getNeighbors(0).getId());
         assertEquals(1.0, s.getResults(0).getNeighbors(0).getScore(), 1e-4);
         assertEquals(3, s.getResults(0).getNeighborsCount());
         assertEquals("img-9", s.getResults(1).getNeighbors(0).getId());
-        assertTrue(s.getResults(0).getNeighbors(0).getScore() >= s.getResults(0).getNeighbors(1).getScore());
+        assertTrue(s.getResults(0).getNeighbors(0).getScore()
+                >= s.getResults(0).getNeighbors(1).getScore());
         assertTrue(!s.getResults(0).getPredictedLabel().isEmpty());
-        assertEquals(12, encoder.getModel(GetModelRequest.newBuilder().setName("gallery").build()).getGallerySize());
+        assertEquals(
+                12,
+                encoder.getModel(GetModelRequest.newBuilder().setName("gallery").build())
+                        .getGallerySize());
     }
 
     static Status.Code code(Runnable call) {
@@ -356,57 +417,148 @@ class EncoderServiceTest {
         publish("strict", bundle);
         Pictures p = pictures(1, 2);
         EmbedRequest.Builder ok = EmbedRequest.newBuilder().setModel("strict");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().build())), "empty batch");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(ok.clone().build())),
+                "empty batch");
         EmbedRequest.Builder tooMany = ok.clone();
         for (int i = 0; i < 257; i++) {
             tooMany.addImages(raw(p.bytes()[0]));
         }
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(tooMany.build())), "over the limit");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
-                .setEncoded(ByteString.copyFromUtf8("not an image"))).build())), "undecodable");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
-                .setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE).setChannels(3)
-                        .setData(ByteString.copyFrom(new byte[3 * SIZE * SIZE])))).build())), "wrong channels");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
-                .setRaw(RawImage.newBuilder().setHeight(20).setWidth(20).setChannels(1)
-                        .setData(ByteString.copyFrom(new byte[400])))).build())), "wrong size");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
-                .setRaw(RawImage.newBuilder().setHeight(SIZE).setWidth(SIZE).setChannels(1)
-                        .setData(ByteString.copyFrom(new byte[7])))).build())), "short data");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder())
-                .build())), "no pixels");
-        assertEquals(Status.Code.NOT_FOUND, code(() -> encoder.embed(EmbedRequest.newBuilder().setModel("nope")
-                .addImages(raw(p.bytes()[0])).build())), "unknown model");
-        assertEquals(Status.Code.NOT_FOUND, code(() -> encoder.embed(ok.clone().setVersion(9)
-                .addImages(raw(p.bytes()[0])).build())), "unknown version");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(EmbedRequest.newBuilder()
-                .setModel("../etc").addImages(raw(p.bytes()[0])).build())), "bad name");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> encoder.embed(EmbedRequest.newBuilder()
-                .addImages(raw(p.bytes()[0])).build())), "no model");
-        assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> encoder.embed(ok.clone().addImages(Image.newBuilder()
-                .setEncoded(ByteString.copyFrom(new byte[5 << 20]))).build())), "message over the limit");
-        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> encoder.search(SearchRequest.newBuilder()
-                .setModel("strict").addQueries(raw(p.bytes()[0])).build())), "empty gallery");
-        assertEquals(Status.Code.NOT_FOUND, code(() -> encoder.unloadModel(UnloadModelRequest.newBuilder()
-                .setName("strict").setVersion(5).build())), "unload unknown version");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(ok.clone()
+                        .addImages(Image.newBuilder().setEncoded(ByteString.copyFromUtf8("not an image")))
+                        .build())),
+                "undecodable");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(ok.clone()
+                        .addImages(Image.newBuilder()
+                                .setRaw(RawImage.newBuilder()
+                                        .setHeight(SIZE)
+                                        .setWidth(SIZE)
+                                        .setChannels(3)
+                                        .setData(ByteString.copyFrom(new byte[3 * SIZE * SIZE]))))
+                        .build())),
+                "wrong channels");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(ok.clone()
+                        .addImages(Image.newBuilder()
+                                .setRaw(RawImage.newBuilder()
+                                        .setHeight(20)
+                                        .setWidth(20)
+                                        .setChannels(1)
+                                        .setData(ByteString.copyFrom(new byte[400]))))
+                        .build())),
+                "wrong size");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(ok.clone()
+                        .addImages(Image.newBuilder()
+                                .setRaw(RawImage.newBuilder()
+                                        .setHeight(SIZE)
+                                        .setWidth(SIZE)
+                                        .setChannels(1)
+                                        .setData(ByteString.copyFrom(new byte[7]))))
+                        .build())),
+                "short data");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() ->
+                        encoder.embed(ok.clone().addImages(Image.newBuilder()).build())),
+                "no pixels");
+        assertEquals(
+                Status.Code.NOT_FOUND,
+                code(() -> encoder.embed(EmbedRequest.newBuilder()
+                        .setModel("nope")
+                        .addImages(raw(p.bytes()[0]))
+                        .build())),
+                "unknown model");
+        assertEquals(
+                Status.Code.NOT_FOUND,
+                code(() -> encoder.embed(
+                        ok.clone().setVersion(9).addImages(raw(p.bytes()[0])).build())),
+                "unknown version");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(EmbedRequest.newBuilder()
+                        .setModel("../etc")
+                        .addImages(raw(p.bytes()[0]))
+                        .build())),
+                "bad name");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> encoder.embed(
+                        EmbedRequest.newBuilder().addImages(raw(p.bytes()[0])).build())),
+                "no model");
+        assertEquals(
+                Status.Code.RESOURCE_EXHAUSTED,
+                code(() -> encoder.embed(ok.clone()
+                        .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(new byte[5 << 20])))
+                        .build())),
+                "message over the limit");
+        assertEquals(
+                Status.Code.FAILED_PRECONDITION,
+                code(() -> encoder.search(SearchRequest.newBuilder()
+                        .setModel("strict")
+                        .addQueries(raw(p.bytes()[0]))
+                        .build())),
+                "empty gallery");
+        assertEquals(
+                Status.Code.NOT_FOUND,
+                code(() -> encoder.unloadModel(UnloadModelRequest.newBuilder()
+                        .setName("strict")
+                        .setVersion(5)
+                        .build())),
+                "unload unknown version");
 
         // Corrupt, truncated, mislabelled and foreign bundles: INVALID_ARGUMENT, and v1 keeps serving.
         byte[] corrupt = bundle.clone();
         corrupt[corrupt.length / 2] ^= 0x55;
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", corrupt)), "corrupt bundle");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish(ModelManifest.newBuilder().setName("strict")
-                .setSizeBytes(bundle.length).setSha256(sha256(corrupt)).build(), bundle)), "checksum mismatch");
-        assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish(ModelManifest.newBuilder().setName("strict")
-                .setSizeBytes(bundle.length + 10).setSha256(sha256(bundle)).build(), bundle)), "cut short");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> publish(
+                        ModelManifest.newBuilder()
+                                .setName("strict")
+                                .setSizeBytes(bundle.length)
+                                .setSha256(sha256(corrupt))
+                                .build(),
+                        bundle)),
+                "checksum mismatch");
+        assertEquals(
+                Status.Code.INVALID_ARGUMENT,
+                code(() -> publish(
+                        ModelManifest.newBuilder()
+                                .setName("strict")
+                                .setSizeBytes(bundle.length + 10)
+                                .setSha256(sha256(bundle))
+                                .build(),
+                        bundle)),
+                "cut short");
         byte[] foreign = TensorArchive.toBytes("{\"kind\":\"checkpoint\"}", Map.of());
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", foreign)), "not an encoder");
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> publish("strict", "hello".getBytes())), "not a bundle");
-        assertEquals(Status.Code.RESOURCE_EXHAUSTED, code(() -> publish(ModelManifest.newBuilder().setName("strict")
-                .setSizeBytes(1L << 40).setSha256(sha256(bundle)).build(), bundle)), "too big");
-        var versions = encoder.listModels(ListModelsRequest.newBuilder().setName("strict").build()).getModelsList();
+        assertEquals(
+                Status.Code.RESOURCE_EXHAUSTED,
+                code(() -> publish(
+                        ModelManifest.newBuilder()
+                                .setName("strict")
+                                .setSizeBytes(1L << 40)
+                                .setSha256(sha256(bundle))
+                                .build(),
+                        bundle)),
+                "too big");
+        var versions = encoder.listModels(
+                        ListModelsRequest.newBuilder().setName("strict").build())
+                .getModelsList();
         assertEquals(1, versions.size(), "failed publishes leave no version: " + versions);
         float[] expected = TestBundles.embedInProcess(bundle, p.floats(), 1);
-        assertClose(expected, encoder.embed(ok.clone().addImages(raw(p.bytes()[0])).build()), 32);
+        assertClose(
+                expected, encoder.embed(ok.clone().addImages(raw(p.bytes()[0])).build()), 32);
     }
 
     @Test
@@ -416,8 +568,12 @@ class EncoderServiceTest {
         byte[] big = new byte[32 * 32];
         EmbedRequest.Builder b = EmbedRequest.newBuilder().setModel("slow");
         for (int i = 0; i < 256; i++) {
-            b.addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(32).setWidth(32).setChannels(1)
-                    .setData(ByteString.copyFrom(big))));
+            b.addImages(Image.newBuilder()
+                    .setRaw(RawImage.newBuilder()
+                            .setHeight(32)
+                            .setWidth(32)
+                            .setChannels(1)
+                            .setData(ByteString.copyFrom(big))));
         }
         EmbedRequest heavy = b.build();
         var async = EncoderServiceGrpc.newStub(channel);
@@ -437,33 +593,53 @@ class EncoderServiceTest {
         Thread.sleep(300);
         StatusRuntimeException full = assertThrows(StatusRuntimeException.class, () -> encoder.embed(heavy));
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, full.getStatus().getCode(), "queue full: " + full.getStatus());
-        assertEquals(Status.Code.DEADLINE_EXCEEDED, assertThrows(StatusRuntimeException.class, () -> join(late))
-                .getStatus().getCode());
+        assertEquals(
+                Status.Code.DEADLINE_EXCEEDED,
+                assertThrows(StatusRuntimeException.class, () -> join(late))
+                        .getStatus()
+                        .getCode());
         assertEquals(256, join(first).getEmbeddingsCount());
         assertEquals(256, join(alsoFirst).getEmbeddingsCount());
         assertEquals(256, join(second).getEmbeddingsCount());
-        assertEquals(256, metric("selfsup_encoder_skipped_images_total") - skippedBefore, 1e-9,
+        assertEquals(
+                256,
+                metric("selfsup_encoder_skipped_images_total") - skippedBefore,
+                1e-9,
                 "the late request was dropped, not computed");
         String metrics = scrape();
-        for (String name : List.of("selfsup_encoder_requests_total", "selfsup_encoder_images_total",
-                "selfsup_encoder_request_seconds_bucket", "selfsup_encoder_queue_wait_seconds_bucket",
-                "selfsup_encoder_batch_size_images_bucket", "selfsup_encoder_queue_depth_images",
-                "selfsup_encoder_models_loaded", "selfsup_encoder_model_load_seconds_count")) {
+        for (String name : List.of(
+                "selfsup_encoder_requests_total",
+                "selfsup_encoder_images_total",
+                "selfsup_encoder_request_seconds_bucket",
+                "selfsup_encoder_queue_wait_seconds_bucket",
+                "selfsup_encoder_batch_size_images_bucket",
+                "selfsup_encoder_queue_depth_images",
+                "selfsup_encoder_models_loaded",
+                "selfsup_encoder_model_load_seconds_count")) {
             assertTrue(metrics.contains(name), name + " missing from /q/metrics");
         }
         assertTrue(metrics.contains("status=\"RESOURCE_EXHAUSTED\""));
         // The Grafana dashboard's encoder panels query only metrics this service exports.
         String dashboard = Files.readString(Path.of("../deploy/grafana/dashboards/selfsup.json"));
-        List<String> panelMetrics = Pattern.compile("selfsup_encoder_[a-z0-9_]+").matcher(dashboard).results()
-                .map(MatchResult::group).distinct().toList();
+        List<String> panelMetrics = Pattern.compile("selfsup_encoder_[a-z0-9_]+")
+                .matcher(dashboard)
+                .results()
+                .map(MatchResult::group)
+                .distinct()
+                .toList();
         assertTrue(panelMetrics.size() >= 5, "encoder panels: " + panelMetrics);
-        panelMetrics.forEach(m -> assertTrue(metrics.contains(m + "{") || metrics.contains(m + " "), m + " not exported"));
+        panelMetrics.forEach(
+                m -> assertTrue(metrics.contains(m + "{") || metrics.contains(m + " "), m + " not exported"));
         encoder.unloadModel(UnloadModelRequest.newBuilder().setName("slow").build());
     }
 
     String scrape() throws Exception {
-        return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://localhost:" + port
-                + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        return HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
     }
 
     double metric(String name) throws Exception {

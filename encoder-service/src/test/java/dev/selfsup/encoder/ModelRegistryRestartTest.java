@@ -61,13 +61,19 @@ class ModelRegistryRestartTest {
         first.publish("m", upload(first, b), "y", b.length, "run-2");
         first.setDefault("m", 1);
         ServedModel v1 = first.serving("m", 0);
-        v1.gallery().add(List.of("one"), List.of("cat"), v1.embed(image, 1, () -> false).get());
+        v1.gallery()
+                .add(
+                        List.of("one"),
+                        List.of("cat"),
+                        v1.embed(image, 1, () -> false).get());
         float[] before = v1.embed(image, 1, () -> false).get();
         first.onStop(null);
 
         ModelRegistry second = start();
         assertTrue(second.hasDefaultModel());
-        assertEquals(List.of(1, 2), second.list("m").stream().map(v -> v.record().version()).toList());
+        assertEquals(
+                List.of(1, 2),
+                second.list("m").stream().map(v -> v.record().version()).toList());
         ServedModel again = second.serving("m", 0);
         assertEquals(1, again.record().version(), "the pinned default survives");
         assertEquals("run-1", again.record().runId());
@@ -75,7 +81,11 @@ class ModelRegistryRestartTest {
         assertArrayEquals(before, again.embed(image, 1, () -> false).get(), 0f);
         // Numbering continues after the highest stored version, even once that one is removed.
         second.unload("m", 2);
-        assertEquals(3, second.publish("m", upload(second, b), "z", b.length, "").record().version());
+        assertEquals(
+                3,
+                second.publish("m", upload(second, b), "z", b.length, "")
+                        .record()
+                        .version());
         second.onStop(null);
     }
 
@@ -98,18 +108,26 @@ class ModelRegistryRestartTest {
         one.syncWithStore();
         two.syncWithStore();
         for (ModelRegistry r : List.of(one, two)) {
-            assertEquals(List.of(1, 2), r.list("m").stream().map(v -> v.record().version()).toList());
+            assertEquals(
+                    List.of(1, 2),
+                    r.list("m").stream().map(v -> v.record().version()).toList());
         }
-        assertArrayEquals(one.serving("m", v1).embed(image, 1, () -> false).get(),
-                two.serving("m", v1).embed(image, 1, () -> false).get(), 0f, "the same bundle on both replicas");
+        assertArrayEquals(
+                one.serving("m", v1).embed(image, 1, () -> false).get(),
+                two.serving("m", v1).embed(image, 1, () -> false).get(),
+                0f,
+                "the same bundle on both replicas");
         // A pin and an unload on one replica reach the other at its next look at the store.
         one.setDefault("m", v1);
         two.syncWithStore();
         assertEquals(v1, two.serving("m", 0).record().version());
         one.unload("m", v2);
         two.syncWithStore();
-        assertEquals(List.of(v1), two.list("m").stream().map(v -> v.record().version()).toList());
-        assertEquals(3, two.publish("m", upload(two, b), "z", b.length, "").record().version(), "never reused");
+        assertEquals(
+                List.of(v1),
+                two.list("m").stream().map(v -> v.record().version()).toList());
+        assertEquals(
+                3, two.publish("m", upload(two, b), "z", b.length, "").record().version(), "never reused");
         one.onStop(null);
         two.onStop(null);
     }

@@ -32,18 +32,20 @@ public final class ModelUpload {
     /** The manifest (with size and SHA-256 filled in) and then the bytes in chunks of {@code chunkBytes}. */
     public static List<ModelChunk> chunks(byte[] bundle, ModelManifest.Builder manifest, int chunkBytes) {
         List<ModelChunk> out = new ArrayList<>();
-        out.add(ModelChunk.newBuilder().setManifest(manifest.setSizeBytes(bundle.length).setSha256(sha256(bundle)))
+        out.add(ModelChunk.newBuilder()
+                .setManifest(manifest.setSizeBytes(bundle.length).setSha256(sha256(bundle)))
                 .build());
         for (int off = 0; off < bundle.length; off += chunkBytes) {
             out.add(ModelChunk.newBuilder()
-                    .setData(ByteString.copyFrom(bundle, off, Math.min(chunkBytes, bundle.length - off))).build());
+                    .setData(ByteString.copyFrom(bundle, off, Math.min(chunkBytes, bundle.length - off)))
+                    .build());
         }
         return out;
     }
 
     /** Sends the chunks to PublishModel; the future completes with the version the encoder-service made. */
-    public static CompletableFuture<ModelInfo> publish(EncoderServiceGrpc.EncoderServiceStub stub,
-            List<ModelChunk> chunks) {
+    public static CompletableFuture<ModelInfo> publish(
+            EncoderServiceGrpc.EncoderServiceStub stub, List<ModelChunk> chunks) {
         CompletableFuture<ModelInfo> result = new CompletableFuture<>();
         StreamObserver<ModelChunk> up = stub.publishModel(new StreamObserver<>() {
             @Override

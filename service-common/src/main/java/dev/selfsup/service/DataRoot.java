@@ -36,28 +36,33 @@ public class DataRoot {
         String rel = relative == null || relative.isBlank() ? DEFAULT_DATASET : relative.trim();
         Path p = Path.of(rel);
         if (p.isAbsolute()) {
-            throw Status.PERMISSION_DENIED.withDescription("dataset.path '" + rel
-                    + "' is absolute; give a path relative to the data root").asRuntimeException();
+            throw Status.PERMISSION_DENIED
+                    .withDescription("dataset.path '" + rel + "' is absolute; give a path relative to the data root")
+                    .asRuntimeException();
         }
         try {
             Path base = root.toRealPath();
             Path target = base.resolve(p).normalize();
             if (!target.startsWith(base)) {
-                throw Status.PERMISSION_DENIED.withDescription("dataset.path '" + rel + "' leaves the data root")
+                throw Status.PERMISSION_DENIED
+                        .withDescription("dataset.path '" + rel + "' leaves the data root")
                         .asRuntimeException();
             }
             if (!Files.exists(target)) {
-                throw Status.NOT_FOUND.withDescription("dataset '" + rel + "' not found under the data root")
+                throw Status.NOT_FOUND
+                        .withDescription("dataset '" + rel + "' not found under the data root")
                         .asRuntimeException();
             }
             Path real = target.toRealPath();
             if (!real.startsWith(base)) {
-                throw Status.PERMISSION_DENIED.withDescription("dataset.path '" + rel
-                        + "' is a link that leads out of the data root").asRuntimeException();
+                throw Status.PERMISSION_DENIED
+                        .withDescription("dataset.path '" + rel + "' is a link that leads out of the data root")
+                        .asRuntimeException();
             }
             return real;
         } catch (IOException e) {
-            throw Status.NOT_FOUND.withDescription("data root " + root + " is not readable: " + e.getMessage())
+            throw Status.NOT_FOUND
+                    .withDescription("data root " + root + " is not readable: " + e.getMessage())
                     .asRuntimeException();
         }
     }
@@ -74,10 +79,13 @@ public class DataRoot {
             try {
                 d = DatasetLoader.load(dir, format(ref), split, channels, size);
             } catch (IllegalArgumentException e) {
-                throw Status.INVALID_ARGUMENT.withDescription("dataset: " + e.getMessage()).asRuntimeException();
+                throw Status.INVALID_ARGUMENT
+                        .withDescription("dataset: " + e.getMessage())
+                        .asRuntimeException();
             } catch (IOException e) {
-                throw Status.INVALID_ARGUMENT.withDescription("dataset '" + ref.getPath() + "' cannot be read: "
-                        + e.getMessage()).asRuntimeException();
+                throw Status.INVALID_ARGUMENT
+                        .withDescription("dataset '" + ref.getPath() + "' cannot be read: " + e.getMessage())
+                        .asRuntimeException();
             }
             cache.put(key, d);
         }

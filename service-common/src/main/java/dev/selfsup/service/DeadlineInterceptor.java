@@ -22,12 +22,12 @@ public class DeadlineInterceptor implements ServerInterceptor {
     /** The call's deadline, or null when the client set none. */
     public static final Context.Key<Deadline> DEADLINE = Context.key("selfsup-deadline");
 
-    private static final Metadata.Key<String> TIMEOUT = Metadata.Key.of("grpc-timeout",
-            Metadata.ASCII_STRING_MARSHALLER);
+    private static final Metadata.Key<String> TIMEOUT =
+            Metadata.Key.of("grpc-timeout", Metadata.ASCII_STRING_MARSHALLER);
 
     @Override
-    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
-            ServerCallHandler<Q, R> next) {
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+            ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         Deadline d = Context.current().getDeadline();
         if (d == null) {
             d = parse(headers.get(TIMEOUT));

@@ -36,12 +36,15 @@ public class EngineCheck {
         NumericsReport report = NumericsGuard.lastReport();
         CpuIsaGuard.IsaDecision isa = CpuIsaGuard.apply();
         Gauge.builder("selfsup.numerics.check.passed", report, r -> r.passed() ? 1 : 0)
-                .tag("isa", isa.cap()).tag("policy", isa.policy())
+                .tag("isa", isa.cap())
+                .tag("policy", isa.policy())
                 .description("1 when the engine's ops matched float64 references on this CPU at start")
-                .strongReference(true).register(registry);
+                .strongReference(true)
+                .register(registry);
         Gauge.builder("selfsup.numerics.check.max.relative.error", report, NumericsReport::largestError)
                 .description("The numerics self-check's largest error relative to the reference")
-                .strongReference(true).register(registry);
+                .strongReference(true)
+                .register(registry);
     }
 
     /** The engine as checked at start. */

@@ -17,8 +17,14 @@ public class EngineReadiness implements HealthCheck {
     @Override
     public HealthCheckResponse call() {
         EngineInfo e = engine.info();
-        return HealthCheckResponse.named("engine").up().withData("engine", e.engine()).withData("device", e.device())
-                .withData("gpus", e.gpuCount()).withData("cpu", e.cpu()).withData("cpu_isa", e.cpuIsa())
-                .withData("numerics_check", e.numericsCheck()).build();
+        return HealthCheckResponse.named("engine")
+                .up()
+                .withData("engine", e.engine())
+                .withData("device", e.device())
+                .withData("gpus", e.gpuCount())
+                .withData("cpu", e.cpu())
+                .withData("cpu_isa", e.cpuIsa())
+                .withData("numerics_check", e.numericsCheck())
+                .build();
     }
 }

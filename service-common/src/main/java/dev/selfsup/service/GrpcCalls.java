@@ -67,8 +67,8 @@ public class GrpcCalls implements AutoCloseable {
         Context ctx = Context.current();
         Deadline deadline = DeadlineInterceptor.DEADLINE.get(ctx);
         ServerCallStreamObserver<?> call = out instanceof ServerCallStreamObserver<?> s ? s : null;
-        return () -> ctx.isCancelled() || (deadline != null && deadline.isExpired())
-                || (call != null && call.isCancelled());
+        return () ->
+                ctx.isCancelled() || (deadline != null && deadline.isExpired()) || (call != null && call.isCancelled());
     }
 
     /** Ends a call with the status its failure maps to. */

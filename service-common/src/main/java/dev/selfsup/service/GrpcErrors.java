@@ -29,8 +29,8 @@ public class GrpcErrors implements ExceptionHandlerProvider {
     private static final Logger LOG = Logger.getLogger(GrpcErrors.class);
 
     @Override
-    public <Q, R> ExceptionHandler<Q, R> createHandler(ServerCall.Listener<Q> listener, ServerCall<Q, R> call,
-            Metadata metadata) {
+    public <Q, R> ExceptionHandler<Q, R> createHandler(
+            ServerCall.Listener<Q> listener, ServerCall<Q, R> call, Metadata metadata) {
         return new ExceptionHandler<>(listener, call, metadata) {
             @Override
             protected void handleException(Throwable t, ServerCall<Q, R> c, Metadata m) {
@@ -77,8 +77,8 @@ public class GrpcErrors implements ExceptionHandlerProvider {
         }
         if (e instanceof OutOfMemoryError) {
             LOG.errorf(e, "out of memory %s", id);
-            return Status.RESOURCE_EXHAUSTED.withDescription("the server ran out of memory; send fewer or smaller "
-                    + "images per call (error id " + id + ")");
+            return Status.RESOURCE_EXHAUSTED.withDescription(
+                    "the server ran out of memory; send fewer or smaller " + "images per call (error id " + id + ")");
         }
         LOG.errorf(e, "internal error %s", id);
         return Status.INTERNAL.withDescription("internal error " + id + "; the server's log has the details");

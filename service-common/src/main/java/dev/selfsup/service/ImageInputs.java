@@ -72,7 +72,10 @@ public final class ImageInputs {
         }
         // Channels last in the request, channels first for the network.
         if (floats) {
-            FloatBuffer fb = raw.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+            FloatBuffer fb = raw.getData()
+                    .asReadOnlyByteBuffer()
+                    .order(ByteOrder.LITTLE_ENDIAN)
+                    .asFloatBuffer();
             for (int p = 0; p < plane; p++) {
                 for (int ch = 0; ch < c; ch++) {
                     float v = fb.get(p * c + ch);

@@ -23,8 +23,10 @@ public final class ModelNames {
     public static String require(String field, String name) {
         if (!valid(name)) {
             String shown = name.length() > 80 ? name.substring(0, 80) + "... (" + name.length() + " characters)" : name;
-            throw Status.INVALID_ARGUMENT.withDescription(field + " '" + shown + "' is not a valid model name: use 1 to "
-                    + "64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit").asRuntimeException();
+            throw Status.INVALID_ARGUMENT
+                    .withDescription(field + " '" + shown + "' is not a valid model name: use 1 to "
+                            + "64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit")
+                    .asRuntimeException();
         }
         return name;
     }

@@ -35,14 +35,15 @@ public class RequestMetrics implements ServerInterceptor {
     private final String prefix;
 
     @Inject
-    public RequestMetrics(MeterRegistry registry, @ConfigProperty(name = "quarkus.application.name") String application) {
+    public RequestMetrics(
+            MeterRegistry registry, @ConfigProperty(name = "quarkus.application.name") String application) {
         this.registry = registry;
         this.prefix = "selfsup." + application.replaceFirst("-service$", "");
     }
 
     @Override
-    public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
-            ServerCallHandler<Q, R> next) {
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+            ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
         String method = call.getMethodDescriptor().getBareMethodName();
         long t0 = System.nanoTime();
         AtomicBoolean counted = new AtomicBoolean();
@@ -69,12 +70,23 @@ public class RequestMetrics implements ServerInterceptor {
     /** Counts one finished call. */
     void record(String method, String status, long nanos) {
         // Looked up in maps of our own: building and registering a meter per call shows in profiles.
-        counters.computeIfAbsent(method + ' ' + status, k -> Counter.builder(prefix + ".requests")
-                .tag("method", method).tag("status", status).description("Requests by method and gRPC status")
-                .register(registry)).increment();
-        timers.computeIfAbsent(method, m -> Timer.builder(prefix + ".request").tag("method", m)
-                .description("Request latency as the server sees it, from its start to its status")
-                .publishPercentileHistogram().minimumExpectedValue(Duration.ofNanos(100_000))
-                .maximumExpectedValue(Duration.ofSeconds(30)).register(registry)).record(nanos, TimeUnit.NANOSECONDS);
+        counters.computeIfAbsent(
+                        method + ' ' + status,
+                        k -> Counter.builder(prefix + ".requests")
+                                .tag("method", method)
+                                .tag("status", status)
+                                .description("Requests by method and gRPC status")
+                                .register(registry))
+                .increment();
+        timers.computeIfAbsent(
+                        method,
+                        m -> Timer.builder(prefix + ".request")
+                                .tag("method", m)
+                                .description("Request latency as the server sees it, from its start to its status")
+                                .publishPercentileHistogram()
+                                .minimumExpectedValue(Duration.ofNanos(100_000))
+                                .maximumExpectedValue(Duration.ofSeconds(30))
+                                .register(registry))
+                .record(nanos, TimeUnit.NANOSECONDS);
     }
 }

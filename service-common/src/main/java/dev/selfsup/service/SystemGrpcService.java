@@ -24,10 +24,17 @@ public class SystemGrpcService extends SystemServiceGrpc.SystemServiceImplBase {
     public void getServerInfo(GetServerInfoRequest request, StreamObserver<ServerInfo> out) {
         CALLS.unary(out, () -> {
             EngineInfo e = engine.info();
-            return ServerInfo.newBuilder().setService(service).setSelfsupVersion(e.selfsupVersion())
-                    .setDjlVersion(e.djlVersion()).setEngine(e.engine()).setDevice(e.device())
-                    .setGpuCount(e.gpuCount()).setCpu(e.cpu()).setCpuIsa(e.cpuIsa())
-                    .setNumericsCheck(e.numericsCheck()).build();
+            return ServerInfo.newBuilder()
+                    .setService(service)
+                    .setSelfsupVersion(e.selfsupVersion())
+                    .setDjlVersion(e.djlVersion())
+                    .setEngine(e.engine())
+                    .setDevice(e.device())
+                    .setGpuCount(e.gpuCount())
+                    .setCpu(e.cpu())
+                    .setCpuIsa(e.cpuIsa())
+                    .setNumericsCheck(e.numericsCheck())
+                    .build();
         });
     }
 }

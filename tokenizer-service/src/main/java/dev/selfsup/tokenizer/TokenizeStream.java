@@ -22,7 +22,9 @@ final class TokenizeStream implements StreamObserver<TokenizeRequest> {
     private boolean ended;
     private boolean waitingForReady;
 
-    TokenizeStream(StreamObserver<TokenizeResponse> out, GrpcCalls calls,
+    TokenizeStream(
+            StreamObserver<TokenizeResponse> out,
+            GrpcCalls calls,
             Function<TokenizeRequest, TokenizeResponse> tokenize) {
         this.out = (ServerCallStreamObserver<TokenizeResponse>) out;
         this.calls = calls;

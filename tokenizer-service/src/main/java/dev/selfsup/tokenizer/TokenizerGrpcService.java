@@ -41,6 +41,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceImplBase {
     @Inject
     TokenizerRegistry registry;
+
     @Inject
     TokenizerMetrics metrics;
 
@@ -70,13 +71,15 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
 
     @Override
     public void trainTokenizer(dev.selfsup.proto.v1.TokenizerSpec request, StreamObserver<TokenizerEvent> out) {
-        Multi<TokenizerEvent> events = Multi.createFrom().<TokenizerEvent>emitter(em -> {
-            try {
-                registry.train(request, em);
-            } catch (RuntimeException e) {
-                em.fail(e);
-            }
-        }).runSubscriptionOn(calls.pool());
+        Multi<TokenizerEvent> events = Multi.createFrom()
+                .<TokenizerEvent>emitter(em -> {
+                    try {
+                        registry.train(request, em);
+                    } catch (RuntimeException e) {
+                        em.fail(e);
+                    }
+                })
+                .runSubscriptionOn(calls.pool());
         StreamReplies.forward(events, out, calls);
     }
 
@@ -111,8 +114,8 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
     private TokenizeResponse tokenizeNow(TokenizeRequest request) {
         TokenizerRegistry.Entry e = registry.get(request.getTokenizer());
         TokenizerSpec s = e.tokenizer().spec();
-        float[] pixels = ImageInputs.toPixels(request.getImagesList(), s.channels(), s.imageSize(), maxRequestImages,
-                "images");
+        float[] pixels =
+                ImageInputs.toPixels(request.getImagesList(), s.channels(), s.imageSize(), maxRequestImages, "images");
         int n = request.getImagesCount();
         int g = s.gridSize();
         long[] ids;
@@ -174,7 +177,12 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
         DecodeResponse.Builder out = DecodeResponse.newBuilder();
         try (NDManager m = NDManager.newBaseManager(registryDevice(e))) {
             NDArray tokens = m.create(ids, new Shape(n, g, g));
-            byte[] chw = e.tokenizer().decode(tokens).mul(255f).round().clip(0f, 255f).toType(DataType.UINT8, false)
+            byte[] chw = e.tokenizer()
+                    .decode(tokens)
+                    .mul(255f)
+                    .round()
+                    .clip(0f, 255f)
+                    .toType(DataType.UINT8, false)
                     .toByteArray();
             int per = s.channels() * s.imageSize() * s.imageSize();
             for (int i = 0; i < n; i++) {

@@ -45,7 +45,8 @@ public class TokenizerMetrics {
     @PostConstruct
     void init() {
         Gauge.builder("selfsup.tokenizer.tokenizers", loaded, AtomicInteger::get)
-                .description("Tokenizers loaded and serving").register(registry);
+                .description("Tokenizers loaded and serving")
+                .register(registry);
     }
 
     public void setLoaded(int n) {
@@ -54,22 +55,37 @@ public class TokenizerMetrics {
 
     /** Counts the images of a call that succeeded. */
     public void images(String method, String tokenizer, int images) {
-        Counter.builder("selfsup.tokenizer.images").tags("tokenizer", tokenizer, "method", method)
-                .description("Images tokenized or decoded").register(registry).increment(images);
+        Counter.builder("selfsup.tokenizer.images")
+                .tags("tokenizer", tokenizer, "method", method)
+                .description("Images tokenized or decoded")
+                .register(registry)
+                .increment(images);
     }
 
     /** The gauges of a training, registered on first use. */
     public Training training(String tokenizer) {
         return trainings.computeIfAbsent(tokenizer, name -> {
             Training t = new Training();
-            Gauge.builder("selfsup.tokenizer.training.step", t, x -> x.step).tag("tokenizer", name)
-                    .description("Steps done").strongReference(true).register(registry);
-            Gauge.builder("selfsup.tokenizer.training.loss", t, x -> x.loss).tag("tokenizer", name)
-                    .description("Loss at the last report").strongReference(true).register(registry);
-            Gauge.builder("selfsup.tokenizer.training.codebook.usage", t, x -> x.usage).tag("tokenizer", name)
-                    .description("Share of codes a batch uses").strongReference(true).register(registry);
+            Gauge.builder("selfsup.tokenizer.training.step", t, x -> x.step)
+                    .tag("tokenizer", name)
+                    .description("Steps done")
+                    .strongReference(true)
+                    .register(registry);
+            Gauge.builder("selfsup.tokenizer.training.loss", t, x -> x.loss)
+                    .tag("tokenizer", name)
+                    .description("Loss at the last report")
+                    .strongReference(true)
+                    .register(registry);
+            Gauge.builder("selfsup.tokenizer.training.codebook.usage", t, x -> x.usage)
+                    .tag("tokenizer", name)
+                    .description("Share of codes a batch uses")
+                    .strongReference(true)
+                    .register(registry);
             Gauge.builder("selfsup.tokenizer.training.images.per.second", t, x -> x.imagesPerSecond)
-                    .tag("tokenizer", name).description("Training throughput").strongReference(true).register(registry);
+                    .tag("tokenizer", name)
+                    .description("Training throughput")
+                    .strongReference(true)
+                    .register(registry);
             return t;
         });
     }

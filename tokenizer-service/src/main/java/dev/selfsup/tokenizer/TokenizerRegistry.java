@@ -53,11 +53,13 @@ public class TokenizerRegistry {
 
     @ConfigProperty(name = "selfsup.tokenizer.dir", defaultValue = "var/tokenizers")
     Path dir;
+
     @ConfigProperty(name = "selfsup.device", defaultValue = "auto")
     String devicePreference;
 
     @Inject
     DataRoot data;
+
     @Inject
     TokenizerMetrics metrics;
 
@@ -95,7 +97,9 @@ public class TokenizerRegistry {
                 try {
                     TokenizerFile.Loaded l = TokenizerFile.read(f, manager());
                     tokenizers.put(l.header().name(), new Entry(l.tokenizer(), l.header()));
-                    LOG.infof("loaded tokenizer %s (%s)", l.header().name(), l.header().spec());
+                    LOG.infof(
+                            "loaded tokenizer %s (%s)",
+                            l.header().name(), l.header().spec());
                 } catch (IOException | RuntimeException ex) {
                     LOG.errorf("cannot load tokenizer %s: %s", f, ex.getMessage());
                 }
@@ -110,8 +114,11 @@ public class TokenizerRegistry {
     public Entry get(String name) {
         Entry e = tokenizers.get(name);
         if (e == null) {
-            throw Status.NOT_FOUND.withDescription("no tokenizer named '" + name + "'" + (training.contains(name)
-                    ? " yet: it is still training" : "; train one with TrainTokenizer or list them with ListTokenizers"))
+            throw Status.NOT_FOUND
+                    .withDescription("no tokenizer named '" + name + "'"
+                            + (training.contains(name)
+                                    ? " yet: it is still training"
+                                    : "; train one with TrainTokenizer or list them with ListTokenizers"))
                     .asRuntimeException();
         }
         return e;
@@ -128,14 +135,26 @@ public class TokenizerRegistry {
         TokenizerFile.Header h = e.header();
         TokenizerSpec s = h.spec();
         TokenizerQuality q = h.quality();
-        return TokenizerInfo.newBuilder().setName(h.name())
-                .setKind(TokenizerSpec.VQ.equals(s.kind()) ? TokenizerKind.TOKENIZER_KIND_VQ
-                        : TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES)
-                .setVocabularySize(s.vocabularySize()).setPatchSize(s.patchSize()).setImageSize(s.imageSize())
-                .setChannels(s.channels()).setGridSize(s.gridSize()).setDataset(h.dataset()).setSteps(h.steps())
+        return TokenizerInfo.newBuilder()
+                .setName(h.name())
+                .setKind(
+                        TokenizerSpec.VQ.equals(s.kind())
+                                ? TokenizerKind.TOKENIZER_KIND_VQ
+                                : TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES)
+                .setVocabularySize(s.vocabularySize())
+                .setPatchSize(s.patchSize())
+                .setImageSize(s.imageSize())
+                .setChannels(s.channels())
+                .setGridSize(s.gridSize())
+                .setDataset(h.dataset())
+                .setSteps(h.steps())
                 .setCreatedAt(Timestamps.fromMillis(h.created().toEpochMilli()))
-                .setQuality(dev.selfsup.proto.v1.TokenizerQuality.newBuilder().setMse(q.mse()).setPsnr(q.psnr())
-                        .setCodebookUsage(q.usage()).setPerplexity(q.perplexity()).setImages(q.images()))
+                .setQuality(dev.selfsup.proto.v1.TokenizerQuality.newBuilder()
+                        .setMse(q.mse())
+                        .setPsnr(q.psnr())
+                        .setCodebookUsage(q.usage())
+                        .setPerplexity(q.perplexity())
+                        .setImages(q.images()))
                 .build();
     }
 
@@ -146,12 +165,15 @@ public class TokenizerRegistry {
     public void train(dev.selfsup.proto.v1.TokenizerSpec request, MultiEmitter<? super TokenizerEvent> out) {
         String name = request.getName();
         if (!NAME.matcher(name).matches()) {
-            throw Status.INVALID_ARGUMENT.withDescription("name: '" + name + "' must be 1-64 lower-case letters, "
-                    + "digits, '.', '_' or '-', starting with a letter or digit").asRuntimeException();
+            throw Status.INVALID_ARGUMENT
+                    .withDescription("name: '" + name + "' must be 1-64 lower-case letters, "
+                            + "digits, '.', '_' or '-', starting with a letter or digit")
+                    .asRuntimeException();
         }
         if (tokenizers.containsKey(name) || !training.add(name)) {
-            throw Status.ALREADY_EXISTS.withDescription("a tokenizer named '" + name + "' exists or is training; "
-                    + "choose another name").asRuntimeException();
+            throw Status.ALREADY_EXISTS
+                    .withDescription("a tokenizer named '" + name + "' exists or is training; " + "choose another name")
+                    .asRuntimeException();
         }
         try {
             DatasetRef ref = request.getDataset();
@@ -179,15 +201,23 @@ public class TokenizerRegistry {
 
     private static TokenizerSpec toSpec(dev.selfsup.proto.v1.TokenizerSpec r, ImageDataset d) {
         if (d.height() != d.width()) {
-            throw Status.INVALID_ARGUMENT.withDescription("dataset: images must be square, got " + d.height() + "x"
-                    + d.width()).asRuntimeException();
+            throw Status.INVALID_ARGUMENT
+                    .withDescription("dataset: images must be square, got " + d.height() + "x" + d.width())
+                    .asRuntimeException();
         }
-        String kind = r.getKind() == TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES ? TokenizerSpec.KMEANS_PATCHES
+        String kind = r.getKind() == TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES
+                ? TokenizerSpec.KMEANS_PATCHES
                 : TokenizerSpec.VQ;
         int patch = r.hasPatchSize() ? r.getPatchSize() : d.height() <= 64 ? 4 : 16;
         try {
-            return new TokenizerSpec(kind, r.hasVocabularySize() ? r.getVocabularySize() : 512, patch, d.height(),
-                    d.channels(), r.hasCodeDim() ? r.getCodeDim() : 32, r.hasHidden() ? r.getHidden() : 128);
+            return new TokenizerSpec(
+                    kind,
+                    r.hasVocabularySize() ? r.getVocabularySize() : 512,
+                    patch,
+                    d.height(),
+                    d.channels(),
+                    r.hasCodeDim() ? r.getCodeDim() : 32,
+                    r.hasHidden() ? r.getHidden() : 128);
         } catch (IllegalArgumentException e) {
             throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
         }
@@ -196,44 +226,78 @@ public class TokenizerRegistry {
     private TokenizerTrainer.Config toConfig(dev.selfsup.proto.v1.TokenizerSpec r, TokenizerSpec spec) {
         TokenizerTrainer.Config d = TokenizerTrainer.Config.defaults();
         try {
-            return new TokenizerTrainer.Config(r.hasSteps() ? r.getSteps() : d.steps(),
+            return new TokenizerTrainer.Config(
+                    r.hasSteps() ? r.getSteps() : d.steps(),
                     r.hasBatchSize() ? r.getBatchSize() : d.batchSize(),
-                    r.hasLearningRate() ? r.getLearningRate() : d.learningRate(), d.commitment(), d.emaDecay(),
-                    d.deadThreshold(), r.hasSeed() ? r.getSeed() : d.seed(), devicePreference,
-                    Math.max(1, (int) Math.min(d.logEverySteps(), Math.max(1, (r.hasSteps() ? r.getSteps() : d.steps()) / 20))));
+                    r.hasLearningRate() ? r.getLearningRate() : d.learningRate(),
+                    d.commitment(),
+                    d.emaDecay(),
+                    d.deadThreshold(),
+                    r.hasSeed() ? r.getSeed() : d.seed(),
+                    devicePreference,
+                    Math.max(1, (int)
+                            Math.min(d.logEverySteps(), Math.max(1, (r.hasSteps() ? r.getSteps() : d.steps()) / 20))));
         } catch (IllegalArgumentException e) {
             throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
         }
     }
 
-    private void run(String name, TokenizerSpec spec, TokenizerTrainer.Config config, ImageDataset train,
-            ImageDataset heldOut, MultiEmitter<? super TokenizerEvent> out) {
+    private void run(
+            String name,
+            TokenizerSpec spec,
+            TokenizerTrainer.Config config,
+            ImageDataset train,
+            ImageDataset heldOut,
+            MultiEmitter<? super TokenizerEvent> out) {
         GradMode.disableOnThisThread();
         TokenizerMetrics.Training gauges = metrics.training(name);
         try {
             LOG.infof("training tokenizer %s: %s on %s", name, spec, train);
-            VisualTokenizer t = TokenizerTrainer.train(spec, config, train, manager(), p -> {
-                gauges.update(p.step(), p.loss(), p.usage(), p.imagesPerSecond());
-                out.emit(TokenizerEvent.newBuilder().setProgress(TokenizerProgress.newBuilder().setStep(p.step())
-                        .setTotalSteps(p.totalSteps()).setLoss(p.loss()).setMse(p.mse()).setCodebookUsage(p.usage())
-                        .setPerplexity(p.perplexity()).setReseededCodes(p.reseeded())
-                        .setImagesPerSecond(p.imagesPerSecond())).build());
-            }, () -> false); // a client that stops watching does not stop the training
+            VisualTokenizer t = TokenizerTrainer.train(
+                    spec,
+                    config,
+                    train,
+                    manager(),
+                    p -> {
+                        gauges.update(p.step(), p.loss(), p.usage(), p.imagesPerSecond());
+                        out.emit(TokenizerEvent.newBuilder()
+                                .setProgress(TokenizerProgress.newBuilder()
+                                        .setStep(p.step())
+                                        .setTotalSteps(p.totalSteps())
+                                        .setLoss(p.loss())
+                                        .setMse(p.mse())
+                                        .setCodebookUsage(p.usage())
+                                        .setPerplexity(p.perplexity())
+                                        .setReseededCodes(p.reseeded())
+                                        .setImagesPerSecond(p.imagesPerSecond()))
+                                .build());
+                    },
+                    () -> false); // a client that stops watching does not stop the training
             TokenizerQuality q = TokenizerQuality.measure(t, heldOut, 256, manager());
-            TokenizerFile.Header h = new TokenizerFile.Header("tokenizer", 1, name, spec, q, train.name(),
-                    train.fingerprint(), TokenizerSpec.VQ.equals(spec.kind()) ? config.steps() : 0, config.seed(),
+            TokenizerFile.Header h = new TokenizerFile.Header(
+                    "tokenizer",
+                    1,
+                    name,
+                    spec,
+                    q,
+                    train.name(),
+                    train.fingerprint(),
+                    TokenizerSpec.VQ.equals(spec.kind()) ? config.steps() : 0,
+                    config.seed(),
                     Instant.now());
             TokenizerFile.write(dir.resolve(name + ".tok"), t, h);
             Entry e = new Entry(t, h);
             tokenizers.put(name, e);
             metrics.setLoaded(tokenizers.size());
-            LOG.infof("tokenizer %s: PSNR %.2f dB, codebook usage %.1f%%, perplexity %.1f", name, q.psnr(),
-                    100 * q.usage(), q.perplexity());
+            LOG.infof(
+                    "tokenizer %s: PSNR %.2f dB, codebook usage %.1f%%, perplexity %.1f",
+                    name, q.psnr(), 100 * q.usage(), q.perplexity());
             out.emit(TokenizerEvent.newBuilder().setDone(info(e)).build());
             out.complete();
         } catch (Throwable ex) {
             LOG.error("training tokenizer " + name + " failed", ex);
-            out.fail(Status.INTERNAL.withDescription("training tokenizer " + name + " failed: " + ex.getMessage())
+            out.fail(Status.INTERNAL
+                    .withDescription("training tokenizer " + name + " failed: " + ex.getMessage())
                     .asRuntimeException());
         } finally {
             training.remove(name);

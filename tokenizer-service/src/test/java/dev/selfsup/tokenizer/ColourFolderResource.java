@@ -37,7 +37,8 @@ public class ColourFolderResource implements QuarkusTestResourceLifecycleManager
             int y0 = r.nextInt(8);
             for (int y = 0; y < 16; y++) {
                 for (int x = 0; x < 16; x++) {
-                    boolean on = kind.equals("square") ? x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 8
+                    boolean on = kind.equals("square")
+                            ? x >= x0 && x < x0 + 8 && y >= y0 && y < y0 + 8
                             : y >= y0 && y < y0 + 4;
                     img.setRGB(x, y, on ? colour : 0x101010 + r.nextInt(8));
                 }

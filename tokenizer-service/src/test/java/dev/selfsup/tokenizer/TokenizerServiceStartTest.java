@@ -31,11 +31,15 @@ class TokenizerServiceStartTest {
 
     @Test
     void answersHealthAndInfoOverGrpc() throws Exception {
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         try {
-            HealthCheckResponse h = HealthGrpc.newBlockingStub(ch).check(HealthCheckRequest.newBuilder().build());
+            HealthCheckResponse h = HealthGrpc.newBlockingStub(ch)
+                    .check(HealthCheckRequest.newBuilder().build());
             assertEquals(HealthCheckResponse.ServingStatus.SERVING, h.getStatus());
-            ServerInfo info = SystemServiceGrpc.newBlockingStub(ch).getServerInfo(GetServerInfoRequest.getDefaultInstance());
+            ServerInfo info =
+                    SystemServiceGrpc.newBlockingStub(ch).getServerInfo(GetServerInfoRequest.getDefaultInstance());
             assertEquals("tokenizer-service", info.getService());
             assertTrue(info.getEngine().startsWith("PyTorch"), info.getEngine());
             assertEquals("cpu()", info.getDevice());
@@ -46,27 +50,40 @@ class TokenizerServiceStartTest {
         } finally {
             ch.shutdownNow();
         }
-        HttpResponse<String> ready = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertEquals(200, ready.statusCode(), ready.body());
-        assertTrue(ready.body().contains("\"device\": \"cpu()\"") || ready.body().contains("\"device\":\"cpu()\""), ready.body());
+        assertTrue(
+                ready.body().contains("\"device\": \"cpu()\"") || ready.body().contains("\"device\":\"cpu()\""),
+                ready.body());
         // A request, so that the request meters exist; then every selfsup meter must explain itself.
-        ManagedChannel again = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        ManagedChannel again = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         try {
             TokenizerServiceGrpc.newBlockingStub(again)
-                    .tokenize(TokenizeRequest.newBuilder().setTokenizer("no-such-tokenizer").build());
+                    .tokenize(TokenizeRequest.newBuilder()
+                            .setTokenizer("no-such-tokenizer")
+                            .build());
         } catch (io.grpc.StatusRuntimeException expected) {
             // Counted all the same.
         } finally {
             again.shutdownNow();
         }
-        String metrics = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics")).build(),
-                HttpResponse.BodyHandlers.ofString()).body();
+        String metrics = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
         assertTrue(metrics.contains("selfsup_tokenizer_requests_total"), "the request counter is exported");
-        List<String> emptyHelp = metrics.lines().filter(l -> l.startsWith("# HELP selfsup_"))
-                .filter(l -> l.split(" ", 4).length < 4 || l.split(" ", 4)[3].isBlank()).toList();
+        List<String> emptyHelp = metrics.lines()
+                .filter(l -> l.startsWith("# HELP selfsup_"))
+                .filter(l -> l.split(" ", 4).length < 4 || l.split(" ", 4)[3].isBlank())
+                .toList();
         assertTrue(emptyHelp.isEmpty(), "meters without a description: " + emptyHelp);
     }
 }

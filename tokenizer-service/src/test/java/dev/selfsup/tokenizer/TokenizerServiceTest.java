@@ -59,7 +59,9 @@ class TokenizerServiceTest {
 
     @BeforeEach
     void open() {
-        channel = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        channel = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         tokenizers = TokenizerServiceGrpc.newBlockingStub(channel);
     }
 
@@ -69,19 +71,34 @@ class TokenizerServiceTest {
     }
 
     static DatasetRef shapes() {
-        return DatasetRef.newBuilder().setPath("shapes").setImageSize(16).setChannels(3).build();
+        return DatasetRef.newBuilder()
+                .setPath("shapes")
+                .setImageSize(16)
+                .setChannels(3)
+                .build();
     }
 
     /** Trains (once per JVM) and returns the tokenizer's final event. */
     TokenizerInfo trained(String name, TokenizerKind kind, List<TokenizerEvent> events) {
         try {
-            return tokenizers.getTokenizer(GetTokenizerRequest.newBuilder().setName(name).build());
+            return tokenizers.getTokenizer(
+                    GetTokenizerRequest.newBuilder().setName(name).build());
         } catch (StatusRuntimeException notYet) {
             assertEquals(Status.Code.NOT_FOUND, notYet.getStatus().getCode());
         }
-        Iterator<TokenizerEvent> it = tokenizers.withDeadlineAfter(3, TimeUnit.MINUTES).trainTokenizer(TokenizerSpec
-                .newBuilder().setName(name).setKind(kind).setDataset(shapes()).setVocabularySize(16).setPatchSize(4)
-                .setSteps(40).setBatchSize(32).setHidden(16).setCodeDim(8).build());
+        Iterator<TokenizerEvent> it = tokenizers
+                .withDeadlineAfter(3, TimeUnit.MINUTES)
+                .trainTokenizer(TokenizerSpec.newBuilder()
+                        .setName(name)
+                        .setKind(kind)
+                        .setDataset(shapes())
+                        .setVocabularySize(16)
+                        .setPatchSize(4)
+                        .setSteps(40)
+                        .setBatchSize(32)
+                        .setHidden(16)
+                        .setCodeDim(8)
+                        .build());
         TokenizerInfo done = null;
         while (it.hasNext()) {
             TokenizerEvent e = it.next();
@@ -102,23 +119,36 @@ class TokenizerServiceTest {
         assertEquals(16, info.getVocabularySize());
         assertEquals(32, info.getQuality().getImages(), "the test split is the held-out set");
         // 40 steps on 96 images only shows the mechanics; the quality numbers come from bench/tokenizer-bench.
-        assertTrue(info.getQuality().getPsnr() > 5 && Double.isFinite(info.getQuality().getPsnr()),
+        assertTrue(
+                info.getQuality().getPsnr() > 5
+                        && Double.isFinite(info.getQuality().getPsnr()),
                 "psnr " + info.getQuality().getPsnr());
         assertTrue(info.getQuality().getCodebookUsage() > 0 && info.getQuality().getPerplexity() >= 1);
         long progress = events.stream().filter(TokenizerEvent::hasProgress).count();
         assertTrue(progress >= 2, "progress is streamed: " + progress);
-        TokenizerEvent last = events.stream().filter(TokenizerEvent::hasProgress).reduce((a, b) -> b).orElseThrow();
+        TokenizerEvent last = events.stream()
+                .filter(TokenizerEvent::hasProgress)
+                .reduce((a, b) -> b)
+                .orElseThrow();
         assertEquals(40, last.getProgress().getStep());
-        TokenizerEvent first = events.stream().filter(TokenizerEvent::hasProgress).findFirst().orElseThrow();
-        assertTrue(last.getProgress().getMse() < first.getProgress().getMse(), "reconstruction improves: "
-                + first.getProgress().getMse() + " -> " + last.getProgress().getMse());
+        TokenizerEvent first =
+                events.stream().filter(TokenizerEvent::hasProgress).findFirst().orElseThrow();
+        assertTrue(
+                last.getProgress().getMse() < first.getProgress().getMse(),
+                "reconstruction improves: " + first.getProgress().getMse() + " -> "
+                        + last.getProgress().getMse());
         assertTrue(tokenizers.listTokenizers(ListTokenizersRequest.getDefaultInstance()).getTokenizersList().stream()
                 .anyMatch(t -> t.getName().equals("vq-shapes")));
     }
 
     static Image raw(byte[] hwc) {
-        return Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(16).setWidth(16).setChannels(3)
-                .setData(ByteString.copyFrom(hwc))).build();
+        return Image.newBuilder()
+                .setRaw(RawImage.newBuilder()
+                        .setHeight(16)
+                        .setWidth(16)
+                        .setChannels(3)
+                        .setData(ByteString.copyFrom(hwc)))
+                .build();
     }
 
     static byte[] chwToHwc(byte[] chw) {
@@ -140,13 +170,18 @@ class TokenizerServiceTest {
             a[i] = (byte) (i % 3 == 0 && (i / 48) < 8 ? 200 : 16);
             b[i] = (byte) (i % 3 == 2 ? 180 : 16);
         }
-        TokenizeResponse first = tokenizers.tokenize(TokenizeRequest.newBuilder().setTokenizer("km-shapes")
-                .addImages(raw(a)).addImages(raw(b)).build());
+        TokenizeResponse first = tokenizers.tokenize(TokenizeRequest.newBuilder()
+                .setTokenizer("km-shapes")
+                .addImages(raw(a))
+                .addImages(raw(b))
+                .build());
         assertEquals(2, first.getGridsCount());
         assertEquals(4, first.getGrids(0).getRows());
         assertEquals(16, first.getGrids(0).getIdsCount());
-        var decoded = tokenizers.decode(DecodeRequest.newBuilder().setTokenizer("km-shapes")
-                .addAllGrids(first.getGridsList()).build());
+        var decoded = tokenizers.decode(DecodeRequest.newBuilder()
+                .setTokenizer("km-shapes")
+                .addAllGrids(first.getGridsList())
+                .build());
         assertEquals(2, decoded.getPngCount());
         // The decoded pictures are PNGs of the tokenizer's size, and they tokenize to the same grids again.
         TokenizeRequest.Builder again = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
@@ -166,22 +201,23 @@ class TokenizerServiceTest {
         trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
         List<TokenizeResponse> got = new CopyOnWriteArrayList<>();
         CountDownLatch done = new CountDownLatch(1);
-        StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(channel).tokenizeStream(new StreamObserver<>() {
-            @Override
-            public void onNext(TokenizeResponse r) {
-                got.add(r);
-            }
+        StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(channel)
+                .tokenizeStream(new StreamObserver<>() {
+                    @Override
+                    public void onNext(TokenizeResponse r) {
+                        got.add(r);
+                    }
 
-            @Override
-            public void onError(Throwable t) {
-                done.countDown();
-            }
+                    @Override
+                    public void onError(Throwable t) {
+                        done.countDown();
+                    }
 
-            @Override
-            public void onCompleted() {
-                done.countDown();
-            }
-        });
+                    @Override
+                    public void onCompleted() {
+                        done.countDown();
+                    }
+                });
         for (int i = 1; i <= 6; i++) {
             TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
             for (int k = 0; k < i; k++) {
@@ -200,46 +236,127 @@ class TokenizerServiceTest {
     @Test
     void badInputGetsClearStatus() throws Exception {
         trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
-        assertStatus(Status.Code.NOT_FOUND, "no tokenizer named", () -> tokenizers.tokenize(
-                TokenizeRequest.newBuilder().setTokenizer("nope").addImages(raw(new byte[768])).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "empty", () -> tokenizers.tokenize(
-                TokenizeRequest.newBuilder().setTokenizer("km-shapes").build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "16x16x3", () -> tokenizers.tokenize(TokenizeRequest.newBuilder()
-                .setTokenizer("km-shapes").addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(8)
-                        .setWidth(8).setChannels(3).setData(ByteString.copyFrom(new byte[192])))).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "not a PNG or JPEG", () -> tokenizers.tokenize(TokenizeRequest
-                .newBuilder().setTokenizer("km-shapes").addImages(Image.newBuilder()
-                        .setEncoded(ByteString.copyFromUtf8("not a png"))).build()));
-        TokenGrid ok = TokenGrid.newBuilder().setRows(4).setCols(4).addAllIds(Collections.nCopies(16, 1)).build();
-        assertStatus(Status.Code.INVALID_ARGUMENT, "vocabulary is 0..15", () -> tokenizers.decode(DecodeRequest
-                .newBuilder().setTokenizer("km-shapes").addGrids(ok.toBuilder().setIds(3, 16)).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "makes 4x4 grids", () -> tokenizers.decode(DecodeRequest
-                .newBuilder().setTokenizer("km-shapes").addGrids(TokenGrid.newBuilder().setRows(2).setCols(2)
-                        .addAllIds(List.of(1, 2, 3, 4))).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "grids is empty", () -> tokenizers.decode(DecodeRequest
-                .newBuilder().setTokenizer("km-shapes").build()));
-        assertStatus(Status.Code.ALREADY_EXISTS, "exists", () -> tokenizers.trainTokenizer(TokenizerSpec.newBuilder()
-                .setName("km-shapes").setDataset(shapes()).build()).hasNext());
-        assertStatus(Status.Code.INVALID_ARGUMENT, "name", () -> tokenizers.trainTokenizer(TokenizerSpec.newBuilder()
-                .setName("Bad Name").setDataset(shapes()).build()).hasNext());
-        assertStatus(Status.Code.INVALID_ARGUMENT, "patch_size", () -> tokenizers.trainTokenizer(TokenizerSpec
-                .newBuilder().setName("odd").setDataset(shapes()).setPatchSize(5).build()).hasNext());
-        assertStatus(Status.Code.PERMISSION_DENIED, "absolute", () -> tokenizers.trainTokenizer(TokenizerSpec
-                .newBuilder().setName("etc").setDataset(DatasetRef.newBuilder().setPath("/etc")).build()).hasNext());
-        assertStatus(Status.Code.NOT_FOUND, "nope", () -> tokenizers.getTokenizer(GetTokenizerRequest.newBuilder()
-                .setName("nope").build()));
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                "no tokenizer named",
+                () -> tokenizers.tokenize(TokenizeRequest.newBuilder()
+                        .setTokenizer("nope")
+                        .addImages(raw(new byte[768]))
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "empty",
+                () -> tokenizers.tokenize(
+                        TokenizeRequest.newBuilder().setTokenizer("km-shapes").build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "16x16x3",
+                () -> tokenizers.tokenize(TokenizeRequest.newBuilder()
+                        .setTokenizer("km-shapes")
+                        .addImages(Image.newBuilder()
+                                .setRaw(RawImage.newBuilder()
+                                        .setHeight(8)
+                                        .setWidth(8)
+                                        .setChannels(3)
+                                        .setData(ByteString.copyFrom(new byte[192]))))
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "not a PNG or JPEG",
+                () -> tokenizers.tokenize(TokenizeRequest.newBuilder()
+                        .setTokenizer("km-shapes")
+                        .addImages(Image.newBuilder().setEncoded(ByteString.copyFromUtf8("not a png")))
+                        .build()));
+        TokenGrid ok = TokenGrid.newBuilder()
+                .setRows(4)
+                .setCols(4)
+                .addAllIds(Collections.nCopies(16, 1))
+                .build();
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "vocabulary is 0..15",
+                () -> tokenizers.decode(DecodeRequest.newBuilder()
+                        .setTokenizer("km-shapes")
+                        .addGrids(ok.toBuilder().setIds(3, 16))
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "makes 4x4 grids",
+                () -> tokenizers.decode(DecodeRequest.newBuilder()
+                        .setTokenizer("km-shapes")
+                        .addGrids(TokenGrid.newBuilder().setRows(2).setCols(2).addAllIds(List.of(1, 2, 3, 4)))
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "grids is empty",
+                () -> tokenizers.decode(
+                        DecodeRequest.newBuilder().setTokenizer("km-shapes").build()));
+        assertStatus(
+                Status.Code.ALREADY_EXISTS,
+                "exists",
+                () -> tokenizers
+                        .trainTokenizer(TokenizerSpec.newBuilder()
+                                .setName("km-shapes")
+                                .setDataset(shapes())
+                                .build())
+                        .hasNext());
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "name",
+                () -> tokenizers
+                        .trainTokenizer(TokenizerSpec.newBuilder()
+                                .setName("Bad Name")
+                                .setDataset(shapes())
+                                .build())
+                        .hasNext());
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "patch_size",
+                () -> tokenizers
+                        .trainTokenizer(TokenizerSpec.newBuilder()
+                                .setName("odd")
+                                .setDataset(shapes())
+                                .setPatchSize(5)
+                                .build())
+                        .hasNext());
+        assertStatus(
+                Status.Code.PERMISSION_DENIED,
+                "absolute",
+                () -> tokenizers
+                        .trainTokenizer(TokenizerSpec.newBuilder()
+                                .setName("etc")
+                                .setDataset(DatasetRef.newBuilder().setPath("/etc"))
+                                .build())
+                        .hasNext());
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                "nope",
+                () -> tokenizers.getTokenizer(
+                        GetTokenizerRequest.newBuilder().setName("nope").build()));
 
-        String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://localhost:" + port
-                + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
-        for (String name : List.of("selfsup_tokenizer_images_total", "selfsup_tokenizer_request_seconds_bucket",
-                "selfsup_tokenizer_requests_total", "selfsup_tokenizer_tokenizers", "selfsup_tokenizer_training_step")) {
+        String metrics = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
+        for (String name : List.of(
+                "selfsup_tokenizer_images_total",
+                "selfsup_tokenizer_request_seconds_bucket",
+                "selfsup_tokenizer_requests_total",
+                "selfsup_tokenizer_tokenizers",
+                "selfsup_tokenizer_training_step")) {
             assertTrue(metrics.contains(name), name + " missing from /q/metrics");
         }
         assertTrue(metrics.contains("status=\"NOT_FOUND\""));
         // The Grafana dashboard's tokenizer panels query only metrics this service exports.
         String dashboard = Files.readString(Path.of("../deploy/grafana/dashboards/selfsup.json"));
-        var queried = Pattern.compile("selfsup_tokenizer_[a-z0-9_]+").matcher(dashboard).results()
-                .map(MatchResult::group).distinct().toList();
+        var queried = Pattern.compile("selfsup_tokenizer_[a-z0-9_]+")
+                .matcher(dashboard)
+                .results()
+                .map(MatchResult::group)
+                .distinct()
+                .toList();
         assertTrue(queried.size() >= 2, "tokenizer panels: " + queried);
         queried.forEach(m -> assertTrue(metrics.contains(m + "{") || metrics.contains(m + " "), m + " not exported"));
     }

@@ -22,11 +22,17 @@ final class EncoderChunks {
             byte[] bytes = Files.readAllBytes(file);
             TensorArchive.Contents c = TensorArchive.read(new ByteArrayInputStream(bytes), file.toString());
             var header = Json.MAPPER.readTree(c.header());
-            return ModelUpload.chunks(bytes, ModelManifest.newBuilder().setName(modelName).setRunId(runId)
-                    .setProvenanceJson(header.path("provenance").toString())
-                    .setFeatureDim(header.path("featureDim").asInt()), ModelUpload.CHUNK_BYTES);
+            return ModelUpload.chunks(
+                    bytes,
+                    ModelManifest.newBuilder()
+                            .setName(modelName)
+                            .setRunId(runId)
+                            .setProvenanceJson(header.path("provenance").toString())
+                            .setFeatureDim(header.path("featureDim").asInt()),
+                    ModelUpload.CHUNK_BYTES);
         } catch (IOException e) {
-            throw Status.DATA_LOSS.withDescription("encoder of run " + runId + " cannot be read: " + e.getMessage())
+            throw Status.DATA_LOSS
+                    .withDescription("encoder of run " + runId + " cannot be read: " + e.getMessage())
                     .asRuntimeException();
         }
     }

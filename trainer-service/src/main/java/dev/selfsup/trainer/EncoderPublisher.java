@@ -48,11 +48,13 @@ public class EncoderPublisher {
             String a = address.orElseThrow();
             int colon = a.lastIndexOf(':');
             if (colon < 0) {
-                throw Status.FAILED_PRECONDITION.withDescription("selfsup.trainer.encoder-service must be host:port, got '"
-                        + a + "'").asRuntimeException();
+                throw Status.FAILED_PRECONDITION
+                        .withDescription("selfsup.trainer.encoder-service must be host:port, got '" + a + "'")
+                        .asRuntimeException();
             }
             channel = ManagedChannelBuilder.forAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1)))
-                    .usePlaintext().build();
+                    .usePlaintext()
+                    .build();
         }
         return channel;
     }
@@ -71,12 +73,15 @@ public class EncoderPublisher {
      */
     public ModelInfo publish(Path bundle, String modelName, String runId) {
         if (!enabled()) {
-            throw Status.FAILED_PRECONDITION.withDescription("no encoder-service configured: set "
-                    + "selfsup.trainer.encoder-service=host:port on the trainer").asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("no encoder-service configured: set "
+                            + "selfsup.trainer.encoder-service=host:port on the trainer")
+                    .asRuntimeException();
         }
         List<ModelChunk> chunks = EncoderChunks.of(bundle, modelName, runId);
-        CompletableFuture<ModelInfo> result = ModelUpload.publish(EncoderServiceGrpc.newStub(channel())
-                .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS), chunks);
+        CompletableFuture<ModelInfo> result = ModelUpload.publish(
+                EncoderServiceGrpc.newStub(channel()).withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS),
+                chunks);
         try {
             return result.get(timeout.toMillis() + 1000, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
@@ -85,8 +90,9 @@ public class EncoderPublisher {
             Thread.currentThread().interrupt();
             throw Status.CANCELLED.withDescription("interrupted").asRuntimeException();
         } catch (TimeoutException e) {
-            throw Status.DEADLINE_EXCEEDED.withDescription("the encoder-service at " + address() + " did not answer "
-                    + "within " + timeout).asRuntimeException();
+            throw Status.DEADLINE_EXCEEDED
+                    .withDescription("the encoder-service at " + address() + " did not answer " + "within " + timeout)
+                    .asRuntimeException();
         }
     }
 }

@@ -72,8 +72,10 @@ public class RunManager {
 
     @Inject
     RunStore store;
+
     @Inject
     DataRoot data;
+
     @Inject
     TrainingMetrics metrics;
 
@@ -85,6 +87,7 @@ public class RunManager {
 
     @ConfigProperty(name = "selfsup.trainer.workers", defaultValue = "1")
     int workers;
+
     @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
     int progressEverySteps;
 
@@ -112,8 +115,12 @@ public class RunManager {
             runs.put(r.getRunId(), h);
             if (r.getState() == RunState.RUN_STATE_RUNNING) {
                 // The service stopped under it: resumable from its last checkpoint.
-                update(h, r.toBuilder().setState(RunState.RUN_STATE_INTERRUPTED)
-                        .setError("the service stopped while the run was training; ResumeRun continues it").build());
+                update(
+                        h,
+                        r.toBuilder()
+                                .setState(RunState.RUN_STATE_INTERRUPTED)
+                                .setError("the service stopped while the run was training; ResumeRun continues it")
+                                .build());
             } else if (r.getState() == RunState.RUN_STATE_QUEUED) {
                 h.future = pool.submit(() -> execute(h));
             }
@@ -155,9 +162,14 @@ public class RunManager {
         if (config.settings() instanceof Beit.Settings beit) {
             checkTokenizer(config, beit.tokenizer(), d);
         }
-        Run run = Run.newBuilder().setRunId(id).setName(spec.getName()).setSpec(RunSpecs.effective(spec, config))
-                .setState(RunState.RUN_STATE_QUEUED).setTotalSteps(config.totalSteps(d.size()))
-                .setCreatedAt(now()).build();
+        Run run = Run.newBuilder()
+                .setRunId(id)
+                .setName(spec.getName())
+                .setSpec(RunSpecs.effective(spec, config))
+                .setState(RunState.RUN_STATE_QUEUED)
+                .setTotalSteps(config.totalSteps(d.size()))
+                .setCreatedAt(now())
+                .build();
         Handle h = new Handle(run);
         runs.put(id, h);
         update(h, run);
@@ -171,13 +183,15 @@ public class RunManager {
             var t = tokenizerClient.spec(tokenizer);
             float[] ones = new float[d.channels()];
             Arrays.fill(ones, 1f);
-            BackboneSpec vit = new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones);
+            BackboneSpec vit =
+                    new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones);
             int grid = d.height() / vit.vitPatchSize();
             if (t.gridSize() != grid || t.imageSize() != d.height() || t.channels() != d.channels()) {
                 throw new UnsuitableDataException("the tokenizer's grid does not match the ViT's: tokenizer '"
                         + tokenizer + "' reads " + t.channels() + "x" + t.imageSize() + " px images as a "
                         + t.gridSize() + "x" + t.gridSize() + " grid; the ViT cuts this dataset's " + d.channels() + "x"
-                        + d.height() + " px images into " + grid + "x" + grid + " patches of " + vit.vitPatchSize() + " px");
+                        + d.height() + " px images into " + grid + "x" + grid + " patches of " + vit.vitPatchSize()
+                        + " px");
             }
         } catch (UnsuitableDataException e) {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
@@ -186,7 +200,8 @@ public class RunManager {
 
     private static void checkFits(PretrainConfig c, ImageDataset d) {
         if (d.size() < c.batchSize()) {
-            throw RunSpecs.invalid("batch_size: " + c.batchSize() + " is larger than the dataset (" + d.size() + " images)");
+            throw RunSpecs.invalid(
+                    "batch_size: " + c.batchSize() + " is larger than the dataset (" + d.size() + " images)");
         }
         if (d.height() != d.width()) {
             throw RunSpecs.invalid("dataset: images must be square, got " + d.height() + "x" + d.width());
@@ -194,7 +209,11 @@ public class RunManager {
         float[] ones = new float[d.channels()];
         Arrays.fill(ones, 1f);
         try {
-            Methods.checkData(c.method(), c.settings(), new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones), d);
+            Methods.checkData(
+                    c.method(),
+                    c.settings(),
+                    new BackboneSpec(c.backbone(), c.width(), c.depth(), d.channels(), d.height(), ones, ones),
+                    d);
         } catch (UnsuitableDataException e) {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         } catch (IllegalArgumentException e) {
@@ -213,8 +232,11 @@ public class RunManager {
     }
 
     public List<Run> list(Set<RunState> states) {
-        return runs.values().stream().map(h -> h.run).filter(r -> states.isEmpty() || states.contains(r.getState()))
-                .sorted(Comparator.comparing((Run r) -> r.getCreatedAt().getSeconds()).reversed()
+        return runs.values().stream()
+                .map(h -> h.run)
+                .filter(r -> states.isEmpty() || states.contains(r.getState()))
+                .sorted(Comparator.comparing((Run r) -> r.getCreatedAt().getSeconds())
+                        .reversed()
                         .thenComparing(Run::getRunId))
                 .toList();
     }
@@ -225,7 +247,12 @@ public class RunManager {
         if (s == RunState.RUN_STATE_QUEUED) {
             h.cancelRequested = true;
             if (h.future != null && h.future.cancel(false)) {
-                update(h, h.run.toBuilder().setState(RunState.RUN_STATE_CANCELLED).setFinishedAt(now()).build());
+                update(
+                        h,
+                        h.run.toBuilder()
+                                .setState(RunState.RUN_STATE_CANCELLED)
+                                .setFinishedAt(now())
+                                .build());
             }
             return h.run;
         }
@@ -237,16 +264,22 @@ public class RunManager {
             }
             return h.run;
         }
-        throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(s)
-                + "; only queued or running runs can be cancelled").asRuntimeException();
+        throw Status.FAILED_PRECONDITION
+                .withDescription(
+                        "run " + id + " is " + RunStates.label(s) + "; only queued or running runs can be cancelled")
+                .asRuntimeException();
     }
 
     public synchronized Run resume(String id, boolean startOver) {
         Handle h = handle(id);
         RunState s = h.run.getState();
-        if (s != RunState.RUN_STATE_CANCELLED && s != RunState.RUN_STATE_FAILED && s != RunState.RUN_STATE_INTERRUPTED) {
-            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(s)
-                    + "; only cancelled, failed or interrupted runs can be resumed").asRuntimeException();
+        if (s != RunState.RUN_STATE_CANCELLED
+                && s != RunState.RUN_STATE_FAILED
+                && s != RunState.RUN_STATE_INTERRUPTED) {
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("run " + id + " is " + RunStates.label(s)
+                            + "; only cancelled, failed or interrupted runs can be resumed")
+                    .asRuntimeException();
         }
         CheckpointStore checkpoints = new CheckpointStore(store.checkpointDir(id), 1);
         try {
@@ -256,13 +289,18 @@ public class RunManager {
                 checkpoints.latestUsable();
             }
         } catch (CheckpointStore.NoUsableCheckpointException e) {
-            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " cannot resume: " + e.getMessage()
-                    + ". ResumeRun with start_over=true trains it again from step 0").asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("run " + id + " cannot resume: " + e.getMessage()
+                            + ". ResumeRun with start_over=true trains it again from step 0")
+                    .asRuntimeException();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         h.cancelRequested = false;
-        Run.Builder queued = h.run.toBuilder().setState(RunState.RUN_STATE_QUEUED).setError("").clearFinishedAt();
+        Run.Builder queued = h.run.toBuilder()
+                .setState(RunState.RUN_STATE_QUEUED)
+                .setError("")
+                .clearFinishedAt();
         if (startOver) {
             queued.setStep(0).setCheckpointStep(0).setResumedFromStep(0).setLoss(0);
         }
@@ -274,8 +312,10 @@ public class RunManager {
     public synchronized void delete(String id) {
         Handle h = handle(id);
         if (ACTIVE.contains(h.run.getState())) {
-            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " is " + RunStates.label(h.run.getState())
-                    + "; cancel it before deleting it").asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription(
+                            "run " + id + " is " + RunStates.label(h.run.getState()) + "; cancel it before deleting it")
+                    .asRuntimeException();
         }
         runs.remove(id);
         store.delete(id);
@@ -305,8 +345,9 @@ public class RunManager {
         handle(id);
         Path f = store.encoderFile(id);
         if (!Files.isRegularFile(f)) {
-            throw Status.FAILED_PRECONDITION.withDescription("run " + id + " has no encoder yet: it is written with "
-                    + "the first checkpoint").asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("run " + id + " has no encoder yet: it is written with " + "the first checkpoint")
+                    .asRuntimeException();
         }
         return f;
     }
@@ -329,8 +370,12 @@ public class RunManager {
         Path file = encoderFile(id);
         var info = publisher.publish(file, modelName(h.run, modelName), id);
         synchronized (this) {
-            update(h, h.run.toBuilder().setPublishedModel(info.getName() + ":" + info.getVersion()).clearPublishError()
-                    .build());
+            update(
+                    h,
+                    h.run.toBuilder()
+                            .setPublishedModel(info.getName() + ":" + info.getVersion())
+                            .clearPublishError()
+                            .build());
             return h.run;
         }
     }
@@ -340,13 +385,19 @@ public class RunManager {
         Handle h = handle(id);
         Path file = encoderFile(id);
         DatasetRef base = h.run.getSpec().getDataset().toBuilder().setLimit(0).build();
-        DatasetRef trainRef = spec.hasTrain() ? spec.getTrain() : base.toBuilder().setSplit("train").build();
-        DatasetRef testRef = spec.hasTest() ? spec.getTest() : base.toBuilder().setSplit("test").build();
+        DatasetRef trainRef = spec.hasTrain()
+                ? spec.getTrain()
+                : base.toBuilder().setSplit("train").build();
+        DatasetRef testRef = spec.hasTest()
+                ? spec.getTest()
+                : base.toBuilder().setSplit("test").build();
         ImageDataset train = data.load(trainRef, "train");
         ImageDataset test = data.load(testRef, "test");
         if (!train.hasLabels() || !test.hasLabels()) {
-            throw Status.FAILED_PRECONDITION.withDescription("evaluation needs labels; dataset '"
-                    + (train.hasLabels() ? testRef.getPath() : trainRef.getPath()) + "' has none").asRuntimeException();
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("evaluation needs labels; dataset '"
+                            + (train.hasLabels() ? testRef.getPath() : trainRef.getPath()) + "' has none")
+                    .asRuntimeException();
         }
         int k = spec.hasKnnK() ? spec.getKnnK() : 200;
         float t = spec.hasKnnTemperature() ? spec.getKnnTemperature() : 0.1f;
@@ -354,27 +405,35 @@ public class RunManager {
             throw RunSpecs.invalid("knn_k and knn_temperature must be positive");
         }
         long t0 = System.nanoTime();
-        try (NDManager m = NDManager.newBaseManager(
-                Devices.choose(devicePreference(h.run)))) {
+        try (NDManager m = NDManager.newBaseManager(Devices.choose(devicePreference(h.run)))) {
             EncoderBundle.Loaded enc = EncoderBundle.read(file, m);
             if (enc.header().backbone().channels() != train.channels()
                     || enc.header().backbone().imageSize() != train.height()) {
-                throw Status.INVALID_ARGUMENT.withDescription("the encoder takes " + enc.header().backbone().channels()
-                        + "x" + enc.header().backbone().imageSize() + " images, the evaluation data has "
-                        + train.channels() + "x" + train.height()).asRuntimeException();
+                throw Status.INVALID_ARGUMENT
+                        .withDescription("the encoder takes "
+                                + enc.header().backbone().channels()
+                                + "x" + enc.header().backbone().imageSize() + " images, the evaluation data has "
+                                + train.channels() + "x" + train.height())
+                        .asRuntimeException();
             }
-            EvaluationReport r = new Evaluator(new KnnClassifier(k, t), new LinearProbe()).evaluate(enc.encoder(), train,
-                    test, m);
-            EvalResult result = EvalResult.newBuilder().setKnnAccuracy(r.knnAccuracy())
-                    .setLinearAccuracy(r.linearAccuracy()).setFeatureDim(r.featureDim()).setTrainImages(r.trainImages())
-                    .setTestImages(r.testImages()).setStep(enc.header().provenance().steps())
-                    .setDuration(duration(System.nanoTime() - t0)).build();
+            EvaluationReport r =
+                    new Evaluator(new KnnClassifier(k, t), new LinearProbe()).evaluate(enc.encoder(), train, test, m);
+            EvalResult result = EvalResult.newBuilder()
+                    .setKnnAccuracy(r.knnAccuracy())
+                    .setLinearAccuracy(r.linearAccuracy())
+                    .setFeatureDim(r.featureDim())
+                    .setTrainImages(r.trainImages())
+                    .setTestImages(r.testImages())
+                    .setStep(enc.header().provenance().steps())
+                    .setDuration(duration(System.nanoTime() - t0))
+                    .build();
             synchronized (this) {
                 update(h, h.run.toBuilder().setLastEval(result).build());
             }
             return result;
         } catch (IOException e) {
-            throw Status.DATA_LOSS.withDescription("encoder of run " + id + " cannot be read: " + e.getMessage())
+            throw Status.DATA_LOSS
+                    .withDescription("encoder of run " + id + " cannot be read: " + e.getMessage())
                     .asRuntimeException();
         }
     }
@@ -392,7 +451,12 @@ public class RunManager {
     private void execute(Handle h) {
         if (h.cancelRequested) {
             synchronized (this) {
-                update(h, h.run.toBuilder().setState(RunState.RUN_STATE_CANCELLED).setFinishedAt(now()).build());
+                update(
+                        h,
+                        h.run.toBuilder()
+                                .setState(RunState.RUN_STATE_CANCELLED)
+                                .setFinishedAt(now())
+                                .build());
             }
             return;
         }
@@ -400,26 +464,35 @@ public class RunManager {
         Pretrainer trainer = null;
         try {
             PretrainConfig config = RunSpecs.toConfig(h.run.getSpec(), store.checkpointDir(id)).toBuilder()
-                    .logEverySteps(progressEverySteps).build();
+                    .logEverySteps(progressEverySteps)
+                    .build();
             ImageDataset d = data.load(h.run.getSpec().getDataset(), "train").withoutLabels();
             float[][] stats = Pretrainer.channelStats(d);
-            trainer = new Pretrainer(config, d, stats[0], stats[1],
-                    new MethodResources(tokenizerClient::source));
+            trainer = new Pretrainer(config, d, stats[0], stats[1], new MethodResources(tokenizerClient::source));
             Pretrainer t = trainer;
             TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
             metrics.watchDevice(trainer.device());
             trainer.addListener(new Listener(h, t, meters));
             synchronized (this) {
                 h.trainer = trainer;
-                update(h, h.run.toBuilder().setState(RunState.RUN_STATE_RUNNING).setStartedAt(now())
-                        .setDevice(trainer.device().toString()).setTotalSteps(trainer.totalSteps()).build());
+                update(
+                        h,
+                        h.run.toBuilder()
+                                .setState(RunState.RUN_STATE_RUNNING)
+                                .setStartedAt(now())
+                                .setDevice(trainer.device().toString())
+                                .setTotalSteps(trainer.totalSteps())
+                                .build());
             }
             if (h.cancelRequested) {
                 trainer.cancel();
             }
             PretrainResult result = trainer.run();
-            RunState end = result.status() == PretrainResult.Status.FINISHED ? RunState.RUN_STATE_SUCCEEDED
-                    : shuttingDown && !h.cancelRequested ? RunState.RUN_STATE_INTERRUPTED : RunState.RUN_STATE_CANCELLED;
+            RunState end = result.status() == PretrainResult.Status.FINISHED
+                    ? RunState.RUN_STATE_SUCCEEDED
+                    : shuttingDown && !h.cancelRequested
+                            ? RunState.RUN_STATE_INTERRUPTED
+                            : RunState.RUN_STATE_CANCELLED;
             String published = "";
             String publishError = "";
             if (end == RunState.RUN_STATE_SUCCEEDED && publisher.enabled()) {
@@ -429,14 +502,19 @@ public class RunManager {
                     published = info.getName() + ":" + info.getVersion();
                     LOG.infof("run %s: encoder published to %s as %s", id, publisher.address(), published);
                 } catch (io.grpc.StatusRuntimeException e) {
-                    publishError = "publishing to " + publisher.address() + " failed: " + e.getStatus().getCode() + ": "
-                            + e.getStatus().getDescription() + " (PublishEncoder retries)";
+                    publishError = "publishing to " + publisher.address() + " failed: "
+                            + e.getStatus().getCode() + ": " + e.getStatus().getDescription()
+                            + " (PublishEncoder retries)";
                     LOG.warnf("run %s: %s", id, publishError);
                 }
             }
             synchronized (this) {
-                Run.Builder b = h.run.toBuilder().setState(end).setStep(result.steps()).setFinishedAt(now())
-                        .setPublishedModel(published).setPublishError(publishError);
+                Run.Builder b = h.run.toBuilder()
+                        .setState(end)
+                        .setStep(result.steps())
+                        .setFinishedAt(now())
+                        .setPublishedModel(published)
+                        .setPublishError(publishError);
                 if (end == RunState.RUN_STATE_INTERRUPTED) {
                     b.setError("the service stopped while the run was training; ResumeRun continues it");
                 }
@@ -460,8 +538,13 @@ public class RunManager {
     }
 
     private synchronized void fail(Handle h, String why) {
-        update(h, h.run.toBuilder().setState(RunState.RUN_STATE_FAILED).setError(why == null ? "unknown error" : why)
-                .setFinishedAt(now()).build());
+        update(
+                h,
+                h.run.toBuilder()
+                        .setState(RunState.RUN_STATE_FAILED)
+                        .setError(why == null ? "unknown error" : why)
+                        .setFinishedAt(now())
+                        .build());
     }
 
     /** Turns core's training callbacks into run updates, events, metrics and encoder exports. */
@@ -479,7 +562,12 @@ public class RunManager {
         @Override
         public void onStart(long startStep, long totalSteps) {
             synchronized (RunManager.this) {
-                update(h, h.run.toBuilder().setResumedFromStep(startStep).setStep(startStep).build());
+                update(
+                        h,
+                        h.run.toBuilder()
+                                .setResumedFromStep(startStep)
+                                .setStep(startStep)
+                                .build());
             }
         }
 
@@ -495,13 +583,25 @@ public class RunManager {
             meters.learningRate = p.learningRate();
             meters.epoch = p.epoch();
             synchronized (RunManager.this) {
-                h.run = h.run.toBuilder().setStep(p.step()).setEpoch(p.epoch()).setLoss(p.loss())
-                        .setImagesPerSecond(p.imagesPerSecond()).build();
+                h.run = h.run.toBuilder()
+                        .setStep(p.step())
+                        .setEpoch(p.epoch())
+                        .setLoss(p.loss())
+                        .setImagesPerSecond(p.imagesPerSecond())
+                        .build();
             }
-            RunEvent e = RunEvent.newBuilder().setTime(now()).setProgress(dev.selfsup.proto.v1.Progress.newBuilder().setStep(p.step())
-                    .setTotalSteps(p.totalSteps()).setEpoch(p.epoch()).setLoss(p.loss()).setLearningRate(p.learningRate())
-                    .setImagesPerSecond(p.imagesPerSecond()).setEta(duration((long) (p.etaSeconds() * 1e9)))
-                    .putAllMethodMetrics(p.methodMetrics())).build();
+            RunEvent e = RunEvent.newBuilder()
+                    .setTime(now())
+                    .setProgress(dev.selfsup.proto.v1.Progress.newBuilder()
+                            .setStep(p.step())
+                            .setTotalSteps(p.totalSteps())
+                            .setEpoch(p.epoch())
+                            .setLoss(p.loss())
+                            .setLearningRate(p.learningRate())
+                            .setImagesPerSecond(p.imagesPerSecond())
+                            .setEta(duration((long) (p.etaSeconds() * 1e9)))
+                            .putAllMethodMetrics(p.methodMetrics()))
+                    .build();
             h.watchers.forEach(w -> w.emit(e));
         }
 
@@ -515,9 +615,13 @@ public class RunManager {
                 LOG.warnf("run %s: encoder export failed: %s", h.run.getRunId(), e.getMessage());
             }
             synchronized (RunManager.this) {
-                update(h, h.run.toBuilder().setCheckpointStep(step).setStep(step).build());
-                RunEvent e = RunEvent.newBuilder().setTime(now())
-                        .setCheckpoint(Checkpoint.newBuilder().setStep(step)).build();
+                update(
+                        h,
+                        h.run.toBuilder().setCheckpointStep(step).setStep(step).build());
+                RunEvent e = RunEvent.newBuilder()
+                        .setTime(now())
+                        .setCheckpoint(Checkpoint.newBuilder().setStep(step))
+                        .build();
                 h.watchers.forEach(w -> w.emit(e));
             }
         }
@@ -531,7 +635,9 @@ public class RunManager {
         }
         Handle h = runs.get(id);
         if (h == null) {
-            throw Status.NOT_FOUND.withDescription("no run with id '" + id + "'").asRuntimeException();
+            throw Status.NOT_FOUND
+                    .withDescription("no run with id '" + id + "'")
+                    .asRuntimeException();
         }
         return h;
     }
@@ -568,11 +674,16 @@ public class RunManager {
 
     static Timestamp now() {
         Instant i = Instant.now();
-        return Timestamp.newBuilder().setSeconds(i.getEpochSecond()).setNanos(i.getNano()).build();
+        return Timestamp.newBuilder()
+                .setSeconds(i.getEpochSecond())
+                .setNanos(i.getNano())
+                .build();
     }
 
     static com.google.protobuf.Duration duration(long nanos) {
-        return com.google.protobuf.Duration.newBuilder().setSeconds(nanos / 1_000_000_000L)
-                .setNanos((int) (nanos % 1_000_000_000L)).build();
+        return com.google.protobuf.Duration.newBuilder()
+                .setSeconds(nanos / 1_000_000_000L)
+                .setNanos((int) (nanos % 1_000_000_000L))
+                .build();
     }
 }

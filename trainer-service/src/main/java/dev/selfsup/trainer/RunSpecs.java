@@ -49,7 +49,9 @@ public final class RunSpecs {
     }
 
     private static List<String> fieldNames() {
-        return RunSpec.getDescriptor().getFields().stream().map(FieldDescriptor::getName).toList();
+        return RunSpec.getDescriptor().getFields().stream()
+                .map(FieldDescriptor::getName)
+                .toList();
     }
 
     /** The method settings that have no RunSpec field: a setting a client cannot set (tests keep this empty). */
@@ -76,7 +78,8 @@ public final class RunSpecs {
 
     /** The API method of a core method name or alias. */
     public static Method method(String name) {
-        return Method.valueOf(apiValue(Method.getDescriptor(), Methods.canonical(name)).getNumber());
+        return Method.valueOf(
+                apiValue(Method.getDescriptor(), Methods.canonical(name)).getNumber());
     }
 
     /**
@@ -130,7 +133,8 @@ public final class RunSpecs {
                 b.clearField(f);
             }
             boolean unsetMeansIt = key.equals("device") && "auto".equals(c.device());
-            if ((TRAINING_FIELDS.contains(key) || METHOD_SETTING_FIELDS.contains(key)) && values.containsKey(key)
+            if ((TRAINING_FIELDS.contains(key) || METHOD_SETTING_FIELDS.contains(key))
+                    && values.containsKey(key)
                     && !unsetMeansIt) {
                 b.setField(f, apiValue(f, values.get(key)));
             }
@@ -152,7 +156,8 @@ public final class RunSpecs {
         if (f.hasPresence()) {
             return s.hasField(f);
         }
-        return f.getJavaType() == FieldDescriptor.JavaType.ENUM ? ((EnumValueDescriptor) s.getField(f)).getNumber() != 0
+        return f.getJavaType() == FieldDescriptor.JavaType.ENUM
+                ? ((EnumValueDescriptor) s.getField(f)).getNumber() != 0
                 : f.getJavaType() == FieldDescriptor.JavaType.STRING && !((String) s.getField(f)).isEmpty();
     }
 
@@ -187,12 +192,16 @@ public final class RunSpecs {
 
     /** The core name of an API enum value: {@code METHOD_MOCO_V2} is "moco-v2". */
     static String coreName(EnumValueDescriptor value) {
-        return value.getName().substring(prefix(value.getType()).length()).toLowerCase(Locale.ROOT).replace('_', '-');
+        return value.getName()
+                .substring(prefix(value.getType()).length())
+                .toLowerCase(Locale.ROOT)
+                .replace('_', '-');
     }
 
     /** The API enum value of a core name (the inverse of {@link #coreName}). */
     static EnumValueDescriptor apiValue(EnumDescriptor type, String coreName) {
-        EnumValueDescriptor v = type.findValueByName(prefix(type) + coreName.toUpperCase(Locale.ROOT).replace('-', '_'));
+        EnumValueDescriptor v = type.findValueByName(
+                prefix(type) + coreName.toUpperCase(Locale.ROOT).replace('-', '_'));
         if (v == null) {
             throw new IllegalStateException(type.getName() + " has no value for '" + coreName + "'");
         }
@@ -200,7 +209,10 @@ public final class RunSpecs {
     }
 
     private static List<String> coreNames(EnumDescriptor type) {
-        return type.getValues().stream().filter(v -> v.getNumber() != 0).map(RunSpecs::coreName).toList();
+        return type.getValues().stream()
+                .filter(v -> v.getNumber() != 0)
+                .map(RunSpecs::coreName)
+                .toList();
     }
 
     static StatusRuntimeException invalid(String message) {

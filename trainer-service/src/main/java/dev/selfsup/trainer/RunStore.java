@@ -53,7 +53,11 @@ public class RunStore {
                 ch.force(true);
             }
             try {
-                Files.move(tmp, dir.resolve("run.pb"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                Files.move(
+                        tmp,
+                        dir.resolve("run.pb"),
+                        StandardCopyOption.ATOMIC_MOVE,
+                        StandardCopyOption.REPLACE_EXISTING);
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, dir.resolve("run.pb"), StandardCopyOption.REPLACE_EXISTING);
             }

@@ -38,14 +38,18 @@ public class TokenizerClient {
 
     private synchronized ManagedChannel channel() {
         if (channel == null) {
-            String a = address.filter(x -> !x.isBlank()).orElseThrow(() -> new UnsuitableDataException("BEiT needs "
-                    + "a tokenizer-service: set selfsup.trainer.tokenizer-service=host:port on the trainer"));
+            String a = address.filter(x -> !x.isBlank())
+                    .orElseThrow(() -> new UnsuitableDataException("BEiT needs "
+                            + "a tokenizer-service: set selfsup.trainer.tokenizer-service=host:port on the trainer"));
             int colon = a.lastIndexOf(':');
             if (colon < 0) {
-                throw new UnsuitableDataException("selfsup.trainer.tokenizer-service must be host:port, got '" + a + "'");
+                throw new UnsuitableDataException(
+                        "selfsup.trainer.tokenizer-service must be host:port, got '" + a + "'");
             }
             channel = ManagedChannelBuilder.forAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1)))
-                    .usePlaintext().maxInboundMessageSize(64 << 20).build();
+                    .usePlaintext()
+                    .maxInboundMessageSize(64 << 20)
+                    .build();
         }
         return channel;
     }
@@ -64,18 +68,26 @@ public class TokenizerClient {
      */
     public TokenizerSpec spec(String name) {
         try {
-            TokenizerInfo info = TokenizerServiceGrpc.newBlockingStub(channel()).withDeadlineAfter(10, TimeUnit.SECONDS)
+            TokenizerInfo info = TokenizerServiceGrpc.newBlockingStub(channel())
+                    .withDeadlineAfter(10, TimeUnit.SECONDS)
                     .getTokenizer(GetTokenizerRequest.newBuilder().setName(name).build());
-            return new TokenizerSpec(info.getKind() == TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES
-                    ? TokenizerSpec.KMEANS_PATCHES : TokenizerSpec.VQ, info.getVocabularySize(), info.getPatchSize(),
-                    info.getImageSize(), info.getChannels(), 1, 1);
+            return new TokenizerSpec(
+                    info.getKind() == TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES
+                            ? TokenizerSpec.KMEANS_PATCHES
+                            : TokenizerSpec.VQ,
+                    info.getVocabularySize(),
+                    info.getPatchSize(),
+                    info.getImageSize(),
+                    info.getChannels(),
+                    1,
+                    1);
         } catch (StatusRuntimeException e) {
             if (e.getStatus().getCode() == Status.Code.NOT_FOUND) {
                 throw new UnsuitableDataException("tokenizer '" + name + "' does not exist on the tokenizer-service at "
                         + address.orElse("") + ": " + e.getStatus().getDescription());
             }
-            throw new UnsuitableDataException("the tokenizer-service at " + address.orElse("") + " cannot be asked about"
-                    + " tokenizer '" + name + "': " + e.getStatus());
+            throw new UnsuitableDataException("the tokenizer-service at " + address.orElse("")
+                    + " cannot be asked about" + " tokenizer '" + name + "': " + e.getStatus());
         }
     }
 
@@ -102,11 +114,16 @@ public class TokenizerClient {
                             hwc[p * c + ch] = chw[base + ch * plane + p];
                         }
                     }
-                    r.addImages(Image.newBuilder().setRaw(RawImage.newBuilder().setHeight(s).setWidth(s).setChannels(c)
-                            .setData(ByteString.copyFrom(hwc))));
+                    r.addImages(Image.newBuilder()
+                            .setRaw(RawImage.newBuilder()
+                                    .setHeight(s)
+                                    .setWidth(s)
+                                    .setChannels(c)
+                                    .setData(ByteString.copyFrom(hwc))));
                 }
                 TokenizeResponse resp = TokenizerServiceGrpc.newBlockingStub(channel())
-                        .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS).tokenize(r.build());
+                        .withDeadlineAfter(timeout.toMillis(), TimeUnit.MILLISECONDS)
+                        .tokenize(r.build());
                 int g = spec.gridSize();
                 long[] out = new long[count * g * g];
                 for (int i = 0; i < count; i++) {

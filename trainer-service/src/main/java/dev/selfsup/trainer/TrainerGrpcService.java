@@ -55,8 +55,11 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
 
     @Override
     public void listRuns(ListRunsRequest request, StreamObserver<ListRunsResponse> out) {
-        calls.unary(out, () -> ListRunsResponse.newBuilder()
-                .addAllRuns(runs.list(Set.copyOf(request.getStatesList()))).build());
+        calls.unary(
+                out,
+                () -> ListRunsResponse.newBuilder()
+                        .addAllRuns(runs.list(Set.copyOf(request.getStatesList())))
+                        .build());
     }
 
     @Override

@@ -46,8 +46,10 @@ public class TrainingMetrics {
             AtomicInteger n = new AtomicInteger();
             runsByState.put(s, n);
             // The gauge holds its object weakly: the map keeps it alive.
-            Gauge.builder("selfsup.training.runs", n, AtomicInteger::get).tag("state", stateLabel(s))
-                    .description("Runs in each state").register(registry);
+            Gauge.builder("selfsup.training.runs", n, AtomicInteger::get)
+                    .tag("state", stateLabel(s))
+                    .description("Runs in each state")
+                    .register(registry);
         }
     }
 
@@ -74,13 +76,17 @@ public class TrainingMetrics {
             return;
         }
         Gauge.builder("selfsup.training.device.memory", device, d -> {
-            try {
-                return CudaUtils.getGpuMemory(d).getUsed();
-            } catch (RuntimeException e) {
-                return Double.NaN;
-            }
-        }).tag("device", device.toString()).baseUnit("bytes").description("Device memory in use (CUDA)")
-                .strongReference(true).register(registry);
+                    try {
+                        return CudaUtils.getGpuMemory(d).getUsed();
+                    } catch (RuntimeException e) {
+                        return Double.NaN;
+                    }
+                })
+                .tag("device", device.toString())
+                .baseUnit("bytes")
+                .description("Device memory in use (CUDA)")
+                .strongReference(true)
+                .register(registry);
     }
 
     private final Set<String> gpusWatched = ConcurrentHashMap.newKeySet();
@@ -97,16 +103,28 @@ public class TrainingMetrics {
         volatile double epoch;
 
         RunMeters(MeterRegistry r, Tags tags) {
-            images = Counter.builder("selfsup.training.images").tags(tags)
-                    .description("Training images processed (each source image once per step)").register(r);
-            stepTime = Timer.builder("selfsup.training.step").tags(tags).description("Wall time of a training step")
-                    .publishPercentileHistogram().minimumExpectedValue(Duration.ofMillis(1))
-                    .maximumExpectedValue(Duration.ofSeconds(60)).register(r);
-            dataWait = Timer.builder("selfsup.training.data.wait").tags(tags)
-                    .description("Time a step waited for its batch").publishPercentileHistogram()
-                    .minimumExpectedValue(Duration.ofNanos(1000)).maximumExpectedValue(Duration.ofSeconds(60)).register(r);
-            checkpointWrite = Timer.builder("selfsup.training.checkpoint.write").tags(tags)
-                    .description("Time to write a checkpoint").register(r);
+            images = Counter.builder("selfsup.training.images")
+                    .tags(tags)
+                    .description("Training images processed (each source image once per step)")
+                    .register(r);
+            stepTime = Timer.builder("selfsup.training.step")
+                    .tags(tags)
+                    .description("Wall time of a training step")
+                    .publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofMillis(1))
+                    .maximumExpectedValue(Duration.ofSeconds(60))
+                    .register(r);
+            dataWait = Timer.builder("selfsup.training.data.wait")
+                    .tags(tags)
+                    .description("Time a step waited for its batch")
+                    .publishPercentileHistogram()
+                    .minimumExpectedValue(Duration.ofNanos(1000))
+                    .maximumExpectedValue(Duration.ofSeconds(60))
+                    .register(r);
+            checkpointWrite = Timer.builder("selfsup.training.checkpoint.write")
+                    .tags(tags)
+                    .description("Time to write a checkpoint")
+                    .register(r);
             gauge(r, "selfsup.training.images.per.second", tags, () -> imagesPerSecond, "Training throughput");
             gauge(r, "selfsup.training.loss", tags, () -> loss, "Mean loss over the last progress interval");
             gauge(r, "selfsup.training.learning.rate", tags, () -> learningRate, "Current learning rate");
@@ -114,7 +132,11 @@ public class TrainingMetrics {
         }
 
         private void gauge(MeterRegistry r, String name, Tags tags, Supplier<Number> f, String help) {
-            Gauge.builder(name, f).tags(tags).description(help).strongReference(true).register(r);
+            Gauge.builder(name, f)
+                    .tags(tags)
+                    .description(help)
+                    .strongReference(true)
+                    .register(r);
         }
 
         void step(double seconds, double waitSeconds, int batch) {

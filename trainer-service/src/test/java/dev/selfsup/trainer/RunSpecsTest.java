@@ -36,7 +36,9 @@ class RunSpecsTest {
             RunSpec effective = RunSpecs.effective(s, c);
             assertEquals(s.getMethod(), effective.getMethod(), name);
             assertEquals(c, RunSpecs.toConfig(effective, CKPT), name + ": the recorded spec trains the same run");
-            assertEquals(RunSpecs.method(name), Method.valueOf("METHOD_" + name.toUpperCase().replace('-', '_')));
+            assertEquals(
+                    RunSpecs.method(name),
+                    Method.valueOf("METHOD_" + name.toUpperCase().replace('-', '_')));
         }
         assertEquals(Method.METHOD_MOCO_V2, RunSpecs.method("moco"), "an alias names its method");
     }
@@ -48,9 +50,12 @@ class RunSpecsTest {
             assertEquals(0.5f, effective.getCropScaleMin(), name + " crops at least half the image by default");
         }
         RunSpec asked = spec("rotation").toBuilder().setCropScaleMin(0.3f).build();
-        assertEquals(0.3f, RunSpecs.toConfig(asked, CKPT).methodSettings().get("crop_scale_min"),
+        assertEquals(
+                0.3f,
+                RunSpecs.toConfig(asked, CKPT).methodSettings().get("crop_scale_min"),
                 "an explicit value is taken as it is");
-        assertEquals(0.2f, RunSpecs.toConfig(spec("simclr"), CKPT).methodSettings().get("crop_scale_min"));
+        assertEquals(
+                0.2f, RunSpecs.toConfig(spec("simclr"), CKPT).methodSettings().get("crop_scale_min"));
         RunSpec jigsaw = RunSpecs.effective(spec("jigsaw"), RunSpecs.toConfig(spec("jigsaw"), CKPT));
         assertFalse(jigsaw.hasCropScaleMin(), "jigsaw has no crop: its recorded spec does not claim one");
         assertFalse(jigsaw.hasTemperature());
@@ -60,12 +65,17 @@ class RunSpecsTest {
     @Test
     void backboneDefaultsComeFromOnePlace() {
         UnaryOperator<RunSpec.Builder> resnet = b -> b.setBackbone(Backbone.BACKBONE_RESNET18);
-        PretrainConfig r = RunSpecs.toConfig(resnet.apply(spec("simclr").toBuilder()).build(), CKPT);
+        PretrainConfig r =
+                RunSpecs.toConfig(resnet.apply(spec("simclr").toBuilder()).build(), CKPT);
         assertEquals(64, r.width());
-        PretrainConfig narrow = RunSpecs.toConfig(resnet.apply(spec("simclr").toBuilder()).setWidth(16).build(), CKPT);
+        PretrainConfig narrow = RunSpecs.toConfig(
+                resnet.apply(spec("simclr").toBuilder()).setWidth(16).build(), CKPT);
         assertEquals(16, narrow.width(), "an explicit width wins over the backbone's default");
-        PretrainConfig convnetForBeit = RunSpecs.toConfig(spec("beit").toBuilder()
-                .setBackbone(Backbone.BACKBONE_SMALL_CONVNET).build(), CKPT);
+        PretrainConfig convnetForBeit = RunSpecs.toConfig(
+                spec("beit").toBuilder()
+                        .setBackbone(Backbone.BACKBONE_SMALL_CONVNET)
+                        .build(),
+                CKPT);
         assertEquals(32, convnetForBeit.width(), "the small ConvNet's width, not the ViT's");
         assertEquals(1, convnetForBeit.depth());
         assertEquals(128, RunSpecs.toConfig(spec("beit"), CKPT).width());
@@ -82,13 +92,17 @@ class RunSpecsTest {
     private static void assertInvalid(RunSpec s, String start) {
         StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> RunSpecs.toConfig(s, CKPT));
         assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().startsWith(start), e.getStatus().getDescription());
+        assertTrue(
+                e.getStatus().getDescription().startsWith(start), e.getStatus().getDescription());
     }
 
     @Test
     void everyMethodSettingHasAnApiField() {
         assertEquals(List.of(), RunSpecs.settingsWithoutField());
-        RunSpec s = spec("simclr").toBuilder().setProjectionHidden(64).setTemperature(0.5f).build();
+        RunSpec s = spec("simclr").toBuilder()
+                .setProjectionHidden(64)
+                .setTemperature(0.5f)
+                .build();
         PretrainConfig c = RunSpecs.toConfig(s, CKPT);
         assertEquals(64, c.methodSettings().get("projection_hidden"));
         assertEquals(0.5f, RunSpecs.effective(s, c).getTemperature());
@@ -96,11 +110,15 @@ class RunSpecsTest {
 
     @Test
     void aSettingOfAnotherMethodIsNotUsedNorRecordedAndBadValuesAreRefused() {
-        RunSpec s = spec("rotation").toBuilder().setTemperature(0.5f).setCropScaleMin(0.6f).build();
+        RunSpec s = spec("rotation").toBuilder()
+                .setTemperature(0.5f)
+                .setCropScaleMin(0.6f)
+                .build();
         PretrainConfig c = RunSpecs.toConfig(s, CKPT);
         assertEquals(Map.of("crop_scale_min", 0.6f), c.methodSettings());
         assertFalse(RunSpecs.effective(s, c).hasTemperature(), "the recorded spec shows what ran");
-        assertInvalid(spec("jigsaw").toBuilder().setJigsawPermutations(0).build(),
+        assertInvalid(
+                spec("jigsaw").toBuilder().setJigsawPermutations(0).build(),
                 "jigsaw_permutations: must be in [2, 10000], got 0");
         assertInvalid(spec("simclr").toBuilder().setWidth(0).build(), "width: must be positive, got 0");
         assertInvalid(spec("simclr").toBuilder().setSteps(0).build(), "steps: must be positive, got 0");

@@ -31,8 +31,15 @@ public class TinyDataResource implements QuarkusTestResourceLifecycleManager {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
-        return Map.of("selfsup.data-root", root.toString(), "selfsup.var-dir", var.toString(),
-                "selfsup.trainer.progress-every-steps", "2", "selfsup.device", "cpu");
+        return Map.of(
+                "selfsup.data-root",
+                root.toString(),
+                "selfsup.var-dir",
+                var.toString(),
+                "selfsup.trainer.progress-every-steps",
+                "2",
+                "selfsup.device",
+                "cpu");
     }
 
     static void write(Path dir, String prefix, int n, long seed) throws IOException {

@@ -43,14 +43,22 @@ class TrainerRestartIT {
             port = s.getLocalPort();
         }
         Process p = start(jar, port, root, var);
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         String id;
         long checkpointBeforeKill;
         try {
             var trainer = awaitUp(ch);
-            Run run = trainer.startRun(RunSpec.newBuilder().setName("restart")
-                    .setDataset(DatasetRef.newBuilder().setPath("tiny")).setSteps(400).setBatchSize(32).setWidth(4)
-                    .setProjectionDim(8).setCheckpointEverySteps(25).setDevice(DevicePreference.DEVICE_PREFERENCE_CPU)
+            Run run = trainer.startRun(RunSpec.newBuilder()
+                    .setName("restart")
+                    .setDataset(DatasetRef.newBuilder().setPath("tiny"))
+                    .setSteps(400)
+                    .setBatchSize(32)
+                    .setWidth(4)
+                    .setProjectionDim(8)
+                    .setCheckpointEverySteps(25)
+                    .setDevice(DevicePreference.DEVICE_PREFERENCE_CPU)
                     .build());
             id = run.getRunId();
             Run r = poll(trainer, id, x -> x.getCheckpointStep() >= 50);
@@ -64,18 +72,24 @@ class TrainerRestartIT {
         }
 
         Process p2 = start(jar, port, root, var);
-        ManagedChannel ch2 = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        ManagedChannel ch2 = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         try {
             var trainer = awaitUp(ch2);
             Run after = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build());
             assertEquals(RunState.RUN_STATE_INTERRUPTED, after.getState());
             assertTrue(after.getCheckpointStep() >= checkpointBeforeKill);
             trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
-            Run done = poll(trainer, id, x -> x.getState() == RunState.RUN_STATE_SUCCEEDED
-                    || x.getState() == RunState.RUN_STATE_FAILED);
+            Run done = poll(
+                    trainer,
+                    id,
+                    x -> x.getState() == RunState.RUN_STATE_SUCCEEDED || x.getState() == RunState.RUN_STATE_FAILED);
             assertEquals(RunState.RUN_STATE_SUCCEEDED, done.getState(), done.getError());
             assertEquals(400, done.getStep());
-            assertEquals(after.getCheckpointStep(), done.getResumedFromStep(),
+            assertEquals(
+                    after.getCheckpointStep(),
+                    done.getResumedFromStep(),
                     "resumed from the last checkpoint: steps before it are not repeated");
         } finally {
             ch2.shutdownNow();
@@ -85,10 +99,17 @@ class TrainerRestartIT {
     }
 
     static Process start(Path jar, int port, Path root, Path var) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(System.getProperty("java.home") + "/bin/java", "-Dai.djl.offline=true",
-                "-Dquarkus.http.port=" + port, "-Dselfsup.data-root=" + root, "-Dselfsup.var-dir=" + var,
-                "-Dselfsup.device=cpu", "-jar", jar.toString()));
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+        List<String> cmd = new ArrayList<>(List.of(
+                System.getProperty("java.home") + "/bin/java",
+                "-Dai.djl.offline=true",
+                "-Dquarkus.http.port=" + port,
+                "-Dselfsup.data-root=" + root,
+                "-Dselfsup.var-dir=" + var,
+                "-Dselfsup.device=cpu",
+                "-jar",
+                jar.toString()));
+        ProcessBuilder pb = new ProcessBuilder(cmd)
+                .redirectErrorStream(true)
                 .redirectOutput(new File("target/restart-it-" + port + "-" + System.nanoTime() + ".log"));
         pb.environment().put("DJL_OFFLINE", "true");
         return pb.start();
@@ -98,7 +119,9 @@ class TrainerRestartIT {
         long deadline = System.currentTimeMillis() + 120_000;
         while (true) {
             try {
-                HealthGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS).check(HealthCheckRequest.getDefaultInstance());
+                HealthGrpc.newBlockingStub(ch)
+                        .withDeadlineAfter(2, TimeUnit.SECONDS)
+                        .check(HealthCheckRequest.getDefaultInstance());
                 return TrainerServiceGrpc.newBlockingStub(ch);
             } catch (RuntimeException e) {
                 assertTrue(System.currentTimeMillis() < deadline, "service did not come up: " + e);
@@ -110,15 +133,18 @@ class TrainerRestartIT {
     static Run poll(TrainerServiceGrpc.TrainerServiceBlockingStub t, String id, Predicate<Run> until) throws Exception {
         long deadline = System.currentTimeMillis() + 300_000;
         while (true) {
-            Run r = t.withDeadlineAfter(30, TimeUnit.SECONDS).getRun(GetRunRequest.newBuilder().setRunId(id).build());
+            Run r = t.withDeadlineAfter(30, TimeUnit.SECONDS)
+                    .getRun(GetRunRequest.newBuilder().setRunId(id).build());
             if (until.test(r)) {
                 return r;
             }
             // A run that ended will not change any more: say why at once instead of waiting for the deadline.
-            boolean ended = r.getState() == RunState.RUN_STATE_FAILED || r.getState() == RunState.RUN_STATE_CANCELLED
+            boolean ended = r.getState() == RunState.RUN_STATE_FAILED
+                    || r.getState() == RunState.RUN_STATE_CANCELLED
                     || r.getState() == RunState.RUN_STATE_SUCCEEDED;
             assertFalse(ended, "the run ended " + r.getState() + " at step " + r.getStep() + ": " + r.getError());
-            assertTrue(System.currentTimeMillis() < deadline, "timed out; run is " + r.getState() + " at " + r.getStep());
+            assertTrue(
+                    System.currentTimeMillis() < deadline, "timed out; run is " + r.getState() + " at " + r.getStep());
             Thread.sleep(50);
         }
     }

@@ -85,7 +85,9 @@ class TrainerServiceTest {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress("localhost", port).usePlaintext().build();
+        channel = ManagedChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .build();
         trainer = TrainerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.MINUTES);
     }
 
@@ -95,9 +97,16 @@ class TrainerServiceTest {
     }
 
     static RunSpec.Builder tinySpec(long steps) {
-        return RunSpec.newBuilder().setName("tiny").setMethod(Method.METHOD_SIMCLR)
-                .setDataset(DatasetRef.newBuilder().setPath("tiny")).setSteps(steps).setBatchSize(32).setWidth(4)
-                .setProjectionDim(8).setCheckpointEverySteps(5).setDevice(DevicePreference.DEVICE_PREFERENCE_CPU);
+        return RunSpec.newBuilder()
+                .setName("tiny")
+                .setMethod(Method.METHOD_SIMCLR)
+                .setDataset(DatasetRef.newBuilder().setPath("tiny"))
+                .setSteps(steps)
+                .setBatchSize(32)
+                .setWidth(4)
+                .setProjectionDim(8)
+                .setCheckpointEverySteps(5)
+                .setDevice(DevicePreference.DEVICE_PREFERENCE_CPU);
     }
 
     /** Collects a run's events on a background stream. */
@@ -135,22 +144,26 @@ class TrainerServiceTest {
 
     Watcher watch(String id) {
         Watcher w = new Watcher();
-        TrainerServiceGrpc.newStub(channel).watchRun(WatchRunRequest.newBuilder().setRunId(id).build(), w);
+        TrainerServiceGrpc.newStub(channel)
+                .watchRun(WatchRunRequest.newBuilder().setRunId(id).build(), w);
         return w;
     }
 
     @Test
     void healthAndInfo() throws Exception {
-        HealthCheckResponse h = HealthGrpc.newBlockingStub(channel).check(HealthCheckRequest.newBuilder().build());
+        HealthCheckResponse h = HealthGrpc.newBlockingStub(channel)
+                .check(HealthCheckRequest.newBuilder().build());
         assertEquals(HealthCheckResponse.ServingStatus.SERVING, h.getStatus());
         var info = SystemServiceGrpc.newBlockingStub(channel).getServerInfo(GetServerInfoRequest.getDefaultInstance());
         assertEquals("trainer-service", info.getService());
         assertEquals("cpu()", info.getDevice());
         assertTrue(info.getNumericsCheck().startsWith("passed: "), info.getNumericsCheck());
         assertEquals(CpuIsaGuard.apply().describe(), info.getCpuIsa());
-        HttpResponse<String> ready = HttpClient.newHttpClient().send(
-                HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready")).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
         assertEquals(200, ready.statusCode(), ready.body());
         assertTrue(ready.body().contains("PyTorch"), ready.body());
     }
@@ -170,35 +183,52 @@ class TrainerServiceTest {
             assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState());
             assertTrue(w.events.stream().anyMatch(RunEvent::hasProgress), "progress events while training");
             assertTrue(w.events.stream().anyMatch(RunEvent::hasCheckpoint), "checkpoint events");
-            var states = w.events.stream().filter(RunEvent::hasRun).map(e -> e.getRun().getState()).toList();
+            var states = w.events.stream()
+                    .filter(RunEvent::hasRun)
+                    .map(e -> e.getRun().getState())
+                    .toList();
             for (int i = 1; i < states.size(); i++) {
                 assertTrue(states.get(i) != states.get(i - 1), "a state is sent again only when it changed: " + states);
             }
         }
-        var progress = a.events.stream().filter(RunEvent::hasProgress).map(RunEvent::getProgress).toList();
+        var progress = a.events.stream()
+                .filter(RunEvent::hasProgress)
+                .map(RunEvent::getProgress)
+                .toList();
         assertTrue(progress.get(progress.size() - 1).getStep() == 24);
         assertTrue(progress.stream().allMatch(p -> Double.isFinite(p.getLoss()) && p.getImagesPerSecond() > 0));
 
-        Run done = trainer.getRun(GetRunRequest.newBuilder().setRunId(run.getRunId()).build());
+        Run done = trainer.getRun(
+                GetRunRequest.newBuilder().setRunId(run.getRunId()).build());
         assertEquals(24, done.getStep());
         assertEquals(24, done.getCheckpointStep());
-        assertTrue(trainer.listRuns(ListRunsRequest.newBuilder().addStates(RunState.RUN_STATE_SUCCEEDED).build())
-                .getRunsList().stream().anyMatch(r -> r.getRunId().equals(run.getRunId())));
+        assertTrue(
+                trainer
+                        .listRuns(ListRunsRequest.newBuilder()
+                                .addStates(RunState.RUN_STATE_SUCCEEDED)
+                                .build())
+                        .getRunsList()
+                        .stream()
+                        .anyMatch(r -> r.getRunId().equals(run.getRunId())));
 
-        EvalResult eval = trainer.evaluateRun(EvaluateRunRequest.newBuilder().setRunId(run.getRunId())
-                .setSpec(EvalSpec.newBuilder().setKnnK(10)).build());
+        EvalResult eval = trainer.evaluateRun(EvaluateRunRequest.newBuilder()
+                .setRunId(run.getRunId())
+                .setSpec(EvalSpec.newBuilder().setKnnK(10))
+                .build());
         assertEquals(256, eval.getTrainImages());
         assertEquals(64, eval.getTestImages());
         assertEquals(16, eval.getFeatureDim());
         assertTrue(eval.getKnnAccuracy() > 0.25 && eval.getLinearAccuracy() > 0.25, eval.toString());
 
-        Iterator<ModelChunk> chunks = trainer.exportEncoder(ExportEncoderRequest.newBuilder().setRunId(run.getRunId()).build());
+        Iterator<ModelChunk> chunks = trainer.exportEncoder(
+                ExportEncoderRequest.newBuilder().setRunId(run.getRunId()).build());
         ModelChunk first = chunks.next();
         assertTrue(first.hasManifest());
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         chunks.forEachRemaining(c -> bytes.writeBytes(c.getData().toByteArray()));
         assertEquals(first.getManifest().getSizeBytes(), bytes.size());
-        assertEquals(first.getManifest().getSha256(),
+        assertEquals(
+                first.getManifest().getSha256(),
                 HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes.toByteArray())));
         assertTrue(first.getManifest().getProvenanceJson().contains("\"method\":\"simclr\""));
         try (var m = NDManager.newBaseManager()) {
@@ -207,23 +237,36 @@ class TrainerServiceTest {
         }
 
         // The finished run was published to the configured encoder-service, and its final state says so.
-        var upload = FakeEncoderService.UPLOADS.stream().filter(u -> u.manifest().getRunId().equals(run.getRunId()))
-                .findFirst().orElseThrow(() -> new AssertionError("the run was not published"));
+        var upload = FakeEncoderService.UPLOADS.stream()
+                .filter(u -> u.manifest().getRunId().equals(run.getRunId()))
+                .findFirst()
+                .orElseThrow(() -> new AssertionError("the run was not published"));
         assertEquals("tiny", upload.manifest().getName());
         assertEquals(first.getManifest().getSha256(), upload.manifest().getSha256());
-        assertEquals(first.getManifest().getSha256(),
+        assertEquals(
+                first.getManifest().getSha256(),
                 HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(upload.bytes())));
         assertTrue(done.getPublishedModel().startsWith("tiny:"), done.getPublishedModel());
         assertTrue(a.lastRun().getPublishedModel().startsWith("tiny:"), "the final event says where it went");
-        assertStatus(Status.Code.INVALID_ARGUMENT, "model_name 'Fashion Tiny' is not a valid model name",
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "model_name 'Fashion Tiny' is not a valid model name",
                 () -> trainer.publishEncoder(PublishEncoderRequest.newBuilder()
-                        .setRunId(run.getRunId()).setModelName("Fashion Tiny").build()));
+                        .setRunId(run.getRunId())
+                        .setModelName("Fashion Tiny")
+                        .build()));
         Run again = trainer.publishEncoder(PublishEncoderRequest.newBuilder()
-                .setRunId(run.getRunId()).setModelName("fashion-tiny").build());
+                .setRunId(run.getRunId())
+                .setModelName("fashion-tiny")
+                .build());
         assertEquals("fashion-tiny:1", again.getPublishedModel(), "a name is taken as it is, never rewritten");
 
-        String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                URI.create("http://localhost:" + port + "/q/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+        String metrics = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
         String runLabel = "run=\"" + run.getRunId() + "\"";
         double images = metricValue(metrics, "selfsup_training_images_total", runLabel);
         assertEquals(24 * 32, images, 0.5);
@@ -231,17 +274,25 @@ class TrainerServiceTest {
         assertTrue(metricValue(metrics, "selfsup_training_images_per_second", runLabel) > 0);
         assertTrue(metrics.contains("selfsup_training_runs{state=\"succeeded\"}"), "runs by state");
         assertTrue(metrics.contains("selfsup_training_checkpoint_write_seconds_count{"), "checkpoint writes");
-        assertTrue(metrics.contains("selfsup_trainer_requests_total{method=\"StartRun\",status=\"OK\"}"),
+        assertTrue(
+                metrics.contains("selfsup_trainer_requests_total{method=\"StartRun\",status=\"OK\"}"),
                 "every call is counted by method and status (RequestMetrics)");
-        assertTrue(metrics.contains("selfsup_trainer_requests_total{method=\"PublishEncoder\",status=\"INVALID_ARGUMENT\"}"),
+        assertTrue(
+                metrics.contains(
+                        "selfsup_trainer_requests_total{method=\"PublishEncoder\",status=\"INVALID_ARGUMENT\"}"),
                 "a refused call is counted with its status");
         // Every training metric a panel of the Grafana dashboard queries is exported by this run.
         Set<String> queried = dashboardMetrics();
         for (String name : queried) {
-            assertTrue(name.startsWith("selfsup_training_") || name.startsWith("selfsup_encoder_")
-                    || name.startsWith("selfsup_tokenizer_"), name + ": a dashboard metric no service test checks");
+            assertTrue(
+                    name.startsWith("selfsup_training_")
+                            || name.startsWith("selfsup_encoder_")
+                            || name.startsWith("selfsup_tokenizer_"),
+                    name + ": a dashboard metric no service test checks");
             if (name.startsWith("selfsup_training_")) {
-                assertTrue(metrics.contains(name + "{") || metrics.contains(name + " "), name + " is on the dashboard but not exported");
+                assertTrue(
+                        metrics.contains(name + "{") || metrics.contains(name + " "),
+                        name + " is on the dashboard but not exported");
             }
         }
         assertTrue(queried.size() >= 10, "the dashboard queries " + queried);
@@ -249,10 +300,15 @@ class TrainerServiceTest {
 
     /** The metric names in every panel query of deploy/grafana/dashboards/selfsup.json. */
     static Set<String> dashboardMetrics() throws IOException {
-        JsonNode dashboard = new ObjectMapper().readTree(Path.of("../deploy/grafana/dashboards/selfsup.json").toFile());
+        JsonNode dashboard = new ObjectMapper()
+                .readTree(Path.of("../deploy/grafana/dashboards/selfsup.json").toFile());
         Set<String> names = new TreeSet<>();
-        dashboard.findValues("expr").forEach(e -> Pattern.compile("selfsup_[a-z0-9_]+").matcher(e.asText())
-                .results().forEach(m -> names.add(m.group())));
+        dashboard
+                .findValues("expr")
+                .forEach(e -> Pattern.compile("selfsup_[a-z0-9_]+")
+                        .matcher(e.asText())
+                        .results()
+                        .forEach(m -> names.add(m.group())));
         return names;
     }
 
@@ -286,21 +342,30 @@ class TrainerServiceTest {
         assertEquals(RunState.RUN_STATE_CANCELLED, cancelled.getState());
         assertEquals(cancelled.getStep(), cancelled.getCheckpointStep(), "cancelling writes a checkpoint");
 
-        assertStatus(Status.Code.FAILED_PRECONDITION, () -> trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build()));
+        assertStatus(
+                Status.Code.FAILED_PRECONDITION,
+                () -> trainer.cancelRun(
+                        CancelRunRequest.newBuilder().setRunId(id).build()));
         trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build());
         Watcher w2 = watch(id);
         long deadline = System.currentTimeMillis() + 120_000;
         Run now;
-        while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getStep() <= cancelled.getStep()) {
+        while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getStep()
+                <= cancelled.getStep()) {
             assertTrue(System.currentTimeMillis() < deadline, "resumed run makes progress");
             Thread.sleep(100);
         }
         assertEquals(cancelled.getStep(), now.getResumedFromStep(), "resumes from the checkpoint, not from 0");
-        assertStatus(Status.Code.FAILED_PRECONDITION, () -> trainer.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build()));
+        assertStatus(
+                Status.Code.FAILED_PRECONDITION,
+                () -> trainer.deleteRun(
+                        DeleteRunRequest.newBuilder().setRunId(id).build()));
         trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
         assertTrue(w2.done.await(60, TimeUnit.SECONDS));
         trainer.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build());
-        assertStatus(Status.Code.NOT_FOUND, () -> trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()));
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                () -> trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()));
     }
 
     @Test
@@ -321,23 +386,32 @@ class TrainerServiceTest {
             b[b.length / 2] ^= 0x5a; // one changed byte: the checksum no longer matches
             Files.write(f, b);
         }
-        StatusRuntimeException refused = assertThrows(StatusRuntimeException.class,
-                () -> trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).build()));
+        StatusRuntimeException refused = assertThrows(
+                StatusRuntimeException.class,
+                () -> trainer.resumeRun(
+                        ResumeRunRequest.newBuilder().setRunId(id).build()));
         assertEquals(Status.Code.FAILED_PRECONDITION, refused.getStatus().getCode());
         String why = refused.getStatus().getDescription();
-        assertTrue(why.contains(files.get(0).getFileName().toString()) && why.contains("checksum mismatch")
-                && why.contains("start_over=true"), why);
+        assertTrue(
+                why.contains(files.get(0).getFileName().toString())
+                        && why.contains("checksum mismatch")
+                        && why.contains("start_over=true"),
+                why);
         assertTrue(!why.contains(varDir.toString()), "no server path in the answer: " + why);
-        assertEquals(RunState.RUN_STATE_CANCELLED, trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())
-                .getState(), "a refused resume changes nothing");
+        assertEquals(
+                RunState.RUN_STATE_CANCELLED,
+                trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build()).getState(),
+                "a refused resume changes nothing");
 
-        Run again = trainer.resumeRun(ResumeRunRequest.newBuilder().setRunId(id).setStartOver(true).build());
+        Run again = trainer.resumeRun(
+                ResumeRunRequest.newBuilder().setRunId(id).setStartOver(true).build());
         assertEquals(RunState.RUN_STATE_QUEUED, again.getState());
         assertEquals(0, again.getStep(), "a run started over shows step 0");
         long deadline = System.currentTimeMillis() + 120_000;
         Run now;
         while ((now = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build())).getState()
-                != RunState.RUN_STATE_RUNNING || now.getStep() < 2) {
+                        != RunState.RUN_STATE_RUNNING
+                || now.getStep() < 2) {
             assertTrue(System.currentTimeMillis() < deadline, "the run starts over when asked");
             Thread.sleep(100);
         }
@@ -353,13 +427,20 @@ class TrainerServiceTest {
     @Test
     void deepClusterReportsNmiBetweenEpochs() throws Exception {
         // 256 images in batches of 32: 8 steps an epoch, three epochs, so two NMIs between successive clusterings.
-        Run run = trainer.startRun(tinySpec(24).setName("dc").setMethod(Method.METHOD_DEEPCLUSTER).setClusters(4)
-                .setPcaDim(8).build());
+        Run run = trainer.startRun(tinySpec(24)
+                .setName("dc")
+                .setMethod(Method.METHOD_DEEPCLUSTER)
+                .setClusters(4)
+                .setPcaDim(8)
+                .build());
         assertEquals(Method.METHOD_DEEPCLUSTER, run.getSpec().getMethod());
         assertEquals(4, run.getSpec().getClusters());
         Watcher w = watch(run.getRunId());
         assertTrue(w.done.await(120, TimeUnit.SECONDS));
-        assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState(), w.lastRun().getError());
+        assertEquals(
+                RunState.RUN_STATE_SUCCEEDED,
+                w.lastRun().getState(),
+                w.lastRun().getError());
         List<Double> nmis = new ArrayList<>();
         for (RunEvent e : w.events) {
             if (e.hasProgress() && e.getProgress().containsMethodMetrics("nmi_previous_epoch")) {
@@ -375,66 +456,155 @@ class TrainerServiceTest {
     @Test
     void beitTrainsOnTokensFromTheTokenizerService() throws Exception {
         int before = FakeTokenizerService.TOKENIZE_CALLS.get();
-        Run run = trainer.startRun(tinySpec(8).setName("beit").setMethod(Method.METHOD_BEIT).setWidth(32).setDepth(1)
-                .setTokenizer("tiny-tok").build());
+        Run run = trainer.startRun(tinySpec(8)
+                .setName("beit")
+                .setMethod(Method.METHOD_BEIT)
+                .setWidth(32)
+                .setDepth(1)
+                .setTokenizer("tiny-tok")
+                .build());
         assertEquals(Backbone.BACKBONE_VIT, run.getSpec().getBackbone(), "BEiT's default backbone");
         assertEquals(0.4f, run.getSpec().getMaskRatio(), 1e-6f);
         Watcher w = watch(run.getRunId());
         assertTrue(w.done.await(120, TimeUnit.SECONDS));
-        assertEquals(RunState.RUN_STATE_SUCCEEDED, w.lastRun().getState(), w.lastRun().getError());
+        assertEquals(
+                RunState.RUN_STATE_SUCCEEDED,
+                w.lastRun().getState(),
+                w.lastRun().getError());
         // One Tokenize call per step, made ahead of the step (two more were prefetched past the end).
-        assertTrue(FakeTokenizerService.TOKENIZE_CALLS.get() - before >= 8, "tokenize calls "
-                + (FakeTokenizerService.TOKENIZE_CALLS.get() - before));
-        boolean reported = w.events.stream().anyMatch(e -> e.hasProgress()
-                && e.getProgress().containsMethodMetrics("token_wait_share"));
+        assertTrue(
+                FakeTokenizerService.TOKENIZE_CALLS.get() - before >= 8,
+                "tokenize calls " + (FakeTokenizerService.TOKENIZE_CALLS.get() - before));
+        boolean reported = w.events.stream()
+                .anyMatch(e -> e.hasProgress() && e.getProgress().containsMethodMetrics("token_wait_share"));
         assertTrue(reported, "progress reports the share of time spent waiting for tokens");
     }
 
     @Test
     void badInputGetsClearStatus() {
-        assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "model_name 'Bad Name!' is not a valid model name",
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "batch_size",
+                () -> trainer.startRun(tinySpec(5).setBatchSize(0).build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "model_name 'Bad Name!' is not a valid model name",
                 () -> trainer.startRun(tinySpec(5).setModelName("Bad Name!").build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "(10000 characters)' is not a valid model name",
-                () -> trainer.startRun(tinySpec(5).setModelName("a".repeat(10_000)).build()));
-        assertStatus(Status.Code.FAILED_PRECONDITION, "device gpu requested, but the engine sees 0 GPU(s)",
-                () -> trainer.startRun(tinySpec(5).setDevice(DevicePreference.DEVICE_PREFERENCE_GPU)
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "(10000 characters)' is not a valid model name",
+                () -> trainer.startRun(
+                        tinySpec(5).setModelName("a".repeat(10_000)).build()));
+        assertStatus(
+                Status.Code.FAILED_PRECONDITION,
+                "device gpu requested, but the engine sees 0 GPU(s)",
+                () -> trainer.startRun(tinySpec(5)
+                        .setDevice(DevicePreference.DEVICE_PREFERENCE_GPU)
                         .build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "batch_size", () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "learning_rate",
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "batch_size",
+                () -> trainer.startRun(tinySpec(5).setBatchSize(1000).build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "learning_rate",
                 () -> trainer.startRun(tinySpec(5).setLearningRate(-1).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "steps", () -> trainer.startRun(tinySpec(0).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "tokenizer",
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "steps",
+                () -> trainer.startRun(tinySpec(0).build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "tokenizer",
                 () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).build()));
-        assertStatus(Status.Code.FAILED_PRECONDITION, "does not exist",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).setTokenizer("nope").build()));
-        assertStatus(Status.Code.FAILED_PRECONDITION, "grid does not match",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_BEIT).setTokenizer("coarse-tok").build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "BEiT pretrains a ViT", () -> trainer.startRun(tinySpec(5)
-                .setMethod(Method.METHOD_BEIT).setTokenizer("tiny-tok").setBackbone(Backbone
-                        .BACKBONE_SMALL_CONVNET).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "too small for a 3x3 grid",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).build()));
-        assertStatus(Status.Code.FAILED_PRECONDITION, "needs colour images",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_COLORIZATION).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "clusters",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_DEEPCLUSTER).setClusters(5000).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "pca_dim",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_DEEPCLUSTER).setPcaDim(64).build()));
-        assertStatus(Status.Code.INVALID_ARGUMENT, "jigsaw_permutations",
-                () -> trainer.startRun(tinySpec(5).setMethod(Method.METHOD_JIGSAW).setJigsawPermutations(1).build()));
-        assertStatus(Status.Code.NOT_FOUND, "nope",
-                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("nope")).build()));
-        assertStatus(Status.Code.PERMISSION_DENIED, "leaves",
-                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("../etc")).build()));
-        assertStatus(Status.Code.PERMISSION_DENIED, "absolute",
-                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("/etc")).build()));
-        assertStatus(Status.Code.PERMISSION_DENIED, "link",
-                () -> trainer.startRun(tinySpec(5).setDataset(DatasetRef.newBuilder().setPath("escape")).build()));
-        assertStatus(Status.Code.NOT_FOUND, "no run", () -> trainer.getRun(GetRunRequest.newBuilder().setRunId("zzz").build()));
+        assertStatus(
+                Status.Code.FAILED_PRECONDITION,
+                "does not exist",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_BEIT)
+                        .setTokenizer("nope")
+                        .build()));
+        assertStatus(
+                Status.Code.FAILED_PRECONDITION,
+                "grid does not match",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_BEIT)
+                        .setTokenizer("coarse-tok")
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "BEiT pretrains a ViT",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_BEIT)
+                        .setTokenizer("tiny-tok")
+                        .setBackbone(Backbone.BACKBONE_SMALL_CONVNET)
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "too small for a 3x3 grid",
+                () -> trainer.startRun(
+                        tinySpec(5).setMethod(Method.METHOD_JIGSAW).build()));
+        assertStatus(
+                Status.Code.FAILED_PRECONDITION,
+                "needs colour images",
+                () -> trainer.startRun(
+                        tinySpec(5).setMethod(Method.METHOD_COLORIZATION).build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "clusters",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_DEEPCLUSTER)
+                        .setClusters(5000)
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "pca_dim",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_DEEPCLUSTER)
+                        .setPcaDim(64)
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "jigsaw_permutations",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_JIGSAW)
+                        .setJigsawPermutations(1)
+                        .build()));
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                "nope",
+                () -> trainer.startRun(tinySpec(5)
+                        .setDataset(DatasetRef.newBuilder().setPath("nope"))
+                        .build()));
+        assertStatus(
+                Status.Code.PERMISSION_DENIED,
+                "leaves",
+                () -> trainer.startRun(tinySpec(5)
+                        .setDataset(DatasetRef.newBuilder().setPath("../etc"))
+                        .build()));
+        assertStatus(
+                Status.Code.PERMISSION_DENIED,
+                "absolute",
+                () -> trainer.startRun(tinySpec(5)
+                        .setDataset(DatasetRef.newBuilder().setPath("/etc"))
+                        .build()));
+        assertStatus(
+                Status.Code.PERMISSION_DENIED,
+                "link",
+                () -> trainer.startRun(tinySpec(5)
+                        .setDataset(DatasetRef.newBuilder().setPath("escape"))
+                        .build()));
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                "no run",
+                () -> trainer.getRun(GetRunRequest.newBuilder().setRunId("zzz").build()));
         assertStatus(Status.Code.INVALID_ARGUMENT, "run_id", () -> trainer.getRun(GetRunRequest.getDefaultInstance()));
-        assertStatus(Status.Code.NOT_FOUND, () -> trainer.exportEncoder(ExportEncoderRequest.newBuilder().setRunId("zzz").build())
-                .hasNext());
+        assertStatus(
+                Status.Code.NOT_FOUND,
+                () -> trainer.exportEncoder(ExportEncoderRequest.newBuilder()
+                                .setRunId("zzz")
+                                .build())
+                        .hasNext());
         List<String> ids = new ArrayList<>();
         trainer.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList().forEach(r -> ids.add(r.getRunId()));
         assertTrue(ids.stream().noneMatch(String::isBlank));

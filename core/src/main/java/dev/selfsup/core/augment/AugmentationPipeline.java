@@ -37,8 +37,12 @@ public final class AugmentationPipeline implements Augmentation {
         var steps = new ArrayList<Augmentation>();
         steps.add(new RandomResizedCrop(size, cropScaleMin, 1.0));
         steps.add(new HorizontalFlip(0.5));
-        steps.add(new ColorJitter(0.8 * strength, 0.8 * strength, channels == 3 ? 0.8 * strength : 0,
-                channels == 3 ? 0.2 * strength : 0, 0.8));
+        steps.add(new ColorJitter(
+                0.8 * strength,
+                0.8 * strength,
+                channels == 3 ? 0.8 * strength : 0,
+                channels == 3 ? 0.2 * strength : 0,
+                0.8));
         if (channels == 3) {
             steps.add(new RandomGrayscale(0.2));
         }
@@ -54,7 +58,7 @@ public final class AugmentationPipeline implements Augmentation {
      * {@code cropScaleMin} of the area, and a horizontal flip with p 0.5.
      */
     public static AugmentationPipeline cropFlip(int size, double cropScaleMin) {
-        return new AugmentationPipeline(List.of(new RandomResizedCrop(size, cropScaleMin, 1.0),
-                new HorizontalFlip(0.5)));
+        return new AugmentationPipeline(
+                List.of(new RandomResizedCrop(size, cropScaleMin, 1.0), new HorizontalFlip(0.5)));
     }
 }

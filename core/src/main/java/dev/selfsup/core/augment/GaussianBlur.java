@@ -74,8 +74,10 @@ public final class GaussianBlur implements Augmentation {
 
     private NDArray blur(NDArray x, NDArray k, int groups) {
         int r = kernelSize / 2;
-        NDArray v = Conv2d.conv2d(x, k, null, new Shape(1, 1), new Shape(r, 0), new Shape(1, 1), groups).singletonOrThrow();
-        return Conv2d.conv2d(v, k.transpose(0, 1, 3, 2), null, new Shape(1, 1), new Shape(0, r), new Shape(1, 1), groups)
+        NDArray v = Conv2d.conv2d(x, k, null, new Shape(1, 1), new Shape(r, 0), new Shape(1, 1), groups)
+                .singletonOrThrow();
+        return Conv2d.conv2d(
+                        v, k.transpose(0, 1, 3, 2), null, new Shape(1, 1), new Shape(0, r), new Shape(1, 1), groups)
                 .singletonOrThrow();
     }
 }

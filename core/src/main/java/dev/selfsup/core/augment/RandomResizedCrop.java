@@ -22,8 +22,8 @@ public final class RandomResizedCrop implements Augmentation {
     private final double logRatioMin;
     private final double logRatioMax;
 
-    public RandomResizedCrop(int outHeight, int outWidth, double scaleMin, double scaleMax, double ratioMin,
-            double ratioMax) {
+    public RandomResizedCrop(
+            int outHeight, int outWidth, double scaleMin, double scaleMax, double ratioMin, double ratioMax) {
         if (!(0 < scaleMin && scaleMin <= scaleMax && scaleMax <= 1)) {
             throw new IllegalArgumentException("need 0 < scaleMin <= scaleMax <= 1, got " + scaleMin + ", " + scaleMax);
         }
@@ -99,8 +99,8 @@ public final class RandomResizedCrop implements Augmentation {
     }
 
     /** Crops the given boxes (one per image) and resizes them to {@code oh x ow}. */
-    public static NDArray crop(NDArray images, float[] tops, float[] lefts, float[] heights, float[] widths, int oh,
-            int ow) {
+    public static NDArray crop(
+            NDArray images, float[] tops, float[] lefts, float[] heights, float[] widths, int oh, int ow) {
         Shape s = images.getShape();
         int h = (int) s.get(2);
         int w = (int) s.get(3);
@@ -118,8 +118,13 @@ public final class RandomResizedCrop implements Augmentation {
         NDArray o = m.arange(0f, out, 1f).toDevice(like.getDevice(), false).reshape(1, out, 1);
         // Source coordinate of output pixel centre o (align_corners=False), clamped to the box: the resize sees
         // only the cropped pixels, as torchvision's crop-then-resize does.
-        NDArray src = o.add(0.5f).mul(length.div(out)).addi(start).subi(0.5f).maximum(start)
-                .minimum(start.add(length).subi(1f)).clip(0f, in - 1f);
+        NDArray src = o.add(0.5f)
+                .mul(length.div(out))
+                .addi(start)
+                .subi(0.5f)
+                .maximum(start)
+                .minimum(start.add(length).subi(1f))
+                .clip(0f, in - 1f);
         NDArray grid = m.arange(0f, in, 1f).toDevice(like.getDevice(), false).reshape(1, 1, in);
         return src.sub(grid).abs().neg().addi(1f).clip(0f, 1f);
     }

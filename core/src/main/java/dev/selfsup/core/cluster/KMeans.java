@@ -39,7 +39,8 @@ public final class KMeans {
         SplittableRandom rng = new SplittableRandom(seed);
         NDManager m = x.getManager();
         try (NDManager tmp = m.newSubManager()) {
-            NDArray points = x.toType(DataType.FLOAT32, true); // a copy: attaching x itself would free the caller's array
+            NDArray points =
+                    x.toType(DataType.FLOAT32, true); // a copy: attaching x itself would free the caller's array
             points.attach(tmp);
             NDArray norms = points.square().sum(new int[] {1}, true); // [N, 1]
             float[] c = plusPlus(points, norms, k, rng, tmp);
@@ -60,7 +61,10 @@ public final class KMeans {
                         break;
                     }
                     NDArray labels = tmp.create(assign).toDevice(x.getDevice(), false);
-                    s = labels.oneHot(k, DataType.FLOAT32).transpose().matMul(points).toFloatArray(); // [k, d]
+                    s = labels.oneHot(k, DataType.FLOAT32)
+                            .transpose()
+                            .matMul(points)
+                            .toFloatArray(); // [k, d]
                 }
                 sizes = counts(assign, k);
                 for (int j = 0; j < k; j++) {
@@ -91,7 +95,8 @@ public final class KMeans {
             int to = Math.min(n, from + chunk);
             try (NDScope scope = new NDScope()) {
                 NDArray p = points.get(from + ":" + to);
-                NDArray d2 = norms.get(from + ":" + to).add(cNorms).subi(p.matMul(ct).muli(2f));
+                NDArray d2 =
+                        norms.get(from + ":" + to).add(cNorms).subi(p.matMul(ct).muli(2f));
                 NDArray best = d2.argMin(1).toType(DataType.INT32, false);
                 NDArray min = d2.min(new int[] {1}).maximum(0f).sum();
                 System.arraycopy(best.toIntArray(), 0, labels, from, to - from);
@@ -116,7 +121,10 @@ public final class KMeans {
         for (int j = 1; j < k; j++) {
             try (NDScope scope = new NDScope()) {
                 NDArray cj = tmp.create(row, new Shape(d, 1)).toDevice(points.getDevice(), false);
-                NDArray dist = norms.add(cj.square().sum()).subi(points.matMul(cj).muli(2f)).maximum(0f).reshape(-1);
+                NDArray dist = norms.add(cj.square().sum())
+                        .subi(points.matMul(cj).muli(2f))
+                        .maximum(0f)
+                        .reshape(-1);
                 NDArray next = nearest == null ? dist : nearest.minimum(dist);
                 NDScope.unregister(next);
                 if (nearest != null) {

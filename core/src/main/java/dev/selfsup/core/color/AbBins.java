@@ -18,6 +18,7 @@ import java.util.SplittableRandom;
 public final class AbBins {
     /** The ab range the grid covers: [-RANGE, RANGE). */
     public static final int RANGE = 110;
+
     private final int step;
     private final float[] centres; // [Q * 2]: a, b of each class
     private final float[] prior;
@@ -47,7 +48,9 @@ public final class AbBins {
             int i = n == data.size() ? k : rng.nextInt(data.size());
             for (int y = 0; y < data.height(); y++) {
                 for (int x = 0; x < data.width(); x++) {
-                    double[] lab = Lab.fromRgb(data.pixel(i, 0, y, x) / 255.0, data.pixel(i, 1, y, x) / 255.0,
+                    double[] lab = Lab.fromRgb(
+                            data.pixel(i, 0, y, x) / 255.0,
+                            data.pixel(i, 1, y, x) / 255.0,
                             data.pixel(i, 2, y, x) / 255.0);
                     counts[cell(lab[1], step, side) * side + cell(lab[2], step, side)]++;
                 }
@@ -155,7 +158,11 @@ public final class AbBins {
      */
     public NDArray softTargets(NDArray ab, int neighbours) {
         NDArray d2 = squaredDistances(ab);
-        NDArray kth = d2.neg().topK(Math.min(neighbours, size()), 1, true, false).get(0).min(new int[] {1}, true).neg();
+        NDArray kth = d2.neg()
+                .topK(Math.min(neighbours, size()), 1, true, false)
+                .get(0)
+                .min(new int[] {1}, true)
+                .neg();
         NDArray near = d2.lte(kth).toType(DataType.FLOAT32, false);
         NDArray g = d2.div(-2f * 25f).exp().muli(near);
         return g.divi(g.sum(new int[] {1}, true).addi(1e-12f));

@@ -65,8 +65,8 @@ public final class BatchLoader implements AutoCloseable {
             throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
         }
         if (data.size() < batchSize) {
-            throw new IllegalArgumentException("dataset " + data.name() + " has " + data.size()
-                    + " images, fewer than one batch of " + batchSize);
+            throw new IllegalArgumentException(
+                    "dataset " + data.name() + " has " + data.size() + " images, fewer than one batch of " + batchSize);
         }
         this.data = data;
         this.batchSize = batchSize;

@@ -42,8 +42,10 @@ public final class CifarBinaryReader {
             }
             byte[] bytes = Files.readAllBytes(f);
             if (bytes.length == 0 || bytes.length % record != 0) {
-                throw new DatasetFormatException(f, "size " + bytes.length + " is not a whole number of "
-                        + variant + " records of " + record + " bytes (truncated, or the wrong variant)");
+                throw new DatasetFormatException(
+                        f,
+                        "size " + bytes.length + " is not a whole number of " + variant + " records of " + record
+                                + " bytes (truncated, or the wrong variant)");
             }
             contents.add(bytes);
             total += bytes.length / record;
@@ -57,8 +59,10 @@ public final class CifarBinaryReader {
             for (int off = 0; off < bytes.length; off += record, i++) {
                 int label = bytes[off + variant.labelBytes - 1] & 0xff;
                 if (label >= variant.classes) {
-                    throw new DatasetFormatException(files.get(fi), "record " + (off / record) + " has label " + label
-                            + ", " + variant + " has " + variant.classes + " classes");
+                    throw new DatasetFormatException(
+                            files.get(fi),
+                            "record " + (off / record) + " has label " + label + ", " + variant + " has "
+                                    + variant.classes + " classes");
                 }
                 labels[i] = label;
                 System.arraycopy(bytes, off + variant.labelBytes, pixels, i * IMAGE_BYTES, IMAGE_BYTES);
@@ -71,7 +75,8 @@ public final class CifarBinaryReader {
                 names.add(Integer.toString(c));
             }
         } else if (names.size() != variant.classes) {
-            throw new IllegalArgumentException(variant + " has " + variant.classes + " classes, got " + names.size() + " names");
+            throw new IllegalArgumentException(
+                    variant + " has " + variant.classes + " classes, got " + names.size() + " names");
         }
         return new ImageDataset(name, pixels, labels, n, 3, 32, 32, names);
     }

@@ -21,7 +21,13 @@ import java.util.stream.Stream;
  */
 public final class DatasetLoader {
     /** The formats. */
-    public enum Format { AUTO, IDX, CIFAR10, CIFAR100, IMAGE_FOLDER }
+    public enum Format {
+        AUTO,
+        IDX,
+        CIFAR10,
+        CIFAR100,
+        IMAGE_FOLDER
+    }
 
     private DatasetLoader() {}
 
@@ -47,10 +53,10 @@ public final class DatasetLoader {
                 Path labels = firstOrNull(dir, prefix + "-labels-idx1-ubyte.gz", prefix + "-labels-idx1-ubyte");
                 yield IdxReader.read(name, images, labels, List.of());
             }
-            case CIFAR10 -> CifarBinaryReader.read(name, cifarFiles(dir, s, false), CifarBinaryReader.Variant.CIFAR10,
-                    List.of());
-            case CIFAR100 -> CifarBinaryReader.read(name, cifarFiles(dir, s, true), CifarBinaryReader.Variant.CIFAR100,
-                    List.of());
+            case CIFAR10 ->
+                CifarBinaryReader.read(name, cifarFiles(dir, s, false), CifarBinaryReader.Variant.CIFAR10, List.of());
+            case CIFAR100 ->
+                CifarBinaryReader.read(name, cifarFiles(dir, s, true), CifarBinaryReader.Variant.CIFAR100, List.of());
             case IMAGE_FOLDER -> {
                 Path sub = dir.resolve(s);
                 yield ImageFolderReader.read(name, Files.isDirectory(sub) ? sub : dir, channels, size);
@@ -85,7 +91,9 @@ public final class DatasetLoader {
         }
         List<Path> files = new ArrayList<>();
         try (Stream<Path> s = Files.list(dir)) {
-            s.filter(p -> p.getFileName().toString().matches("data_batch_\\d+\\.bin")).sorted().forEach(files::add);
+            s.filter(p -> p.getFileName().toString().matches("data_batch_\\d+\\.bin"))
+                    .sorted()
+                    .forEach(files::add);
         }
         if (files.isEmpty()) {
             throw new DatasetFormatException(dir, "no data_batch_*.bin files");

@@ -14,8 +14,8 @@ public final class FashionMnist {
     public static final Path DEFAULT_DIR = Path.of("/usr/share/datasets/fashion-mnist");
 
     /** The class names in label order. */
-    public static final List<String> CLASSES = List.of("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot");
+    public static final List<String> CLASSES = List.of(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot");
 
     private FashionMnist() {}
 
@@ -30,8 +30,11 @@ public final class FashionMnist {
     }
 
     private static ImageDataset load(Path dir, String prefix) throws IOException {
-        return IdxReader.read("fashion-mnist/" + ("t10k".equals(prefix) ? "test" : "train"),
-                find(dir, prefix + "-images-idx3-ubyte"), find(dir, prefix + "-labels-idx1-ubyte"), CLASSES);
+        return IdxReader.read(
+                "fashion-mnist/" + ("t10k".equals(prefix) ? "test" : "train"),
+                find(dir, prefix + "-images-idx3-ubyte"),
+                find(dir, prefix + "-labels-idx1-ubyte"),
+                CLASSES);
     }
 
     private static Path find(Path dir, String base) throws DatasetFormatException {
@@ -41,7 +44,8 @@ public final class FashionMnist {
                 return p;
             }
         }
-        throw new DatasetFormatException(dir.resolve(base + ".gz"),
+        throw new DatasetFormatException(
+                dir.resolve(base + ".gz"),
                 "Fashion-MNIST file not found (install it with: apt-get install -y dataset-fashion-mnist)");
     }
 }

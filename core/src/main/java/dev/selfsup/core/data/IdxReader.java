@@ -35,8 +35,8 @@ public final class IdxReader {
         if (labelsFile != null) {
             Idx lab = readIdx(labelsFile, 1);
             if (lab.dims[0] != n) {
-                throw new DatasetFormatException(labelsFile, lab.dims[0] + " labels, but " + imagesFile.getFileName()
-                        + " has " + n + " images");
+                throw new DatasetFormatException(
+                        labelsFile, lab.dims[0] + " labels, but " + imagesFile.getFileName() + " has " + n + " images");
             }
             labels = new int[n];
             int max = 0;
@@ -79,8 +79,11 @@ public final class IdxReader {
                 throw new DatasetFormatException(file, "file is empty or shorter than the 4-byte IDX header");
             }
             if ((magic >>> 16) != 0 || ((magic >> 8) & 0xff) != UNSIGNED_BYTE) {
-                throw new DatasetFormatException(file, String.format(
-                        "not an unsigned-byte IDX file (magic 0x%08x, expected 0x0000080%d)", magic, expectedDims));
+                throw new DatasetFormatException(
+                        file,
+                        String.format(
+                                "not an unsigned-byte IDX file (magic 0x%08x, expected 0x0000080%d)",
+                                magic, expectedDims));
             }
             int nd = magic & 0xff;
             if (nd != expectedDims) {
@@ -105,8 +108,8 @@ public final class IdxReader {
             byte[] payload = new byte[(int) total];
             int read = data.readNBytes(payload, 0, payload.length);
             if (read < payload.length) {
-                throw new DatasetFormatException(file, "truncated: header announces " + total + " bytes of data, file has "
-                        + read);
+                throw new DatasetFormatException(
+                        file, "truncated: header announces " + total + " bytes of data, file has " + read);
             }
             return new Idx(dims, payload);
         } catch (ZipException e) {

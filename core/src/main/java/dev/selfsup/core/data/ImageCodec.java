@@ -36,8 +36,8 @@ public final class ImageCodec {
 
     /** Encodes CHW bytes (1 or 3 channels) as a PNG file. */
     public static byte[] encodePng(byte[] chw, int channels, int height, int width) {
-        BufferedImage img = new BufferedImage(width, height,
-                channels == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_INT_RGB);
+        BufferedImage img = new BufferedImage(
+                width, height, channels == 1 ? BufferedImage.TYPE_BYTE_GRAY : BufferedImage.TYPE_INT_RGB);
         int plane = height * width;
         for (int y = 0; y < height; y++) {
             for (int x = 0; x < width; x++) {

@@ -28,11 +28,19 @@ public final class ImageDataset {
      * @param labels one label per image in {@code [0, classNames.size())}, or null when unlabeled
      * @param classNames the class names, empty when unlabeled
      */
-    public ImageDataset(String name, byte[] pixels, int[] labels, int size, int channels, int height,
-            int width, List<String> classNames) {
+    public ImageDataset(
+            String name,
+            byte[] pixels,
+            int[] labels,
+            int size,
+            int channels,
+            int height,
+            int width,
+            List<String> classNames) {
         this.name = Objects.requireNonNull(name);
         if (size < 0 || channels <= 0 || height <= 0 || width <= 0) {
-            throw new IllegalArgumentException("bad dataset shape " + size + "x" + channels + "x" + height + "x" + width);
+            throw new IllegalArgumentException(
+                    "bad dataset shape " + size + "x" + channels + "x" + height + "x" + width);
         }
         if ((long) size * channels * height * width != pixels.length) {
             throw new IllegalArgumentException("pixel buffer has " + pixels.length + " bytes, shape needs "
@@ -125,8 +133,15 @@ public final class ImageDataset {
         if (limit <= 0 || limit >= size) {
             return this;
         }
-        return new ImageDataset(name + "[:" + limit + "]", Arrays.copyOf(pixels, limit * imageBytes()),
-                labels == null ? null : Arrays.copyOf(labels, limit), limit, channels, height, width, classNames);
+        return new ImageDataset(
+                name + "[:" + limit + "]",
+                Arrays.copyOf(pixels, limit * imageBytes()),
+                labels == null ? null : Arrays.copyOf(labels, limit),
+                limit,
+                channels,
+                height,
+                width,
+                classNames);
     }
 
     /** Images {@code from .. to} (exclusive), e.g. a held-out tail. */
@@ -134,9 +149,15 @@ public final class ImageDataset {
         if (from < 0 || to > size || from >= to) {
             throw new IllegalArgumentException("slice [" + from + ", " + to + ") of " + size + " images");
         }
-        return new ImageDataset(name + "[" + from + ":" + to + "]", Arrays.copyOfRange(pixels, from * imageBytes(),
-                to * imageBytes()), labels == null ? null : Arrays.copyOfRange(labels, from, to), to - from, channels,
-                height, width, classNames);
+        return new ImageDataset(
+                name + "[" + from + ":" + to + "]",
+                Arrays.copyOfRange(pixels, from * imageBytes(), to * imageBytes()),
+                labels == null ? null : Arrays.copyOfRange(labels, from, to),
+                to - from,
+                channels,
+                height,
+                width,
+                classNames);
     }
 
     /** The same images without labels, as a pretraining run sees them. */
@@ -147,7 +168,12 @@ public final class ImageDataset {
     /** A CRC32 of shape, pixels and labels: provenance can name exactly which data a model saw. */
     public String fingerprint() {
         CRC32 crc = new CRC32();
-        crc.update(ByteBuffer.allocate(16).putInt(size).putInt(channels).putInt(height).putInt(width).array());
+        crc.update(ByteBuffer.allocate(16)
+                .putInt(size)
+                .putInt(channels)
+                .putInt(height)
+                .putInt(width)
+                .array());
         crc.update(pixels);
         if (labels != null) {
             ByteBuffer b = ByteBuffer.allocate(labels.length * 4);

@@ -42,8 +42,10 @@ public final class ImageFolderReader {
         List<String> classNames = new ArrayList<>();
         if (!classDirs.isEmpty()) {
             if (!loose.isEmpty()) {
-                throw new DatasetFormatException(root, "has both class folders and loose images (" + loose.get(0).getFileName()
-                        + "): put every image in a class folder, or none");
+                throw new DatasetFormatException(
+                        root,
+                        "has both class folders and loose images ("
+                                + loose.get(0).getFileName() + "): put every image in a class folder, or none");
             }
             for (Path dir : classDirs) {
                 int label = classNames.size();
@@ -66,7 +68,9 @@ public final class ImageFolderReader {
         for (int i = 0; i < files.size(); i++) {
             decodeInto(files.get(i), channels, size, pixels, i * bytes);
         }
-        int[] lab = classNames.isEmpty() ? null : labels.stream().mapToInt(Integer::intValue).toArray();
+        int[] lab = classNames.isEmpty()
+                ? null
+                : labels.stream().mapToInt(Integer::intValue).toArray();
         return new ImageDataset(name, pixels, lab, files.size(), channels, size, size, classNames);
     }
 

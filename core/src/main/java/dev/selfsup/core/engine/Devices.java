@@ -18,7 +18,9 @@ public final class Devices {
      */
     public static Device choose(String preference) {
         NumericsGuard.verify();
-        String p = preference == null ? "auto" : preference.toLowerCase(Locale.ROOT).trim();
+        String p = preference == null
+                ? "auto"
+                : preference.toLowerCase(Locale.ROOT).trim();
         int gpus = Engine.getInstance().getGpuCount();
         if (p.isEmpty() || "auto".equals(p)) {
             return gpus > 0 ? Device.gpu(0) : Device.cpu();

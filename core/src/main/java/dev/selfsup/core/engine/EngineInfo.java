@@ -18,8 +18,15 @@ import dev.selfsup.core.numerics.NumericsReport;
  * @param cpuIsa the widest instruction set oneDNN may use, and the policy that chose it, e.g. "AVX2 (policy safe)"
  * @param numericsCheck the numerics self-check's one-line result
  */
-public record EngineInfo(String engine, String djlVersion, String selfsupVersion, String device, int gpuCount,
-        String cpu, String cpuIsa, String numericsCheck) {
+public record EngineInfo(
+        String engine,
+        String djlVersion,
+        String selfsupVersion,
+        String device,
+        int gpuCount,
+        String cpu,
+        String cpuIsa,
+        String numericsCheck) {
     /**
      * Loads the engine (first call: extracts the native library, a few seconds, and runs the numerics
      * self-check) and describes it.
@@ -30,8 +37,14 @@ public record EngineInfo(String engine, String djlVersion, String selfsupVersion
         NumericsReport check = NumericsGuard.verify();
         Engine e = Engine.getInstance();
         Device d = Devices.choose(devicePreference);
-        return new EngineInfo(Versions.engine(), Versions.djl(),
-                Versions.selfsup(), d.toString(), e.getGpuCount(), check.cpu(), check.isa(),
+        return new EngineInfo(
+                Versions.engine(),
+                Versions.djl(),
+                Versions.selfsup(),
+                d.toString(),
+                e.getGpuCount(),
+                check.cpu(),
+                check.isa(),
                 check.summary());
     }
 

@@ -26,10 +26,12 @@ public final class EngineThreads {
 
     /** One such thread, not started. */
     public static Thread newThread(String name, Runnable body) {
-        Thread t = new Thread(() -> {
-            GradMode.disableOnThisThread();
-            body.run();
-        }, name);
+        Thread t = new Thread(
+                () -> {
+                    GradMode.disableOnThisThread();
+                    body.run();
+                },
+                name);
         t.setDaemon(true);
         return t;
     }

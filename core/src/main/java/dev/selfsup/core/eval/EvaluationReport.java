@@ -9,5 +9,5 @@ package dev.selfsup.core.eval;
  * @param trainImages labelled images the classifiers learned from
  * @param testImages images they were scored on
  */
-public record EvaluationReport(double knnAccuracy, double linearAccuracy, int featureDim, int trainImages,
-        int testImages) {}
+public record EvaluationReport(
+        double knnAccuracy, double linearAccuracy, int featureDim, int trainImages, int testImages) {}

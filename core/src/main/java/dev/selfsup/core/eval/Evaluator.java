@@ -38,8 +38,8 @@ public final class Evaluator {
     }
 
     /** Evaluates given features of the two splits. */
-    public EvaluationReport evaluate(NDArray trainFeatures, NDArray testFeatures, ImageDataset train, ImageDataset test,
-            NDManager m) {
+    public EvaluationReport evaluate(
+            NDArray trainFeatures, NDArray testFeatures, ImageDataset train, ImageDataset test, NDManager m) {
         NDArray ytr = Features.labels(train, m).toDevice(m.getDevice(), false);
         NDArray yte = Features.labels(test, m).toDevice(m.getDevice(), false);
         int classes = Math.max(train.numClasses(), test.numClasses());

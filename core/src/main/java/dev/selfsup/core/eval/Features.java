@@ -48,7 +48,8 @@ public final class Features {
             order[i] = i;
         }
         try (NDManager tmp = manager.newSubManager()) {
-            NDArray x = images(data, order, 0, data.size(), tmp, manager.getDevice()).reshape(data.size(), -1);
+            NDArray x = images(data, order, 0, data.size(), tmp, manager.getDevice())
+                    .reshape(data.size(), -1);
             x.attach(manager);
             return x;
         }

@@ -57,7 +57,9 @@ public final class KnnClassifier {
                 NDArray pred = scores(train, trainLabels, q, classes).argMax(1);
                 NDArray truth = testLabels.get(from + ":" + to);
                 truth.attach(chunk);
-                NDArray hits = pred.eq(truth.toType(DataType.INT64, false)).toType(DataType.INT64, false).sum();
+                NDArray hits = pred.eq(truth.toType(DataType.INT64, false))
+                        .toType(DataType.INT64, false)
+                        .sum();
                 hits.attach(chunk);
                 correct += hits.getLong();
                 // arrays created from train live in its manager: free them with the chunk

@@ -30,9 +30,11 @@ public final class LinearProbe {
     /** Trains on (train, trainLabels) and returns the accuracy on (test, testLabels). */
     public double accuracy(NDArray train, NDArray trainLabels, NDArray test, NDArray testLabels, int classes) {
         NDManager m = train.getManager().newSubManager();
-        try (m; NDScope scope = new NDScope()) {
+        try (m;
+                NDScope scope = new NDScope()) {
             NDArray mean = train.mean(new int[] {0}, true);
-            NDArray std = train.sub(mean).square().mean(new int[] {0}, true).sqrt().add(1e-6f);
+            NDArray std =
+                    train.sub(mean).square().mean(new int[] {0}, true).sqrt().add(1e-6f);
             NDArray x = train.sub(mean).div(std);
             NDArray xt = test.sub(mean).div(std);
             long n = x.getShape().get(0);
@@ -62,12 +64,16 @@ public final class LinearProbe {
                 }
             }
             NDArray pred = xt.matMul(w).addi(b).argMax(1);
-            long correct = pred.eq(testLabels.toType(DataType.INT64, false)).toType(DataType.INT64, false).sum().getLong();
+            long correct = pred.eq(testLabels.toType(DataType.INT64, false))
+                    .toType(DataType.INT64, false)
+                    .sum()
+                    .getLong();
             return (double) correct / test.getShape().get(0);
         }
     }
 
-    private static void adam(NDArray p, NDArray g, NDArray m, NDArray v, float lr, float b1, float b2, float c1, float c2) {
+    private static void adam(
+            NDArray p, NDArray g, NDArray m, NDArray v, float lr, float b1, float b2, float c1, float c2) {
         m.muli(b1).addi(g.mul(1 - b1));
         v.muli(b2).addi(g.square().muli(1 - b2));
         p.subi(m.div(c1).divi(v.div(c2).sqrt().addi(1e-8f)).muli(lr));

@@ -77,10 +77,12 @@ public final class TensorArchive {
     public static void write(Path file, String headerJson, Map<String, Tensor> tensors) throws IOException {
         Path tmp = AtomicFiles.tempBeside(file);
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            try (FileChannel ch =
+                    FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 OutputStream raw = Channels.newOutputStream(ch);
                 CRC32 crc = new CRC32();
-                DataOutputStream out = new DataOutputStream(new CheckedOutputStream(new BufferedOutputStream(raw, 1 << 20), crc));
+                DataOutputStream out =
+                        new DataOutputStream(new CheckedOutputStream(new BufferedOutputStream(raw, 1 << 20), crc));
                 out.write(MAGIC);
                 byte[] header = headerJson.getBytes(StandardCharsets.UTF_8);
                 out.writeInt(header.length);

@@ -46,15 +46,21 @@ import java.util.concurrent.Future;
  */
 public final class Beit extends EncoderMethod {
     /** BEiT, registered in {@link Methods}. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("beit",
-            "masked image modelling: a ViT predicts the visual tokens of masked patches (Bao et al. 2022)",
-            new Settings("", 0.4f, 0.2f),
-            (s, c) -> new Beit(c.spec(), c.resources().tokenSource(s.tokenizer()), s.maskRatio(), s.cropScaleMin(),
-                    c.seed(), c.batchSize()))
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+                    "beit",
+                    "masked image modelling: a ViT predicts the visual tokens of masked patches (Bao et al. 2022)",
+                    new Settings("", 0.4f, 0.2f),
+                    (s, c) -> new Beit(
+                            c.spec(),
+                            c.resources().tokenSource(s.tokenizer()),
+                            s.maskRatio(),
+                            s.cropScaleMin(),
+                            c.seed(),
+                            c.batchSize()))
             // A small ViT (width 128, 4 layers, 4x4 patches on 28 px) with BEiT's optimizer settings: AdamW, weight
             // decay 0.05, gradient clipping at 1; the learning rate is scaled down from BEiT's 1.5e-3 at batch 2048.
-            .withTrainingDefaults(Map.of("backbone", BackboneSpec.VIT, "learning_rate", 0.001f, "weight_decay", 0.05f,
-                    "clip_norm", 1f))
+            .withTrainingDefaults(Map.of(
+                    "backbone", BackboneSpec.VIT, "learning_rate", 0.001f, "weight_decay", 0.05f, "clip_norm", 1f))
             .withCheck((s, spec, data) -> {
                 Records.require(spec.isVit(), "backbone", "BEiT pretrains a ViT (vit or vit-cls), not " + spec.type());
                 Records.require(!s.tokenizer().isBlank(), "tokenizer", "BEiT needs the name of a visual tokenizer");
@@ -97,7 +103,12 @@ public final class Beit extends EncoderMethod {
     /** One step's inputs, prepared ahead: which images, their view as bytes, masks and target tokens. */
     private record Prepared(long step, int[] indices, byte[] view, float[] mask, long[] tokens) {}
 
-    public Beit(BackboneSpec spec, VisualTokenSource tokens, double maskRatio, double cropScaleMin, long seed,
+    public Beit(
+            BackboneSpec spec,
+            VisualTokenSource tokens,
+            double maskRatio,
+            double cropScaleMin,
+            long seed,
             int batchSize) {
         super("beit", spec, new VisionTransformer(checkVit(spec)));
         this.tokens = tokens;
@@ -187,12 +198,17 @@ public final class Beit extends EncoderMethod {
             ByteBuffer buf = ByteBuffer.allocateDirect(b * data.imageBytes());
             data.copyImages(idx, 0, b, buf);
             buf.flip();
-            NDArray x = m.create(buf, new Shape(b, data.channels(), s, s), DataType.UINT8).toType(DataType.FLOAT32, false)
+            NDArray x = m.create(buf, new Shape(b, data.channels(), s, s), DataType.UINT8)
+                    .toType(DataType.FLOAT32, false)
                     .divi(255f);
             NDArray v = RandomResizedCrop.crop(x, tops, lefts, hs, ws, s, s);
             NDArray f = m.create(flips, new Shape(b, 1, 1, 1));
             v = v.add(v.flip(3).sub(v).mul(f));
-            view = v.mul(255f).round().clip(0f, 255f).toType(DataType.UINT8, false).toByteArray();
+            view = v.mul(255f)
+                    .round()
+                    .clip(0f, 255f)
+                    .toType(DataType.UINT8, false)
+                    .toByteArray();
         }
         return new Prepared(step, idx, view, mask, tokens.tokenize(view, b));
     }
@@ -216,7 +232,8 @@ public final class Beit extends EncoderMethod {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while waiting for BEiT's target tokens", e);
         } catch (ExecutionException e) {
-            throw new IllegalStateException("cannot get BEiT's target tokens: " + e.getCause().getMessage(), e.getCause());
+            throw new IllegalStateException(
+                    "cannot get BEiT's target tokens: " + e.getCause().getMessage(), e.getCause());
         } finally {
             pending.remove(step);
         }
@@ -228,13 +245,18 @@ public final class Beit extends EncoderMethod {
         int b = p.indices().length;
         int s = spec.imageSize();
         int n = vit.gridSize() * vit.gridSize();
-        ByteBuffer buf = ByteBuffer.allocateDirect(p.view().length).put(p.view()).flip();
+        ByteBuffer buf =
+                ByteBuffer.allocateDirect(p.view().length).put(p.view()).flip();
         NDArray view = m.create(buf, new Shape(b, spec.channels(), s, s), DataType.UINT8)
-                .toDevice(images.getDevice(), false).toType(DataType.FLOAT32, false).divi(255f);
+                .toDevice(images.getDevice(), false)
+                .toType(DataType.FLOAT32, false)
+                .divi(255f);
         NDArray mask = m.create(p.mask(), new Shape(b, n)).toDevice(images.getDevice(), false);
         NDArray target = m.create(p.tokens(), new Shape(b, n)).toDevice(images.getDevice(), false);
-        NDArray patches = vit.forward(ctx.parameters(), new NDList(view, mask), true).singletonOrThrow();
-        NDArray logits = head.forward(ctx.parameters(), new NDList(patches), true).singletonOrThrow();
+        NDArray patches =
+                vit.forward(ctx.parameters(), new NDList(view, mask), true).singletonOrThrow();
+        NDArray logits =
+                head.forward(ctx.parameters(), new NDList(patches), true).singletonOrThrow();
         double share = 0;
         for (float v : p.mask()) {
             share += v;
@@ -252,7 +274,8 @@ public final class Beit extends EncoderMethod {
      */
     public static NDArray maskedCrossEntropy(NDArray logits, NDArray targets, NDArray mask) {
         NDArray logp = logits.logSoftmax(-1);
-        NDArray picked = logp.gather(targets.toType(DataType.INT64, false).expandDims(-1), -1).squeeze(-1);
+        NDArray picked = logp.gather(targets.toType(DataType.INT64, false).expandDims(-1), -1)
+                .squeeze(-1);
         return picked.mul(mask).sum().neg().div(mask.sum().maximum(1f));
     }
 

@@ -36,13 +36,17 @@ import java.util.SplittableRandom;
  */
 public final class Colorization extends EncoderMethod {
     /** Colorization, registered in {@link Methods}. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("colorization",
-            "pretext: predict an image's colours from its lightness (Zhang et al. 2016)", new Settings(0.5f),
-            (s, c) -> {
-                float[][] stats = lightnessStats(c.data(), c.seed());
-                return new Colorization(c.spec().withInput(BackboneSpec.LIGHTNESS, stats[0], stats[1]),
-                        AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()), 256);
-            })
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+                    "colorization",
+                    "pretext: predict an image's colours from its lightness (Zhang et al. 2016)",
+                    new Settings(0.5f),
+                    (s, c) -> {
+                        float[][] stats = lightnessStats(c.data(), c.seed());
+                        return new Colorization(
+                                c.spec().withInput(BackboneSpec.LIGHTNESS, stats[0], stats[1]),
+                                AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
+                                256);
+                    })
             .withCheck((s, spec, data) -> {
                 if (spec.isVit()) {
                     throw new IllegalArgumentException("backbone: colorization predicts colours per pixel from a "
@@ -71,6 +75,7 @@ public final class Colorization extends EncoderMethod {
     public static final int NEIGHBOURS = 5;
     /** Temperature of the annealed mean. */
     public static final float ANNEALED_T = 0.38f;
+
     private static final int PRIOR_IMAGES = 5000;
 
     private final Augmentation augment;
@@ -137,8 +142,11 @@ public final class Colorization extends EncoderMethod {
             int i = n == data.size() ? k : rng.nextInt(data.size());
             for (int y = 0; y < data.height(); y++) {
                 for (int x = 0; x < data.width(); x++) {
-                    double l = Lab.fromRgb(data.pixel(i, 0, y, x) / 255.0, data.pixel(i, 1, y, x) / 255.0,
-                            data.pixel(i, 2, y, x) / 255.0)[0] / 100.0;
+                    double l = Lab.fromRgb(
+                                    data.pixel(i, 0, y, x) / 255.0,
+                                    data.pixel(i, 1, y, x) / 255.0,
+                                    data.pixel(i, 2, y, x) / 255.0)[0]
+                            / 100.0;
                     sum += l;
                     sq += l * l;
                     count++;
@@ -163,11 +171,18 @@ public final class Colorization extends EncoderMethod {
         }
         bins = AbBins.fromData(data, BIN_STEP, PRIOR_IMAGES, LAMBDA, 17);
         SequentialBlock head = new SequentialBlock()
-                .add(Conv2d.builder().setKernelShape(new Shape(3, 3)).optPadding(new Shape(1, 1)).setFilters(hidden)
-                        .optBias(false).build())
+                .add(Conv2d.builder()
+                        .setKernelShape(new Shape(3, 3))
+                        .optPadding(new Shape(1, 1))
+                        .setFilters(hidden)
+                        .optBias(false)
+                        .build())
                 .add(BatchNorm.builder().build())
                 .add(Activation.reluBlock())
-                .add(Conv2d.builder().setKernelShape(new Shape(1, 1)).setFilters(bins.size()).build());
+                .add(Conv2d.builder()
+                        .setKernelShape(new Shape(1, 1))
+                        .setFilters(bins.size())
+                        .build());
         model.add(trunk).add(head);
     }
 
@@ -193,7 +208,13 @@ public final class Colorization extends EncoderMethod {
         NDArray flatLogits = logits.transpose(0, 2, 3, 1).reshape(-1, q);
         NDArray target = bins.softTargets(ab, NEIGHBOURS);
         NDArray weight = bins.pixelWeights(ab);
-        return flatLogits.logSoftmax(1).mul(target).sum(new int[] {1}).neg().mul(weight).mean();
+        return flatLogits
+                .logSoftmax(1)
+                .mul(target)
+                .sum(new int[] {1})
+                .neg()
+                .mul(weight)
+                .mean();
     }
 
     /** The true ab of each feature-map cell, averaged over the pixels it covers: {@code [B * h * w, 2]}. */
@@ -204,7 +225,8 @@ public final class Colorization extends EncoderMethod {
         }
         NDArray ab = Lab.fromRgb(rgb).get(":, 1:3");
         int k = (int) (side / cells);
-        NDArray pooled = k == 1 ? ab : Pool.avgPool2d(ab, new Shape(k, k), new Shape(k, k), new Shape(0, 0), false, true);
+        NDArray pooled =
+                k == 1 ? ab : Pool.avgPool2d(ab, new Shape(k, k), new Shape(k, k), new Shape(0, 0), false, true);
         return pooled.transpose(0, 2, 3, 1).reshape(-1, 2);
     }
 
@@ -221,7 +243,8 @@ public final class Colorization extends EncoderMethod {
         int h = (int) logits.getShape().get(2);
         int w = (int) logits.getShape().get(3);
         NDArray ab = bins.annealedMean(logits.transpose(0, 2, 3, 1).reshape(-1, bins.size()), ANNEALED_T)
-                .reshape(b, h, w, 2).transpose(0, 3, 1, 2);
+                .reshape(b, h, w, 2)
+                .transpose(0, 3, 1, 2);
         int oh = (int) rgb.getShape().get(2);
         int ow = (int) rgb.getShape().get(3);
         float[] zeros = new float[(int) b];

@@ -9,8 +9,8 @@ import dev.selfsup.core.model.BackboneSpec;
 final class Contrastive {
     private Contrastive() {}
 
-    static void checkSettings(int projectionHidden, int projectionDim, float temperature, float cropScaleMin,
-            float jitterStrength) {
+    static void checkSettings(
+            int projectionHidden, int projectionDim, float temperature, float cropScaleMin, float jitterStrength) {
         require(projectionHidden > 0, "projection_hidden", "must be positive, got " + projectionHidden);
         require(projectionDim > 0, "projection_dim", "must be positive, got " + projectionDim);
         require(temperature > 0, "temperature", "must be positive, got " + temperature);

@@ -46,16 +46,25 @@ import org.slf4j.LoggerFactory;
  */
 public final class DeepCluster extends EncoderMethod {
     /** DeepCluster, registered in {@link Methods}. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("deepcluster",
-            "clustering: k-means on the features gives pseudo-labels to classify (Caron et al. 2018)",
-            new Settings(100, 32, 0.2f),
-            (s, c) -> new DeepCluster(c.spec(), AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
-                    s.clusters(), s.pcaDim(), Methods.HEAD_HIDDEN))
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+                    "deepcluster",
+                    "clustering: k-means on the features gives pseudo-labels to classify (Caron et al. 2018)",
+                    new Settings(100, 32, 0.2f),
+                    (s, c) -> new DeepCluster(
+                            c.spec(),
+                            AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
+                            s.clusters(),
+                            s.pcaDim(),
+                            Methods.HEAD_HIDDEN))
             .withCheck((s, spec, data) -> {
-                Records.require(s.clusters() <= data.size(), "clusters", s.clusters() + " clusters need at least as "
-                        + "many images; the dataset has " + data.size());
-                Records.require(s.pcaDim() <= spec.featureDim(), "pca_dim", s.pcaDim() + " is larger than the "
-                        + "encoder's " + spec.featureDim() + " features");
+                Records.require(
+                        s.clusters() <= data.size(),
+                        "clusters",
+                        s.clusters() + " clusters need at least as " + "many images; the dataset has " + data.size());
+                Records.require(
+                        s.pcaDim() <= spec.featureDim(),
+                        "pca_dim",
+                        s.pcaDim() + " is larger than the " + "encoder's " + spec.featureDim() + " features");
             });
 
     /**
@@ -94,8 +103,8 @@ public final class DeepCluster extends EncoderMethod {
     public DeepCluster(BackboneSpec spec, Augmentation augment, int clusters, int pcaDim, int hidden) {
         super("deepcluster", spec, Backbones.build(spec));
         if (pcaDim > spec.featureDim()) {
-            throw new IllegalArgumentException("pca_dim: " + pcaDim + " is larger than the encoder's "
-                    + spec.featureDim() + " features");
+            throw new IllegalArgumentException(
+                    "pca_dim: " + pcaDim + " is larger than the encoder's " + spec.featureDim() + " features");
         }
         this.augment = augment;
         this.clusters = clusters;
@@ -151,13 +160,13 @@ public final class DeepCluster extends EncoderMethod {
             explained = pca.explainedVariance();
             NDArray reduced = pca.transform(features);
             reduced.attach(tmp);
-            km = KMeans.fit(reduced, clusters, KMEANS_ITERATIONS, new SplittableRandom(ctx.seed()).nextLong() + ctx.epoch());
+            km = KMeans.fit(
+                    reduced, clusters, KMEANS_ITERATIONS, new SplittableRandom(ctx.seed()).nextLong() + ctx.epoch());
         }
         previous = assignments;
         assignments = km.assignments();
         try (NDManager tmp = ctx.manager().newSubManager()) {
-            assignmentState.set(new NDIndex(":"), tmp.create(assignments).toDevice(
-                    assignmentState.getDevice(), false));
+            assignmentState.set(new NDIndex(":"), tmp.create(assignments).toDevice(assignmentState.getDevice(), false));
         }
         epochState.set(new NDIndex(0), ctx.epoch());
         reinitialiseClassifier(ctx);
@@ -174,8 +183,13 @@ public final class DeepCluster extends EncoderMethod {
         metrics.put("largest_cluster_share", largest / (double) assignments.length);
         metrics.put("kmeans_reseeded", (double) km.reseeded());
         metrics.put("pca_explained_variance", explained);
-        LOG.info("epoch {}: k-means of {} images into {} clusters in {} s; {}", ctx.epoch(), assignments.length,
-                clusters, String.format("%.1f", (System.nanoTime() - t0) / 1e9), metrics);
+        LOG.info(
+                "epoch {}: k-means of {} images into {} clusters in {} s; {}",
+                ctx.epoch(),
+                assignments.length,
+                clusters,
+                String.format("%.1f", (System.nanoTime() - t0) / 1e9),
+                metrics);
     }
 
     /** A fresh last layer for the new pseudo-labels: N(0, 0.01) weights and zero biases, as in the paper. */

@@ -18,5 +18,11 @@ import java.util.function.Consumer;
  * @param resetOptimizerState zeroes the optimizer's state (moments) of a block's parameters, for a head the
  *     method has just re-initialised
  */
-public record EpochContext(long epoch, boolean resumed, ParameterStore parameters, ImageDataset data,
-        NDManager manager, long seed, Consumer<Block> resetOptimizerState) {}
+public record EpochContext(
+        long epoch,
+        boolean resumed,
+        ParameterStore parameters,
+        ImageDataset data,
+        NDManager manager,
+        long seed,
+        Consumer<Block> resetOptimizerState) {}

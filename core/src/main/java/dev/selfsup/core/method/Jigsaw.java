@@ -26,10 +26,11 @@ import java.util.Random;
  */
 public final class Jigsaw extends EncoderMethod {
     /** Jigsaw puzzles, registered in {@link Methods}. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("jigsaw",
-            "pretext: which permutation shuffled the nine tiles of an image (Noroozi and Favaro 2016)",
-            new Settings(100),
-            (s, c) -> new Jigsaw(c.spec(), s.jigsawPermutations(), c.seed(), Methods.HEAD_HIDDEN))
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+                    "jigsaw",
+                    "pretext: which permutation shuffled the nine tiles of an image (Noroozi and Favaro 2016)",
+                    new Settings(100),
+                    (s, c) -> new Jigsaw(c.spec(), s.jigsawPermutations(), c.seed(), Methods.HEAD_HIDDEN))
             .withCheck((s, spec, data) -> new PatchGrid(spec.imageSize()));
 
     /**
@@ -39,7 +40,9 @@ public final class Jigsaw extends EncoderMethod {
      */
     public record Settings(int jigsawPermutations) {
         public Settings {
-            Records.require(jigsawPermutations >= 2 && jigsawPermutations <= 10000, "jigsaw_permutations",
+            Records.require(
+                    jigsawPermutations >= 2 && jigsawPermutations <= 10000,
+                    "jigsaw_permutations",
                     "must be in [2, 10000], got " + jigsawPermutations);
         }
     }
@@ -95,7 +98,8 @@ public final class Jigsaw extends EncoderMethod {
         NDArray tiles = grid.cut(images, positions, rng);
         NDArray h = encoder.forward(ctx.parameters(), new NDList(tiles), true).singletonOrThrow();
         NDArray puzzle = h.reshape(b, TILES * h.getShape().get(1));
-        NDArray logits = head.forward(ctx.parameters(), new NDList(puzzle), true).singletonOrThrow();
+        NDArray logits =
+                head.forward(ctx.parameters(), new NDList(puzzle), true).singletonOrThrow();
         NDArray y = images.getManager().create(labels).toDevice(images.getDevice(), false);
         return Losses.crossEntropy(logits, y);
     }

@@ -12,5 +12,5 @@ import dev.selfsup.core.model.BackboneSpec;
  * @param seed the run's seed
  * @param batchSize images per step
  */
-public record MethodContext(BackboneSpec spec, ImageDataset data, MethodResources resources, long seed,
-        int batchSize) {}
+public record MethodContext(
+        BackboneSpec spec, ImageDataset data, MethodResources resources, long seed, int batchSize) {}

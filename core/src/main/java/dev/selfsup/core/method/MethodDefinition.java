@@ -21,8 +21,14 @@ import java.util.Map;
  * @param check refuses, before a run starts, data or a backbone the method cannot learn from
  * @param <S> the method's settings record
  */
-public record MethodDefinition<S extends Record>(String name, List<String> aliases, String description, S defaults,
-        Map<String, Object> trainingDefaults, Factory<S> factory, Check<S> check) {
+public record MethodDefinition<S extends Record>(
+        String name,
+        List<String> aliases,
+        String description,
+        S defaults,
+        Map<String, Object> trainingDefaults,
+        Factory<S> factory,
+        Check<S> check) {
 
     /** Builds a method from its settings. */
     @FunctionalInterface
@@ -42,9 +48,9 @@ public record MethodDefinition<S extends Record>(String name, List<String> alias
     }
 
     /** A definition without aliases, training overrides or checks; add them with the {@code with…} methods. */
-    public static <S extends Record> MethodDefinition<S> of(String name, String description, S defaults,
-            Factory<S> factory) {
-        return new MethodDefinition<>(name, List.of(), description, defaults, Map.of(), factory, (s, spec, d) -> { });
+    public static <S extends Record> MethodDefinition<S> of(
+            String name, String description, S defaults, Factory<S> factory) {
+        return new MethodDefinition<>(name, List.of(), description, defaults, Map.of(), factory, (s, spec, d) -> {});
     }
 
     /** This definition with older names that also select it. */

@@ -13,8 +13,8 @@ import java.util.function.Function;
 public record MethodResources(Function<String, VisualTokenSource> tokenizers) {
     /** No outside resources: BEiT cannot run. */
     public static final MethodResources NONE = new MethodResources(name -> {
-        throw new UnsuitableDataException("BEiT needs a visual tokenizer ('" + name + "'), and no tokenizer source is "
-                + "configured");
+        throw new UnsuitableDataException(
+                "BEiT needs a visual tokenizer ('" + name + "'), and no tokenizer source is " + "configured");
     });
 
     VisualTokenSource tokenSource(String name) {

@@ -24,7 +24,8 @@ public final class Methods {
             Beit.DEFINITION);
 
     /** The method names this build implements. */
-    public static final List<String> NAMES = ALL.stream().map(MethodDefinition::name).toList();
+    public static final List<String> NAMES =
+            ALL.stream().map(MethodDefinition::name).toList();
 
     private static final Map<String, MethodDefinition<?>> BY_NAME = byName();
 
@@ -48,7 +49,8 @@ public final class Methods {
      * @throws IllegalArgumentException for a name this build does not implement
      */
     public static MethodDefinition<?> get(String name) {
-        MethodDefinition<?> d = name == null ? null : BY_NAME.get(name.toLowerCase(Locale.ROOT).trim());
+        MethodDefinition<?> d =
+                name == null ? null : BY_NAME.get(name.toLowerCase(Locale.ROOT).trim());
         if (d == null) {
             throw new IllegalArgumentException("method: unknown method '" + name + "', known: " + NAMES);
         }

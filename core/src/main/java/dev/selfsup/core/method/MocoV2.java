@@ -33,11 +33,18 @@ import java.util.Map;
  */
 public final class MocoV2 extends EncoderMethod {
     /** MoCo v2, registered in {@link Methods}; "moco" is its older name. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("moco-v2",
-            "contrastive: a momentum key encoder and a queue of negatives (He et al. 2020, Chen et al. 2020)",
-            new Settings(512, 128, 4096, 0.99f, 0.2f, 0.2f, 0.5f),
-            (s, c) -> new MocoV2(c.spec(), Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
-                    s.projectionHidden(), s.projectionDim(), s.queueSize(), s.keyMomentum(), s.temperature()))
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+                    "moco-v2",
+                    "contrastive: a momentum key encoder and a queue of negatives (He et al. 2020, Chen et al. 2020)",
+                    new Settings(512, 128, 4096, 0.99f, 0.2f, 0.2f, 0.5f),
+                    (s, c) -> new MocoV2(
+                            c.spec(),
+                            Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
+                            s.projectionHidden(),
+                            s.projectionDim(),
+                            s.queueSize(),
+                            s.keyMomentum(),
+                            s.temperature()))
             .withAliases("moco")
             // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
             .withTrainingDefaults(Map.of("epochs", 8));
@@ -54,12 +61,19 @@ public final class MocoV2 extends EncoderMethod {
      * @param cropScaleMin smallest area fraction of the random resized crop
      * @param jitterStrength colour-jitter strength s
      */
-    public record Settings(int projectionHidden, int projectionDim, int queueSize, float keyMomentum,
-            float temperature, float cropScaleMin, float jitterStrength) {
+    public record Settings(
+            int projectionHidden,
+            int projectionDim,
+            int queueSize,
+            float keyMomentum,
+            float temperature,
+            float cropScaleMin,
+            float jitterStrength) {
         public Settings {
             Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
             Records.require(queueSize > 0, "queue_size", "must be positive, got " + queueSize);
-            Records.require(keyMomentum >= 0 && keyMomentum < 1, "key_momentum", "must be in [0, 1), got " + keyMomentum);
+            Records.require(
+                    keyMomentum >= 0 && keyMomentum < 1, "key_momentum", "must be in [0, 1), got " + keyMomentum);
         }
     }
 
@@ -78,8 +92,14 @@ public final class MocoV2 extends EncoderMethod {
     private ParameterStore keyParameters;
     private List<Pair<Parameter, Parameter>> pairs;
 
-    public MocoV2(BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, int queueSize,
-            float momentum, float temperature) {
+    public MocoV2(
+            BackboneSpec spec,
+            Augmentation views,
+            int projectionHidden,
+            int projectionDim,
+            int queueSize,
+            float momentum,
+            float temperature) {
         super("moco-v2", spec, Backbones.build(spec));
         if (queueSize <= 0) {
             throw new IllegalArgumentException("queue size must be positive, got " + queueSize);
@@ -97,7 +117,8 @@ public final class MocoV2 extends EncoderMethod {
         this.momentum = momentum;
         this.temperature = temperature;
         this.query = model.add(encoder).add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
-        this.key = new SequentialBlock().add(Backbones.build(spec))
+        this.key = new SequentialBlock()
+                .add(Backbones.build(spec))
                 .add(ProjectionHead.mlp(projectionHidden, projectionDim, false));
     }
 
@@ -137,9 +158,12 @@ public final class MocoV2 extends EncoderMethod {
     public NDArray loss(StepContext ctx, NDArray images) {
         NDArray xq = views.apply(images, ctx.rng());
         NDArray xk = views.apply(images, ctx.rng());
-        NDArray q = Losses.l2Normalize(query.forward(ctx.parameters(), new NDList(xq), true).singletonOrThrow());
+        NDArray q = Losses.l2Normalize(
+                query.forward(ctx.parameters(), new NDList(xq), true).singletonOrThrow());
         // The key encoder's parameters are frozen and its input needs no gradient: no graph is recorded.
-        NDArray k = Losses.l2Normalize(key.forward(keyParameters, new NDList(xk), true).singletonOrThrow()).stopGradient();
+        NDArray k = Losses.l2Normalize(
+                        key.forward(keyParameters, new NDList(xk), true).singletonOrThrow())
+                .stopGradient();
         pendingKeys = k;
         return Losses.infoNce(q, k, queue, temperature);
     }

@@ -27,8 +27,8 @@ public final class PatchGrid {
     public PatchGrid(int imageSize) {
         if (imageSize < 18) {
             // Smaller grids give patches under 4 px, which the encoders' two or three poolings reduce to nothing.
-            throw new IllegalArgumentException("images of " + imageSize + " px are too small for a 3x3 grid of patches "
-                    + "(at least 18 px)");
+            throw new IllegalArgumentException(
+                    "images of " + imageSize + " px are too small for a 3x3 grid of patches " + "(at least 18 px)");
         }
         this.imageSize = imageSize;
         this.cell = imageSize / 3;

@@ -21,9 +21,11 @@ import java.util.Random;
  */
 public final class RelativePosition extends EncoderMethod {
     /** Context prediction, registered in {@link Methods}; "context" is its older name. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("relative-position",
-            "pretext: where a patch lies relative to the centre patch (Doersch et al. 2015)", new Settings(),
-            (s, c) -> new RelativePosition(c.spec(), Methods.HEAD_HIDDEN))
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+                    "relative-position",
+                    "pretext: where a patch lies relative to the centre patch (Doersch et al. 2015)",
+                    new Settings(),
+                    (s, c) -> new RelativePosition(c.spec(), Methods.HEAD_HIDDEN))
             .withAliases("context")
             .withCheck((s, spec, data) -> new PatchGrid(spec.imageSize()));
 
@@ -32,6 +34,7 @@ public final class RelativePosition extends EncoderMethod {
 
     /** The grid cells of the eight neighbours of the centre cell (4), in label order. */
     static final int[] NEIGHBOURS = {0, 1, 2, 3, 5, 6, 7, 8};
+
     private static final int CENTRE = 4;
 
     private final PatchGrid grid;

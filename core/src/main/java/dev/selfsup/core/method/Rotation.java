@@ -23,9 +23,13 @@ import java.util.Map;
  */
 public final class Rotation extends EncoderMethod {
     /** RotNet, registered in {@link Methods}. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("rotation",
-            "pretext: classify which of four rotations an image shows (Gidaris et al. 2018)", new Settings(0.5f),
-            (s, c) -> new Rotation(c.spec(), AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+            "rotation",
+            "pretext: classify which of four rotations an image shows (Gidaris et al. 2018)",
+            new Settings(0.5f),
+            (s, c) -> new Rotation(
+                    c.spec(),
+                    AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
                     Methods.HEAD_HIDDEN));
 
     /**

@@ -10,7 +10,7 @@ final class SettingChecks {
     private SettingChecks() {}
 
     static void requireCropScale(float cropScaleMin) {
-        Records.require(cropScaleMin > 0 && cropScaleMin <= 1, "crop_scale_min",
-                "must be in (0, 1], got " + cropScaleMin);
+        Records.require(
+                cropScaleMin > 0 && cropScaleMin <= 1, "crop_scale_min", "must be in (0, 1], got " + cropScaleMin);
     }
 }

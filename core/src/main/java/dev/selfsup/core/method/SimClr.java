@@ -21,11 +21,16 @@ import java.util.Map;
  */
 public final class SimClr extends EncoderMethod {
     /** SimCLR, registered in {@link Methods}. */
-    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of("simclr",
-            "contrastive: two views per image, NT-Xent over the batch (Chen et al. 2020)", new Settings(512, 128, 0.2f,
-                    0.2f, 0.5f),
-            (s, c) -> new SimClr(c.spec(), Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
-                    s.projectionHidden(), s.projectionDim(), s.temperature()));
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+            "simclr",
+            "contrastive: two views per image, NT-Xent over the batch (Chen et al. 2020)",
+            new Settings(512, 128, 0.2f, 0.2f, 0.5f),
+            (s, c) -> new SimClr(
+                    c.spec(),
+                    Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
+                    s.projectionHidden(),
+                    s.projectionDim(),
+                    s.temperature()));
 
     /**
      * SimCLR's settings. Temperature 0.2 beat 0.5 on Fashion-MNIST in short runs (docs/benchmarks.md).
@@ -36,8 +41,8 @@ public final class SimClr extends EncoderMethod {
      * @param cropScaleMin smallest area fraction of the random resized crop
      * @param jitterStrength colour-jitter strength s
      */
-    public record Settings(int projectionHidden, int projectionDim, float temperature, float cropScaleMin,
-            float jitterStrength) {
+    public record Settings(
+            int projectionHidden, int projectionDim, float temperature, float cropScaleMin, float jitterStrength) {
         public Settings {
             Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
         }

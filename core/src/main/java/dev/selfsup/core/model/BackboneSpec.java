@@ -19,8 +19,8 @@ import java.util.Locale;
  * @param input what the network computes from the pixels first: {@link #PIXELS} (the pixels as they are) or
  *     {@link #LIGHTNESS} (the CIE L channel only, for colorization: the encoder never sees colour)
  */
-public record BackboneSpec(String type, int width, int depth, int channels, int imageSize, float[] mean,
-        float[] std, String input) {
+public record BackboneSpec(
+        String type, int width, int depth, int channels, int imageSize, float[] mean, float[] std, String input) {
     /** The network sees the image's channels as they are. */
     public static final String PIXELS = "pixels";
     /** The network sees only the CIE L* lightness of its RGB input, scaled to [0, 1]. */
@@ -69,7 +69,8 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
         type = type.toLowerCase(Locale.ROOT);
         input = input == null ? PIXELS : input.toLowerCase(Locale.ROOT); // bundles written before the field existed
         if (!PIXELS.equals(input) && !LIGHTNESS.equals(input)) {
-            throw new IllegalArgumentException("unknown backbone input '" + input + "': use " + PIXELS + " or " + LIGHTNESS);
+            throw new IllegalArgumentException(
+                    "unknown backbone input '" + input + "': use " + PIXELS + " or " + LIGHTNESS);
         }
         if ((VIT.equals(type) || VIT_CLS.equals(type)) && imageSize % (imageSize <= 64 ? 4 : 16) != 0) {
             throw new IllegalArgumentException("a ViT needs an image side divisible by its patch ("
@@ -86,7 +87,8 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
             throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
         }
         if (width <= 0 || depth <= 0 || imageSize < 8) {
-            throw new IllegalArgumentException("bad backbone size: width " + width + ", depth " + depth + ", image " + imageSize);
+            throw new IllegalArgumentException(
+                    "bad backbone size: width " + width + ", depth " + depth + ", image " + imageSize);
         }
         if (mean.length != networkChannels(channels, input) || std.length != networkChannels(channels, input)) {
             throw new IllegalArgumentException("mean and std need one value per channel");
@@ -99,8 +101,15 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
     }
 
     public BackboneSpec withType(String newType) {
-        return new BackboneSpec(newType, RESNET18.equals(newType.toLowerCase(Locale.ROOT)) ? 64 : width, depth, channels,
-                imageSize, mean, std, input);
+        return new BackboneSpec(
+                newType,
+                RESNET18.equals(newType.toLowerCase(Locale.ROOT)) ? 64 : width,
+                depth,
+                channels,
+                imageSize,
+                mean,
+                std,
+                input);
     }
 
     public BackboneSpec withWidth(int newWidth) {
@@ -150,20 +159,32 @@ public record BackboneSpec(String type, int width, int depth, int channels, int 
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof BackboneSpec b && type.equals(b.type) && width == b.width && depth == b.depth
-                && channels == b.channels && imageSize == b.imageSize && Arrays.equals(mean, b.mean)
-                && Arrays.equals(std, b.std) && input.equals(b.input);
+        return o instanceof BackboneSpec b
+                && type.equals(b.type)
+                && width == b.width
+                && depth == b.depth
+                && channels == b.channels
+                && imageSize == b.imageSize
+                && Arrays.equals(mean, b.mean)
+                && Arrays.equals(std, b.std)
+                && input.equals(b.input);
     }
 
     @Override
     public int hashCode() {
-        return type.hashCode() * 31 + width * 17 + depth * 13 + channels * 7 + imageSize + Arrays.hashCode(mean)
-                + Arrays.hashCode(std) + input.hashCode();
+        return type.hashCode() * 31
+                + width * 17
+                + depth * 13
+                + channels * 7
+                + imageSize
+                + Arrays.hashCode(mean)
+                + Arrays.hashCode(std)
+                + input.hashCode();
     }
 
     @Override
     public String toString() {
-        return type + "(width=" + width + (SMALL_CONVNET.equals(type) ? ", depth=" + depth : "") + ", input="
-                + channels + "x" + imageSize + "x" + imageSize + (LIGHTNESS.equals(input) ? ", lightness" : "") + ")";
+        return type + "(width=" + width + (SMALL_CONVNET.equals(type) ? ", depth=" + depth : "") + ", input=" + channels
+                + "x" + imageSize + "x" + imageSize + (LIGHTNESS.equals(input) ? ", lightness" : "") + ")";
     }
 }

@@ -62,13 +62,15 @@ public final class Backbones {
         for (int i = 0; i < std.length; i++) {
             inv[i] = 1f / std[i];
         }
-        return new LambdaBlock(list -> {
-            NDArray x = list.singletonOrThrow();
-            var mgr = x.getManager();
-            NDArray mu = mgr.create(m, new Shape(1, m.length, 1, 1)).toDevice(x.getDevice(), false);
-            NDArray is = mgr.create(inv, new Shape(1, inv.length, 1, 1)).toDevice(x.getDevice(), false);
-            return new NDList(x.sub(mu).muli(is));
-        }, "normalize");
+        return new LambdaBlock(
+                list -> {
+                    NDArray x = list.singletonOrThrow();
+                    var mgr = x.getManager();
+                    NDArray mu = mgr.create(m, new Shape(1, m.length, 1, 1)).toDevice(x.getDevice(), false);
+                    NDArray is = mgr.create(inv, new Shape(1, inv.length, 1, 1)).toDevice(x.getDevice(), false);
+                    return new NDList(x.sub(mu).muli(is));
+                },
+                "normalize");
     }
 
     /** conv 3x3 (no bias: batch norm follows), batch norm, ReLU. */
@@ -77,8 +79,13 @@ public final class Backbones {
     }
 
     private static Block conv3x3(int filters, int stride) {
-        return Conv2d.builder().setKernelShape(new Shape(3, 3)).setFilters(filters).optStride(new Shape(stride, stride))
-                .optPadding(new Shape(1, 1)).optBias(false).build();
+        return Conv2d.builder()
+                .setKernelShape(new Shape(3, 3))
+                .setFilters(filters)
+                .optStride(new Shape(stride, stride))
+                .optPadding(new Shape(1, 1))
+                .optBias(false)
+                .build();
     }
 
     /**
@@ -113,20 +120,28 @@ public final class Backbones {
 
     private static Block basicBlock(int filters, int stride, boolean projectShortcut) {
         SequentialBlock main = new SequentialBlock();
-        main.add(conv3x3(filters, stride)).add(BatchNorm.builder().build()).add(Activation.reluBlock())
-                .add(conv3x3(filters, 1)).add(BatchNorm.builder().build());
+        main.add(conv3x3(filters, stride))
+                .add(BatchNorm.builder().build())
+                .add(Activation.reluBlock())
+                .add(conv3x3(filters, 1))
+                .add(BatchNorm.builder().build());
         Block shortcut;
         if (projectShortcut) {
             shortcut = new SequentialBlock()
-                    .add(Conv2d.builder().setKernelShape(new Shape(1, 1)).setFilters(filters)
-                            .optStride(new Shape(stride, stride)).optBias(false).build())
+                    .add(Conv2d.builder()
+                            .setKernelShape(new Shape(1, 1))
+                            .setFilters(filters)
+                            .optStride(new Shape(stride, stride))
+                            .optBias(false)
+                            .build())
                     .add(BatchNorm.builder().build());
         } else {
             shortcut = Blocks.identityBlock();
         }
         return new SequentialBlock()
                 .add(new ParallelBlock(
-                        list -> new NDList(list.get(0).singletonOrThrow().add(list.get(1).singletonOrThrow())),
+                        list -> new NDList(
+                                list.get(0).singletonOrThrow().add(list.get(1).singletonOrThrow())),
                         List.of(main, shortcut)))
                 .add(Activation.reluBlock());
     }

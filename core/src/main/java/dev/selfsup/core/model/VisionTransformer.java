@@ -51,15 +51,32 @@ public final class VisionTransformer extends AbstractBlock {
         this.clsRepresentation = BackboneSpec.VIT_CLS.equals(spec.type());
         this.mean = spec.mean().clone();
         this.std = spec.std().clone();
-        this.patchEmbed = addChildBlock("patch_embed", Conv2d.builder().setFilters(dim)
-                .setKernelShape(new Shape(patch, patch)).optStride(new Shape(patch, patch)).build());
+        this.patchEmbed = addChildBlock(
+                "patch_embed",
+                Conv2d.builder()
+                        .setFilters(dim)
+                        .setKernelShape(new Shape(patch, patch))
+                        .optStride(new Shape(patch, patch))
+                        .build());
         NormalInitializer small = new NormalInitializer(0.02f);
-        this.cls = addParameter(Parameter.builder().setName("cls_token").setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(1, 1, dim)).optInitializer(small).build());
-        this.position = addParameter(Parameter.builder().setName("position").setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(1, (long) grid * grid + 1, dim)).optInitializer(small).build());
-        this.maskToken = addParameter(Parameter.builder().setName("mask_token").setType(Parameter.Type.WEIGHT)
-                .optShape(new Shape(1, 1, dim)).optInitializer(small).build());
+        this.cls = addParameter(Parameter.builder()
+                .setName("cls_token")
+                .setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(1, 1, dim))
+                .optInitializer(small)
+                .build());
+        this.position = addParameter(Parameter.builder()
+                .setName("position")
+                .setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(1, (long) grid * grid + 1, dim))
+                .optInitializer(small)
+                .build());
+        this.maskToken = addParameter(Parameter.builder()
+                .setName("mask_token")
+                .setType(Parameter.Type.WEIGHT)
+                .optShape(new Shape(1, 1, dim))
+                .optInitializer(small)
+                .build());
         for (int i = 0; i < spec.depth(); i++) {
             layers.add(addChildBlock("layer" + i, new EncoderLayer(dim, heads)));
         }
@@ -81,7 +98,8 @@ public final class VisionTransformer extends AbstractBlock {
     }
 
     @Override
-    protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
+    protected NDList forwardInternal(
+            ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
         NDArray x = inputs.get(0);
         NDManager m = x.getManager();
         NDArray mu = m.create(mean, new Shape(1, mean.length, 1, 1)).toDevice(x.getDevice(), false);
@@ -116,7 +134,8 @@ public final class VisionTransformer extends AbstractBlock {
     @Override
     public Shape[] getOutputShapes(Shape[] inputShapes) {
         long b = inputShapes[0].get(0);
-        return inputShapes.length > 1 ? new Shape[] {new Shape(b, (long) grid * grid, dim)}
+        return inputShapes.length > 1
+                ? new Shape[] {new Shape(b, (long) grid * grid, dim)}
                 : new Shape[] {new Shape(b, dim)};
     }
 
@@ -157,15 +176,17 @@ public final class VisionTransformer extends AbstractBlock {
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-                PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
             NDArray x = inputs.singletonOrThrow();
             long b = x.getShape().get(0);
             long n = x.getShape().get(1);
             long dh = dim / heads;
             NDArray y = norm1.forward(ps, new NDList(x), training).singletonOrThrow();
-            NDArray qkvOut = qkv.forward(ps, new NDList(y), training).singletonOrThrow()
-                    .reshape(b, n, 3, heads, dh).transpose(2, 0, 3, 1, 4); // [3, B, H, N, dh]
+            NDArray qkvOut = qkv.forward(ps, new NDList(y), training)
+                    .singletonOrThrow()
+                    .reshape(b, n, 3, heads, dh)
+                    .transpose(2, 0, 3, 1, 4); // [3, B, H, N, dh]
             NDArray q = qkvOut.get(0).mul((float) (1.0 / Math.sqrt(dh)));
             NDArray k = qkvOut.get(1);
             NDArray v = qkvOut.get(2);
@@ -200,23 +221,29 @@ public final class VisionTransformer extends AbstractBlock {
         private final Parameter beta;
 
         LayerNormLast(int dim) {
-            this.gamma = addParameter(Parameter.builder().setName("gamma").setType(Parameter.Type.GAMMA)
-                    .optShape(new Shape(dim)).build());
-            this.beta = addParameter(Parameter.builder().setName("beta").setType(Parameter.Type.BETA)
-                    .optShape(new Shape(dim)).build());
+            this.gamma = addParameter(Parameter.builder()
+                    .setName("gamma")
+                    .setType(Parameter.Type.GAMMA)
+                    .optShape(new Shape(dim))
+                    .build());
+            this.beta = addParameter(Parameter.builder()
+                    .setName("beta")
+                    .setType(Parameter.Type.BETA)
+                    .optShape(new Shape(dim))
+                    .build());
         }
 
         @Override
-        protected NDList forwardInternal(ParameterStore ps, NDList inputs, boolean training,
-                PairList<String, Object> params) {
+        protected NDList forwardInternal(
+                ParameterStore ps, NDList inputs, boolean training, PairList<String, Object> params) {
             NDArray x = inputs.singletonOrThrow();
             int last = x.getShape().dimension() - 1;
             NDArray mu = x.mean(new int[] {last}, true);
             NDArray centred = x.sub(mu);
             NDArray var = centred.square().mean(new int[] {last}, true);
             NDArray y = centred.div(var.add(1e-6f).sqrt());
-            return new NDList(y.mul(ps.getValue(gamma, x.getDevice(), training))
-                    .add(ps.getValue(beta, x.getDevice(), training)));
+            return new NDList(
+                    y.mul(ps.getValue(gamma, x.getDevice(), training)).add(ps.getValue(beta, x.getDevice(), training)));
         }
 
         @Override

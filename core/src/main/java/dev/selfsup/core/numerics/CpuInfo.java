@@ -50,8 +50,9 @@ public record CpuInfo(String model, int family, int modelNumber, Set<String> fla
                 case "model name" -> model = value;
                 case "cpu family" -> family = parseInt(value);
                 case "model" -> number = parseInt(value);
-                case "flags" -> flags.addAll(Arrays.asList(value.toLowerCase(Locale.ROOT).split("\\s+")));
-                default -> { }
+                case "flags" ->
+                    flags.addAll(Arrays.asList(value.toLowerCase(Locale.ROOT).split("\\s+")));
+                default -> {}
             }
         }
         return new CpuInfo(model, family, number, Set.copyOf(flags));

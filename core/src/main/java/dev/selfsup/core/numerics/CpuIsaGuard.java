@@ -35,14 +35,26 @@ public final class CpuIsaGuard {
     public static final String PROPERTY = "selfsup.cpu.isa";
     /** The environment variable that chooses the policy when the property is absent. */
     public static final String ENVIRONMENT = "SELFSUP_CPU_ISA";
+
     private static final String DECIDED = "selfsup.cpu.isa.decided";
     /** The cap of the {@code safe} policy. */
     public static final String SAFE_CAP = "AVX2";
 
     /** oneDNN's names for its instruction-set caps (oneDNN 3.3, the version in libtorch 2.3.1). */
-    static final Set<String> ONEDNN_NAMES = Set.of("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2",
-            "AVX512_CORE", "AVX512_CORE_VNNI", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
-            "AVX512_CORE_AMX_FP16", "DEFAULT", "ALL");
+    static final Set<String> ONEDNN_NAMES = Set.of(
+            "SSE41",
+            "AVX",
+            "AVX2",
+            "AVX2_VNNI",
+            "AVX2_VNNI_2",
+            "AVX512_CORE",
+            "AVX512_CORE_VNNI",
+            "AVX512_CORE_BF16",
+            "AVX512_CORE_FP16",
+            "AVX512_CORE_AMX",
+            "AVX512_CORE_AMX_FP16",
+            "DEFAULT",
+            "ALL");
 
     private static IsaDecision decision;
 
@@ -79,8 +91,8 @@ public final class CpuIsaGuard {
                 decision = new IsaDecision(f[0], f[1], Boolean.parseBoolean(f[2]));
             } else {
                 decision = decide(System.getProperty(PROPERTY, System.getenv(ENVIRONMENT)));
-                System.setProperty(DECIDED, decision.policy() + "|" + decision.cap() + "|"
-                        + decision.appliedBeforeEngine());
+                System.setProperty(
+                        DECIDED, decision.policy() + "|" + decision.cap() + "|" + decision.appliedBeforeEngine());
             }
         }
         return decision;
@@ -92,7 +104,9 @@ public final class CpuIsaGuard {
         if (outside != null && !outside.isBlank()) {
             return new IsaDecision("environment", outside.trim().toUpperCase(Locale.ROOT), early);
         }
-        String policy = requested == null || requested.isBlank() ? "safe" : requested.trim().toLowerCase(Locale.ROOT);
+        String policy = requested == null || requested.isBlank()
+                ? "safe"
+                : requested.trim().toLowerCase(Locale.ROOT);
         String cap = switch (policy) {
             case "safe" -> SAFE_CAP;
             case "native" -> null;
@@ -110,8 +124,11 @@ public final class CpuIsaGuard {
         }
         LibC.setenv(ONEDNN_VARIABLE, cap);
         if (!early) {
-            LOG.warn("{}={} was set after libtorch had loaded; it holds only if no convolution has run yet. "
-                    + "Call NumericsGuard.verify() before any other use of the engine.", ONEDNN_VARIABLE, cap);
+            LOG.warn(
+                    "{}={} was set after libtorch had loaded; it holds only if no convolution has run yet. "
+                            + "Call NumericsGuard.verify() before any other use of the engine.",
+                    ONEDNN_VARIABLE,
+                    cap);
         }
         return new IsaDecision(policy, cap, early);
     }

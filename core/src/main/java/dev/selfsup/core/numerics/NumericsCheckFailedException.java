@@ -19,8 +19,11 @@ public class NumericsCheckFailedException extends IllegalStateException {
     }
 
     static String message(NumericsReport r) {
-        StringBuilder s = new StringBuilder("The numerics self-check failed on this CPU, ").append(r.cpu())
-                .append(", with the oneDNN instruction set capped at ").append(r.isa()).append(". ");
+        StringBuilder s = new StringBuilder("The numerics self-check failed on this CPU, ")
+                .append(r.cpu())
+                .append(", with the oneDNN instruction set capped at ")
+                .append(r.isa())
+                .append(". ");
         var failures = r.failures();
         for (int i = 0; i < Math.min(3, failures.size()); i++) {
             s.append(failures.get(i).describe()).append(". ");
@@ -34,12 +37,17 @@ public class NumericsCheckFailedException extends IllegalStateException {
             s.append("none is left to try on this machine (SSE4.1 is the narrowest set); report the CPU with the "
                     + "output of 'bench/check-cpu' (docs/numerics.md).");
         } else if (cap.equals("none") || cap.startsWith("AVX512") || cap.equals("ALL") || cap.equals("DEFAULT")) {
-            s.append("unset ").append(CpuIsaGuard.ENVIRONMENT).append(" or set it to safe (oneDNN at most AVX2), and "
-                    + "leave ").append(CpuIsaGuard.ONEDNN_VARIABLE).append(" unset (docs/numerics.md).");
+            s.append("unset ")
+                    .append(CpuIsaGuard.ENVIRONMENT)
+                    .append(" or set it to safe (oneDNN at most AVX2), and " + "leave ")
+                    .append(CpuIsaGuard.ONEDNN_VARIABLE)
+                    .append(" unset (docs/numerics.md).");
         } else {
-            s.append("set ").append(CpuIsaGuard.ENVIRONMENT).append("=SSE41 in the environment before the process "
-                    + "starts (slower, other kernels), and report the CPU with the output of 'bench/check-cpu' "
-                    + "(docs/numerics.md).");
+            s.append("set ")
+                    .append(CpuIsaGuard.ENVIRONMENT)
+                    .append("=SSE41 in the environment before the process "
+                            + "starts (slower, other kernels), and report the CPU with the output of 'bench/check-cpu' "
+                            + "(docs/numerics.md).");
         }
         return s.toString();
     }

@@ -26,7 +26,10 @@ public final class NumericsGuard {
         if (report == null) {
             report = NumericsSelfCheck.run(NumericsSelfCheck.Suite.QUICK);
             if (report.passed()) {
-                LOG.info("Numerics self-check on {} with oneDNN capped at {}: {}", report.cpu(), report.isa(),
+                LOG.info(
+                        "Numerics self-check on {} with oneDNN capped at {}: {}",
+                        report.cpu(),
+                        report.isa(),
                         report.summary());
             } else {
                 LOG.error(NumericsCheckFailedException.message(report));

@@ -24,8 +24,8 @@ public record NumericsReport(String cpu, String isa, String suite, List<OpCheck>
      * @param tolerance the largest error accepted
      * @param reproducible whether two runs on the same input gave the same bits
      */
-    public record OpCheck(String op, String shape, String worstOutput, double error, double tolerance,
-            boolean reproducible) {
+    public record OpCheck(
+            String op, String shape, String worstOutput, double error, double tolerance, boolean reproducible) {
         /** Whether the op is within tolerance and reproducible. */
         public boolean passed() {
             return error <= tolerance && reproducible;
@@ -66,11 +66,17 @@ public record NumericsReport(String cpu, String isa, String suite, List<OpCheck>
 
     /** A table: the CPU and cap, then one line per op with its worst output and error. */
     public String table() {
-        StringBuilder s = new StringBuilder("CPU " + cpu + ", oneDNN capped at " + isa + ", " + suite + " suite, "
-                + millis + " ms\n");
+        StringBuilder s = new StringBuilder(
+                "CPU " + cpu + ", oneDNN capped at " + isa + ", " + suite + " suite, " + millis + " ms\n");
         for (OpCheck o : ops) {
-            s.append(String.format(Locale.ROOT, "  %-24s %-32s %-9s %.2e %s%n", o.op(), o.shape(), o.worstOutput(),
-                    o.error(), !o.reproducible() ? "NOT REPRODUCIBLE" : o.passed() ? "ok" : "WRONG"));
+            s.append(String.format(
+                    Locale.ROOT,
+                    "  %-24s %-32s %-9s %.2e %s%n",
+                    o.op(),
+                    o.shape(),
+                    o.worstOutput(),
+                    o.error(),
+                    !o.reproducible() ? "NOT REPRODUCIBLE" : o.passed() ? "ok" : "WRONG"));
         }
         return s.toString();
     }
@@ -78,8 +84,14 @@ public record NumericsReport(String cpu, String isa, String suite, List<OpCheck>
     /** One line for logs, health checks and the info RPC. */
     public String summary() {
         if (passed()) {
-            return String.format(Locale.ROOT, "passed: %d ops (%s suite) within tolerance and reproducible, "
-                    + "largest relative error %.1e, %d ms", ops.size(), suite, largestError(), millis);
+            return String.format(
+                    Locale.ROOT,
+                    "passed: %d ops (%s suite) within tolerance and reproducible, "
+                            + "largest relative error %.1e, %d ms",
+                    ops.size(),
+                    suite,
+                    largestError(),
+                    millis);
         }
         return "failed: " + failures().size() + " of " + ops.size() + " ops (" + suite + " suite), first: "
                 + failures().get(0).describe();

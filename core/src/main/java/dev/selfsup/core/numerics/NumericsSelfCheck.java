@@ -31,6 +31,7 @@ import java.util.function.Function;
 public final class NumericsSelfCheck {
     /** Largest accepted difference from the reference, relative to the reference's largest magnitude. */
     static final double TOLERANCE = 1e-4;
+
     private static final float EPS = 1e-5f;
 
     /** Which shapes to check. */
@@ -52,7 +53,7 @@ public final class NumericsSelfCheck {
 
     /** Runs the suite on the CPU and reports; never throws for a wrong result (the report says it). */
     public static NumericsReport run(Suite suite) {
-        return run(suite, (op, output, reference) -> { });
+        return run(suite, (op, output, reference) -> {});
     }
 
     /** Runs the suite with a fault injected into the references (for tests of the check itself). */
@@ -67,14 +68,22 @@ public final class NumericsSelfCheck {
                 results.add(check(cases.get(i), 1000L + i, manager, fault));
             }
         }
-        return new NumericsReport(CpuInfo.current().describe(), isa.describe(), suite.name().toLowerCase(),
-                List.copyOf(results), (System.nanoTime() - start) / 1_000_000);
+        return new NumericsReport(
+                CpuInfo.current().describe(),
+                isa.describe(),
+                suite.name().toLowerCase(),
+                List.copyOf(results),
+                (System.nanoTime() - start) / 1_000_000);
     }
 
     // ---- the cases -------------------------------------------------------------------------------------------
 
     /** How an input is filled. */
-    private enum Fill { NORMAL, POSITIVE, ONE_HOT }
+    private enum Fill {
+        NORMAL,
+        POSITIVE,
+        ONE_HOT
+    }
 
     private record Input(String name, Shape shape, boolean grad, Fill fill) {
         static Input grad(String name, long... shape) {
@@ -157,81 +166,126 @@ public final class NumericsSelfCheck {
         }
         Shape s = new Shape(stride, stride);
         Shape p = new Shape(pad, pad);
-        return new Case("conv2d " + k + "x" + k + " stride " + stride,
-                shape(n, ch, h, w) + "->" + shape(n, out, ho, wo), in,
-                a -> Conv2d.conv2d(a.get(0), a.get(1), bias ? a.get(2) : null, s, p, new Shape(1, 1)).head(),
+        return new Case(
+                "conv2d " + k + "x" + k + " stride " + stride,
+                shape(n, ch, h, w) + "->" + shape(n, out, ho, wo),
+                in,
+                a -> Conv2d.conv2d(a.get(0), a.get(1), bias ? a.get(2) : null, s, p, new Shape(1, 1))
+                        .head(),
                 (x, g) -> {
-                    double[][] r = Reference.conv2d(x[0], x[1], bias ? x[2] : null, g, n, ch, h, w, out, k, stride, pad);
+                    double[][] r =
+                            Reference.conv2d(x[0], x[1], bias ? x[2] : null, g, n, ch, h, w, out, k, stride, pad);
                     return bias ? r : Arrays.copyOf(r, 3);
                 });
     }
 
     private static Case batchNormTrain(int n, int ch, int h, int w) {
-        return new Case("batch norm (training)", shape(n, ch, h, w),
+        return new Case(
+                "batch norm (training)",
+                shape(n, ch, h, w),
                 List.of(Input.grad("x", n, ch, h, w), Input.grad("gamma", ch), Input.grad("beta", ch)),
                 a -> {
                     NDManager m = a.get(0).getManager();
-                    return BatchNorm.batchNorm(a.get(0), m.zeros(new Shape(ch)), m.ones(new Shape(ch)), a.get(1),
-                            a.get(2), 1, 0.1f, EPS, true).head();
+                    return BatchNorm.batchNorm(
+                                    a.get(0),
+                                    m.zeros(new Shape(ch)),
+                                    m.ones(new Shape(ch)),
+                                    a.get(1),
+                                    a.get(2),
+                                    1,
+                                    0.1f,
+                                    EPS,
+                                    true)
+                            .head();
                 },
                 (x, g) -> Reference.batchNormTrain(x[0], x[1], x[2], g, n, ch, h * w, EPS));
     }
 
     private static Case batchNormEval(int n, int ch, int h, int w) {
-        return new Case("batch norm (inference)", shape(n, ch, h, w),
-                List.of(Input.grad("x", n, ch, h, w), Input.fixed("gamma", Fill.NORMAL, ch),
-                        Input.fixed("beta", Fill.NORMAL, ch), Input.fixed("running mean", Fill.NORMAL, ch),
+        return new Case(
+                "batch norm (inference)",
+                shape(n, ch, h, w),
+                List.of(
+                        Input.grad("x", n, ch, h, w),
+                        Input.fixed("gamma", Fill.NORMAL, ch),
+                        Input.fixed("beta", Fill.NORMAL, ch),
+                        Input.fixed("running mean", Fill.NORMAL, ch),
                         Input.fixed("running variance", Fill.POSITIVE, ch)),
-                a -> BatchNorm.batchNorm(a.get(0), a.get(3), a.get(4), a.get(1), a.get(2), 1, 0.1f, EPS, false).head(),
+                a -> BatchNorm.batchNorm(a.get(0), a.get(3), a.get(4), a.get(1), a.get(2), 1, 0.1f, EPS, false)
+                        .head(),
                 (x, g) -> Reference.batchNormEval(x[0], x[1], x[2], x[3], x[4], g, n, ch, h * w, EPS));
     }
 
     private static Case linear(int batch, int in, int out) {
-        return new Case("linear", shape(batch, in) + "->" + shape(batch, out),
+        return new Case(
+                "linear",
+                shape(batch, in) + "->" + shape(batch, out),
                 List.of(Input.grad("x", batch, in), Input.grad("weight", out, in), Input.grad("bias", out)),
                 a -> Linear.linear(a.get(0), a.get(1), a.get(2)).head(),
                 (x, g) -> Reference.linear(x[0], x[1], x[2], g, batch, in, out));
     }
 
     private static Case matMul(int batch, int m, int k, int n) {
-        return new Case("batched matmul", shape(batch, m, k) + "@" + shape(batch, k, n),
+        return new Case(
+                "batched matmul",
+                shape(batch, m, k) + "@" + shape(batch, k, n),
                 List.of(Input.grad("a", batch, m, k), Input.grad("b", batch, k, n)),
                 a -> a.get(0).matMul(a.get(1)),
                 (x, g) -> Reference.matMul(x[0], x[1], g, batch, m, k, n));
     }
 
     private static Case maxPool(int n, int ch, int h, int w) {
-        return new Case("max pool 2x2", shape(n, ch, h, w), List.of(Input.grad("x", n, ch, h, w)),
+        return new Case(
+                "max pool 2x2",
+                shape(n, ch, h, w),
+                List.of(Input.grad("x", n, ch, h, w)),
                 a -> Pool.maxPool2d(a.get(0), new Shape(2, 2), new Shape(2, 2), new Shape(0, 0), false),
                 (x, g) -> Reference.maxPool(x[0], g, n * ch, h, w, 2, 2));
     }
 
     private static Case globalAvgPool(int n, int ch, int h, int w) {
-        return new Case("global average pool", shape(n, ch, h, w), List.of(Input.grad("x", n, ch, h, w)),
+        return new Case(
+                "global average pool",
+                shape(n, ch, h, w),
+                List.of(Input.grad("x", n, ch, h, w)),
                 a -> Pool.globalAvgPool2d(a.get(0)),
                 (x, g) -> Reference.globalAvgPool(x[0], g, n * ch, h * w));
     }
 
     private static Case relu(int n, int ch, int h, int w) {
-        return new Case("relu", shape(n, ch, h, w), List.of(Input.grad("x", n, ch, h, w)),
-                a -> Activation.relu(a.get(0)), (x, g) -> Reference.relu(x[0], g));
+        return new Case(
+                "relu",
+                shape(n, ch, h, w),
+                List.of(Input.grad("x", n, ch, h, w)),
+                a -> Activation.relu(a.get(0)),
+                (x, g) -> Reference.relu(x[0], g));
     }
 
     private static Case softmaxCrossEntropy(int rows, int k) {
-        return new Case("softmax cross entropy", shape(rows, k),
+        return new Case(
+                "softmax cross entropy",
+                shape(rows, k),
                 List.of(Input.grad("logits", rows, k), Input.fixed("targets", Fill.ONE_HOT, rows, k)),
                 a -> a.get(0).logSoftmax(1).mul(a.get(1)).sum(new int[] {1}).neg(),
                 (x, g) -> Reference.softmaxCrossEntropy(x[0], x[1], g, rows, k));
     }
 
     private static Case softmax(int rows, int k) {
-        return new Case("softmax", shape(rows, k), List.of(Input.grad("x", rows, k)),
-                a -> a.get(0).softmax(-1), (x, g) -> Reference.softmax(x[0], g, rows, k));
+        return new Case(
+                "softmax",
+                shape(rows, k),
+                List.of(Input.grad("x", rows, k)),
+                a -> a.get(0).softmax(-1),
+                (x, g) -> Reference.softmax(x[0], g, rows, k));
     }
 
     private static Case gelu(int rows, int k) {
-        return new Case("gelu", shape(rows, k), List.of(Input.grad("x", rows, k)),
-                a -> Activation.gelu(a.get(0)), (x, g) -> Reference.gelu(x[0], g));
+        return new Case(
+                "gelu",
+                shape(rows, k),
+                List.of(Input.grad("x", rows, k)),
+                a -> Activation.gelu(a.get(0)),
+                (x, g) -> Reference.gelu(x[0], g));
     }
 
     private static String shape(long... dims) {

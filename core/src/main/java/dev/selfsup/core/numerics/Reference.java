@@ -18,8 +18,19 @@ final class Reference {
      *
      * @return {y, dx, dw, db}; db is null when there is no bias
      */
-    static double[][] conv2d(double[] x, double[] w, double[] b, double[] g, int n, int c, int h, int wd, int o,
-            int k, int stride, int pad) {
+    static double[][] conv2d(
+            double[] x,
+            double[] w,
+            double[] b,
+            double[] g,
+            int n,
+            int c,
+            int h,
+            int wd,
+            int o,
+            int k,
+            int stride,
+            int pad) {
         int ho = convOut(h, k, stride, pad);
         int wo = convOut(wd, k, stride, pad);
         double[] y = new double[n * o * ho * wo];
@@ -68,8 +79,8 @@ final class Reference {
      *
      * @return {y, dx, dgamma, dbeta}
      */
-    static double[][] batchNormTrain(double[] x, double[] gamma, double[] beta, double[] g, int n, int c, int hw,
-            double eps) {
+    static double[][] batchNormTrain(
+            double[] x, double[] gamma, double[] beta, double[] g, int n, int c, int hw, double eps) {
         double[] y = new double[x.length];
         double[] dx = new double[x.length];
         double[] dgamma = new double[c];
@@ -117,8 +128,17 @@ final class Reference {
     }
 
     /** Batch normalisation with running statistics (inference). @return {y, dx} */
-    static double[][] batchNormEval(double[] x, double[] gamma, double[] beta, double[] mean, double[] var,
-            double[] g, int n, int c, int hw, double eps) {
+    static double[][] batchNormEval(
+            double[] x,
+            double[] gamma,
+            double[] beta,
+            double[] mean,
+            double[] var,
+            double[] g,
+            int n,
+            int c,
+            int hw,
+            double eps) {
         double[] y = new double[x.length];
         double[] dx = new double[x.length];
         for (int ni = 0; ni < n; ni++) {

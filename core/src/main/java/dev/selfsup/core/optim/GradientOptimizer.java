@@ -141,7 +141,8 @@ public abstract class GradientOptimizer {
             case "lars" -> new Lars(momentum, weightDecay, clipNorm, 0.001f);
             case "adam" -> new AdamW(0.9f, 0.999f, 1e-8f, weightDecay, clipNorm, false);
             case "adamw" -> new AdamW(0.9f, 0.999f, 1e-8f, weightDecay, clipNorm, true);
-            default -> throw new IllegalArgumentException("unknown optimizer '" + name + "': use sgd, lars, adam or adamw");
+            default ->
+                throw new IllegalArgumentException("unknown optimizer '" + name + "': use sgd, lars, adam or adamw");
         };
     }
 }

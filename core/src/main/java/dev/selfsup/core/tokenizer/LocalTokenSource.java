@@ -28,9 +28,12 @@ public final class LocalTokenSource implements VisualTokenSource {
         GradMode.disableOnThisThread();
         TokenizerSpec s = tokenizer.spec();
         try (NDManager m = manager.newSubManager()) {
-            ByteBuffer buf = ByteBuffer.allocateDirect(images.length).put(images).flip();
+            ByteBuffer buf =
+                    ByteBuffer.allocateDirect(images.length).put(images).flip();
             NDArray x = m.create(buf, new Shape(count, s.channels(), s.imageSize(), s.imageSize()), DataType.UINT8)
-                    .toDevice(manager.getDevice(), false).toType(DataType.FLOAT32, false).divi(255f);
+                    .toDevice(manager.getDevice(), false)
+                    .toType(DataType.FLOAT32, false)
+                    .divi(255f);
             return tokenizer.tokenize(x).toType(DataType.INT64, false).toLongArray();
         }
     }

@@ -32,8 +32,8 @@ public final class PatchKMeansTokenizer implements VisualTokenizer {
     }
 
     /** Clusters the patches of up to {@code maxImages} images (a seeded sample) into the vocabulary. */
-    public static PatchKMeansTokenizer fit(TokenizerSpec spec, ImageDataset data, int maxImages, int iterations,
-            long seed, NDManager manager) {
+    public static PatchKMeansTokenizer fit(
+            TokenizerSpec spec, ImageDataset data, int maxImages, int iterations, long seed, NDManager manager) {
         if (data.height() != spec.imageSize() || data.channels() != spec.channels()) {
             throw new IllegalArgumentException("the data's images are " + data.channels() + "x" + data.height()
                     + ", the tokenizer reads " + spec.channels() + "x" + spec.imageSize());
@@ -47,8 +47,10 @@ public final class PatchKMeansTokenizer implements VisualTokenizer {
         try (NDManager tmp = manager.newSubManager()) {
             NDArray images = Features.images(data, order, 0, n, tmp, manager.getDevice());
             NDArray rows = VisualTokenizer.patches(images, spec.patchSize());
-            float[] c = KMeans.fit(rows, spec.vocabularySize(), iterations, seed).centroids();
-            NDArray centroids = manager.create(c, new Shape(spec.vocabularySize(), rows.getShape().get(1)))
+            float[] c =
+                    KMeans.fit(rows, spec.vocabularySize(), iterations, seed).centroids();
+            NDArray centroids = manager.create(
+                            c, new Shape(spec.vocabularySize(), rows.getShape().get(1)))
                     .toDevice(manager.getDevice(), false);
             return new PatchKMeansTokenizer(spec, centroids);
         }
@@ -70,7 +72,8 @@ public final class PatchKMeansTokenizer implements VisualTokenizer {
         // Temporaries made from the centroids would belong to their long-lived manager: the scope frees them.
         try (NDScope scope = new NDScope()) {
             NDArray rows = VisualTokenizer.patches(images, spec.patchSize());
-            NDArray d = rows.square().sum(new int[] {1}, true)
+            NDArray d = rows.square()
+                    .sum(new int[] {1}, true)
                     .add(centroids.square().sum(new int[] {1}).reshape(1, -1))
                     .subi(rows.matMul(centroids.transpose()).muli(2f));
             NDArray ids = d.argMin(1).reshape(b, g, g);

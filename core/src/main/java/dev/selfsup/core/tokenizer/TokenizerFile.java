@@ -28,8 +28,17 @@ public final class TokenizerFile {
      * @param steps training steps (0 for k-means)
      * @param seed the seed of its training
      */
-    public record Header(String kind, int formatVersion, String name, TokenizerSpec spec, TokenizerQuality quality,
-            String dataset, String fingerprint, long steps, long seed, Instant created) {}
+    public record Header(
+            String kind,
+            int formatVersion,
+            String name,
+            TokenizerSpec spec,
+            TokenizerQuality quality,
+            String dataset,
+            String fingerprint,
+            long steps,
+            long seed,
+            Instant created) {}
 
     /** A loaded tokenizer and its header. */
     public record Loaded(VisualTokenizer tokenizer, Header header) {}
@@ -42,7 +51,9 @@ public final class TokenizerFile {
         Map<String, TensorArchive.Tensor> out = new LinkedHashMap<>();
         if (t instanceof VqTokenizer vq) {
             for (Pair<String, Parameter> p : vq.trainable().getParameters()) {
-                out.put("net/" + p.getKey(), TensorArchive.Tensor.of(p.getValue().getArray()));
+                out.put(
+                        "net/" + p.getKey(),
+                        TensorArchive.Tensor.of(p.getValue().getArray()));
             }
             out.put("codebook/codes", TensorArchive.Tensor.of(vq.quantizer().codes()));
             out.put("codebook/counts", TensorArchive.Tensor.of(vq.quantizer().counts()));
@@ -66,7 +77,8 @@ public final class TokenizerFile {
     private static Loaded load(TensorArchive.Contents c, String source, NDManager manager) throws IOException {
         JsonNode node = Json.MAPPER.readTree(c.header());
         if (!KIND.equals(node.path("kind").asText())) {
-            throw new IOException(source + ": not a tokenizer (kind '" + node.path("kind").asText() + "')");
+            throw new IOException(
+                    source + ": not a tokenizer (kind '" + node.path("kind").asText() + "')");
         }
         Header h = Json.MAPPER.treeToValue(node, Header.class);
         try {
@@ -90,7 +102,8 @@ public final class TokenizerFile {
         }
     }
 
-    private static TensorArchive.Tensor tensor(TensorArchive.Contents c, String name, String source) throws IOException {
+    private static TensorArchive.Tensor tensor(TensorArchive.Contents c, String name, String source)
+            throws IOException {
         TensorArchive.Tensor t = c.tensors().get(name);
         if (t == null) {
             throw new IOException(source + ": tensor '" + name + "' is missing");

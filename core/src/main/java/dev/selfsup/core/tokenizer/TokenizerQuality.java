@@ -57,7 +57,7 @@ public record TokenizerQuality(double mse, double psnr, double usage, double per
                 h -= p * Math.log(p);
             }
         }
-        return new TokenizerQuality(mse, 10 * Math.log10(1.0 / Math.max(mse, 1e-12)), (double) used / counts.length,
-                Math.exp(h), images);
+        return new TokenizerQuality(
+                mse, 10 * Math.log10(1.0 / Math.max(mse, 1e-12)), (double) used / counts.length, Math.exp(h), images);
     }
 }

@@ -13,16 +13,16 @@ import java.util.Locale;
  * @param codeDim dimension of the code vectors (VQ only)
  * @param hidden channels of the convolutional encoder and decoder (VQ only)
  */
-public record TokenizerSpec(String kind, int vocabularySize, int patchSize, int imageSize, int channels, int codeDim,
-        int hidden) {
+public record TokenizerSpec(
+        String kind, int vocabularySize, int patchSize, int imageSize, int channels, int codeDim, int hidden) {
     public static final String VQ = "vq";
     public static final String KMEANS_PATCHES = "kmeans-patches";
 
     public TokenizerSpec {
         kind = kind.toLowerCase(Locale.ROOT);
         if (!VQ.equals(kind) && !KMEANS_PATCHES.equals(kind)) {
-            throw new IllegalArgumentException("kind: unknown tokenizer kind '" + kind + "': use " + VQ + " or "
-                    + KMEANS_PATCHES);
+            throw new IllegalArgumentException(
+                    "kind: unknown tokenizer kind '" + kind + "': use " + VQ + " or " + KMEANS_PATCHES);
         }
         if (vocabularySize < 2 || vocabularySize > 65536) {
             throw new IllegalArgumentException("vocabulary_size: must be in [2, 65536], got " + vocabularySize);

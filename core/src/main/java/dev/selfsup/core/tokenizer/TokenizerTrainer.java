@@ -34,11 +34,20 @@ public final class TokenizerTrainer {
      * @param device "auto", "cpu" or "gpu"
      * @param logEverySteps steps between progress reports
      */
-    public record Config(long steps, int batchSize, float learningRate, float commitment, float emaDecay,
-            float deadThreshold, long seed, String device, int logEverySteps) {
+    public record Config(
+            long steps,
+            int batchSize,
+            float learningRate,
+            float commitment,
+            float emaDecay,
+            float deadThreshold,
+            long seed,
+            String device,
+            int logEverySteps) {
         public Config {
             if (steps < 1 || batchSize < 1 || learningRate <= 0 || commitment < 0 || logEverySteps < 1) {
-                throw new IllegalArgumentException("steps, batch_size, learning_rate and log interval must be positive");
+                throw new IllegalArgumentException(
+                        "steps, batch_size, learning_rate and log interval must be positive");
             }
         }
 
@@ -55,8 +64,15 @@ public final class TokenizerTrainer {
      * @param perplexity of this step's batch's tokens
      * @param reseeded dead codes re-seeded since the last report
      */
-    public record Progress(long step, long totalSteps, double loss, double mse, double usage, double perplexity,
-            int reseeded, double imagesPerSecond) {}
+    public record Progress(
+            long step,
+            long totalSteps,
+            double loss,
+            double mse,
+            double usage,
+            double perplexity,
+            int reseeded,
+            double imagesPerSecond) {}
 
     /** Observes training. */
     public interface Listener {
@@ -70,10 +86,17 @@ public final class TokenizerTrainer {
      *
      * @param cancelled polled between steps; training stops early when it turns true
      */
-    public static VisualTokenizer train(TokenizerSpec spec, Config c, ImageDataset train, NDManager manager,
-            Listener listener, BooleanSupplier cancelled) {
+    public static VisualTokenizer train(
+            TokenizerSpec spec,
+            Config c,
+            ImageDataset train,
+            NDManager manager,
+            Listener listener,
+            BooleanSupplier cancelled) {
         GradMode.disableOnThisThread();
-        if (train.height() != spec.imageSize() || train.width() != spec.imageSize() || train.channels() != spec.channels()) {
+        if (train.height() != spec.imageSize()
+                || train.width() != spec.imageSize()
+                || train.channels() != spec.channels()) {
             throw new IllegalArgumentException("dataset: images are " + train.channels() + "x" + train.height() + "x"
                     + train.width() + ", the tokenizer reads " + spec.channels() + "x" + spec.imageSize() + "x"
                     + spec.imageSize());
@@ -85,8 +108,8 @@ public final class TokenizerTrainer {
         VqTokenizer t = new VqTokenizer(spec, manager, c.emaDecay(), c.deadThreshold());
         GradientOptimizer opt = GradientOptimizer.create("adamw", 0.9f, 1e-4f, 0f);
         opt.init(t.trainable().getParameters(), manager);
-        LearningRateSchedule lr = new LearningRateSchedule(c.learningRate(), Math.min(100, c.steps() / 10), c.steps(),
-                c.learningRate() * 0.05f);
+        LearningRateSchedule lr = new LearningRateSchedule(
+                c.learningRate(), Math.min(100, c.steps() / 10), c.steps(), c.learningRate() * 0.05f);
         SplittableRandom rng = new SplittableRandom(c.seed());
         ParameterStore ps = new ParameterStore(manager, false);
         int batch = Math.min(c.batchSize(), train.size());
@@ -94,7 +117,8 @@ public final class TokenizerTrainer {
         int reseeded = 0;
         try (BatchLoader loader = new BatchLoader(train, batch, c.seed(), 0)) {
             for (long step = 0; step < c.steps() && !cancelled.getAsBoolean(); step++) {
-                try (NDManager sm = manager.newSubManager(); NDScope scope = new NDScope()) {
+                try (NDManager sm = manager.newSubManager();
+                        NDScope scope = new NDScope()) {
                     NDArray x = loader.next(sm, manager.getDevice());
                     if (!t.quantizer().isInitialised()) {
                         t.quantizer().initialiseFrom(t.encode(ps, x, false), c.seed());
@@ -124,8 +148,15 @@ public final class TokenizerTrainer {
                         }
                         TokenizerQuality q = TokenizerQuality.of(counts, mse.getFloat(), batch);
                         double seconds = (System.nanoTime() - t0) / 1e9;
-                        listener.onProgress(new Progress(step + 1, c.steps(), loss.getFloat(), q.mse(), q.usage(),
-                                q.perplexity(), reseeded, (step + 1) * batch / Math.max(1e-9, seconds)));
+                        listener.onProgress(new Progress(
+                                step + 1,
+                                c.steps(),
+                                loss.getFloat(),
+                                q.mse(),
+                                q.usage(),
+                                q.perplexity(),
+                                reseeded,
+                                (step + 1) * batch / Math.max(1e-9, seconds)));
                         reseeded = 0;
                     }
                 }

@@ -182,7 +182,8 @@ public final class VectorQuantizer {
             }
             int r = rng.nextInt(rows);
             float grace = 2 * deadThreshold; // about 70 steps at γ = 0.99 before it can count as dead again
-            try (NDArray row = z.get(r); NDArray weighted = row.mul(grace)) {
+            try (NDArray row = z.get(r);
+                    NDArray weighted = row.mul(grace)) {
                 codes.set(new NDIndex(k), row);
                 sums.set(new NDIndex(k), weighted);
                 counts.set(new NDIndex(k), grace);

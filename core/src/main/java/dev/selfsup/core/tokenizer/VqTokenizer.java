@@ -40,23 +40,33 @@ public final class VqTokenizer implements VisualTokenizer {
         int p = spec.patchSize();
         int c = spec.channels();
         this.encoder = new SequentialBlock()
-                .add(new LambdaBlock(l -> new NDList(l.singletonOrThrow().mul(2f).subi(1f)), "centre"))
-                .add(conv(h / 2, 3, 1, 1)).add(Activation.reluBlock())
-                .add(conv(h, p, p, 0)).add(Activation.reluBlock())
-                .add(conv(h, 3, 1, 1)).add(Activation.reluBlock())
+                .add(new LambdaBlock(
+                        l -> new NDList(l.singletonOrThrow().mul(2f).subi(1f)), "centre"))
+                .add(conv(h / 2, 3, 1, 1))
+                .add(Activation.reluBlock())
+                .add(conv(h, p, p, 0))
+                .add(Activation.reluBlock())
+                .add(conv(h, 3, 1, 1))
+                .add(Activation.reluBlock())
                 .add(conv(spec.codeDim(), 1, 1, 0));
         this.decoder = new SequentialBlock()
-                .add(conv(h, 1, 1, 0)).add(Activation.reluBlock())
-                .add(conv(h, 3, 1, 1)).add(Activation.reluBlock())
-                .add(conv(h, 3, 1, 1)).add(Activation.reluBlock())
+                .add(conv(h, 1, 1, 0))
+                .add(Activation.reluBlock())
+                .add(conv(h, 3, 1, 1))
+                .add(Activation.reluBlock())
+                .add(conv(h, 3, 1, 1))
+                .add(Activation.reluBlock())
                 .add(conv(c * p * p, 1, 1, 0))
-                .add(new LambdaBlock(l -> {
-                    NDArray x = l.singletonOrThrow(); // [B, C p p, G, G] -> [B, C, G p, G p]
-                    long b = x.getShape().get(0);
-                    int g = (int) x.getShape().get(2);
-                    return new NDList(Activation.sigmoid(x.reshape(b, c, p, p, g, g).transpose(0, 1, 4, 2, 5, 3)
-                            .reshape(b, c, (long) g * p, (long) g * p)));
-                }, "pixels"));
+                .add(new LambdaBlock(
+                        l -> {
+                            NDArray x = l.singletonOrThrow(); // [B, C p p, G, G] -> [B, C, G p, G p]
+                            long b = x.getShape().get(0);
+                            int g = (int) x.getShape().get(2);
+                            return new NDList(Activation.sigmoid(x.reshape(b, c, p, p, g, g)
+                                    .transpose(0, 1, 4, 2, 5, 3)
+                                    .reshape(b, c, (long) g * p, (long) g * p)));
+                        },
+                        "pixels"));
         this.both = new SequentialBlock().add(encoder).add(decoder);
         int s = spec.imageSize();
         encoder.initialize(manager, DataType.FLOAT32, new Shape(1, c, s, s));
@@ -65,8 +75,12 @@ public final class VqTokenizer implements VisualTokenizer {
     }
 
     private static Block conv(int filters, int kernel, int stride, int pad) {
-        return Conv2d.builder().setFilters(filters).setKernelShape(new Shape(kernel, kernel))
-                .optStride(new Shape(stride, stride)).optPadding(new Shape(pad, pad)).build();
+        return Conv2d.builder()
+                .setFilters(filters)
+                .setKernelShape(new Shape(kernel, kernel))
+                .optStride(new Shape(stride, stride))
+                .optPadding(new Shape(pad, pad))
+                .build();
     }
 
     @Override

@@ -44,7 +44,9 @@ public final class CheckpointStore {
             return List.of();
         }
         try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> p.getFileName().toString().matches("step-\\d{10}\\.ckpt")).sorted().toList();
+            return s.filter(p -> p.getFileName().toString().matches("step-\\d{10}\\.ckpt"))
+                    .sorted()
+                    .toList();
         }
     }
 
@@ -73,15 +75,16 @@ public final class CheckpointStore {
         for (int i = files.size() - 1; i >= 0; i--) {
             Path f = files.get(i);
             try (InputStream in = Files.newInputStream(f)) {
-                return Optional.of(new Loaded(f, TensorArchive.read(in, f.getFileName().toString())));
+                return Optional.of(
+                        new Loaded(f, TensorArchive.read(in, f.getFileName().toString())));
             } catch (IOException e) {
                 LOG.warn("skipping unreadable checkpoint: {}", e.getMessage());
                 problems.add(e.getMessage());
             }
         }
         if (!problems.isEmpty()) {
-            throw new NoUsableCheckpointException("none of the " + problems.size() + " checkpoints can be read: "
-                    + String.join("; ", problems));
+            throw new NoUsableCheckpointException(
+                    "none of the " + problems.size() + " checkpoints can be read: " + String.join("; ", problems));
         }
         return Optional.empty();
     }

@@ -26,7 +26,8 @@ import java.util.Map;
  */
 public final class EncoderBundle {
     /** The header of an encoder file. */
-    public record Header(String kind, int formatVersion, BackboneSpec backbone, int featureDim, Provenance provenance) {}
+    public record Header(
+            String kind, int formatVersion, BackboneSpec backbone, int featureDim, Provenance provenance) {}
 
     /** A loaded encoder: the block (parameters on the manager's device) and its header. */
     public record Loaded(Block encoder, Header header) {}
@@ -37,12 +38,14 @@ public final class EncoderBundle {
 
     /** Writes {@code encoder} (built from {@code spec}) atomically to {@code file}. */
     public static void write(Path file, Block encoder, BackboneSpec spec, Provenance provenance) throws IOException {
-        TensorArchive.write(file, Json.write(new Header(KIND, 1, spec, spec.featureDim(), provenance)), tensors(encoder));
+        TensorArchive.write(
+                file, Json.write(new Header(KIND, 1, spec, spec.featureDim(), provenance)), tensors(encoder));
     }
 
     /** The encoder file's bytes, e.g. for a stream of chunks. */
     public static byte[] toBytes(Block encoder, BackboneSpec spec, Provenance provenance) throws IOException {
-        return TensorArchive.toBytes(Json.write(new Header(KIND, 1, spec, spec.featureDim(), provenance)), tensors(encoder));
+        return TensorArchive.toBytes(
+                Json.write(new Header(KIND, 1, spec, spec.featureDim(), provenance)), tensors(encoder));
     }
 
     private static Map<String, TensorArchive.Tensor> tensors(Block encoder) {
@@ -64,7 +67,8 @@ public final class EncoderBundle {
     private static Loaded load(TensorArchive.Contents c, String source, NDManager manager) throws IOException {
         JsonNode node = Json.MAPPER.readTree(c.header());
         if (!KIND.equals(node.path("kind").asText())) {
-            throw new IOException(source + ": not an encoder bundle (kind '" + node.path("kind").asText() + "')");
+            throw new IOException(source + ": not an encoder bundle (kind '"
+                    + node.path("kind").asText() + "')");
         }
         Header header = Json.MAPPER.treeToValue(node, Header.class);
         BackboneSpec spec = header.backbone();
@@ -90,7 +94,7 @@ public final class EncoderBundle {
 
     /** Runs the encoder in inference mode on float32 [B, C, H, W] images in [0, 1]. */
     public static NDArray embed(Block encoder, NDArray images) {
-        return encoder.forward(new ParameterStore(images.getManager(), false),
-                new NDList(images), false).singletonOrThrow();
+        return encoder.forward(new ParameterStore(images.getManager(), false), new NDList(images), false)
+                .singletonOrThrow();
     }
 }

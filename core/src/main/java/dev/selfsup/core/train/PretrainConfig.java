@@ -41,10 +41,28 @@ import java.util.Map;
  * @param keepCheckpoints how many recent checkpoints to keep
  * @param logEverySteps steps between progress reports (the loss is read from the device only then)
  */
-public record PretrainConfig(String method, Record settings, String backbone, int width, int depth, int batchSize,
-        int epochs, long steps, String optimizer, float learningRate, float momentum, float weightDecay,
-        float warmupEpochs, float finalLrFraction, float clipNorm, long seed, String device, Path checkpointDir,
-        long checkpointEverySteps, int keepCheckpoints, int logEverySteps) {
+public record PretrainConfig(
+        String method,
+        Record settings,
+        String backbone,
+        int width,
+        int depth,
+        int batchSize,
+        int epochs,
+        long steps,
+        String optimizer,
+        float learningRate,
+        float momentum,
+        float weightDecay,
+        float warmupEpochs,
+        float finalLrFraction,
+        float clipNorm,
+        long seed,
+        String device,
+        Path checkpointDir,
+        long checkpointEverySteps,
+        int keepCheckpoints,
+        int logEverySteps) {
 
     /** The training settings every method starts from, before its own {@link MethodDefinition#trainingDefaults}. */
     private static final Map<String, Object> COMMON_DEFAULTS = commonDefaults();
@@ -54,17 +72,27 @@ public record PretrainConfig(String method, Record settings, String backbone, in
         method = definition.name();
         settings = settings == null ? definition.defaults() : definition.cast(settings);
         backbone = backbone == null ? null : backbone.toLowerCase(Locale.ROOT).trim();
-        optimizer = optimizer == null ? null : optimizer.toLowerCase(Locale.ROOT).trim();
+        optimizer =
+                optimizer == null ? null : optimizer.toLowerCase(Locale.ROOT).trim();
         device = device == null ? null : device.toLowerCase(Locale.ROOT).trim();
-        require(backbone != null && BackboneSpec.TYPES.contains(backbone), "backbone",
+        require(
+                backbone != null && BackboneSpec.TYPES.contains(backbone),
+                "backbone",
                 "must be one of " + BackboneSpec.TYPES + ", got " + backbone);
         require(width > 0, "width", "must be positive, got " + width);
         require(depth > 0, "depth", "must be positive, got " + depth);
-        require(optimizer != null && GradientOptimizer.NAMES.contains(optimizer), "optimizer",
+        require(
+                optimizer != null && GradientOptimizer.NAMES.contains(optimizer),
+                "optimizer",
                 "must be one of " + GradientOptimizer.NAMES + ", got " + optimizer);
-        require(device != null && device.matches("auto|cpu|gpu(:\\d+)?"), "device",
+        require(
+                device != null && device.matches("auto|cpu|gpu(:\\d+)?"),
+                "device",
                 "must be auto, cpu, gpu or gpu:N, got " + device);
-        require(batchSize >= 2, "batch_size", "must be at least 2 (contrastive pairs need other images), got " + batchSize);
+        require(
+                batchSize >= 2,
+                "batch_size",
+                "must be at least 2 (contrastive pairs need other images), got " + batchSize);
         require(epochs >= 0, "epochs", "must be >= 0, got " + epochs);
         require(steps >= 0, "steps", "must be >= 0, got " + steps);
         require(epochs > 0 || steps > 0, "epochs", "give a positive number of epochs or steps");
@@ -110,8 +138,28 @@ public record PretrainConfig(String method, Record settings, String backbone, in
         values.put("width", BackboneSpec.defaultWidth(backbone));
         values.put("depth", BackboneSpec.defaultDepth(backbone));
         values.putAll(d.trainingDefaults());
-        PretrainConfig seed = new PretrainConfig(d.name(), d.defaults(), BackboneSpec.SMALL_CONVNET, 1, 1, 2, 1, 0,
-                GradientOptimizer.NAMES.get(0), 1f, 0f, 0f, 0f, 0f, 0f, 0L, "auto", null, 0, 1, 1);
+        PretrainConfig seed = new PretrainConfig(
+                d.name(),
+                d.defaults(),
+                BackboneSpec.SMALL_CONVNET,
+                1,
+                1,
+                2,
+                1,
+                0,
+                GradientOptimizer.NAMES.get(0),
+                1f,
+                0f,
+                0f,
+                0f,
+                0f,
+                0f,
+                0L,
+                "auto",
+                null,
+                0,
+                1,
+                1);
         return Records.with(seed, values, "the training settings");
     }
 
@@ -134,8 +182,18 @@ public record PretrainConfig(String method, Record settings, String backbone, in
     public Map<String, Object> hyperparameters() {
         Map<String, Object> all = Records.values(this);
         Map<String, Object> h = new LinkedHashMap<>();
-        for (String k : new String[] {"batch_size", "epochs", "steps", "optimizer", "learning_rate", "momentum",
-                "weight_decay", "warmup_epochs", "final_lr_fraction", "clip_norm"}) {
+        for (String k : new String[] {
+            "batch_size",
+            "epochs",
+            "steps",
+            "optimizer",
+            "learning_rate",
+            "momentum",
+            "weight_decay",
+            "warmup_epochs",
+            "final_lr_fraction",
+            "clip_norm"
+        }) {
             h.put(k, all.get(k));
         }
         h.putAll(methodSettings());

@@ -35,6 +35,13 @@ public interface PretrainListener {
      * @param etaSeconds estimated seconds to the end
      * @param methodMetrics what the method reports besides the loss (e.g. DeepCluster's "nmi"), by name
      */
-    record Progress(long step, long totalSteps, double epoch, double loss, double learningRate, double imagesPerSecond,
-            double etaSeconds, Map<String, Double> methodMetrics) {}
+    record Progress(
+            long step,
+            long totalSteps,
+            double epoch,
+            double loss,
+            double learningRate,
+            double imagesPerSecond,
+            double etaSeconds,
+            Map<String, Double> methodMetrics) {}
 }

@@ -13,5 +13,9 @@ import java.nio.file.Path;
  */
 public record PretrainResult(Status status, long steps, double finalLoss, Path lastCheckpoint, String error) {
     /** How a run ended. */
-    public enum Status { FINISHED, CANCELLED, FAILED }
+    public enum Status {
+        FINISHED,
+        CANCELLED,
+        FAILED
+    }
 }

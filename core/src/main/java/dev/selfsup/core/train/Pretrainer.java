@@ -84,35 +84,40 @@ public final class Pretrainer implements AutoCloseable {
     /**
      * @param resources what the method needs from outside the process (BEiT: its tokenizer)
      */
-    public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std,
-            MethodResources resources) {
+    public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std, MethodResources resources) {
         this.config = config;
         this.data = data;
         this.device = Devices.choose(config.device());
         this.stepsPerEpoch = config.stepsPerEpoch(data.size());
         this.totalSteps = config.totalSteps(data.size());
         if (data.size() < config.batchSize()) {
-            throw new IllegalArgumentException("batch_size: " + config.batchSize() + " is larger than the dataset ("
-                    + data.size() + " images)");
+            throw new IllegalArgumentException(
+                    "batch_size: " + config.batchSize() + " is larger than the dataset (" + data.size() + " images)");
         }
-        BackboneSpec spec = new BackboneSpec(config.backbone(), config.width(), config.depth(), data.channels(),
-                data.height(), mean, std);
+        BackboneSpec spec = new BackboneSpec(
+                config.backbone(), config.width(), config.depth(), data.channels(), data.height(), mean, std);
         if (data.height() != data.width()) {
             throw new IllegalArgumentException("images must be square, got " + data.height() + "x" + data.width());
         }
         this.manager = NDManager.newBaseManager(device);
         Engine.getInstance().setRandomSeed((int) config.seed());
-        this.method = Methods.create(config.method(), config.settings(),
+        this.method = Methods.create(
+                config.method(),
+                config.settings(),
                 new MethodContext(spec, data, resources, config.seed(), config.batchSize()));
         method.prepare(data, manager);
         method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
-        this.optimizer = GradientOptimizer.create(config.optimizer(), config.momentum(), config.weightDecay(),
-                config.clipNorm());
+        this.optimizer = GradientOptimizer.create(
+                config.optimizer(), config.momentum(), config.weightDecay(), config.clipNorm());
         optimizer.init(method.trainable().getParameters(), manager);
         long warmup = Math.round(config.warmupEpochs() * stepsPerEpoch);
-        this.schedule = new LearningRateSchedule(config.learningRate(), Math.min(warmup, totalSteps), totalSteps,
+        this.schedule = new LearningRateSchedule(
+                config.learningRate(),
+                Math.min(warmup, totalSteps),
+                totalSteps,
                 config.learningRate() * config.finalLrFraction());
-        this.checkpoints = config.checkpointDir() == null ? null
+        this.checkpoints = config.checkpointDir() == null
+                ? null
                 : new CheckpointStore(config.checkpointDir(), config.keepCheckpoints());
     }
 
@@ -181,9 +186,21 @@ public final class Pretrainer implements AutoCloseable {
     public Provenance provenance() {
         Map<String, Object> h = new LinkedHashMap<>(config.hyperparameters());
         h.putAll(method.hyperparameters());
-        return new Provenance(method.name(), method.backboneSpec(), h, data.name(), data.fingerprint(), data.size(),
-                config.seed(), step, (double) step / stepsPerEpoch, Versions.selfsup(), Versions.djl(),
-                Versions.engine(), device.toString(), Instant.now());
+        return new Provenance(
+                method.name(),
+                method.backboneSpec(),
+                h,
+                data.name(),
+                data.fingerprint(),
+                data.size(),
+                config.seed(),
+                step,
+                (double) step / stepsPerEpoch,
+                Versions.selfsup(),
+                Versions.djl(),
+                Versions.engine(),
+                device.toString(),
+                Instant.now());
     }
 
     /**
@@ -214,18 +231,27 @@ public final class Pretrainer implements AutoCloseable {
             while (step < totalSteps && !cancelRequested) {
                 if (step % stepsPerEpoch == 0 || resumedInsideEpoch) {
                     long epochStart = System.nanoTime();
-                    method.beforeEpoch(new EpochContext(step / stepsPerEpoch, resumedInsideEpoch, ps, data, manager,
-                            config.seed(), optimizer::resetState));
+                    method.beforeEpoch(new EpochContext(
+                            step / stepsPerEpoch,
+                            resumedInsideEpoch,
+                            ps,
+                            data,
+                            manager,
+                            config.seed(),
+                            optimizer::resetState));
                     resumedInsideEpoch = false;
-                    LOG.debug("epoch {} prepared in {} s", step / stepsPerEpoch, (System.nanoTime() - epochStart) / 1e9);
+                    LOG.debug(
+                            "epoch {} prepared in {} s", step / stepsPerEpoch, (System.nanoTime() - epochStart) / 1e9);
                 }
                 long t0 = System.nanoTime();
                 long wait0 = loader.waitNanos();
                 float lr = schedule.at(step);
-                try (NDManager stepManager = manager.newSubManager(); NDScope scope = new NDScope()) {
+                try (NDManager stepManager = manager.newSubManager();
+                        NDScope scope = new NDScope()) {
                     BatchLoader.Batch batch = loader.nextBatch(stepManager, device);
                     NDArray images = batch.images();
-                    StepContext ctx = new StepContext(ps, StepContext.random(config.seed(), step), step, batch.indices());
+                    StepContext ctx =
+                            new StepContext(ps, StepContext.random(config.seed(), step), step, batch.indices());
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);
@@ -253,14 +279,22 @@ public final class Pretrainer implements AutoCloseable {
                     double ips = intervalImages / Math.max(1e-9, elapsed);
                     intervalStart = System.nanoTime();
                     intervalImages = 0;
-                    var p = new PretrainListener.Progress(step, totalSteps, (double) step / stepsPerEpoch, lastLoss,
-                            lr, ips, (totalSteps - step) * config.batchSize() / Math.max(1e-9, ips),
+                    var p = new PretrainListener.Progress(
+                            step,
+                            totalSteps,
+                            (double) step / stepsPerEpoch,
+                            lastLoss,
+                            lr,
+                            ips,
+                            (totalSteps - step) * config.batchSize() / Math.max(1e-9, ips),
                             method.progressMetrics());
                     for (PretrainListener l : listeners) {
                         l.onProgress(p);
                     }
                 }
-                if (checkpoints != null && config.checkpointEverySteps() > 0 && step % config.checkpointEverySteps() == 0
+                if (checkpoints != null
+                        && config.checkpointEverySteps() > 0
+                        && step % config.checkpointEverySteps() == 0
                         && step < totalSteps) {
                     lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
                     saveCheckpoint();
@@ -273,8 +307,12 @@ public final class Pretrainer implements AutoCloseable {
                 lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
                 saveCheckpoint();
             }
-            result = new PretrainResult(step >= totalSteps ? PretrainResult.Status.FINISHED : PretrainResult.Status.CANCELLED,
-                    step, lastLoss, lastCheckpoint, null);
+            result = new PretrainResult(
+                    step >= totalSteps ? PretrainResult.Status.FINISHED : PretrainResult.Status.CANCELLED,
+                    step,
+                    lastLoss,
+                    lastCheckpoint,
+                    null);
         } catch (TrainingDivergedException e) {
             result = new PretrainResult(PretrainResult.Status.FAILED, step, Double.NaN, lastCheckpoint, e.getMessage());
             for (PretrainListener l : listeners) {
@@ -303,13 +341,15 @@ public final class Pretrainer implements AutoCloseable {
         int batches = Math.min(RECALIBRATION_BATCHES, data.size() / config.batchSize());
         int[] order = BatchLoader.permutation(data.size(), config.seed(), -1);
         for (int b = 0; b < batches; b++) {
-            try (NDManager m = manager.newSubManager(); NDScope scope = new NDScope()) {
-                NDArray x = Features.images(data, order, b * config.batchSize(), config.batchSize(), m,
-                        device);
+            try (NDManager m = manager.newSubManager();
+                    NDScope scope = new NDScope()) {
+                NDArray x = Features.images(data, order, b * config.batchSize(), config.batchSize(), m, device);
                 method.encoder().forward(ps, new NDList(x), true);
             }
         }
-        LOG.info("batch-norm statistics re-estimated on {} batches of whole images in {} s", batches,
+        LOG.info(
+                "batch-norm statistics re-estimated on {} batches of whole images in {} s",
+                batches,
                 String.format("%.1f", (System.nanoTime() - t0) / 1e9));
     }
 
@@ -334,8 +374,8 @@ public final class Pretrainer implements AutoCloseable {
     // ---- checkpoints -------------------------------------------------------------------------------------
 
     /** The header of a checkpoint file. */
-    public record CheckpointHeader(String kind, int formatVersion, long step, PretrainConfig config,
-            Provenance provenance) {}
+    public record CheckpointHeader(
+            String kind, int formatVersion, long step, PretrainConfig config, Provenance provenance) {}
 
     /** Writes a checkpoint of the current state now. */
     public Path saveCheckpoint() throws IOException {
@@ -345,12 +385,13 @@ public final class Pretrainer implements AutoCloseable {
         long t0 = System.nanoTime();
         Map<String, TensorArchive.Tensor> tensors = new LinkedHashMap<>();
         for (Pair<String, Parameter> p : method.trainable().getParameters()) {
-            tensors.put("model/" + p.getKey(), TensorArchive.Tensor.of(p.getValue().getArray()));
+            tensors.put(
+                    "model/" + p.getKey(), TensorArchive.Tensor.of(p.getValue().getArray()));
         }
         method.state().forEach((k, v) -> tensors.put("method/" + k, TensorArchive.Tensor.of(v)));
         optimizer.state().forEach((k, v) -> tensors.put("optim/" + k, TensorArchive.Tensor.of(v)));
-        String header = Json.write(new CheckpointHeader("checkpoint", 1, step, config.toBuilder().checkpointDir(null).build(),
-                provenance()));
+        String header = Json.write(new CheckpointHeader(
+                "checkpoint", 1, step, config.toBuilder().checkpointDir(null).build(), provenance()));
         Path file = checkpoints.fileFor(step);
         TensorArchive.write(file, header, tensors);
         checkpoints.prune();
@@ -371,8 +412,8 @@ public final class Pretrainer implements AutoCloseable {
         }
         String savedMethod = header.path("config").path("method").asText();
         if (!savedMethod.equals(config.method())) {
-            throw new IOException(loaded.file() + ": checkpoint of method " + savedMethod + ", this run is "
-                    + config.method());
+            throw new IOException(
+                    loaded.file() + ": checkpoint of method " + savedMethod + ", this run is " + config.method());
         }
         List<String> missing = new ArrayList<>();
         for (Pair<String, Parameter> p : method.trainable().getParameters()) {

@@ -25,13 +25,38 @@ import java.util.Map;
  * @param createdAt when this record was made
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
-public record Provenance(String method, BackboneSpec backbone, Map<String, Object> hyperparameters, String dataset,
-        String datasetFingerprint, int datasetSize, long seed, long steps, double epochs, String selfsupVersion,
-        String djlVersion, String engine, String device, Instant createdAt) {
+public record Provenance(
+        String method,
+        BackboneSpec backbone,
+        Map<String, Object> hyperparameters,
+        String dataset,
+        String datasetFingerprint,
+        int datasetSize,
+        long seed,
+        long steps,
+        double epochs,
+        String selfsupVersion,
+        String djlVersion,
+        String engine,
+        String device,
+        Instant createdAt) {
 
     /** A copy with the step count, epochs and time brought up to date. */
     public Provenance at(long newSteps, double newEpochs) {
-        return new Provenance(method, backbone, hyperparameters, dataset, datasetFingerprint, datasetSize, seed,
-                newSteps, newEpochs, selfsupVersion, djlVersion, engine, device, Instant.now());
+        return new Provenance(
+                method,
+                backbone,
+                hyperparameters,
+                dataset,
+                datasetFingerprint,
+                datasetSize,
+                seed,
+                newSteps,
+                newEpochs,
+                selfsupVersion,
+                djlVersion,
+                engine,
+                device,
+                Instant.now());
     }
 }

@@ -21,8 +21,12 @@ class CpuIsaGuardTest {
     private record Probe(String decision, String onednnIsa, String output) {}
 
     private static Probe probe(Map<String, String> env) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true", IsaProbe.class.getName()));
+        ProcessBuilder pb = new ProcessBuilder(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                "-Dai.djl.offline=true",
+                IsaProbe.class.getName()));
         pb.environment().remove(CpuIsaGuard.ONEDNN_VARIABLE);
         pb.environment().remove(CpuIsaGuard.ENVIRONMENT);
         pb.environment().put("ONEDNN_VERBOSE", "1");
@@ -32,10 +36,14 @@ class CpuIsaGuardTest {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(120, TimeUnit.SECONDS), "probe did not end");
         assertEquals(0, p.exitValue(), out);
-        String decision = out.lines().filter(l -> l.startsWith("decision ")).findFirst().orElse("");
+        String decision =
+                out.lines().filter(l -> l.startsWith("decision ")).findFirst().orElse("");
         // oneDNN prints e.g. "onednn_verbose,info,cpu,isa:Intel AVX2" before its first primitive.
-        String isa = out.lines().filter(l -> l.contains(",info,cpu,isa:")).findFirst()
-                .map(l -> l.substring(l.indexOf("isa:") + 4)).orElse("");
+        String isa = out.lines()
+                .filter(l -> l.contains(",info,cpu,isa:"))
+                .findFirst()
+                .map(l -> l.substring(l.indexOf("isa:") + 4))
+                .orElse("");
         return new Probe(decision, isa, out);
     }
 
@@ -47,7 +55,8 @@ class CpuIsaGuardTest {
         assertFalse(p.onednnIsa().contains("512"), "oneDNN used " + p.onednnIsa() + " under the safe policy");
         String widest = CpuInfo.current().widestVectorIsa();
         if (widest.equals("AVX-512") || widest.equals("AVX2")) {
-            assertTrue(p.onednnIsa().endsWith("AVX2"), "expected AVX2 on this " + widest + " CPU, got " + p.onednnIsa());
+            assertTrue(
+                    p.onednnIsa().endsWith("AVX2"), "expected AVX2 on this " + widest + " CPU, got " + p.onednnIsa());
         }
     }
 
@@ -73,8 +82,11 @@ class CpuIsaGuardTest {
 
     @Test
     void anUnknownPolicyIsRefusedWithTheChoices() throws Exception {
-        ProcessBuilder pb = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), IsaProbe.class.getName()));
+        ProcessBuilder pb = new ProcessBuilder(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                IsaProbe.class.getName()));
         pb.environment().remove(CpuIsaGuard.ONEDNN_VARIABLE);
         pb.environment().put(CpuIsaGuard.ENVIRONMENT, "fastest");
         pb.redirectErrorStream(true);
@@ -99,15 +111,22 @@ class CpuIsaGuardTest {
 
     @Test
     void readsTheCpuFromProcCpuinfo() {
-        CpuInfo zen5 = CpuInfo.parse(List.of("processor\t: 0", "vendor_id\t: AuthenticAMD", "cpu family\t: 26",
-                "model\t\t: 2", "model name\t: AMD EPYC 9B45", "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16",
-                "", "processor\t: 1", "model name\t: other"));
+        CpuInfo zen5 = CpuInfo.parse(List.of(
+                "processor\t: 0",
+                "vendor_id\t: AuthenticAMD",
+                "cpu family\t: 26",
+                "model\t\t: 2",
+                "model name\t: AMD EPYC 9B45",
+                "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512_bf16",
+                "",
+                "processor\t: 1",
+                "model name\t: other"));
         assertEquals("AMD EPYC 9B45", zen5.model());
         assertEquals(26, zen5.family());
         assertTrue(zen5.hasAvx512());
         assertEquals("AMD EPYC 9B45 (family 26, model 2, AVX-512)", zen5.describe());
-        CpuInfo zen3 = CpuInfo.parse(List.of("cpu family\t: 25", "model\t\t: 1", "model name\t: AMD EPYC",
-                "flags\t\t: fpu avx avx2 fma"));
+        CpuInfo zen3 = CpuInfo.parse(
+                List.of("cpu family\t: 25", "model\t\t: 1", "model name\t: AMD EPYC", "flags\t\t: fpu avx avx2 fma"));
         assertFalse(zen3.hasAvx512());
         assertEquals("AVX2", zen3.widestVectorIsa());
     }

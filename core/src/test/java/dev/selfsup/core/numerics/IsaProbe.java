@@ -17,7 +17,10 @@ public final class IsaProbe {
         try (NDManager m = NDManager.newBaseManager()) {
             var x = m.randomNormal(new Shape(2, 16, 8, 8));
             var w = m.randomNormal(new Shape(16, 16, 3, 3));
-            Conv2d.conv2d(x, w, null, new Shape(1, 1), new Shape(1, 1), new Shape(1, 1)).head().sum().getFloat();
+            Conv2d.conv2d(x, w, null, new Shape(1, 1), new Shape(1, 1), new Shape(1, 1))
+                    .head()
+                    .sum()
+                    .getFloat();
         }
         System.out.println("decision policy=" + d.policy() + " cap=" + d.cap() + " early=" + d.appliedBeforeEngine());
     }

@@ -21,10 +21,23 @@ class NumericsSelfCheckTest {
         NumericsReport r = NumericsSelfCheck.run(NumericsSelfCheck.Suite.FULL);
         System.out.print(r.table());
         assertTrue(r.passed(), r.summary() + " | " + r.failures());
-        List<String> ops = r.ops().stream().map(NumericsReport.OpCheck::op).distinct().toList();
-        for (String op : List.of("conv2d 3x3 stride 1", "conv2d 3x3 stride 2", "conv2d 1x1 stride 2",
-                "conv2d 4x4 stride 4", "batch norm (training)", "batch norm (inference)", "linear", "batched matmul",
-                "max pool 2x2", "global average pool", "relu", "softmax cross entropy", "softmax", "gelu")) {
+        List<String> ops =
+                r.ops().stream().map(NumericsReport.OpCheck::op).distinct().toList();
+        for (String op : List.of(
+                "conv2d 3x3 stride 1",
+                "conv2d 3x3 stride 2",
+                "conv2d 1x1 stride 2",
+                "conv2d 4x4 stride 4",
+                "batch norm (training)",
+                "batch norm (inference)",
+                "linear",
+                "batched matmul",
+                "max pool 2x2",
+                "global average pool",
+                "relu",
+                "softmax cross entropy",
+                "softmax",
+                "gelu")) {
             assertTrue(ops.contains(op), "the check covers " + op);
         }
         // The largest error is that of float32 arithmetic, not zero (the comparison really compares).
@@ -86,8 +99,8 @@ class NumericsSelfCheckTest {
     void referenceConvolutionOnAHandComputedCase() {
         // 1x1x3x3 input 1..9, one 2x2 kernel [[1,0],[0,-1]], stride 1, no padding: y[i][j] = x[i][j] - x[i+1][j+1].
         double[] x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-        double[][] r = Reference.conv2d(x, new double[] {1, 0, 0, -1}, new double[] {0.5}, new double[] {1, 1, 1, 1},
-                1, 1, 3, 3, 1, 2, 1, 0);
+        double[][] r = Reference.conv2d(
+                x, new double[] {1, 0, 0, -1}, new double[] {0.5}, new double[] {1, 1, 1, 1}, 1, 1, 3, 3, 1, 2, 1, 0);
         assertEquals(List.of(-3.5, -3.5, -3.5, -3.5), box(r[0]));
         assertEquals(List.of(1.0, 1.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, -1.0), box(r[1]));
         assertEquals(List.of(12.0, 16.0, 24.0, 28.0), box(r[2]));
@@ -117,20 +130,27 @@ class NumericsSelfCheckTest {
             target[r * 6 + r] = 1;
         }
         double[] gl = gaussian(rnd, 4);
-        assertGradient(Reference.softmaxCrossEntropy(logits, target, gl, 4, 6)[1], logits,
-                v -> Reference.softmaxCrossEntropy(v, target, gl, 4, 6)[0], gl);
+        assertGradient(
+                Reference.softmaxCrossEntropy(logits, target, gl, 4, 6)[1],
+                logits,
+                v -> Reference.softmaxCrossEntropy(v, target, gl, 4, 6)[0],
+                gl);
         double[] gs = gaussian(rnd, 24);
         assertGradient(Reference.softmax(logits, gs, 4, 6)[1], logits, v -> Reference.softmax(v, gs, 4, 6)[0], gs);
         assertGradient(Reference.gelu(logits, gs)[1], logits, v -> Reference.gelu(v, gs)[0], gs);
         double[] a = gaussian(rnd, 2 * 3 * 4);
         double[] bm = gaussian(rnd, 2 * 4 * 5);
         double[] gm = gaussian(rnd, 2 * 3 * 5);
-        assertGradient(Reference.matMul(a, bm, gm, 2, 3, 4, 5)[2], bm, v -> Reference.matMul(a, v, gm, 2, 3, 4, 5)[0], gm);
+        assertGradient(
+                Reference.matMul(a, bm, gm, 2, 3, 4, 5)[2], bm, v -> Reference.matMul(a, v, gm, 2, 3, 4, 5)[0], gm);
         double[] wl = gaussian(rnd, 5 * 6);
         double[] bl = gaussian(rnd, 5);
         double[] glin = gaussian(rnd, 4 * 5);
-        assertGradient(Reference.linear(logits, wl, bl, glin, 4, 6, 5)[1], logits,
-                v -> Reference.linear(v, wl, bl, glin, 4, 6, 5)[0], glin);
+        assertGradient(
+                Reference.linear(logits, wl, bl, glin, 4, 6, 5)[1],
+                logits,
+                v -> Reference.linear(v, wl, bl, glin, 4, 6, 5)[0],
+                glin);
     }
 
     /** d(sum(f(v) * g))/dv by central differences equals the analytic gradient. */

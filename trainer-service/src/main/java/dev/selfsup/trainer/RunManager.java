@@ -91,6 +91,27 @@ public class RunManager {
     @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
     int progressEverySteps;
 
+    @ConfigProperty(name = "selfsup.trainer.max-queued-runs", defaultValue = "16")
+    int maxQueuedRuns;
+
+    @ConfigProperty(name = "selfsup.trainer.max-steps", defaultValue = "100000000")
+    long maxSteps;
+
+    @ConfigProperty(name = "selfsup.trainer.max-epochs", defaultValue = "10000")
+    int maxEpochs;
+
+    @ConfigProperty(name = "selfsup.trainer.max-batch-size", defaultValue = "4096")
+    int maxBatchSize;
+
+    @ConfigProperty(name = "selfsup.trainer.max-width", defaultValue = "1024")
+    int maxWidth;
+
+    @ConfigProperty(name = "selfsup.trainer.max-depth", defaultValue = "24")
+    int maxDepth;
+
+    /** Set at start when the state directory cannot be written: runs can be read, not started or resumed. */
+    private volatile boolean readOnly;
+
     private ExecutorService pool;
     private volatile boolean shuttingDown;
     private final Map<String, Handle> runs = new ConcurrentHashMap<>();
@@ -101,6 +122,9 @@ public class RunManager {
         volatile Pretrainer trainer;
         volatile Future<?> future;
         volatile boolean cancelRequested;
+        /** Its record failed its checksum at start: listed FAILED, never resumed from what it says. */
+        volatile boolean untrusted;
+
         final List<MultiEmitter<? super RunEvent>> watchers = new CopyOnWriteArrayList<>();
 
         Handle(Run run) {
@@ -110,23 +134,37 @@ public class RunManager {
 
     void onStart(@Observes StartupEvent e) {
         pool = Executors.newFixedThreadPool(Math.max(1, workers), EngineThreads.factory("selfsup-trainer"));
-        for (Run r : store.loadAll()) {
+        for (RunStore.Loaded loaded : store.loadAll()) {
+            Run r = loaded.run();
             Handle h = new Handle(r);
+            h.untrusted = loaded.problem() != null;
             runs.put(r.getRunId(), h);
             if (r.getState() == RunState.RUN_STATE_RUNNING) {
                 // The service stopped under it: resumable from its last checkpoint.
-                update(
-                        h,
-                        r.toBuilder()
-                                .setState(RunState.RUN_STATE_INTERRUPTED)
-                                .setError("the service stopped while the run was training; ResumeRun continues it")
-                                .build());
+                Run interrupted = r.toBuilder()
+                        .setState(RunState.RUN_STATE_INTERRUPTED)
+                        .setError("the service stopped while the run was training; ResumeRun continues it")
+                        .build();
+                try {
+                    update(h, interrupted);
+                } catch (UncheckedIOException ex) {
+                    // The disk still says RUNNING, which the next start reads as interrupted too.
+                    h.run = interrupted;
+                    readOnly = true;
+                }
             } else if (r.getState() == RunState.RUN_STATE_QUEUED) {
                 h.future = pool.submit(() -> execute(h));
             }
         }
+        readOnly |= !store.writable();
         refreshCounts();
         LOG.infof("%d runs in the registry", runs.size());
+        if (readOnly) {
+            LOG.errorf(
+                    "the run registry %s cannot be written (read-only or full disk): serving read-only; "
+                            + "StartRun and ResumeRun answer UNAVAILABLE until it can be written and the service restarts",
+                    store.root());
+        }
     }
 
     void onStop(@Observes ShutdownEvent e) {
@@ -156,6 +194,8 @@ public class RunManager {
             ModelNames.require("model_name", spec.getModelName());
         }
         PretrainConfig config = RunSpecs.toConfig(spec, store.checkpointDir(id));
+        checkLimits(config);
+        requireWritableAndRoom();
         // Read the data now, so a bad dataset is the caller's error, not a failed run later.
         ImageDataset d = data.load(spec.getDataset(), "train");
         checkFits(config, d);
@@ -171,10 +211,45 @@ public class RunManager {
                 .setCreatedAt(now())
                 .build();
         Handle h = new Handle(run);
+        store.save(run); // first: a run that could not be recorded does not exist
         runs.put(id, h);
-        update(h, run);
+        refreshCounts();
         h.future = pool.submit(() -> execute(h));
         return run;
+    }
+
+    /** Every size a client can ask for is bounded by configuration. */
+    private void checkLimits(PretrainConfig c) {
+        limit("steps", c.steps(), maxSteps, "selfsup.trainer.max-steps");
+        limit("epochs", c.steps() > 0 ? 0 : c.epochs(), maxEpochs, "selfsup.trainer.max-epochs");
+        limit("batch_size", c.batchSize(), maxBatchSize, "selfsup.trainer.max-batch-size");
+        limit("width", c.width(), maxWidth, "selfsup.trainer.max-width");
+        limit("depth", c.depth(), maxDepth, "selfsup.trainer.max-depth");
+    }
+
+    private static void limit(String field, long value, long max, String key) {
+        if (value > max) {
+            throw RunSpecs.invalid(field + ": " + value + " is over this service's limit of " + max + " (" + key + ")");
+        }
+    }
+
+    /** A new or resumed run needs a writable registry and room in the queue. */
+    private void requireWritableAndRoom() {
+        if (readOnly) {
+            throw Status.UNAVAILABLE
+                    .withDescription("the trainer cannot write its run registry (read-only or full disk), so it "
+                            + "serves runs read-only; the operator must make it writable and restart the service")
+                    .asRuntimeException();
+        }
+        long queued = runs.values().stream()
+                .filter(h -> h.run.getState() == RunState.RUN_STATE_QUEUED)
+                .count();
+        if (queued >= maxQueuedRuns) {
+            throw Status.RESOURCE_EXHAUSTED
+                    .withDescription(queued + " runs are already waiting, the most this service queues "
+                            + "(selfsup.trainer.max-queued-runs); wait for one to start, or cancel one")
+                    .asRuntimeException();
+        }
     }
 
     /** BEiT's tokenizer exists on the tokenizer-service and cuts the images into the ViT's grid. */
@@ -272,6 +347,11 @@ public class RunManager {
 
     public synchronized Run resume(String id, boolean startOver) {
         Handle h = handle(id);
+        if (h.untrusted) {
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("run " + id + " cannot resume: " + h.run.getError())
+                    .asRuntimeException();
+        }
         RunState s = h.run.getState();
         if (s != RunState.RUN_STATE_CANCELLED
                 && s != RunState.RUN_STATE_FAILED
@@ -296,6 +376,7 @@ public class RunManager {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        requireWritableAndRoom();
         h.cancelRequested = false;
         Run.Builder queued = h.run.toBuilder()
                 .setState(RunState.RUN_STATE_QUEUED)
@@ -647,9 +728,9 @@ public class RunManager {
      * promise); they are completed when it ended.
      */
     private void update(Handle h, Run run) {
+        store.save(run); // first: a failed write changes nothing, memory and disk agree
         RunState before = h.run.getState();
         h.run = run;
-        store.save(run);
         if (before == run.getState()) {
             return;
         }

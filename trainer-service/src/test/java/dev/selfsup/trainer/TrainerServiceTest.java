@@ -481,6 +481,73 @@ class TrainerServiceTest {
     }
 
     @Test
+    void everySizeIsBoundedAndTheQueueToo() {
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "steps: 4611686018427387904 is over this service's limit of 100000000 (selfsup.trainer.max-steps)",
+                () -> trainer.startRun(tinySpec(1L << 62).build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "batch_size: 60000 is over this service's limit of 4096 (selfsup.trainer.max-batch-size)",
+                () -> trainer.startRun(tinySpec(5).setBatchSize(60000).build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "width: 4096 is over this service's limit of 1024 (selfsup.trainer.max-width)",
+                () -> trainer.startRun(tinySpec(5).setWidth(4096).build()));
+        // One run trains (one worker), 16 wait: the next is refused, and nothing was recorded for it.
+        List<String> started = new ArrayList<>();
+        try {
+            StatusRuntimeException refused = null;
+            for (int i = 0; i < 20 && refused == null; i++) {
+                try {
+                    started.add(trainer.startRun(tinySpec(100_000).build()).getRunId());
+                } catch (StatusRuntimeException e) {
+                    refused = e;
+                }
+            }
+            assertTrue(refused != null, "the queue is bounded");
+            assertEquals(Status.Code.RESOURCE_EXHAUSTED, refused.getStatus().getCode());
+            assertTrue(
+                    refused.getStatus().getDescription().contains("selfsup.trainer.max-queued-runs"),
+                    refused.getStatus().getDescription());
+            long queued = trainer.listRuns(ListRunsRequest.newBuilder()
+                            .addStates(RunState.RUN_STATE_QUEUED)
+                            .build())
+                    .getRunsCount();
+            assertEquals(16, queued);
+        } finally {
+            for (String id : started) {
+                trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
+            }
+        }
+    }
+
+    @Test
+    void aRunThatCannotBeRecordedDoesNotExist() throws Exception {
+        int before = trainer.listRuns(ListRunsRequest.getDefaultInstance()).getRunsCount();
+        Path runs = varDir.resolve("runs");
+        Path moved = varDir.resolve("runs.moved");
+        // Tests run as root, for whom permissions do not stop a write: a file where the folder was does.
+        Files.move(runs, moved);
+        Files.writeString(runs, "not a folder");
+        try {
+            StatusRuntimeException e = assertThrows(
+                    StatusRuntimeException.class,
+                    () -> trainer.startRun(tinySpec(5).build()));
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+            assertTrue(
+                    e.getStatus().getDescription().contains("read-only"),
+                    e.getStatus().getDescription());
+            assertFalse(e.getStatus().getDescription().contains(varDir.toString()), "no server path in an answer");
+        } finally {
+            Files.delete(runs);
+            Files.move(moved, runs);
+        }
+        assertEquals(
+                before, trainer.listRuns(ListRunsRequest.getDefaultInstance()).getRunsCount(), "no phantom QUEUED run");
+    }
+
+    @Test
     void badInputGetsClearStatus() {
         assertStatus(
                 Status.Code.INVALID_ARGUMENT,

@@ -68,6 +68,15 @@ public class EncoderMetrics {
                 .register(registry);
     }
 
+    /** Counts a file of the model store that could not be read and was set aside (a record, a pin, a gallery). */
+    public void brokenFile(String kind) {
+        Counter.builder("selfsup.encoder.broken.files")
+                .tag("kind", kind)
+                .description("Files of the model store that could not be read; each is named in the log")
+                .register(registry)
+                .increment();
+    }
+
     public void imagesEmbedded(String model, int n) {
         images.computeIfAbsent(
                         model,

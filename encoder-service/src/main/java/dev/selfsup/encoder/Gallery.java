@@ -36,7 +36,7 @@ public final class Gallery {
     /** Temperature of the kNN vote, as in the kNN evaluation. */
     private static final float VOTE_TEMPERATURE = 0.1f;
 
-    private final Path file;
+    private Path file;
     private final int dim;
     private final List<String> ids = new ArrayList<>();
     private final List<String> labels = new ArrayList<>();
@@ -75,39 +75,59 @@ public final class Gallery {
         return g;
     }
 
+    /** This (empty) gallery, saved from now on at {@code target}. */
+    Gallery savedTo(Path target) {
+        this.file = target;
+        return this;
+    }
+
     public synchronized int size() {
         return ids.size();
     }
 
-    /** Adds (or replaces, by id) entries; {@code embeddings} holds {@code ids.size() * dim} values. */
+    /**
+     * Adds (or replaces, by id) entries; {@code embeddings} holds {@code ids.size() * dim} values. The new gallery
+     * is saved before it is served: when the save fails nothing changes, on disk or in memory.
+     */
     public synchronized void add(List<String> newIds, List<String> newLabels, float[] embeddings) {
+        List<String> nextIds = new ArrayList<>(ids);
+        List<String> nextLabels = new ArrayList<>(labels);
+        Map<String, Integer> nextIndex = new HashMap<>(index);
         float[] grown = Arrays.copyOf(vectors, (ids.size() + newIds.size()) * dim);
         int n = ids.size();
         for (int i = 0; i < newIds.size(); i++) {
             float[] v = Arrays.copyOfRange(embeddings, i * dim, (i + 1) * dim);
             normalize(v);
-            Integer at = index.get(newIds.get(i));
+            Integer at = nextIndex.get(newIds.get(i));
             if (at == null) {
                 at = n++;
-                ids.add(newIds.get(i));
-                labels.add(newLabels.get(i));
-                index.put(newIds.get(i), at);
+                nextIds.add(newIds.get(i));
+                nextLabels.add(newLabels.get(i));
+                nextIndex.put(newIds.get(i), at);
             } else {
-                labels.set(at, newLabels.get(i));
+                nextLabels.set(at, newLabels.get(i));
             }
             System.arraycopy(v, 0, grown, at * dim, dim);
         }
-        vectors = Arrays.copyOf(grown, n * dim);
-        save();
+        float[] nextVectors = Arrays.copyOf(grown, n * dim);
+        save(nextIds, nextLabels, nextVectors);
+        replace(nextIds, nextLabels, nextIndex, nextVectors);
     }
 
-    /** Removes every entry. */
+    /** Removes every entry, once the empty gallery is saved. */
     public synchronized void clear() {
+        save(List.of(), List.of(), new float[0]);
+        replace(List.of(), List.of(), Map.of(), new float[0]);
+    }
+
+    private void replace(List<String> newIds, List<String> newLabels, Map<String, Integer> newIndex, float[] v) {
         ids.clear();
+        ids.addAll(newIds);
         labels.clear();
+        labels.addAll(newLabels);
         index.clear();
-        vectors = new float[0];
-        save();
+        index.putAll(newIndex);
+        vectors = v;
     }
 
     /** The {@code k} nearest entries of each of {@code n} queries (raw embeddings, {@code n * dim} values). */
@@ -163,22 +183,22 @@ public final class Gallery {
         return out;
     }
 
-    private void save() {
+    private void save(List<String> savedIds, List<String> savedLabels, float[] savedVectors) {
         if (file == null) {
             return;
         }
         try {
-            byte[] data = new byte[vectors.length * Float.BYTES];
-            ByteBuffer.wrap(data).order(ByteOrder.nativeOrder()).asFloatBuffer().put(vectors);
+            byte[] data = new byte[savedVectors.length * Float.BYTES];
+            ByteBuffer.wrap(data).order(ByteOrder.nativeOrder()).asFloatBuffer().put(savedVectors);
             Map<String, Object> header = new LinkedHashMap<>();
             header.put("kind", "gallery");
-            header.put("ids", ids);
-            header.put("labels", labels);
+            header.put("ids", savedIds);
+            header.put("labels", savedLabels);
             Files.createDirectories(file.getParent());
             TensorArchive.write(
                     file,
                     Json.write(header),
-                    Map.of("embeddings", new TensorArchive.Tensor("FLOAT32", new long[] {ids.size(), dim}, data)));
+                    Map.of("embeddings", new TensorArchive.Tensor("FLOAT32", new long[] {savedIds.size(), dim}, data)));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot save the gallery " + file, e);
         }

@@ -25,8 +25,10 @@ final class ModelInfos {
                 .setIsDefault(registry.isDefault(v))
                 .setSha256(r.sha256())
                 .setSizeBytes(r.sizeBytes())
-                .setRunId(r.runId() == null ? "" : r.runId())
-                .setPublishedAt(Timestamps.fromMillis(r.publishedAt().toEpochMilli()));
+                .setRunId(r.runId() == null ? "" : r.runId());
+        if (r.publishedAt() != null) { // unknown for a version whose record cannot be read
+            b.setPublishedAt(Timestamps.fromMillis(r.publishedAt().toEpochMilli()));
+        }
         if (v.error() != null) {
             b.setError(v.error());
         }

@@ -88,7 +88,7 @@ public class ModelRegistry {
     private ScheduledExecutorService poller;
 
     void onStart(@Observes StartupEvent e) throws IOException {
-        store = new ModelStore(modelDir);
+        store = new ModelStore(modelDir, metrics::brokenFile);
         EngineThreads.start("model-restore", this::restore);
         if (!storePoll.isZero() && !storePoll.isNegative()) {
             poller = Executors.newSingleThreadScheduledExecutor(EngineThreads.factory("model-store-poll"));
@@ -116,6 +116,9 @@ public class ModelRegistry {
         }
         List<ModelStore.VersionRecord> stored = store.list();
         Set<String> storedKeys = new HashSet<>();
+        for (ModelStore.Broken b : store.broken()) { // listed FAILED at start; still there
+            storedKeys.add(b.placeholder().name() + "/" + b.placeholder().version());
+        }
         List<ModelStore.VersionRecord> added = new ArrayList<>();
         synchronized (this) {
             for (ModelStore.VersionRecord r : stored) {
@@ -211,6 +214,10 @@ public class ModelRegistry {
                     store.pinnedDefault(r.name()).ifPresent(v -> pinned.put(r.name(), v));
                 }
             }
+            for (ModelStore.Broken b : store.broken()) {
+                // Listed FAILED with what is wrong, so a client sees it; every other version serves.
+                put(new Version(b.placeholder(), State.FAILED, null, b.problem()));
+            }
             for (ModelStore.VersionRecord r : stored) {
                 try {
                     ServedModel m = load(r, store.bundleFile(r.name(), r.version()));
@@ -236,7 +243,8 @@ public class ModelRegistry {
                 store.galleryFile(r.name(), r.version()),
                 d,
                 new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers),
-                metrics.observer(r.name()));
+                metrics.observer(r.name()),
+                metrics::brokenFile);
         metrics.modelLoaded(m.loadNanos());
         return m;
     }

@@ -14,8 +14,12 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.OptionalInt;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.jboss.logging.Logger;
 
 /**
  * The encoder-service's files: {@code <root>/<model>/v<N>.bundle} (the encoder), {@code v<N>.json} (what was
@@ -35,10 +39,28 @@ public final class ModelStore {
 
     private record DefaultPin(int version) {}
 
+    /**
+     * A version whose record cannot be read: what {@link #list} left out, and why (said to clients as its error).
+     *
+     * @param placeholder the name and version, as the file name says them
+     */
+    public record Broken(VersionRecord placeholder, String problem) {}
+
+    private static final Logger LOG = Logger.getLogger(ModelStore.class);
+    private final List<Broken> broken = new ArrayList<>();
+    private final Set<Path> warnedPins = ConcurrentHashMap.newKeySet();
+    private final Consumer<String> brokenFile;
+
     private final Path root;
 
     public ModelStore(Path root) throws IOException {
+        this(root, kind -> {});
+    }
+
+    /** @param brokenFile told the kind of every file that cannot be read ("record", "default", "last-version") */
+    public ModelStore(Path root, Consumer<String> brokenFile) throws IOException {
         this.root = root;
+        this.brokenFile = brokenFile;
         Path uploads = root.resolve(".uploads");
         Files.createDirectories(uploads);
         // Uploads cut short by a crash are of no use: a publisher that got no answer sends again.
@@ -78,7 +100,7 @@ public final class ModelStore {
         writeAtomically(dir.resolve("v" + record.version() + ".json"), Json.write(record));
         // Version numbers are never reused, even after the newest is removed: clients may remember them.
         Path mark = dir.resolve("last-version");
-        int last = Files.exists(mark) ? Integer.parseInt(Files.readString(mark).trim()) : 0;
+        int last = readLastVersion(mark);
         if (record.version() > last) {
             writeAtomically(mark, Integer.toString(record.version()));
         }
@@ -96,9 +118,18 @@ public final class ModelStore {
         }
     }
 
-    /** Every stored version, by model then version. */
-    public List<VersionRecord> list() throws IOException {
+    /** The versions whose records the last {@link #list} could not read. */
+    public synchronized List<Broken> broken() {
+        return List.copyOf(broken);
+    }
+
+    /**
+     * Every stored version whose record can be read, by model then version. A record that cannot be read is left
+     * out, named in the log and counted, and kept in {@link #broken}: one bad file never hides the others.
+     */
+    public synchronized List<VersionRecord> list() throws IOException {
         List<VersionRecord> out = new ArrayList<>();
+        List<Broken> bad = new ArrayList<>();
         try (DirectoryStream<Path> models = Files.newDirectoryStream(
                 root,
                 p -> Files.isDirectory(p)
@@ -107,14 +138,33 @@ public final class ModelStore {
                 try (DirectoryStream<Path> files = Files.newDirectoryStream(model, "v*.json")) {
                     for (Path f : files) {
                         Matcher m = VERSION_FILE.matcher(f.getFileName().toString());
-                        if (m.matches()
-                                && Files.exists(
-                                        bundleFile(model.getFileName().toString(), Integer.parseInt(m.group(1))))) {
-                            out.add(Json.MAPPER.readValue(f.toFile(), VersionRecord.class));
+                        String name = model.getFileName().toString();
+                        if (m.matches() && Files.exists(bundleFile(name, Integer.parseInt(m.group(1))))) {
+                            try {
+                                out.add(readRecord(f, name, Integer.parseInt(m.group(1))));
+                            } catch (IOException | RuntimeException e) {
+                                String problem = "its record " + f.getFileName() + " cannot be read (" + shortReason(e)
+                                        + "); publish the version again or remove it";
+                                bad.add(new Broken(
+                                        new VersionRecord(name, Integer.parseInt(m.group(1)), "", 0, "", null),
+                                        problem));
+                            }
                         }
                     }
                 }
             }
+        }
+        if (!bad.equals(broken)) {
+            for (Broken b : bad) {
+                if (!broken.contains(b)) {
+                    LOG.errorf(
+                            "model store: %s v%d: %s",
+                            b.placeholder().name(), b.placeholder().version(), b.problem());
+                    brokenFile.accept("record");
+                }
+            }
+            broken.clear();
+            broken.addAll(bad);
         }
         out.sort((a, b) -> a.name().equals(b.name())
                 ? Integer.compare(a.version(), b.version())
@@ -143,12 +193,8 @@ public final class ModelStore {
 
     /** The highest version number ever stored for {@code name} (0 if none). */
     public int lastVersion(String name) throws IOException {
-        int last = 0;
         Path dir = root.resolve(name);
-        Path mark = dir.resolve("last-version");
-        if (Files.exists(mark)) {
-            last = Integer.parseInt(Files.readString(mark).trim());
-        }
+        int last = readLastVersion(dir.resolve("last-version"));
         if (Files.isDirectory(dir)) {
             try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "v*.*")) {
                 for (Path f : files) {
@@ -163,13 +209,54 @@ public final class ModelStore {
         return last;
     }
 
+    /** The number in a last-version mark; a garbled mark counts as 0 (the version files still bound it). */
+    private int readLastVersion(Path mark) throws IOException {
+        if (!Files.exists(mark)) {
+            return 0;
+        }
+        try {
+            return Integer.parseInt(Files.readString(mark).trim());
+        } catch (NumberFormatException e) {
+            LOG.errorf("model store: %s cannot be read; the version files give the last number", mark);
+            brokenFile.accept("last-version");
+            return 0;
+        }
+    }
+
+    /** A version record, checked against the file it came from. */
+    private static VersionRecord readRecord(Path f, String name, int version) throws IOException {
+        VersionRecord r = Json.MAPPER.readValue(f.toFile(), VersionRecord.class);
+        if (r == null || !name.equals(r.name()) || r.version() != version) {
+            throw new IOException("it names another version");
+        }
+        return r;
+    }
+
+    private static String shortReason(Throwable e) {
+        String m = e.getMessage() == null ? "unreadable" : e.getMessage();
+        int nl = m.indexOf('\n');
+        return nl > 0 ? m.substring(0, nl) : m;
+    }
+
     /** The pinned default version of {@code name}, if one is pinned. */
     public OptionalInt pinnedDefault(String name) throws IOException {
         Path f = root.resolve(name).resolve("default.json");
         if (!Files.exists(f)) {
             return OptionalInt.empty();
         }
-        int v = Json.MAPPER.readValue(f.toFile(), DefaultPin.class).version();
+        int v;
+        try {
+            v = Json.MAPPER.readValue(f.toFile(), DefaultPin.class).version();
+        } catch (IOException | RuntimeException e) {
+            // A garbled pin does not stop the model: its newest version is the default until one is pinned again.
+            if (warnedPins.add(f)) {
+                LOG.errorf(
+                        "model store: %s cannot be read (%s); %s serves its newest version by default",
+                        f, shortReason(e), name);
+                brokenFile.accept("default");
+            }
+            return OptionalInt.empty();
+        }
         return v > 0 ? OptionalInt.of(v) : OptionalInt.empty();
     }
 

@@ -12,10 +12,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+import org.jboss.logging.Logger;
 
 /**
  * One loaded version of a model: the encoder on the device, its batcher and its gallery. Requests reach the
@@ -23,6 +26,8 @@ import java.util.function.BooleanSupplier;
  * parameters).
  */
 public final class ServedModel {
+    private static final Logger LOG = Logger.getLogger(ServedModel.class);
+
     private final ModelStore.VersionRecord record;
     private final EncoderBundle.Header header;
     private final NDManager manager;
@@ -72,7 +77,8 @@ public final class ServedModel {
             Path galleryFile,
             Device device,
             DynamicBatcher.Config batching,
-            DynamicBatcher.Observer observer)
+            DynamicBatcher.Observer observer,
+            Consumer<String> brokenFile)
             throws IOException {
         long t0 = System.nanoTime();
         NDManager manager = NDManager.newBaseManager(device);
@@ -81,7 +87,7 @@ public final class ServedModel {
             try (InputStream in = Files.newInputStream(bundle)) {
                 loaded = EncoderBundle.read(in, record.name() + " v" + record.version(), manager);
             }
-            Gallery gallery = Gallery.open(galleryFile, loaded.header().featureDim());
+            Gallery gallery = openGallery(galleryFile, loaded.header().featureDim(), record, brokenFile);
             ServedModel m =
                     new ServedModel(record, loaded, manager, batching, observer, gallery, System.nanoTime() - t0);
             // One warm-up batch, so the first request does not pay for libtorch's lazy initialisation.
@@ -90,6 +96,32 @@ public final class ServedModel {
         } catch (IOException | RuntimeException e) {
             manager.close();
             throw e;
+        }
+    }
+
+    /**
+     * The version's gallery, or an empty one when its file cannot be read: a broken gallery loses the gallery, not
+     * the model. The file is set aside as {@code .broken} for the operator, and the log names it.
+     */
+    private static Gallery openGallery(Path file, int dim, ModelStore.VersionRecord record, Consumer<String> brokenFile)
+            throws IOException {
+        try {
+            return Gallery.open(file, dim);
+        } catch (IOException | RuntimeException e) {
+            brokenFile.accept("gallery");
+            Path aside = file.resolveSibling(file.getFileName() + ".broken");
+            try {
+                Files.move(file, aside, StandardCopyOption.REPLACE_EXISTING);
+                LOG.errorf(
+                        "the gallery of %s v%d cannot be read (%s): moved to %s; the model serves with an empty gallery",
+                        record.name(), record.version(), e.getMessage(), aside);
+            } catch (IOException moveFailed) {
+                LOG.errorf(
+                        "the gallery of %s v%d cannot be read (%s) nor moved aside (%s); the model serves with an "
+                                + "empty gallery",
+                        record.name(), record.version(), e.getMessage(), moveFailed.getMessage());
+            }
+            return Gallery.open(null, dim).savedTo(file);
         }
     }
 

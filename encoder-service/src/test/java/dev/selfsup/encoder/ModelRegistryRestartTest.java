@@ -131,4 +131,50 @@ class ModelRegistryRestartTest {
         one.onStop(null);
         two.onStop(null);
     }
+
+    @Test
+    void aBrokenFileIsIsolatedAndEverythingElseServes() throws Exception {
+        float[] image = new float[16 * 16];
+        Arrays.fill(image, 0.5f);
+        ModelRegistry first = start();
+        for (String name : List.of("intact", "bad-record", "bad-pin", "bad-gallery")) {
+            byte[] bundle = TestBundles.convnet(1, 16, 8, 1, name.hashCode());
+            first.publish(name, upload(first, bundle), "x", bundle.length, "run-" + name);
+        }
+        first.setDefault("bad-pin", 1);
+        ServedModel g = first.serving("bad-gallery", 0);
+        g.gallery()
+                .add(
+                        List.of("one"),
+                        List.of("cat"),
+                        g.embed(image, 1, () -> false).get());
+        first.onStop(null);
+
+        Files.writeString(dir.resolve("bad-record/v1.json"), "{not json");
+        Files.writeString(dir.resolve("bad-pin/default.json"), "{\"version\": ");
+        Path gallery = dir.resolve("bad-gallery/v1.gallery");
+        Files.write(gallery, Arrays.copyOf(Files.readAllBytes(gallery), 40));
+
+        ModelRegistry second = start();
+        for (String name : List.of("intact", "bad-pin", "bad-gallery")) {
+            assertEquals(
+                    ModelRegistry.State.READY,
+                    second.list(name).get(0).state(),
+                    name + " serves: a broken file elsewhere does not stop it");
+            second.serving(name, 0).embed(image, 1, () -> false).get();
+        }
+        ModelRegistry.Version broken = second.list("bad-record").get(0);
+        assertEquals(ModelRegistry.State.FAILED, broken.state(), "the version with the broken record says so");
+        assertTrue(broken.error().contains("v1.json cannot be read"), broken.error());
+        assertEquals(0, second.serving("bad-gallery", 0).gallery().size(), "a broken gallery loses the gallery");
+        assertTrue(Files.exists(dir.resolve("bad-gallery/v1.gallery.broken")), "and is kept aside");
+        double counted = second.metrics.registry.find("selfsup.encoder.broken.files").counters().stream()
+                .mapToDouble(c -> c.count())
+                .sum();
+        assertEquals(3, counted, 0.0, "record, pin and gallery are counted");
+        second.syncWithStore();
+        assertEquals(
+                ModelRegistry.State.FAILED, second.list("bad-record").get(0).state(), "still listed");
+        second.onStop(null);
+    }
 }

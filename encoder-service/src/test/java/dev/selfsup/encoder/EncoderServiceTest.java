@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.testing.TestImages;
 import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.AddToGalleryRequest;
 import dev.selfsup.proto.v1.EmbedRequest;
@@ -409,6 +410,29 @@ class EncoderServiceTest {
 
     static Status.Code code(Runnable call) {
         return assertThrows(StatusRuntimeException.class, call::run).getStatus().getCode();
+    }
+
+    @Test
+    void aDecompressionBombIsRefusedFromItsHeader() throws Exception {
+        byte[] bundle = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 43);
+        publish("bombproof", bundle);
+        byte[] bomb = TestImages.claimingPng(46000);
+        long t0 = System.nanoTime();
+        StatusRuntimeException e = assertThrows(
+                StatusRuntimeException.class,
+                () -> encoder.embed(EmbedRequest.newBuilder()
+                        .setModel("bombproof")
+                        .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(bomb)))
+                        .build()));
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(Status.Code.INVALID_ARGUMENT, e.getStatus().getCode());
+        assertTrue(
+                e.getStatus()
+                        .getDescription()
+                        .contains("46000x46000 pixels; the limit is 16777216 pixels per image "
+                                + "(selfsup.max-image-pixels)"),
+                e.getStatus().getDescription());
+        assertTrue(seconds < 2, "refused before decoding, in " + seconds + " s");
     }
 
     @Test

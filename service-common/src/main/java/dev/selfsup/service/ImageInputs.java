@@ -1,6 +1,7 @@
 package dev.selfsup.service;
 
 import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.core.data.PixelBudget;
 import dev.selfsup.proto.v1.Image;
 import dev.selfsup.proto.v1.PixelType;
 import dev.selfsup.proto.v1.RawImage;
@@ -16,7 +17,23 @@ import java.util.List;
  * match. Anything else is INVALID_ARGUMENT naming the image and what was wrong.
  */
 public final class ImageInputs {
+    /** The bounds of decoding, as configured ({@link ImageLimits}); the defaults until then. */
+    private static volatile long maxImagePixels = ImageCodec.DEFAULT_MAX_PIXELS;
+
+    private static volatile PixelBudget budget = new PixelBudget(4 * ImageCodec.DEFAULT_MAX_PIXELS);
+
     private ImageInputs() {}
+
+    /**
+     * Sets the bounds of decoding for this process.
+     *
+     * @param maxPixelsPerImage the largest image decoded (width x height)
+     * @param maxPixelsDecoding the most pixels decoded at once by all calls together
+     */
+    static void configure(long maxPixelsPerImage, long maxPixelsDecoding) {
+        maxImagePixels = maxPixelsPerImage;
+        budget = new PixelBudget(Math.max(maxPixelsPerImage, maxPixelsDecoding));
+    }
 
     /** All images of a request, concatenated: {@code images.size() * C * H * W} values. */
     public static float[] toPixels(List<Image> images, int channels, int size, int maxImages, String field) {
@@ -40,9 +57,14 @@ public final class ImageInputs {
             case ENCODED -> {
                 byte[] chw;
                 try {
-                    chw = ImageCodec.decodeChw(image.getEncoded().toByteArray(), c, s);
+                    chw = ImageCodec.decodeChw(image.getEncoded().toByteArray(), c, s, maxImagePixels, budget);
                 } catch (IllegalArgumentException e) {
-                    throw invalid(where + ": " + e.getMessage());
+                    String limit = e.getMessage().contains("pixels per image") ? " (selfsup.max-image-pixels)" : "";
+                    throw invalid(where + ": " + e.getMessage() + limit);
+                } catch (PixelBudget.BusyException e) {
+                    throw Status.RESOURCE_EXHAUSTED
+                            .withDescription(where + ": " + e.getMessage() + " (selfsup.max-decoding-pixels)")
+                            .asRuntimeException();
                 }
                 for (int i = 0; i < chw.length; i++) {
                     out[offset + i] = (chw[i] & 0xff) / 255f;

@@ -5,7 +5,10 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.Iterator;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * PNG/JPEG bytes to planar pixels and back. Decoding goes through the same resize and channel conversion as
@@ -14,16 +17,55 @@ import javax.imageio.ImageIO;
 public final class ImageCodec {
     private ImageCodec() {}
 
+    /** The default bound of one decoded image: 4096 x 4096 pixels. */
+    public static final long DEFAULT_MAX_PIXELS = 4096L * 4096L;
+
     /**
-     * Decodes an encoded image into {@code channels x size x size} bytes (CHW).
+     * Decodes an encoded image into {@code channels x size x size} bytes (CHW), if it has at most
+     * {@link #DEFAULT_MAX_PIXELS} pixels.
      *
-     * @throws IllegalArgumentException if the bytes are not a PNG or JPEG image
+     * @throws IllegalArgumentException if the bytes are not a PNG or JPEG image, or the image is too large
      */
     public static byte[] decodeChw(byte[] encoded, int channels, int size) {
+        return decodeChw(encoded, channels, size, DEFAULT_MAX_PIXELS, PixelBudget.UNLIMITED);
+    }
+
+    /**
+     * Decodes an encoded image into {@code channels x size x size} bytes (CHW). The size is read from the image's
+     * header first: an image over {@code maxPixels} is refused before any pixel is decoded (a small file can claim
+     * a huge image), and the decode takes its pixels from {@code budget} while it runs.
+     *
+     * @throws IllegalArgumentException if the bytes are not a PNG or JPEG image, or it has more than
+     *     {@code maxPixels} pixels
+     * @throws PixelBudget.BusyException if the budget had no room in time
+     */
+    public static byte[] decodeChw(byte[] encoded, int channels, int size, long maxPixels, PixelBudget budget) {
         BufferedImage img;
-        try {
-            img = ImageIO.read(new ByteArrayInputStream(encoded));
+        try (ImageInputStream in = ImageIO.createImageInputStream(new ByteArrayInputStream(encoded))) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new IllegalArgumentException("not a PNG or JPEG image (" + encoded.length + " bytes)");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                int w = reader.getWidth(0);
+                int h = reader.getHeight(0);
+                long pixels = (long) w * h;
+                if (w <= 0 || h <= 0 || pixels > maxPixels) {
+                    throw new IllegalArgumentException(
+                            "the image is " + w + "x" + h + " pixels; the limit is " + maxPixels + " pixels per image");
+                }
+                try (PixelBudget.Lease lease = budget.acquire(pixels)) {
+                    img = reader.read(0);
+                }
+            } finally {
+                reader.dispose();
+            }
         } catch (IOException | RuntimeException e) {
+            if (e instanceof IllegalArgumentException || e instanceof PixelBudget.BusyException) {
+                throw (RuntimeException) e;
+            }
             throw new IllegalArgumentException("cannot decode image: " + e.getMessage(), e);
         }
         if (img == null) {

@@ -24,6 +24,9 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
@@ -40,6 +43,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.MatchResult;
 import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -231,6 +235,83 @@ class TokenizerServiceTest {
         for (int i = 0; i < 6; i++) {
             assertEquals(i + 1, got.get(i).getGridsCount(), "response " + i + " answers request " + i);
         }
+    }
+
+    @Test
+    void tokenizeStreamStopsReadingWhileTheClientDoesNotRead() throws Exception {
+        trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
+        // A client that reads nothing, with the smallest HTTP/2 window: the server may compute only what fits in the
+        // window and its own write queue, not every request the client sent.
+        ManagedChannel slow = NettyChannelBuilder.forAddress("localhost", port)
+                .usePlaintext()
+                .flowControlWindow(65535)
+                .build();
+        try {
+            double before = streamImages();
+            List<TokenizeResponse> got = new CopyOnWriteArrayList<>();
+            CountDownLatch done = new CountDownLatch(1);
+            AtomicReference<ClientCallStreamObserver<TokenizeRequest>> call = new AtomicReference<>();
+            StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(slow)
+                    .tokenizeStream(new ClientResponseObserver<TokenizeRequest, TokenizeResponse>() {
+                        @Override
+                        public void beforeStart(ClientCallStreamObserver<TokenizeRequest> requests) {
+                            requests.disableAutoRequestWithInitial(0);
+                            call.set(requests);
+                        }
+
+                        @Override
+                        public void onNext(TokenizeResponse r) {
+                            got.add(r);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            done.countDown();
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            done.countDown();
+                        }
+                    });
+            int requests = 40;
+            int perRequest = 256;
+            for (int i = 0; i < requests; i++) {
+                TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
+                for (int k = 0; k < perRequest; k++) {
+                    r.addImages(raw(new byte[768]));
+                }
+                up.onNext(r.build());
+            }
+            up.onCompleted();
+            Thread.sleep(3000);
+            double computed = (streamImages() - before) / perRequest;
+            assertTrue(computed >= 1 && computed <= 25, computed + " of " + requests + " requests computed unread");
+            call.get().request(Integer.MAX_VALUE);
+            assertTrue(done.await(60, TimeUnit.SECONDS));
+            assertEquals(requests, got.size(), "every answer comes once the client reads");
+            assertEquals(perRequest, got.get(requests - 1).getGridsCount());
+        } finally {
+            slow.shutdownNow();
+        }
+    }
+
+    /** Images tokenized by TokenizeStream so far, from /q/metrics. */
+    private double streamImages() throws Exception {
+        String metrics = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString())
+                .body();
+        for (String line : metrics.split("\n")) {
+            if (line.startsWith("selfsup_tokenizer_images_total{")
+                    && line.contains("method=\"TokenizeStream\"")
+                    && line.contains("tokenizer=\"km-shapes\"")) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return 0;
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.selfsup.encoder;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selfsup.core.numerics.CpuIsaGuard;
@@ -12,6 +13,8 @@ import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.quarkus.test.junit.QuarkusTest;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -32,9 +35,39 @@ class EncoderServiceStartTest {
                 .usePlaintext()
                 .build();
         try {
-            HealthCheckResponse h = HealthGrpc.newBlockingStub(ch)
-                    .check(HealthCheckRequest.newBuilder().build());
-            assertEquals(HealthCheckResponse.ServingStatus.SERVING, h.getStatus());
+            // The gRPC health check agrees with /q/health/ready (a model with a default version is needed), and
+            // follows the protocol for names it does not know.
+            var health = HealthGrpc.newBlockingStub(ch);
+            int ready = HttpClient.newHttpClient()
+                    .send(
+                            HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
+                                    .build(),
+                            HttpResponse.BodyHandlers.ofString())
+                    .statusCode();
+            HealthCheckResponse.ServingStatus expected = ready == 200
+                    ? HealthCheckResponse.ServingStatus.SERVING
+                    : HealthCheckResponse.ServingStatus.NOT_SERVING;
+            assertEquals(
+                    expected,
+                    health.check(HealthCheckRequest.newBuilder().build()).getStatus());
+            assertEquals(
+                    expected,
+                    health.check(HealthCheckRequest.newBuilder()
+                                    .setService("selfsup.v1.EncoderService")
+                                    .build())
+                            .getStatus());
+            assertEquals(
+                    HealthCheckResponse.ServingStatus.SERVING,
+                    health.check(HealthCheckRequest.newBuilder()
+                                    .setService("liveness")
+                                    .build())
+                            .getStatus());
+            StatusRuntimeException unknown = assertThrows(
+                    StatusRuntimeException.class,
+                    () -> health.check(HealthCheckRequest.newBuilder()
+                            .setService("no.such.Service")
+                            .build()));
+            assertEquals(Status.Code.NOT_FOUND, unknown.getStatus().getCode());
             ServerInfo info =
                     SystemServiceGrpc.newBlockingStub(ch).getServerInfo(GetServerInfoRequest.getDefaultInstance());
             assertEquals("encoder-service", info.getService());

@@ -28,6 +28,9 @@ import dev.selfsup.proto.v1.SearchRequest;
 import dev.selfsup.proto.v1.SearchResponse;
 import dev.selfsup.proto.v1.SetDefaultVersionRequest;
 import dev.selfsup.proto.v1.UnloadModelRequest;
+import grpc.health.v1.HealthGrpc;
+import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
+import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
@@ -416,6 +419,12 @@ class EncoderServiceTest {
     void aDecompressionBombIsRefusedFromItsHeader() throws Exception {
         byte[] bundle = TestBundles.convnet(CHANNELS, SIZE, 8, 1, 43);
         publish("bombproof", bundle);
+        assertEquals(
+                HealthCheckResponse.ServingStatus.SERVING,
+                HealthGrpc.newBlockingStub(channel)
+                        .check(HealthCheckRequest.getDefaultInstance())
+                        .getStatus(),
+                "with a model to serve, gRPC health says SERVING, as /q/health/ready says UP");
         byte[] bomb = TestImages.claimingPng(46000);
         long t0 = System.nanoTime();
         StatusRuntimeException e = assertThrows(

@@ -4,6 +4,7 @@ import ai.djl.Device;
 import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.EngineThreads;
 import dev.selfsup.core.engine.IntraOpThreads;
+import dev.selfsup.core.train.EncoderBundle;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -49,6 +50,9 @@ public class ModelRegistry {
 
     /** One version as the registry sees it; {@code model} is set when READY. */
     public record Version(ModelStore.VersionRecord record, State state, ServedModel model, String error) {}
+
+    @ConfigProperty(name = "selfsup.encoder.max-input-size", defaultValue = "1024")
+    int maxInputSize = 1024;
 
     @ConfigProperty(name = "selfsup.encoder.model-dir", defaultValue = "var/models")
     Path modelDir;
@@ -244,7 +248,8 @@ public class ModelRegistry {
                 d,
                 new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers),
                 metrics.observer(r.name()),
-                metrics::brokenFile);
+                metrics::brokenFile,
+                maxInputSize);
         metrics.modelLoaded(m.loadNanos());
         return m;
     }
@@ -308,6 +313,9 @@ public class ModelRegistry {
             deleteQuietly(upload);
             throw Status.INVALID_ARGUMENT
                     .withDescription("the bundle for " + name + " cannot be loaded: " + e.getMessage()
+                            + (e instanceof EncoderBundle.InputTooLargeException
+                                    ? " (selfsup.encoder.max-input-size)"
+                                    : "")
                             + "; the serving version is unchanged")
                     .asRuntimeException();
         }
@@ -317,9 +325,7 @@ public class ModelRegistry {
             forget(r);
             m.retire();
             deleteQuietly(upload);
-            throw Status.INTERNAL
-                    .withDescription("cannot store " + name + " v" + r.version() + ": " + e.getMessage())
-                    .asRuntimeException();
+            throw new UncheckedIOException("cannot store " + name + " v" + r.version(), e);
         }
         Version ready = new Version(r, State.READY, m, null);
         put(ready);
@@ -435,16 +441,16 @@ public class ModelRegistry {
             }
             if (version == 0) {
                 get(name, 0);
+            }
+            try {
+                store.pinDefault(name, version); // first: a pin that could not be saved is not served
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot save the default of " + name, e);
+            }
+            if (version == 0) {
                 pinned.remove(name);
             } else {
                 pinned.put(name, version);
-            }
-            try {
-                store.pinDefault(name, version);
-            } catch (IOException e) {
-                throw Status.INTERNAL
-                        .withDescription("cannot save the default: " + e.getMessage())
-                        .asRuntimeException();
             }
             return get(name, 0);
         }
@@ -499,9 +505,7 @@ public class ModelRegistry {
             try {
                 store.delete(name, v.record.version());
             } catch (IOException e) {
-                throw Status.INTERNAL
-                        .withDescription("cannot delete " + name + " v" + v.record.version() + ": " + e.getMessage())
-                        .asRuntimeException();
+                throw new UncheckedIOException("cannot delete " + name + " v" + v.record.version(), e);
             } finally {
                 synchronized (this) {
                     removing.remove(name + "/" + v.record.version());

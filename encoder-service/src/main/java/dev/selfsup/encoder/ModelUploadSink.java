@@ -3,6 +3,7 @@ package dev.selfsup.encoder;
 import dev.selfsup.proto.v1.ModelChunk;
 import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.ModelManifest;
+import dev.selfsup.service.GrpcErrors;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -81,9 +82,7 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
         } catch (StatusRuntimeException e) {
             abort(e);
         } catch (IOException | NoSuchAlgorithmException e) {
-            abort(Status.INTERNAL
-                    .withDescription("cannot store the upload: " + e.getMessage())
-                    .asRuntimeException());
+            abort(GrpcErrors.toStatus(e).asRuntimeException()); // UNAVAILABLE: the disk, not the client
         }
     }
 
@@ -124,9 +123,7 @@ final class ModelUploadSink implements StreamObserver<ModelChunk> {
         try {
             stream.close();
         } catch (IOException e) {
-            abort(Status.INTERNAL
-                    .withDescription("cannot store the upload: " + e.getMessage())
-                    .asRuntimeException());
+            abort(GrpcErrors.toStatus(e).asRuntimeException()); // UNAVAILABLE: the disk, not the client
             return;
         }
         if (received != manifest.getSizeBytes()) {

@@ -69,6 +69,7 @@ public final class ServedModel {
     /**
      * Loads a bundle file onto {@code device}.
      *
+     * @param maxInputSize the largest input side served: a bundle declaring more is refused before it is built
      * @throws IOException if the file is not a loadable encoder bundle
      */
     public static ServedModel load(
@@ -78,14 +79,15 @@ public final class ServedModel {
             Device device,
             DynamicBatcher.Config batching,
             DynamicBatcher.Observer observer,
-            Consumer<String> brokenFile)
+            Consumer<String> brokenFile,
+            int maxInputSize)
             throws IOException {
         long t0 = System.nanoTime();
         NDManager manager = NDManager.newBaseManager(device);
         try {
             EncoderBundle.Loaded loaded;
             try (InputStream in = Files.newInputStream(bundle)) {
-                loaded = EncoderBundle.read(in, record.name() + " v" + record.version(), manager);
+                loaded = EncoderBundle.read(in, record.name() + " v" + record.version(), manager, maxInputSize);
             }
             Gallery gallery = openGallery(galleryFile, loaded.header().featureDim(), record, brokenFile);
             ServedModel m =

@@ -37,6 +37,20 @@ final class TestBundles {
         }
     }
 
+    /** A small ConvNet whose header declares {@code declaredSize} px inputs (its weights do not depend on it). */
+    static byte[] convnetDeclaring(int declaredSize) {
+        float[] mean = {0.3f};
+        float[] std = {0.25f};
+        BackboneSpec spec = new BackboneSpec(BackboneSpec.SMALL_CONVNET, 8, 1, 1, declaredSize, mean, std);
+        try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
+            Block b = Backbones.build(spec);
+            b.initialize(m, DataType.FLOAT32, new Shape(1, 1, 16, 16));
+            return EncoderBundle.toBytes(b, spec, null);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** What core computes in-process for {@code n} CHW images in [0, 1]. */
     static float[] embedInProcess(byte[] bundle, float[] pixels, int n) {
         GradMode.disableOnThisThread();

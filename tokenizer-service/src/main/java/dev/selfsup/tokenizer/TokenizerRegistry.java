@@ -18,6 +18,7 @@ import dev.selfsup.proto.v1.TokenizerInfo;
 import dev.selfsup.proto.v1.TokenizerKind;
 import dev.selfsup.proto.v1.TokenizerProgress;
 import dev.selfsup.service.DataRoot;
+import dev.selfsup.service.GrpcErrors;
 import io.grpc.Status;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
@@ -296,8 +297,9 @@ public class TokenizerRegistry {
             out.complete();
         } catch (Throwable ex) {
             LOG.error("training tokenizer " + name + " failed", ex);
-            out.fail(Status.INTERNAL
-                    .withDescription("training tokenizer " + name + " failed: " + ex.getMessage())
+            // Mapped like every failure: a full disk is UNAVAILABLE, a bug INTERNAL with an id, never a path.
+            Status s = GrpcErrors.toStatus(ex);
+            out.fail(s.withDescription("training tokenizer " + name + " failed: " + s.getDescription())
                     .asRuntimeException());
         } finally {
             training.remove(name);

@@ -56,15 +56,29 @@ public final class EncoderBundle {
         return t;
     }
 
+    /** The largest input side a bundle may declare when the reader sets no bound of its own. */
+    public static final int MAX_INPUT_SIZE = 4096;
+
     public static Loaded read(Path file, NDManager manager) throws IOException {
-        return load(TensorArchive.read(file), file.toString(), manager);
+        return load(TensorArchive.read(file), file.toString(), manager, MAX_INPUT_SIZE);
     }
 
     public static Loaded read(InputStream in, String source, NDManager manager) throws IOException {
-        return load(TensorArchive.read(in, source), source, manager);
+        return load(TensorArchive.read(in, source), source, manager, MAX_INPUT_SIZE);
     }
 
-    private static Loaded load(TensorArchive.Contents c, String source, NDManager manager) throws IOException {
+    /**
+     * Reads a bundle whose encoder takes images of at most {@code maxInputSize} pixels a side: the bound is checked
+     * on the header, before the network is built (building it at the declared size allocates).
+     *
+     * @throws IOException if the file is not an encoder bundle, or declares a larger input
+     */
+    public static Loaded read(InputStream in, String source, NDManager manager, int maxInputSize) throws IOException {
+        return load(TensorArchive.read(in, source), source, manager, maxInputSize);
+    }
+
+    private static Loaded load(TensorArchive.Contents c, String source, NDManager manager, int maxInputSize)
+            throws IOException {
         JsonNode node = Json.MAPPER.readTree(c.header());
         if (!KIND.equals(node.path("kind").asText())) {
             throw new IOException(source + ": not an encoder bundle (kind '"
@@ -72,6 +86,15 @@ public final class EncoderBundle {
         }
         Header header = Json.MAPPER.treeToValue(node, Header.class);
         BackboneSpec spec = header.backbone();
+        if (spec == null || spec.imageSize() < 1 || spec.imageSize() > maxInputSize) {
+            throw new InputTooLargeException(source + ": its encoder takes "
+                    + (spec == null ? "no declared" : spec.imageSize() + " px") + " images; at most " + maxInputSize
+                    + " px are served here");
+        }
+        if (spec.channels() != 1 && spec.channels() != 3) {
+            throw new IOException(
+                    source + ": its encoder takes " + spec.channels() + "-channel images; 1 or 3 are " + "served");
+        }
         Block block = Backbones.build(spec);
         block.initialize(manager, DataType.FLOAT32, new Shape(1, spec.channels(), spec.imageSize(), spec.imageSize()));
         for (Pair<String, Parameter> p : block.getParameters()) {
@@ -90,6 +113,13 @@ public final class EncoderBundle {
                     + block.getParameters().size() + " parameters");
         }
         return new Loaded(block, header);
+    }
+
+    /** A bundle declares an input larger than the reader serves. */
+    public static final class InputTooLargeException extends IOException {
+        InputTooLargeException(String message) {
+            super(message);
+        }
     }
 
     /** Runs the encoder in inference mode on float32 [B, C, H, W] images in [0, 1]. */

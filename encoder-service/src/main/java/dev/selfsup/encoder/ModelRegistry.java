@@ -118,16 +118,12 @@ public class ModelRegistry {
         if (!restored) {
             return;
         }
-        List<ModelStore.VersionRecord> stored = store.list();
-        Set<String> storedKeys = new HashSet<>();
-        for (ModelStore.Broken b : store.broken()) { // listed FAILED at start; still there
-            storedKeys.add(b.placeholder().name() + "/" + b.placeholder().version());
-        }
         List<ModelStore.VersionRecord> added = new ArrayList<>();
         synchronized (this) {
-            for (ModelStore.VersionRecord r : stored) {
+            // Listed under the lock that publish takes to mark a version READY: a version this replica is
+            // publishing is either still LOADING here or already on disk, never READY and missing.
+            for (ModelStore.VersionRecord r : store.list()) {
                 String key = r.name() + "/" + r.version();
-                storedKeys.add(key);
                 NavigableMap<Integer, Version> vs = models.get(r.name());
                 if ((vs == null || !vs.containsKey(r.version())) && !removing.contains(key)) {
                     models.computeIfAbsent(r.name(), n -> new TreeMap<>())
@@ -147,6 +143,13 @@ public class ModelRegistry {
         }
         List<ServedModel> gone = new ArrayList<>();
         synchronized (this) {
+            Set<String> storedKeys = new HashSet<>();
+            for (ModelStore.VersionRecord r : store.list()) { // again, under the lock: see above
+                storedKeys.add(r.name() + "/" + r.version());
+            }
+            for (ModelStore.Broken b : store.broken()) { // listed FAILED at start; still there
+                storedKeys.add(b.placeholder().name() + "/" + b.placeholder().version());
+            }
             for (var entry : List.copyOf(models.entrySet())) {
                 String name = entry.getKey();
                 NavigableMap<Integer, Version> vs = entry.getValue();

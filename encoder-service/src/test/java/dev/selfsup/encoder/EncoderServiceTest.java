@@ -527,12 +527,17 @@ class EncoderServiceTest {
                 code(() -> encoder.embed(
                         EmbedRequest.newBuilder().addImages(raw(p.bytes()[0])).build())),
                 "no model");
-        assertEquals(
-                Status.Code.RESOURCE_EXHAUSTED,
-                code(() -> encoder.embed(ok.clone()
+        StatusRuntimeException tooBig = assertThrows(
+                StatusRuntimeException.class,
+                () -> encoder.embed(ok.clone()
                         .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(new byte[5 << 20])))
-                        .build())),
-                "message over the limit");
+                        .build()));
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, tooBig.getStatus().getCode(), "message over the limit");
+        assertTrue(
+                tooBig.getStatus()
+                        .getDescription()
+                        .contains("4194304 bytes, quarkus.grpc.server.max-inbound-message-size"),
+                "the refusal names the limit: " + tooBig.getStatus().getDescription());
         assertEquals(
                 Status.Code.FAILED_PRECONDITION,
                 code(() -> encoder.search(SearchRequest.newBuilder()

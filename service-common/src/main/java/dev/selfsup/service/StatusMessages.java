@@ -1,0 +1,59 @@
+package dev.selfsup.service;
+
+import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
+import io.grpc.Metadata;
+import io.grpc.ServerCall;
+import io.grpc.ServerCallHandler;
+import io.grpc.ServerInterceptor;
+import io.grpc.Status;
+import io.quarkus.grpc.GlobalInterceptor;
+import jakarta.enterprise.context.ApplicationScoped;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Writes a failed call's message ({@code grpc-message}) percent-encoded as the gRPC protocol says: only bytes
+ * outside printable ASCII, and '%'. The HTTP-port gRPC server would encode it as a URL (every ';', ',', '/',
+ * ':' too), which some clients (Node's grpc-js) show undecoded. The message goes in the trailers as it should be
+ * read, and the status itself carries none, so the server adds no second one.
+ */
+@GlobalInterceptor
+@ApplicationScoped
+public class StatusMessages implements ServerInterceptor {
+    static final Metadata.Key<String> GRPC_MESSAGE = Metadata.Key.of("grpc-message", Metadata.ASCII_STRING_MARSHALLER);
+
+    @Override
+    public <Q, R> ServerCall.Listener<Q> interceptCall(
+            ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
+        return next.startCall(
+                new SimpleForwardingServerCall<>(call) {
+                    @Override
+                    public void close(Status status, Metadata trailers) {
+                        String message = status.getDescription();
+                        if (status.isOk() || message == null || message.isEmpty()) {
+                            super.close(status, trailers);
+                            return;
+                        }
+                        trailers.removeAll(GRPC_MESSAGE);
+                        trailers.put(GRPC_MESSAGE, encode(message));
+                        super.close(status.withDescription(null), trailers);
+                    }
+                },
+                headers);
+    }
+
+    /** The protocol's percent-encoding: bytes outside 0x20..0x7E, and '%', as %XX of their UTF-8 bytes. */
+    static String encode(String message) {
+        StringBuilder out = new StringBuilder(message.length());
+        for (byte b : message.getBytes(StandardCharsets.UTF_8)) {
+            int c = b & 0xff;
+            if (c >= 0x20 && c <= 0x7e && c != '%') {
+                out.append((char) c);
+            } else {
+                out.append('%')
+                        .append(Character.toUpperCase(Character.forDigit(c >> 4, 16)))
+                        .append(Character.toUpperCase(Character.forDigit(c & 0xf, 16)));
+            }
+        }
+        return out.toString();
+    }
+}

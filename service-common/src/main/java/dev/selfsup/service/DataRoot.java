@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
+import org.jboss.logging.Logger;
 
 /**
  * The folder datasets are read from. Nothing outside it can be named: absolute paths, {@code ..} and symlinks
@@ -18,6 +19,8 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
  */
 @ApplicationScoped
 public class DataRoot {
+    private static final Logger LOG = Logger.getLogger(DataRoot.class);
+
     /** The dataset a request that names none gets. */
     public static final String DEFAULT_DATASET = "fashion-mnist";
 
@@ -61,10 +64,28 @@ public class DataRoot {
             }
             return real;
         } catch (IOException e) {
-            throw Status.NOT_FOUND
-                    .withDescription("data root " + root + " is not readable: " + e.getMessage())
+            LOG.errorf("the data root %s is not readable: %s", root, e.getMessage());
+            throw Status.UNAVAILABLE
+                    .withDescription(
+                            "the data root is not readable on the server (its log says why); the operator must "
+                                    + "fix selfsup.data-root")
                     .asRuntimeException();
         }
+    }
+
+    /**
+     * A reader's message as a client may see it: the dataset's folder named as the client wrote it, the data root
+     * not at all (a client learns nothing of the server's file system).
+     */
+    private String forClient(String message, Path dir, String asWritten) {
+        String m = message == null ? "" : message;
+        m = m.replace(dir.toString(), "'" + asWritten + "'");
+        try {
+            m = m.replace(root.toRealPath().toString(), "<data root>");
+        } catch (IOException ignored) {
+            // nothing to hide that the client could learn from here
+        }
+        return m.replace(root.toAbsolutePath().toString(), "<data root>");
     }
 
     /** Reads a dataset; a file that cannot be read is INVALID_ARGUMENT with the reader's message. */
@@ -80,16 +101,21 @@ public class DataRoot {
                 d = DatasetLoader.load(dir, format(ref), split, channels, size);
             } catch (IllegalArgumentException e) {
                 throw Status.INVALID_ARGUMENT
-                        .withDescription("dataset: " + e.getMessage())
+                        .withDescription("dataset: " + forClient(e.getMessage(), dir, shown(ref)))
                         .asRuntimeException();
             } catch (IOException e) {
                 throw Status.INVALID_ARGUMENT
-                        .withDescription("dataset '" + ref.getPath() + "' cannot be read: " + e.getMessage())
+                        .withDescription("dataset '" + shown(ref) + "' cannot be read: "
+                                + forClient(e.getMessage(), dir, shown(ref)))
                         .asRuntimeException();
             }
             cache.put(key, d);
         }
         return ref.getLimit() > 0 ? d.head(ref.getLimit()) : d;
+    }
+
+    private static String shown(DatasetRef ref) {
+        return ref.getPath().isBlank() ? DEFAULT_DATASET : ref.getPath().trim();
     }
 
     private static DatasetLoader.Format format(DatasetRef ref) {

@@ -80,6 +80,9 @@ class TrainerServiceTest {
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
 
+    @ConfigProperty(name = "selfsup.data-root")
+    Path dataRoot;
+
     ManagedChannel channel;
     TrainerServiceGrpc.TrainerServiceBlockingStub trainer;
 
@@ -549,6 +552,17 @@ class TrainerServiceTest {
 
     @Test
     void badInputGetsClearStatus() {
+        // A dataset the reader cannot make sense of: named as the client wrote it, the server's paths never shown.
+        StatusRuntimeException unreadable = assertThrows(
+                StatusRuntimeException.class,
+                () -> trainer.startRun(tinySpec(5)
+                        .setDataset(DatasetRef.newBuilder().setPath("."))
+                        .build()));
+        assertEquals(Status.Code.INVALID_ARGUMENT, unreadable.getStatus().getCode());
+        String said = unreadable.getStatus().getDescription();
+        assertFalse(said.contains(dataRoot.toString()), said);
+        assertFalse(said.contains(dataRoot.toAbsolutePath().toString()), said);
+
         assertStatus(
                 Status.Code.INVALID_ARGUMENT,
                 "batch_size",

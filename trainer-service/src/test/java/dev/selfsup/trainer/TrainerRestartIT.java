@@ -3,6 +3,7 @@ package dev.selfsup.trainer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.DevicePreference;
@@ -17,10 +18,16 @@ import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import java.io.File;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -50,6 +57,7 @@ class TrainerRestartIT {
         long checkpointBeforeKill;
         try {
             var trainer = awaitUp(ch);
+            assertListensOnLoopbackOnly(port);
             Run run = trainer.startRun(RunSpec.newBuilder()
                     .setName("restart")
                     .setDataset(DatasetRef.newBuilder().setPath("tiny"))
@@ -95,6 +103,24 @@ class TrainerRestartIT {
             ch2.shutdownNow();
             p2.destroy();
             p2.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The packaged service, as a user starts it, answers on no address but the loopback one (a secure default). */
+    static void assertListensOnLoopbackOnly(int port) throws IOException {
+        for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
+            for (InetAddress a : Collections.list(nic.getInetAddresses())) {
+                if (a.isLoopbackAddress() || a.isLinkLocalAddress()) {
+                    continue;
+                }
+                try (Socket s = new Socket()) {
+                    s.connect(new InetSocketAddress(a, port), 2000);
+                    fail("the service answers on " + a.getHostAddress() + ":" + port + "; it should listen on "
+                            + "127.0.0.1 only unless told otherwise");
+                } catch (IOException refused) {
+                    // as it should
+                }
+            }
         }
     }
 

@@ -513,9 +513,7 @@ public class RunManager {
             }
             return result;
         } catch (IOException e) {
-            throw Status.DATA_LOSS
-                    .withDescription("encoder of run " + id + " cannot be read: " + e.getMessage())
-                    .asRuntimeException();
+            throw EncoderChunks.unreadable(id, e);
         }
     }
 

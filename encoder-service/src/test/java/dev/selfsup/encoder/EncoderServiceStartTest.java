@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selfsup.core.numerics.CpuIsaGuard;
+import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
@@ -22,9 +23,6 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpVersion;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
@@ -46,12 +44,8 @@ class EncoderServiceStartTest {
             // The gRPC health check agrees with /q/health/ready (a model with a default version is needed), and
             // follows the protocol for names it does not know.
             var health = HealthGrpc.newBlockingStub(ch);
-            int ready = HttpClient.newHttpClient()
-                    .send(
-                            HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
-                                    .build(),
-                            HttpResponse.BodyHandlers.ofString())
-                    .statusCode();
+            int ready =
+                    TestHttp.get("http://localhost:" + port + "/q/health/ready").statusCode();
             HealthCheckResponse.ServingStatus expected = ready == 200
                     ? HealthCheckResponse.ServingStatus.SERVING
                     : HealthCheckResponse.ServingStatus.NOT_SERVING;
@@ -88,18 +82,10 @@ class EncoderServiceStartTest {
         } finally {
             ch.shutdownNow();
         }
-        HttpResponse<String> live = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/live"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> live = TestHttp.get("http://localhost:" + port + "/q/health/live");
         assertEquals(200, live.statusCode(), live.body());
         // Readiness also needs a default model (EncoderServiceTest checks that); the engine check reports the device.
-        HttpResponse<String> ready = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = TestHttp.get("http://localhost:" + port + "/q/health/ready");
         assertTrue(ready.body().replace(" ", "").contains("\"device\":\"cpu()\""), ready.body());
         assertTrue(
                 ready.body().contains("\"numerics_check\": \"passed: ")
@@ -107,11 +93,7 @@ class EncoderServiceStartTest {
                                 .contains(
                                         "\"cpu_isa\": \"" + CpuIsaGuard.apply().describe()),
                 ready.body());
-        HttpResponse<String> metrics = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> metrics = TestHttp.get("http://localhost:" + port + "/q/metrics");
         assertTrue(
                 metrics.body()
                         .contains("selfsup_numerics_check_passed{isa=\""

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.core.testing.TestImages;
 import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.AddToGalleryRequest;
@@ -37,9 +38,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.junit.QuarkusTest;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -253,11 +251,7 @@ class EncoderServiceTest {
         assertEquals(32, resized.getEmbeddings(0).getValuesCount());
 
         // Readiness: a default model is loaded.
-        HttpResponse<String> ready = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = TestHttp.get("http://localhost:" + port + "/q/health/ready");
         assertEquals(200, ready.statusCode(), ready.body());
     }
 
@@ -668,12 +662,7 @@ class EncoderServiceTest {
     }
 
     String scrape() throws Exception {
-        return HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString())
-                .body();
+        return TestHttp.get("http://localhost:" + port + "/q/metrics").body();
     }
 
     double metric(String name) throws Exception {

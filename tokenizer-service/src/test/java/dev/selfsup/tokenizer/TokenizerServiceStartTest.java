@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selfsup.core.numerics.CpuIsaGuard;
+import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
@@ -15,9 +16,6 @@ import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.quarkus.test.junit.QuarkusTest;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.util.List;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -50,11 +48,7 @@ class TokenizerServiceStartTest {
         } finally {
             ch.shutdownNow();
         }
-        HttpResponse<String> ready = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = TestHttp.get("http://localhost:" + port + "/q/health/ready");
         assertEquals(200, ready.statusCode(), ready.body());
         assertTrue(
                 ready.body().contains("\"device\": \"cpu()\"") || ready.body().contains("\"device\":\"cpu()\""),
@@ -73,12 +67,7 @@ class TokenizerServiceStartTest {
         } finally {
             again.shutdownNow();
         }
-        String metrics = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString())
-                .body();
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
         assertTrue(metrics.contains("selfsup_tokenizer_requests_total"), "the request counter is exported");
         List<String> emptyHelp = metrics.lines()
                 .filter(l -> l.startsWith("# HELP selfsup_"))

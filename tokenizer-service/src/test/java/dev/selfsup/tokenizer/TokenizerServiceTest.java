@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.DecodeRequest;
 import dev.selfsup.proto.v1.GetTokenizerRequest;
@@ -30,10 +31,6 @@ import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.test.common.QuarkusTestResource;
 import io.quarkus.test.junit.QuarkusTest;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -298,12 +295,7 @@ class TokenizerServiceTest {
 
     /** Images tokenized by TokenizeStream so far, from /q/metrics. */
     private double streamImages() throws Exception {
-        String metrics = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString())
-                .body();
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
         for (String line : metrics.split("\n")) {
             if (line.startsWith("selfsup_tokenizer_images_total{")
                     && line.contains("method=\"TokenizeStream\"")
@@ -415,12 +407,7 @@ class TokenizerServiceTest {
                 () -> tokenizers.getTokenizer(
                         GetTokenizerRequest.newBuilder().setName("nope").build()));
 
-        String metrics = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString())
-                .body();
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
         for (String name : List.of(
                 "selfsup_tokenizer_images_total",
                 "selfsup_tokenizer_request_seconds_bucket",

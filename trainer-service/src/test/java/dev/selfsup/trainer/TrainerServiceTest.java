@@ -9,6 +9,7 @@ import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.selfsup.core.numerics.CpuIsaGuard;
+import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.CancelRunRequest;
@@ -46,9 +47,6 @@ import io.quarkus.test.junit.QuarkusTest;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -162,11 +160,7 @@ class TrainerServiceTest {
         assertEquals("cpu()", info.getDevice());
         assertTrue(info.getNumericsCheck().startsWith("passed: "), info.getNumericsCheck());
         assertEquals(CpuIsaGuard.apply().describe(), info.getCpuIsa());
-        HttpResponse<String> ready = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/health/ready"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> ready = TestHttp.get("http://localhost:" + port + "/q/health/ready");
         assertEquals(200, ready.statusCode(), ready.body());
         assertTrue(ready.body().contains("PyTorch"), ready.body());
     }
@@ -264,12 +258,7 @@ class TrainerServiceTest {
                 .build());
         assertEquals("fashion-tiny:1", again.getPublishedModel(), "a name is taken as it is, never rewritten");
 
-        String metrics = HttpClient.newHttpClient()
-                .send(
-                        HttpRequest.newBuilder(URI.create("http://localhost:" + port + "/q/metrics"))
-                                .build(),
-                        HttpResponse.BodyHandlers.ofString())
-                .body();
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
         String runLabel = "run=\"" + run.getRunId() + "\"";
         double images = metricValue(metrics, "selfsup_training_images_total", runLabel);
         assertEquals(24 * 32, images, 0.5);

@@ -8,6 +8,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import com.google.protobuf.ByteString;
+import dev.selfsup.client.ClientSecurity;
+import dev.selfsup.client.Roles;
+import dev.selfsup.client.TokenFile;
 import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.model.BackboneSpec;
@@ -23,7 +26,6 @@ import dev.selfsup.proto.v1.ModelManifest;
 import dev.selfsup.proto.v1.PixelType;
 import dev.selfsup.proto.v1.RawImage;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
@@ -154,6 +156,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
             port = s.getLocalPort();
         }
         Path dir = Files.createTempDirectory("selfsup-encoder-bench");
+        // The service this bench starts accepts one operator token, made here.
+        String token = TokenFile.newToken(Roles.OPERATOR);
         List<String> command = new ArrayList<>(List.of(
                 System.getProperty("java.home") + "/bin/java",
                 "-Dai.djl.offline=true",
@@ -161,6 +165,7 @@ public final class EncoderLoadBench implements Callable<Integer> {
                 "-Dquarkus.http.port=" + port,
                 "-Dselfsup.encoder.model-dir=" + dir.resolve("models"),
                 "-Dselfsup.device=cpu",
+                "-Dselfsup.auth.operator-tokens=" + token,
                 "-Dselfsup.encoder.max-batch-size=" + batch));
         command.add("-Dselfsup.encoder.workers=" + serviceWorkers);
         command.add("-Dselfsup.encoder.intra-op-threads=" + serviceThreads);
@@ -185,8 +190,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
         try (InProcess reference = new InProcess(bytes, batch)) {
             for (int i = 0; i < channels; i++) {
                 // Callbacks on the network thread: the clients' next requests go out without a thread hop.
-                chans.add(ManagedChannelBuilder.forAddress("localhost", port)
-                        .usePlaintext()
+                chans.add(ClientSecurity.token(token)
+                        .channel("localhost:" + port)
                         .directExecutor()
                         .build());
             }

@@ -1,5 +1,8 @@
 package dev.selfsup.bench;
 
+import dev.selfsup.client.ClientSecurity;
+import dev.selfsup.client.Roles;
+import dev.selfsup.client.TokenFile;
 import dev.selfsup.core.data.FashionMnist;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.io.Json;
@@ -14,7 +17,6 @@ import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import dev.selfsup.proto.v1.WatchRunRequest;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
 import java.io.File;
@@ -95,6 +97,8 @@ public final class TrainerOverheadBench {
             port = s.getLocalPort();
         }
         Path var = Files.createTempDirectory("selfsup-overhead");
+        // The service this bench starts accepts one operator token, made here.
+        String token = TokenFile.newToken(Roles.OPERATOR);
         ProcessBuilder pb = new ProcessBuilder(
                         System.getProperty("java.home") + "/bin/java",
                         "-Dai.djl.offline=true",
@@ -102,15 +106,14 @@ public final class TrainerOverheadBench {
                         "-Dquarkus.http.port=" + port,
                         "-Dselfsup.var-dir=" + var,
                         "-Dselfsup.device=cpu",
+                        "-Dselfsup.auth.operator-tokens=" + token,
                         "-jar",
                         jar.toString())
                 .redirectErrorStream(true)
                 .redirectOutput(new File(var.resolve("service.log").toString()));
         pb.environment().put("DJL_OFFLINE", "true");
         Process p = pb.start();
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
-                .build();
+        ManagedChannel ch = ClientSecurity.token(token).open("localhost:" + port);
         try {
             long deadline = System.currentTimeMillis() + 120_000;
             while (true) {

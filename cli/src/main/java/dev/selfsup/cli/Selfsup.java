@@ -2,6 +2,7 @@ package dev.selfsup.cli;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.util.JsonFormat;
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.EmbedRequest;
@@ -26,7 +27,6 @@ import dev.selfsup.proto.v1.RunState;
 import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import dev.selfsup.proto.v1.WatchRunRequest;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import java.io.OutputStream;
 import java.nio.file.Files;
@@ -82,6 +82,36 @@ public final class Selfsup {
             scope = CommandLine.ScopeType.INHERIT)
     String encoder;
 
+    @Option(
+            names = "--token",
+            description = "access token (env SELFSUP_TOKEN); default: the operator token of the token file",
+            scope = CommandLine.ScopeType.INHERIT)
+    String token;
+
+    @Option(
+            names = "--token-file",
+            description = "the services' token file (env SELFSUP_TOKEN_FILE; default var/auth/tokens if it exists)",
+            scope = CommandLine.ScopeType.INHERIT)
+    Path tokenFile;
+
+    @Option(
+            names = "--tls-ca",
+            description = "PEM certificates to trust: talk TLS to the services (env SELFSUP_TLS_CA)",
+            scope = CommandLine.ScopeType.INHERIT)
+    Path tlsCa;
+
+    @Option(
+            names = "--tls-cert",
+            description = "PEM client certificate for mutual TLS (env SELFSUP_TLS_CERT)",
+            scope = CommandLine.ScopeType.INHERIT)
+    Path tlsCert;
+
+    @Option(
+            names = "--tls-key",
+            description = "PEM private key of --tls-cert (env SELFSUP_TLS_KEY)",
+            scope = CommandLine.ScopeType.INHERIT)
+    Path tlsKey;
+
     public static void main(String[] args) {
         CommandLine cl = new CommandLine(new Selfsup());
         // Every subcommand answers --help and shows each option's default.
@@ -111,7 +141,7 @@ public final class Selfsup {
                                 + s.getStatus().getDescription());
                 return 2;
             }
-            if (e instanceof IllegalArgumentException) {
+            if (e instanceof IllegalArgumentException || e instanceof java.io.UncheckedIOException) {
                 cmd.getErr().println("error: " + e.getMessage());
                 return 2;
             }
@@ -120,11 +150,9 @@ public final class Selfsup {
         System.exit(cl.execute(args));
     }
 
-    static ManagedChannel channel(String address) {
-        int colon = address.lastIndexOf(':');
-        return ManagedChannelBuilder.forAddress(
-                        address.substring(0, colon), Integer.parseInt(address.substring(colon + 1)))
-                .usePlaintext()
+    ManagedChannel channel(String address) {
+        return ClientSecurity.resolve(token, tokenFile, tlsCa, tlsCert, tlsKey, System.getenv())
+                .channel(address)
                 .maxInboundMessageSize(8 << 20)
                 .build();
     }
@@ -135,7 +163,7 @@ public final class Selfsup {
 
         @Override
         public Integer call() throws Exception {
-            ManagedChannel ch = channel(parent.trainer);
+            ManagedChannel ch = parent.channel(parent.trainer);
             try {
                 return run(TrainerServiceGrpc.newBlockingStub(ch));
             } finally {
@@ -467,7 +495,7 @@ public final class Selfsup {
 
         @Override
         public Integer call() throws Exception {
-            ManagedChannel ch = channel(parent.encoder);
+            ManagedChannel ch = parent.channel(parent.encoder);
             try {
                 return run(EncoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.MINUTES));
             } finally {

@@ -1,5 +1,6 @@
 package dev.selfsup.encoder;
 
+import dev.selfsup.client.Roles;
 import dev.selfsup.proto.v1.AddToGalleryRequest;
 import dev.selfsup.proto.v1.AddToGalleryResponse;
 import dev.selfsup.proto.v1.ClearGalleryRequest;
@@ -29,6 +30,7 @@ import io.quarkus.grpc.GrpcService;
 import io.vertx.core.Vertx;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
+import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.BooleanSupplier;
@@ -73,6 +75,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     // ---- Embedding ----
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void embed(EmbedRequest request, StreamObserver<EmbedResponse> out) {
         // Not @Blocking: Quarkus runs the blocking methods of one connection one after another, and clients
@@ -188,6 +191,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         }
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public StreamObserver<EmbedRequest> embedStream(StreamObserver<EmbedResponse> responses) {
         ServerCallStreamObserver<EmbedResponse> out = (ServerCallStreamObserver<EmbedResponse>) responses;
@@ -203,11 +207,13 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     // ---- Models ----
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public StreamObserver<ModelChunk> publishModel(StreamObserver<ModelInfo> out) {
         return new ModelUploadSink(registry, calls, out, maxModelBytes);
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void listModels(ListModelsRequest request, StreamObserver<ListModelsResponse> out) {
         calls.unary(out, () -> {
@@ -217,6 +223,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         });
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void getModel(GetModelRequest request, StreamObserver<ModelInfo> out) {
         calls.unary(out, () -> {
@@ -225,6 +232,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         });
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void setDefaultVersion(SetDefaultVersionRequest request, StreamObserver<ModelInfo> out) {
         calls.unary(out, () -> {
@@ -233,6 +241,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
         });
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void unloadModel(UnloadModelRequest request, StreamObserver<UnloadModelResponse> out) {
         calls.offload(() -> unloadModelNow(request, out));
@@ -249,16 +258,19 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     // ---- Gallery ----
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void addToGallery(AddToGalleryRequest request, StreamObserver<AddToGalleryResponse> out) {
         calls.offload(() -> galleries.add(request, out));
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void search(SearchRequest request, StreamObserver<SearchResponse> out) {
         calls.offload(() -> galleries.search(request, out));
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void clearGallery(ClearGalleryRequest request, StreamObserver<ClearGalleryResponse> out) {
         calls.unary(out, () -> galleries.clear(request));

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
@@ -12,8 +13,8 @@ import dev.selfsup.proto.v1.SystemServiceGrpc;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.quarkus.test.junit.QuarkusTest;
@@ -32,13 +33,15 @@ import org.junit.jupiter.api.Test;
 /** The service starts, answers the standard gRPC health check and its own info call over a real channel. */
 @QuarkusTest
 class EncoderServiceStartTest {
+    /** The operator token of the test profile (application.properties). */
+    static final ClientSecurity OPERATOR = ClientSecurity.token("test-operator-token");
+
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
 
     @Test
     void answersHealthAndInfoOverGrpc() throws Exception {
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        ManagedChannel ch = Grpc.newChannelBuilderForAddress("localhost", port, OPERATOR.channelCredentials())
                 .build();
         try {
             // The gRPC health check agrees with /q/health/ready (a model with a default version is needed), and

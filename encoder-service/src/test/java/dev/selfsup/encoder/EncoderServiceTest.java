@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.testing.TestHttp;
@@ -32,8 +33,8 @@ import dev.selfsup.proto.v1.UnloadModelRequest;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -70,6 +71,9 @@ import org.junit.jupiter.api.Test;
  */
 @QuarkusTest
 class EncoderServiceTest {
+    /** The operator token of the test profile (application.properties). */
+    static final ClientSecurity OPERATOR = ClientSecurity.token("test-operator-token");
+
     static final int SIZE = 16;
     static final int CHANNELS = 1;
 
@@ -81,8 +85,7 @@ class EncoderServiceTest {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        channel = Grpc.newChannelBuilderForAddress("localhost", port, OPERATOR.channelCredentials())
                 .maxInboundMessageSize(64 << 20)
                 .build();
         encoder = EncoderServiceGrpc.newBlockingStub(channel).withDeadlineAfter(2, TimeUnit.MINUTES);

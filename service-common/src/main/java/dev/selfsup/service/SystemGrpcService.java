@@ -1,11 +1,13 @@
 package dev.selfsup.service;
 
+import dev.selfsup.client.Roles;
 import dev.selfsup.core.engine.EngineInfo;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
+import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 
@@ -20,6 +22,7 @@ public class SystemGrpcService extends SystemServiceGrpc.SystemServiceImplBase {
     @Inject
     EngineCheck engine;
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void getServerInfo(GetServerInfoRequest request, StreamObserver<ServerInfo> out) {
         CALLS.unary(out, () -> {

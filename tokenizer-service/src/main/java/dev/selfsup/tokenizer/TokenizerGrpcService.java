@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.google.protobuf.ByteString;
+import dev.selfsup.client.Roles;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
@@ -28,6 +29,7 @@ import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import io.smallrye.mutiny.Multi;
 import jakarta.annotation.PreDestroy;
+import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import java.util.Arrays;
 import java.util.function.Supplier;
@@ -69,6 +71,7 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
         });
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void trainTokenizer(dev.selfsup.proto.v1.TokenizerSpec request, StreamObserver<TokenizerEvent> out) {
         Multi<TokenizerEvent> events = Multi.createFrom()
@@ -83,6 +86,7 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
         StreamReplies.forward(events, out, calls);
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void listTokenizers(ListTokenizersRequest request, StreamObserver<ListTokenizersResponse> out) {
         calls.unary(out, () -> {
@@ -92,16 +96,19 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
         });
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void getTokenizer(GetTokenizerRequest request, StreamObserver<TokenizerInfo> out) {
         calls.unary(out, () -> TokenizerRegistry.info(registry.get(request.getName())));
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> out) {
         work(out, "Tokenize", request.getTokenizer(), request.getImagesCount(), () -> tokenizeNow(request));
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public StreamObserver<TokenizeRequest> tokenizeStream(StreamObserver<TokenizeResponse> out) {
         return new TokenizeStream(out, calls, request -> {
@@ -141,6 +148,7 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
         return ((PatchKMeansTokenizer) e.tokenizer()).centroids().getDevice();
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void decode(DecodeRequest request, StreamObserver<DecodeResponse> out) {
         work(out, "Decode", request.getTokenizer(), request.getGridsCount(), () -> decodeNow(request));

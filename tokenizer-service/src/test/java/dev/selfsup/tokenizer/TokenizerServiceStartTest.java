@@ -3,6 +3,7 @@ package dev.selfsup.tokenizer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
@@ -13,8 +14,8 @@ import dev.selfsup.proto.v1.TokenizerServiceGrpc;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.quarkus.test.junit.QuarkusTest;
 import java.net.http.HttpResponse;
 import java.util.List;
@@ -24,13 +25,15 @@ import org.junit.jupiter.api.Test;
 /** The service starts, answers the standard gRPC health check and its own info call over a real channel. */
 @QuarkusTest
 class TokenizerServiceStartTest {
+    /** The operator token of the test profile (application.properties). */
+    static final ClientSecurity OPERATOR = ClientSecurity.token("test-operator-token");
+
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
 
     @Test
     void answersHealthAndInfoOverGrpc() throws Exception {
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        ManagedChannel ch = Grpc.newChannelBuilderForAddress("localhost", port, OPERATOR.channelCredentials())
                 .build();
         try {
             HealthCheckResponse h = HealthGrpc.newBlockingStub(ch)
@@ -54,8 +57,7 @@ class TokenizerServiceStartTest {
                 ready.body().contains("\"device\": \"cpu()\"") || ready.body().contains("\"device\":\"cpu()\""),
                 ready.body());
         // A request, so that the request meters exist; then every selfsup meter must explain itself.
-        ManagedChannel again = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        ManagedChannel again = Grpc.newChannelBuilderForAddress("localhost", port, OPERATOR.channelCredentials())
                 .build();
         try {
             TokenizerServiceGrpc.newBlockingStub(again)

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.proto.v1.DatasetRef;
@@ -21,8 +22,9 @@ import dev.selfsup.proto.v1.TokenizerInfo;
 import dev.selfsup.proto.v1.TokenizerKind;
 import dev.selfsup.proto.v1.TokenizerServiceGrpc;
 import dev.selfsup.proto.v1.TokenizerSpec;
+import dev.selfsup.service.testing.AccessMatrix;
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
@@ -37,6 +39,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -52,6 +55,9 @@ import org.junit.jupiter.api.Test;
 @QuarkusTest
 @QuarkusTestResource(ColourFolderResource.class)
 class TokenizerServiceTest {
+    /** The operator token of the test profile (application.properties). */
+    static final ClientSecurity OPERATOR = ClientSecurity.token("test-operator-token");
+
     @ConfigProperty(name = "quarkus.http.test-port")
     int port;
 
@@ -60,8 +66,7 @@ class TokenizerServiceTest {
 
     @BeforeEach
     void open() {
-        channel = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        channel = Grpc.newChannelBuilderForAddress("localhost", port, OPERATOR.channelCredentials())
                 .build();
         tokenizers = TokenizerServiceGrpc.newBlockingStub(channel);
     }
@@ -110,6 +115,14 @@ class TokenizerServiceTest {
         }
         assertTrue(done != null, "the stream ends with the finished tokenizer");
         return done;
+    }
+
+    @Test
+    void everyMethodHasItsRole() throws Exception {
+        AccessMatrix.check(
+                port,
+                TokenizerServiceGrpc.getServiceDescriptor(),
+                Set.of("ListTokenizers", "GetTokenizer", "Tokenize", "TokenizeStream", "Decode"));
     }
 
     @Test

@@ -5,11 +5,12 @@ import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.ModelChunk;
 import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.service.GrpcErrors;
+import dev.selfsup.service.auth.SuiteChannels;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -33,6 +34,9 @@ public class EncoderPublisher {
     @ConfigProperty(name = "selfsup.trainer.publish-timeout", defaultValue = "PT5M")
     Duration timeout;
 
+    @Inject
+    SuiteChannels suite;
+
     private ManagedChannel channel;
 
     public boolean enabled() {
@@ -46,15 +50,13 @@ public class EncoderPublisher {
     private synchronized ManagedChannel channel() {
         if (channel == null) {
             String a = address.orElseThrow();
-            int colon = a.lastIndexOf(':');
-            if (colon < 0) {
+            try {
+                channel = suite.to(a).build();
+            } catch (IllegalArgumentException e) {
                 throw Status.FAILED_PRECONDITION
-                        .withDescription("selfsup.trainer.encoder-service must be host:port, got '" + a + "'")
+                        .withDescription("selfsup.trainer.encoder-service: " + e.getMessage())
                         .asRuntimeException();
             }
-            channel = ManagedChannelBuilder.forAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1)))
-                    .usePlaintext()
-                    .build();
         }
         return channel;
     }

@@ -13,12 +13,13 @@ import dev.selfsup.proto.v1.TokenizeResponse;
 import dev.selfsup.proto.v1.TokenizerInfo;
 import dev.selfsup.proto.v1.TokenizerKind;
 import dev.selfsup.proto.v1.TokenizerServiceGrpc;
+import dev.selfsup.service.auth.SuiteChannels;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import jakarta.annotation.PreDestroy;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -34,6 +35,9 @@ public class TokenizerClient {
     @ConfigProperty(name = "selfsup.trainer.tokenize-timeout", defaultValue = "PT60S")
     Duration timeout;
 
+    @Inject
+    SuiteChannels suite;
+
     private ManagedChannel channel;
 
     private synchronized ManagedChannel channel() {
@@ -41,15 +45,11 @@ public class TokenizerClient {
             String a = address.filter(x -> !x.isBlank())
                     .orElseThrow(() -> new UnsuitableDataException("BEiT needs "
                             + "a tokenizer-service: set selfsup.trainer.tokenizer-service=host:port on the trainer"));
-            int colon = a.lastIndexOf(':');
-            if (colon < 0) {
-                throw new UnsuitableDataException(
-                        "selfsup.trainer.tokenizer-service must be host:port, got '" + a + "'");
+            try {
+                channel = suite.to(a).maxInboundMessageSize(64 << 20).build();
+            } catch (IllegalArgumentException e) {
+                throw new UnsuitableDataException("selfsup.trainer.tokenizer-service: " + e.getMessage());
             }
-            channel = ManagedChannelBuilder.forAddress(a.substring(0, colon), Integer.parseInt(a.substring(colon + 1)))
-                    .usePlaintext()
-                    .maxInboundMessageSize(64 << 20)
-                    .build();
         }
         return channel;
     }

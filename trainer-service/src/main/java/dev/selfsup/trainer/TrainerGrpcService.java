@@ -1,5 +1,6 @@
 package dev.selfsup.trainer;
 
+import dev.selfsup.client.Roles;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DeleteRunRequest;
 import dev.selfsup.proto.v1.DeleteRunResponse;
@@ -22,6 +23,7 @@ import dev.selfsup.service.StreamReplies;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
 import jakarta.annotation.PreDestroy;
+import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
 import java.nio.file.Path;
 import java.util.List;
@@ -43,16 +45,19 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         calls.close();
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void startRun(RunSpec request, StreamObserver<Run> out) {
         calls.blocking(out, () -> runs.start(request));
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void getRun(GetRunRequest request, StreamObserver<Run> out) {
         calls.unary(out, () -> runs.get(request.getRunId()));
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void listRuns(ListRunsRequest request, StreamObserver<ListRunsResponse> out) {
         calls.unary(
@@ -62,16 +67,19 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
                         .build());
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void cancelRun(CancelRunRequest request, StreamObserver<Run> out) {
         calls.blocking(out, () -> runs.cancel(request.getRunId()));
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void resumeRun(ResumeRunRequest request, StreamObserver<Run> out) {
         calls.blocking(out, () -> runs.resume(request.getRunId(), request.getStartOver()));
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void deleteRun(DeleteRunRequest request, StreamObserver<DeleteRunResponse> out) {
         calls.blocking(out, () -> {
@@ -80,6 +88,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         });
     }
 
+    @RolesAllowed(Roles.READER)
     @Override
     public void watchRun(WatchRunRequest request, StreamObserver<RunEvent> out) {
         try {
@@ -89,11 +98,13 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         }
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void evaluateRun(EvaluateRunRequest request, StreamObserver<EvalResult> out) {
         calls.blocking(out, () -> runs.evaluate(request.getRunId(), request.getSpec()));
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void exportEncoder(ExportEncoderRequest request, StreamObserver<ModelChunk> out) {
         calls.offload(() -> {
@@ -115,6 +126,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
         return EncoderChunks.of(file, runs.modelName(runs.get(runId), ""), runId);
     }
 
+    @RolesAllowed(Roles.OPERATOR)
     @Override
     public void publishEncoder(PublishEncoderRequest request, StreamObserver<Run> out) {
         calls.blocking(out, () -> runs.publish(request.getRunId(), request.getModelName()));

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.DevicePreference;
 import dev.selfsup.proto.v1.GetRunRequest;
@@ -16,7 +17,6 @@ import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import java.io.File;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -26,9 +26,11 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
@@ -50,13 +52,17 @@ class TrainerRestartIT {
             port = s.getLocalPort();
         }
         Process p = start(jar, port, root, var);
-        ManagedChannel ch = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
-                .build();
+        // Health answers without a token; the rest needs the token the service made on its first start.
+        ManagedChannel anonymous = ClientSecurity.none().open("localhost:" + port);
+        ManagedChannel ch = null;
+        ClientSecurity operator;
         String id;
         long checkpointBeforeKill;
         try {
-            var trainer = awaitUp(ch);
+            awaitUp(anonymous);
+            operator = tokensMadeAtStart(var);
+            ch = operator.open("localhost:" + port);
+            var trainer = TrainerServiceGrpc.newBlockingStub(ch);
             assertListensOnLoopbackOnly(port);
             Run run = trainer.startRun(RunSpec.newBuilder()
                     .setName("restart")
@@ -75,14 +81,16 @@ class TrainerRestartIT {
             assertTrue(p.waitFor(30, TimeUnit.SECONDS));
             checkpointBeforeKill = r.getCheckpointStep();
         } finally {
-            ch.shutdownNow();
+            anonymous.shutdownNow();
+            if (ch != null) {
+                ch.shutdownNow();
+            }
             p.destroyForcibly();
         }
 
         Process p2 = start(jar, port, root, var);
-        ManagedChannel ch2 = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
-                .build();
+        // The same tokens after a restart: the file is read, not made anew.
+        ManagedChannel ch2 = operator.open("localhost:" + port);
         try {
             var trainer = awaitUp(ch2);
             Run after = trainer.getRun(GetRunRequest.newBuilder().setRunId(id).build());
@@ -104,6 +112,16 @@ class TrainerRestartIT {
             p2.destroy();
             p2.waitFor(30, TimeUnit.SECONDS);
         }
+    }
+
+    /** The token file the service made on first start: readable by its owner only, with an operator token. */
+    static ClientSecurity tokensMadeAtStart(Path var) throws IOException {
+        Path file = var.resolve("auth/tokens");
+        assertTrue(Files.isRegularFile(file), "the service made no token file");
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(file)));
+        ClientSecurity operator = ClientSecurity.resolve(null, file, null, null, null, Map.of());
+        assertTrue(operator.token().startsWith("selfsup-operator-"), "an operator token");
+        return operator;
     }
 
     /** The packaged service, as a user starts it, answers on no address but the loopback one (a secure default). */
@@ -132,6 +150,7 @@ class TrainerRestartIT {
                 "-Dselfsup.data-root=" + root,
                 "-Dselfsup.var-dir=" + var,
                 "-Dselfsup.device=cpu",
+                "-Dselfsup.auth.token-file=" + var.resolve("auth/tokens"),
                 "-jar",
                 jar.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd)

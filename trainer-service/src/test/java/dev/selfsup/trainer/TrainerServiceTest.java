@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.numerics.CpuIsaGuard;
 import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.core.train.EncoderBundle;
@@ -34,11 +35,12 @@ import dev.selfsup.proto.v1.RunState;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
 import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import dev.selfsup.proto.v1.WatchRunRequest;
+import dev.selfsup.service.testing.AccessMatrix;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
+import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -72,6 +74,9 @@ import org.junit.jupiter.api.Test;
 @QuarkusTestResource(FakeEncoderService.class)
 @QuarkusTestResource(FakeTokenizerService.class)
 class TrainerServiceTest {
+    /** The operator token of the test profile (application.properties). */
+    static final ClientSecurity OPERATOR = ClientSecurity.token("test-operator-token");
+
     @ConfigProperty(name = "selfsup.var-dir")
     Path varDir;
 
@@ -86,8 +91,7 @@ class TrainerServiceTest {
 
     @BeforeEach
     void connect() {
-        channel = ManagedChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        channel = Grpc.newChannelBuilderForAddress("localhost", port, OPERATOR.channelCredentials())
                 .build();
         trainer = TrainerServiceGrpc.newBlockingStub(channel).withDeadlineAfter(5, TimeUnit.MINUTES);
     }
@@ -148,6 +152,11 @@ class TrainerServiceTest {
         TrainerServiceGrpc.newStub(channel)
                 .watchRun(WatchRunRequest.newBuilder().setRunId(id).build(), w);
         return w;
+    }
+
+    @Test
+    void everyMethodHasItsRole() throws Exception {
+        AccessMatrix.check(port, TrainerServiceGrpc.getServiceDescriptor(), Set.of("GetRun", "ListRuns", "WatchRun"));
     }
 
     @Test

@@ -12,6 +12,7 @@ import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.spi.Prioritized;
 import jakarta.inject.Inject;
 import java.time.Duration;
 import java.util.Map;
@@ -28,7 +29,7 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
  */
 @GlobalInterceptor
 @ApplicationScoped
-public class RequestMetrics implements ServerInterceptor {
+public class RequestMetrics implements ServerInterceptor, Prioritized {
     private final Map<String, Counter> counters = new ConcurrentHashMap<>();
     private final Map<String, Timer> timers = new ConcurrentHashMap<>();
     private final MeterRegistry registry;
@@ -88,5 +89,11 @@ public class RequestMetrics implements ServerInterceptor {
                                 .maximumExpectedValue(Duration.ofSeconds(30))
                                 .register(registry))
                 .record(nanos, TimeUnit.NANOSECONDS);
+    }
+
+    /** Outermost of all interceptors (higher runs first): calls refused by the security layer are counted too. */
+    @Override
+    public int getPriority() {
+        return Integer.MAX_VALUE - 10;
     }
 }

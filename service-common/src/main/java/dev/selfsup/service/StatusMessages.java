@@ -8,6 +8,7 @@ import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.quarkus.grpc.GlobalInterceptor;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.spi.Prioritized;
 import java.nio.charset.StandardCharsets;
 
 /**
@@ -18,7 +19,7 @@ import java.nio.charset.StandardCharsets;
  */
 @GlobalInterceptor
 @ApplicationScoped
-public class StatusMessages implements ServerInterceptor {
+public class StatusMessages implements ServerInterceptor, Prioritized {
     static final Metadata.Key<String> GRPC_MESSAGE = Metadata.Key.of("grpc-message", Metadata.ASCII_STRING_MARSHALLER);
 
     @Override
@@ -55,5 +56,11 @@ public class StatusMessages implements ServerInterceptor {
             }
         }
         return out.toString();
+    }
+
+    /** Outside the security layer ({@code Integer.MAX_VALUE - 100}), so its refusals are encoded alike. */
+    @Override
+    public int getPriority() {
+        return Integer.MAX_VALUE - 20;
     }
 }

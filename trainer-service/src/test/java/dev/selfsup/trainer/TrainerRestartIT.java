@@ -142,7 +142,8 @@ class TrainerRestartIT {
         }
     }
 
-    static Process start(Path jar, int port, Path root, Path var) throws Exception {
+    /** Starts the packaged service as a user would, with {@code extra} JVM options before {@code -jar}. */
+    static Process start(Path jar, int port, Path root, Path var, String... extra) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(
                 System.getProperty("java.home") + "/bin/java",
                 "-Dai.djl.offline=true",
@@ -150,9 +151,9 @@ class TrainerRestartIT {
                 "-Dselfsup.data-root=" + root,
                 "-Dselfsup.var-dir=" + var,
                 "-Dselfsup.device=cpu",
-                "-Dselfsup.auth.token-file=" + var.resolve("auth/tokens"),
-                "-jar",
-                jar.toString()));
+                "-Dselfsup.auth.token-file=" + var.resolve("auth/tokens")));
+        cmd.addAll(List.of(extra));
+        cmd.addAll(List.of("-jar", jar.toString()));
         ProcessBuilder pb = new ProcessBuilder(cmd)
                 .redirectErrorStream(true)
                 .redirectOutput(new File("target/restart-it-" + port + "-" + System.nanoTime() + ".log"));

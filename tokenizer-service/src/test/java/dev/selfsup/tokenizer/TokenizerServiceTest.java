@@ -252,8 +252,7 @@ class TokenizerServiceTest {
         trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
         // A client that reads nothing, with the smallest HTTP/2 window: the server may compute only what fits in the
         // window and its own write queue, not every request the client sent.
-        ManagedChannel slow = NettyChannelBuilder.forAddress("localhost", port)
-                .usePlaintext()
+        ManagedChannel slow = NettyChannelBuilder.forAddress("localhost", port, OPERATOR.channelCredentials())
                 .flowControlWindow(65535)
                 .build();
         try {

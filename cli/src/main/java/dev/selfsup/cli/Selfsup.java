@@ -123,6 +123,16 @@ public final class Selfsup {
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof StatusRuntimeException s
                     && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
+                    && s.getStatus().getCause() == null
+                    && String.valueOf(s.getStatus().getDescription()).startsWith("Network closed")) {
+                // The server hung up on the first bytes: the usual answer of a TLS port to plaintext.
+                cmd.getErr()
+                        .println("error: the service closed the connection at once. If it serves TLS, give the CA to"
+                                + " trust: --tls-ca FILE or SELFSUP_TLS_CA (docs/security.md).");
+                return 3;
+            }
+            if (e instanceof StatusRuntimeException s
+                    && s.getStatus().getCode() == io.grpc.Status.Code.UNAVAILABLE
                     && s.getStatus().getCause() != null) {
                 // The connection failed (the server did not answer), as opposed to a server saying UNAVAILABLE.
                 boolean encoder = cmd.getCommand() instanceof EncoderBase;

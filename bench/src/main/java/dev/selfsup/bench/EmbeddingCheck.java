@@ -101,7 +101,7 @@ public final class EmbeddingCheck implements Callable<Integer> {
         ClientSecurity who = ClientSecurity.resolve(null, tokenFile, null, null, null, System.getenv());
         ManagedChannel ch = who.open(encoder);
         double worst = 0;
-        Set<Long> versions = new HashSet<>();
+        Set<Integer> versions = new HashSet<>();
         try {
             var stub = EncoderServiceGrpc.newBlockingStub(ch);
             for (int k = 0; k < calls; k++) {

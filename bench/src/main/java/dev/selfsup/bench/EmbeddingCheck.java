@@ -4,7 +4,6 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import com.google.protobuf.ByteString;
 import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.data.FashionMnist;
 import dev.selfsup.core.data.ImageDataset;
@@ -13,9 +12,6 @@ import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EmbedResponse;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
-import dev.selfsup.proto.v1.Image;
-import dev.selfsup.proto.v1.PixelType;
-import dev.selfsup.proto.v1.RawImage;
 import io.grpc.ManagedChannel;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -79,13 +75,7 @@ public final class EmbeddingCheck implements Callable<Integer> {
         byte[] px = all.array();
         EmbedRequest.Builder request = EmbedRequest.newBuilder().setModel(model);
         for (int i = 0; i < images; i++) {
-            request.addImages(Image.newBuilder()
-                    .setRaw(RawImage.newBuilder()
-                            .setHeight(h)
-                            .setWidth(w)
-                            .setChannels(c)
-                            .setType(PixelType.PIXEL_TYPE_UINT8)
-                            .setData(ByteString.copyFrom(px, i * test.imageBytes(), test.imageBytes()))));
+            request.addImages(RawImages.of(h, w, c, px, i * test.imageBytes(), test.imageBytes()));
         }
         float[] expected;
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {

@@ -7,7 +7,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import com.google.protobuf.ByteString;
 import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.client.Roles;
 import dev.selfsup.client.TokenFile;
@@ -20,11 +19,8 @@ import dev.selfsup.proto.ModelUpload;
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EmbedResponse;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
-import dev.selfsup.proto.v1.Image;
 import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.ModelManifest;
-import dev.selfsup.proto.v1.PixelType;
-import dev.selfsup.proto.v1.RawImage;
 import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthGrpc;
@@ -358,13 +354,7 @@ public final class EncoderLoadBench implements Callable<Integer> {
         byte[] px = requestPixels(c, size);
         EmbedRequest.Builder b = EmbedRequest.newBuilder().setModel("bench");
         for (int i = 0; i < perRequest; i++) {
-            b.addImages(Image.newBuilder()
-                    .setRaw(RawImage.newBuilder()
-                            .setHeight(size)
-                            .setWidth(size)
-                            .setChannels(c)
-                            .setType(PixelType.PIXEL_TYPE_UINT8)
-                            .setData(ByteString.copyFrom(px))));
+            b.addImages(RawImages.of(size, size, c, px, 0, px.length));
         }
         return b.build();
     }

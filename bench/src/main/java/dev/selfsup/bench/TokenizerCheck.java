@@ -1,11 +1,7 @@
 package dev.selfsup.bench;
 
-import com.google.protobuf.ByteString;
 import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.proto.v1.DatasetRef;
-import dev.selfsup.proto.v1.Image;
-import dev.selfsup.proto.v1.PixelType;
-import dev.selfsup.proto.v1.RawImage;
 import dev.selfsup.proto.v1.TokenizeRequest;
 import dev.selfsup.proto.v1.TokenizeResponse;
 import dev.selfsup.proto.v1.TokenizerEvent;
@@ -71,13 +67,7 @@ public final class TokenizerCheck implements Callable<Integer> {
                 for (int k = 0; k < px.length; k++) {
                     px[k] = (byte) ((k * 7 + i * 31) & 0xff);
                 }
-                r.addImages(Image.newBuilder()
-                        .setRaw(RawImage.newBuilder()
-                                .setHeight(28)
-                                .setWidth(28)
-                                .setChannels(1)
-                                .setType(PixelType.PIXEL_TYPE_UINT8)
-                                .setData(ByteString.copyFrom(px))));
+                r.addImages(RawImages.of(28, 28, 1, px, 0, px.length));
             }
             TokenizeResponse t = stub.withDeadlineAfter(60, TimeUnit.SECONDS).tokenize(r.build());
             boolean ok = done && t.getGridsCount() == 8 && t.getGrids(0).getIdsCount() > 0;

@@ -10,8 +10,6 @@ import dev.selfsup.proto.v1.SystemServiceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
-import io.grpc.health.v1.HealthCheckRequest;
-import io.grpc.health.v1.HealthGrpc;
 import java.io.File;
 import java.net.ServerSocket;
 import java.nio.file.Files;
@@ -119,18 +117,7 @@ class TlsIT {
     private static void awaitServing(ClientSecurity who, int port) throws Exception {
         ManagedChannel ch = who.open("localhost:" + port);
         try {
-            long deadline = System.currentTimeMillis() + 120_000;
-            while (true) {
-                try {
-                    HealthGrpc.newBlockingStub(ch)
-                            .withDeadlineAfter(2, TimeUnit.SECONDS)
-                            .check(HealthCheckRequest.getDefaultInstance());
-                    return;
-                } catch (StatusRuntimeException e) {
-                    assertTrue(System.currentTimeMillis() < deadline, "service did not come up: " + e);
-                    Thread.sleep(250);
-                }
-            }
+            TrainerRestartIT.awaitUp(ch);
         } finally {
             ch.shutdownNow();
         }

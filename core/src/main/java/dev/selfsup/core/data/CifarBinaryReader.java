@@ -50,6 +50,7 @@ public final class CifarBinaryReader {
             contents.add(bytes);
             total += bytes.length / record;
         }
+        ImageFolderReader.checkFitsInMemory(files.get(0), total, IMAGE_BYTES, ImageFolderReader.MAX_PIXEL_BYTES);
         int n = Math.toIntExact(total);
         byte[] pixels = new byte[n * IMAGE_BYTES];
         int[] labels = new int[n];

@@ -64,6 +64,7 @@ public final class ImageFolderReader {
             throw new DatasetFormatException(root, "no .png, .jpg or .jpeg images found");
         }
         int bytes = channels * size * size;
+        checkFitsInMemory(root, files.size(), bytes, MAX_PIXEL_BYTES);
         byte[] pixels = new byte[files.size() * bytes];
         for (int i = 0; i < files.size(); i++) {
             decodeInto(files.get(i), channels, size, pixels, i * bytes);
@@ -72,6 +73,30 @@ public final class ImageFolderReader {
                 ? null
                 : labels.stream().mapToInt(Integer::intValue).toArray();
         return new ImageDataset(name, pixels, lab, files.size(), channels, size, size, classNames);
+    }
+
+    /** The most pixel bytes one in-memory dataset can hold: a Java array's limit. */
+    static final long MAX_PIXEL_BYTES = Integer.MAX_VALUE - 8;
+
+    /**
+     * Refuses, before decoding anything, a dataset whose pixels would not fit in one in-memory dataset, with a
+     * message that says what to change (rather than an arithmetic overflow once the array is allocated).
+     */
+    static void checkFitsInMemory(Path root, long images, int bytesPerImage, long limit) throws DatasetFormatException {
+        long total = images * bytesPerImage;
+        if (total > limit) {
+            throw new DatasetFormatException(
+                    root,
+                    String.format(
+                            Locale.ROOT,
+                            "%d images of %d bytes each are %.2f GB of pixels; a dataset is held in memory, at most"
+                                    + " %.2f GB: use at most %d images at this size, or a smaller image size",
+                            images,
+                            bytesPerImage,
+                            total / 1e9,
+                            limit / 1e9,
+                            limit / bytesPerImage));
+        }
     }
 
     /** Decodes one image file into {@code channels x size x size} bytes at {@code offset}. */

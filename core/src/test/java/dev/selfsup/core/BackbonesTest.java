@@ -4,17 +4,19 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.EncoderBundle;
 import org.junit.jupiter.api.Test;
 
-/** Both backbones build, give h of the announced size, and have the expected number of weights. */
+/** The backbones build, give h of the announced size, and have the expected number of weights. */
 class BackbonesTest {
     static long weights(Block b) {
         long n = 0;
@@ -39,6 +41,38 @@ class BackbonesTest {
             assertEquals(512, spec.featureDim());
             // torchvision's resnet18 has 11,689,512 weights; the CIFAR variant (3x3 stem, no fc) 11,168,832.
             assertEquals(11_168_832L, weights(net));
+        }
+    }
+
+    /**
+     * The photo ResNets have torchvision's weights, less its 1000-class layer: resnet18 11,689,512 - 513,000 and
+     * resnet50 25,557,032 - 2,049,000. Their ImageNet stem takes any side from 32 px; 64 px keeps the test fast.
+     */
+    @Test
+    void photoResNetsMatchTorchvisionsWeightCounts() {
+        float[] mean = {0.485f, 0.456f, 0.406f};
+        float[] std = {0.229f, 0.224f, 0.225f};
+        assertPhotoResNet(new BackboneSpec(BackboneSpec.RESNET18_IMAGENET, 64, 1, 3, 64, mean, std), 512, 11_176_512L);
+        assertPhotoResNet(new BackboneSpec(BackboneSpec.RESNET50, 64, 1, 3, 64, mean, std), 2048, 23_508_032L);
+        assertEquals(64, BackboneSpec.defaultWidth(BackboneSpec.RESNET50));
+    }
+
+    private static void assertPhotoResNet(BackboneSpec spec, int features, long weights) {
+        try (NDManager m = NDManager.newBaseManager()) {
+            Block net = Backbones.build(spec);
+            net.initialize(m, DataType.FLOAT32, new Shape(2, 3, 64, 64));
+            NDArray h = EncoderBundle.embed(net, m.randomUniform(0f, 1f, new Shape(2, 3, 64, 64)));
+            assertEquals(new Shape(2, features), h.getShape());
+            assertEquals(features, spec.featureDim());
+            assertEquals(weights, weights(net), spec.type());
+            // A trunk (dense heads) ends at 2x2 for 64 px: stride 32, as on ImageNet (7x7 at 224 px).
+            NDArray maps = Backbones.trunk(net)
+                    .forward(
+                            new ParameterStore(m, false),
+                            new NDList(m.randomUniform(0f, 1f, new Shape(2, 3, 64, 64))),
+                            false)
+                    .singletonOrThrow();
+            assertEquals(new Shape(2, features, 2, 2), maps.getShape());
         }
     }
 

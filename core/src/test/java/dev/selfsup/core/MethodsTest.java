@@ -27,7 +27,7 @@ class MethodsTest {
         PretrainConfig d = PretrainConfig.defaults("simclr");
         assertThrows(
                 IllegalArgumentException.class,
-                () -> d.toBuilder().backbone("resnet50").build());
+                () -> d.toBuilder().backbone("resnet152").build());
         assertThrows(
                 IllegalArgumentException.class,
                 () -> d.toBuilder().optimizer("lamb").build());
@@ -35,6 +35,7 @@ class MethodsTest {
                 IllegalArgumentException.class,
                 () -> d.toBuilder().device("tpu").build());
         assertEquals("resnet18", d.toBuilder().backbone("ResNet18").build().backbone());
+        assertEquals("resnet50", d.toBuilder().backbone("ResNet50").build().backbone());
     }
 
     @Test

@@ -9,6 +9,7 @@ import com.google.protobuf.ByteString;
 import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.testing.TestHttp;
 import dev.selfsup.core.testing.TestImages;
 import dev.selfsup.proto.ModelUpload;
@@ -191,6 +192,22 @@ class EncoderServiceTest {
                 assertTrue(Math.abs(e - a) <= 1e-5f, "image " + i + " value " + j + ": core " + e + ", service " + a);
             }
         }
+    }
+
+    @Test
+    void servesAPhotoResNetLikeAnyOtherModel() throws Exception {
+        // ResNet-18 with the ImageNet stem, at width 16 to stay quick; its 7x7 stride-2 stem and max-pool run on
+        // 16 px as on 224 px.
+        byte[] bundle = TestBundles.of(BackboneSpec.RESNET18_IMAGENET, CHANNELS, SIZE, 16, 1, 12);
+        ModelInfo info = publish("photo-resnet", bundle);
+        assertEquals(128, info.getFeatureDim());
+        assertTrue(info.getBackbone().startsWith("resnet18-imagenet"), info.getBackbone());
+        Pictures p = pictures(3, 2);
+        EmbedRequest.Builder req = EmbedRequest.newBuilder().setModel("photo-resnet");
+        for (byte[] b : p.bytes()) {
+            req.addImages(raw(b));
+        }
+        assertClose(TestBundles.embedInProcess(bundle, p.floats(), 3), encoder.embed(req.build()), 128);
     }
 
     @Test

@@ -22,11 +22,16 @@ final class TestBundles {
 
     /** A randomly initialised small ConvNet as bundle bytes. */
     static byte[] convnet(int channels, int size, int width, int depth, long seed) {
+        return of(BackboneSpec.SMALL_CONVNET, channels, size, width, depth, seed);
+    }
+
+    /** A randomly initialised backbone of any type as bundle bytes. */
+    static byte[] of(String type, int channels, int size, int width, int depth, long seed) {
         float[] mean = new float[channels];
         float[] std = new float[channels];
         Arrays.fill(mean, 0.3f);
         Arrays.fill(std, 0.25f);
-        BackboneSpec spec = new BackboneSpec(BackboneSpec.SMALL_CONVNET, width, depth, channels, size, mean, std);
+        BackboneSpec spec = new BackboneSpec(type, width, depth, channels, size, mean, std);
         Engine.getInstance().setRandomSeed((int) seed);
         try (NDManager m = NDManager.newBaseManager(Device.cpu())) {
             Block b = Backbones.build(spec);

@@ -8,9 +8,9 @@ import java.util.Locale;
  * What an encoder is, enough to build it again from scratch: its architecture and the input it expects.
  * Saved with every checkpoint and exported encoder.
  *
- * @param type {@link #SMALL_CONVNET} or {@link #RESNET18}
+ * @param type one of {@link #TYPES}
  * @param width channels of the first stage
- * @param depth 3x3 conv layers per stage (small ConvNet); ignored by ResNet-18
+ * @param depth 3x3 conv layers per stage (small ConvNet), or the ViT's blocks; ignored by the ResNets
  * @param channels input channels (1 or 3)
  * @param imageSize side of the square input in pixels
  * @param mean per-channel mean the network subtracts from its [0, 1] input
@@ -30,18 +30,23 @@ public record BackboneSpec(
     public static final String SMALL_CONVNET = "small-convnet";
     /** ResNet-18 for 32 px images: 3x3 stem, no max-pool, basic blocks. For GPUs. */
     public static final String RESNET18 = "resnet18";
+    /** ResNet-18 for photos (224 px): the ImageNet stem (7x7 stride-2 convolution, 3x3 max-pool), basic blocks. */
+    public static final String RESNET18_IMAGENET = "resnet18-imagenet";
+    /** ResNet-50 for photos: the ImageNet stem and bottleneck blocks (3, 4, 6, 3); h has 2048 values. */
+    public static final String RESNET50 = "resnet50";
     /** A Vision Transformer whose representation is the mean of its patch tokens (width: embedding size). */
     public static final String VIT = "vit";
     /** A Vision Transformer whose representation is its [CLS] token. */
     public static final String VIT_CLS = "vit-cls";
 
     /** The backbone types, in the order the API lists them. */
-    public static final List<String> TYPES = List.of(SMALL_CONVNET, RESNET18, VIT, VIT_CLS);
+    public static final List<String> TYPES =
+            List.of(SMALL_CONVNET, RESNET18, VIT, VIT_CLS, RESNET18_IMAGENET, RESNET50);
 
     /** The width a backbone gets when none is asked for: what was measured to suit a 2-core CPU (small ConvNet). */
     public static int defaultWidth(String type) {
         return switch (type.toLowerCase(Locale.ROOT)) {
-            case RESNET18 -> 64;
+            case RESNET18, RESNET18_IMAGENET, RESNET50 -> 64;
             case VIT, VIT_CLS -> 128;
             default -> 32;
         };
@@ -53,6 +58,12 @@ public record BackboneSpec(
             case VIT, VIT_CLS -> 4;
             default -> 1;
         };
+    }
+
+    /** Whether the type is one of the ResNets (their width is the first stage's; 64 is the standard). */
+    public static boolean isResNet(String type) {
+        String t = type.toLowerCase(Locale.ROOT);
+        return RESNET18.equals(t) || RESNET18_IMAGENET.equals(t) || RESNET50.equals(t);
     }
 
     /** Whether the type is a Vision Transformer. */
@@ -79,9 +90,9 @@ public record BackboneSpec(
         if (LIGHTNESS.equals(input) && channels != 3) {
             throw new IllegalArgumentException("a lightness input needs RGB images, got " + channels + " channel(s)");
         }
-        if (!SMALL_CONVNET.equals(type) && !RESNET18.equals(type) && !VIT.equals(type) && !VIT_CLS.equals(type)) {
-            throw new IllegalArgumentException("unknown backbone '" + type + "': use " + SMALL_CONVNET + ", " + RESNET18
-                    + ", " + VIT + " or " + VIT_CLS);
+        if (!TYPES.contains(type)) {
+            throw new IllegalArgumentException(
+                    "unknown backbone '" + type + "': use one of " + String.join(", ", TYPES));
         }
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
@@ -101,15 +112,7 @@ public record BackboneSpec(
     }
 
     public BackboneSpec withType(String newType) {
-        return new BackboneSpec(
-                newType,
-                RESNET18.equals(newType.toLowerCase(Locale.ROOT)) ? 64 : width,
-                depth,
-                channels,
-                imageSize,
-                mean,
-                std,
-                input);
+        return new BackboneSpec(newType, isResNet(newType) ? 64 : width, depth, channels, imageSize, mean, std, input);
     }
 
     public BackboneSpec withWidth(int newWidth) {
@@ -139,7 +142,10 @@ public record BackboneSpec(
         if (isVit()) {
             return width;
         }
-        return RESNET18.equals(type) ? 8 * width : 4 * width;
+        if (RESNET50.equals(type)) {
+            return 32 * width; // the last stage's bottleneck blocks put out 4 x 8w channels
+        }
+        return isResNet(type) ? 8 * width : 4 * width;
     }
 
     /** Is this a Vision Transformer? */

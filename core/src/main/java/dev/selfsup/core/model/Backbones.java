@@ -32,10 +32,17 @@ public final class Backbones {
             net.add(new LambdaBlock(list -> new NDList(Lab.lightness(list.singletonOrThrow())), "lightness"));
         }
         net.add(normalization(spec.mean(), spec.std()));
-        if (BackboneSpec.RESNET18.equals(spec.type())) {
-            resnet18(net, spec.width());
-        } else {
-            smallConvNet(net, spec.width(), spec.depth());
+        switch (spec.type()) {
+            case BackboneSpec.RESNET18 -> resnet18(net, spec.width());
+            case BackboneSpec.RESNET18_IMAGENET -> {
+                imagenetStem(net, spec.width());
+                basicStages(net, spec.width());
+            }
+            case BackboneSpec.RESNET50 -> {
+                imagenetStem(net, spec.width());
+                bottleneckStages(net, spec.width(), new int[] {3, 4, 6, 3});
+            }
+            default -> smallConvNet(net, spec.width(), spec.depth());
         }
         net.add(Pool.globalAvgPool2dBlock());
         net.add(Blocks.batchFlattenBlock());
@@ -107,6 +114,28 @@ public final class Backbones {
     /** ResNet-18 for small images: 3x3 stem, no max-pool, four stages of two basic blocks. */
     private static void resnet18(SequentialBlock net, int w) {
         convBnRelu(net, w, 1);
+        basicStages(net, w);
+    }
+
+    /**
+     * The ImageNet stem: a 7x7 stride-2 convolution, batch norm, ReLU and a 3x3 stride-2 max-pool. A 224 px image
+     * reaches the first stage at 56 px, which keeps the activations of photo-sized inputs affordable.
+     */
+    private static void imagenetStem(SequentialBlock net, int w) {
+        net.add(Conv2d.builder()
+                        .setKernelShape(new Shape(7, 7))
+                        .setFilters(w)
+                        .optStride(new Shape(2, 2))
+                        .optPadding(new Shape(3, 3))
+                        .optBias(false)
+                        .build())
+                .add(BatchNorm.builder().build())
+                .add(Activation.reluBlock())
+                .add(Pool.maxPool2dBlock(new Shape(3, 3), new Shape(2, 2), new Shape(1, 1)));
+    }
+
+    /** Four stages of two basic blocks with {@code w, 2w, 4w, 8w} channels, each stage after the first halving. */
+    private static void basicStages(SequentialBlock net, int w) {
         int[] widths = {w, 2 * w, 4 * w, 8 * w};
         int in = w;
         for (int s = 0; s < 4; s++) {
@@ -118,6 +147,43 @@ public final class Backbones {
         }
     }
 
+    /**
+     * Four stages of bottleneck blocks (1x1 down to {@code w, 2w, 4w, 8w}, 3x3, 1x1 up to four times that), the
+     * stride on the 3x3 convolution as torchvision's ResNet-50 has it.
+     */
+    private static void bottleneckStages(SequentialBlock net, int w, int[] blocks) {
+        int in = w;
+        for (int s = 0; s < 4; s++) {
+            int mid = w << s;
+            for (int b = 0; b < blocks[s]; b++) {
+                int stride = (s > 0 && b == 0) ? 2 : 1;
+                net.add(residual(bottleneck(mid, stride), 4 * mid, stride, in != 4 * mid || stride != 1));
+                in = 4 * mid;
+            }
+        }
+    }
+
+    private static Block bottleneck(int mid, int stride) {
+        return new SequentialBlock()
+                .add(conv1x1(mid, 1))
+                .add(BatchNorm.builder().build())
+                .add(Activation.reluBlock())
+                .add(conv3x3(mid, stride))
+                .add(BatchNorm.builder().build())
+                .add(Activation.reluBlock())
+                .add(conv1x1(4 * mid, 1))
+                .add(BatchNorm.builder().build());
+    }
+
+    private static Block conv1x1(int filters, int stride) {
+        return Conv2d.builder()
+                .setKernelShape(new Shape(1, 1))
+                .setFilters(filters)
+                .optStride(new Shape(stride, stride))
+                .optBias(false)
+                .build();
+    }
+
     private static Block basicBlock(int filters, int stride, boolean projectShortcut) {
         SequentialBlock main = new SequentialBlock();
         main.add(conv3x3(filters, stride))
@@ -125,19 +191,19 @@ public final class Backbones {
                 .add(Activation.reluBlock())
                 .add(conv3x3(filters, 1))
                 .add(BatchNorm.builder().build());
-        Block shortcut;
-        if (projectShortcut) {
-            shortcut = new SequentialBlock()
-                    .add(Conv2d.builder()
-                            .setKernelShape(new Shape(1, 1))
-                            .setFilters(filters)
-                            .optStride(new Shape(stride, stride))
-                            .optBias(false)
-                            .build())
-                    .add(BatchNorm.builder().build());
-        } else {
-            shortcut = Blocks.identityBlock();
-        }
+        return residual(main, filters, stride, projectShortcut);
+    }
+
+    /**
+     * {@code relu(main(x) + shortcut(x))}, the shortcut a strided 1x1 convolution with batch norm when the shape
+     * changes, else the identity.
+     */
+    private static Block residual(Block main, int filters, int stride, boolean projectShortcut) {
+        Block shortcut = projectShortcut
+                ? new SequentialBlock()
+                        .add(conv1x1(filters, stride))
+                        .add(BatchNorm.builder().build())
+                : Blocks.identityBlock();
         return new SequentialBlock()
                 .add(new ParallelBlock(
                         list -> new NDList(

@@ -99,8 +99,9 @@ public final class SslBench implements Callable<Integer> {
 
     @Option(
             names = "--backbone",
-            description = "small-convnet, resnet18, vit or vit-cls, at its default width and "
-                    + "depth unless --width/--depth say otherwise (default: the method's)")
+            description =
+                    "small-convnet, resnet18, resnet18-imagenet, resnet50, vit or vit-cls, at its default width and "
+                            + "depth unless --width/--depth say otherwise (default: the method's)")
     String backbone;
 
     @Option(names = "--width", description = "backbone width")

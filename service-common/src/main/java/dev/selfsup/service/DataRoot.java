@@ -2,6 +2,7 @@ package dev.selfsup.service;
 
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.data.ReadOptions;
 import dev.selfsup.proto.v1.DatasetRef;
 import io.grpc.Status;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -26,6 +27,14 @@ public class DataRoot {
 
     @ConfigProperty(name = "selfsup.data-root", defaultValue = "/usr/share/datasets")
     Path root;
+
+    /** Image folders whose decoded pixels exceed this stay on disk and are decoded as batches need them; 0: a quarter of the heap. */
+    @ConfigProperty(name = "selfsup.data.in-memory-max-mb", defaultValue = "0")
+    long inMemoryMaxMb;
+
+    /** Threads that decode images from disk; 0: one per processor. */
+    @ConfigProperty(name = "selfsup.data.decode-threads", defaultValue = "0")
+    int decodeThreads;
 
     private final Map<String, ImageDataset> cache = new LinkedHashMap<>(4, 0.75f, true) {
         @Override
@@ -98,7 +107,9 @@ public class DataRoot {
         ImageDataset d = cache.get(key);
         if (d == null) {
             try {
-                d = DatasetLoader.load(dir, format(ref), split, channels, size);
+                d = DatasetLoader.load(
+                        dir, format(ref), split, channels, size, new ReadOptions(inMemoryMaxMb << 20, decodeThreads));
+                LOG.infof("dataset %s: %s", shown(ref), d);
             } catch (IllegalArgumentException e) {
                 throw Status.INVALID_ARGUMENT
                         .withDescription("dataset: " + forClient(e.getMessage(), dir, shown(ref)))

@@ -46,14 +46,14 @@ public final class AbBins {
         SplittableRandom rng = new SplittableRandom(seed);
         for (int k = 0; k < n; k++) {
             int i = n == data.size() ? k : rng.nextInt(data.size());
-            for (int y = 0; y < data.height(); y++) {
-                for (int x = 0; x < data.width(); x++) {
-                    double[] lab = Lab.fromRgb(
-                            data.pixel(i, 0, y, x) / 255.0,
-                            data.pixel(i, 1, y, x) / 255.0,
-                            data.pixel(i, 2, y, x) / 255.0);
-                    counts[cell(lab[1], step, side) * side + cell(lab[2], step, side)]++;
-                }
+            byte[] img = data.image(i);
+            int plane = data.height() * data.width();
+            for (int at = 0; at < plane; at++) {
+                double[] lab = Lab.fromRgb(
+                        (img[at] & 0xff) / 255.0,
+                        (img[plane + at] & 0xff) / 255.0,
+                        (img[2 * plane + at] & 0xff) / 255.0);
+                counts[cell(lab[1], step, side) * side + cell(lab[2], step, side)]++;
             }
         }
         return fromCounts(counts, step, lambda);

@@ -37,6 +37,17 @@ public final class DatasetLoader {
      * @param size image folders: side in pixels
      */
     public static ImageDataset load(Path dir, Format format, String split, int channels, int size) throws IOException {
+        return load(dir, format, split, channels, size, ReadOptions.DEFAULT);
+    }
+
+    /**
+     * @param split "train" or "test"
+     * @param channels image folders: 1 or 3
+     * @param size image folders: side in pixels
+     * @param options image folders: whether they are held in memory, and the decoding threads
+     */
+    public static ImageDataset load(Path dir, Format format, String split, int channels, int size, ReadOptions options)
+            throws IOException {
         String s = split == null || split.isBlank() ? "train" : split.toLowerCase(Locale.ROOT);
         if (!"train".equals(s) && !"test".equals(s)) {
             throw new IllegalArgumentException("split must be train or test, got '" + split + "'");
@@ -59,7 +70,7 @@ public final class DatasetLoader {
                 CifarBinaryReader.read(name, cifarFiles(dir, s, true), CifarBinaryReader.Variant.CIFAR100, List.of());
             case IMAGE_FOLDER -> {
                 Path sub = dir.resolve(s);
-                yield ImageFolderReader.read(name, Files.isDirectory(sub) ? sub : dir, channels, size);
+                yield ImageFolderReader.read(name, Files.isDirectory(sub) ? sub : dir, channels, size, options);
             }
             case AUTO -> throw new IllegalStateException();
         };

@@ -7,14 +7,15 @@ import java.util.Objects;
 import java.util.zip.CRC32;
 
 /**
- * Images held in memory as unsigned bytes in NCHW order, with optional integer labels.
+ * Images as unsigned bytes in CHW order, with optional integer labels. The pixels are held in memory, or stay
+ * encoded on disk and are decoded as they are read ({@link ImageStore}); either way an image reads the same.
  *
  * <p>Bytes rather than floats: Fashion-MNIST is 55 MB this way (220 MB as floats), and a batch is sent
  * to the device as bytes and converted there, which moves four times less data per step.
  */
 public final class ImageDataset {
     private final String name;
-    private final byte[] pixels;
+    private final ImageStore store;
     private final int[] labels;
     private final int size;
     private final int channels;
@@ -37,13 +38,54 @@ public final class ImageDataset {
             int height,
             int width,
             List<String> classNames) {
+        this(
+                name,
+                new ArrayImageStore(pixels, Math.max(1, channels * height * width)),
+                labels,
+                size,
+                channels,
+                height,
+                width,
+                classNames,
+                pixels.length);
+    }
+
+    /**
+     * A dataset whose pixels come from {@code store}, e.g. an {@link ImageFileStore} that decodes on demand.
+     *
+     * @param store {@code size} images of {@code channels * height * width} bytes each
+     */
+    public ImageDataset(
+            String name, ImageStore store, int[] labels, int channels, int height, int width, List<String> classNames) {
+        this(
+                name,
+                store,
+                labels,
+                store.size(),
+                channels,
+                height,
+                width,
+                classNames,
+                (long) store.size() * store.imageBytes());
+    }
+
+    private ImageDataset(
+            String name,
+            ImageStore store,
+            int[] labels,
+            int size,
+            int channels,
+            int height,
+            int width,
+            List<String> classNames,
+            long storedBytes) {
         this.name = Objects.requireNonNull(name);
         if (size < 0 || channels <= 0 || height <= 0 || width <= 0) {
             throw new IllegalArgumentException(
                     "bad dataset shape " + size + "x" + channels + "x" + height + "x" + width);
         }
-        if ((long) size * channels * height * width != pixels.length) {
-            throw new IllegalArgumentException("pixel buffer has " + pixels.length + " bytes, shape needs "
+        if ((long) size * channels * height * width != storedBytes || store.imageBytes() != channels * height * width) {
+            throw new IllegalArgumentException("the pixels have " + storedBytes + " bytes, shape needs "
                     + (long) size * channels * height * width);
         }
         if (labels != null) {
@@ -56,7 +98,7 @@ public final class ImageDataset {
                 }
             }
         }
-        this.pixels = pixels;
+        this.store = store;
         this.labels = labels;
         this.size = size;
         this.channels = channels;
@@ -115,17 +157,41 @@ public final class ImageDataset {
         return labels == null ? null : labels.clone();
     }
 
-    /** The raw byte of image {@code i} at channel {@code c}, row {@code y}, column {@code x}, as 0-255. */
+    /**
+     * The raw byte of image {@code i} at channel {@code c}, row {@code y}, column {@code x}, as 0-255. On a dataset
+     * that is not in memory this decodes the image: to visit many pixels, take the {@link #image} once.
+     */
     public int pixel(int i, int c, int y, int x) {
-        return pixels[((i * channels + c) * height + y) * width + x] & 0xff;
+        int at = (c * height + y) * width + x;
+        if (store instanceof ArrayImageStore a) {
+            return a.byteAt(i, at);
+        }
+        return image(i)[at] & 0xff;
     }
 
-    /** Copies the bytes of the images at {@code indices}, in that order, into {@code out} from its position. */
+    /** Image {@code i}'s {@link #imageBytes} bytes in CHW order (a copy). */
+    public byte[] image(int i) {
+        byte[] out = new byte[imageBytes()];
+        store.read(i, out, 0);
+        return out;
+    }
+
+    /**
+     * Copies the bytes of the images at {@code indices}, in that order, into {@code out} from its position. Images
+     * on disk are decoded in parallel.
+     */
     public void copyImages(int[] indices, int from, int count, ByteBuffer out) {
-        int bytes = imageBytes();
-        for (int k = 0; k < count; k++) {
-            out.put(pixels, indices[from + k] * bytes, bytes);
-        }
+        store.read(indices, from, count, out);
+    }
+
+    /** True when the pixels are all in memory; false when images are decoded from disk as they are read. */
+    public boolean inMemory() {
+        return store.inMemory();
+    }
+
+    /** Where the pixels come from. */
+    public ImageStore store() {
+        return store;
     }
 
     /** The first {@code limit} images (all when limit is non-positive or larger than the dataset). */
@@ -135,9 +201,8 @@ public final class ImageDataset {
         }
         return new ImageDataset(
                 name + "[:" + limit + "]",
-                Arrays.copyOf(pixels, limit * imageBytes()),
+                store.range(0, limit),
                 labels == null ? null : Arrays.copyOf(labels, limit),
-                limit,
                 channels,
                 height,
                 width,
@@ -151,9 +216,8 @@ public final class ImageDataset {
         }
         return new ImageDataset(
                 name + "[" + from + ":" + to + "]",
-                Arrays.copyOfRange(pixels, from * imageBytes(), to * imageBytes()),
+                store.range(from, to),
                 labels == null ? null : Arrays.copyOfRange(labels, from, to),
-                to - from,
                 channels,
                 height,
                 width,
@@ -162,10 +226,13 @@ public final class ImageDataset {
 
     /** The same images without labels, as a pretraining run sees them. */
     public ImageDataset withoutLabels() {
-        return new ImageDataset(name, pixels, null, size, channels, height, width, List.of());
+        return new ImageDataset(name, store, null, channels, height, width, List.of());
     }
 
-    /** A CRC32 of shape, pixels and labels: provenance can name exactly which data a model saw. */
+    /**
+     * A CRC32 of shape, pixels and labels: provenance can name exactly which data a model saw. For images on disk,
+     * the file listing stands for the pixels (see {@link ImageFileStore#fingerprint}).
+     */
     public String fingerprint() {
         CRC32 crc = new CRC32();
         crc.update(ByteBuffer.allocate(16)
@@ -174,7 +241,7 @@ public final class ImageDataset {
                 .putInt(height)
                 .putInt(width)
                 .array());
-        crc.update(pixels);
+        store.fingerprint(crc);
         if (labels != null) {
             ByteBuffer b = ByteBuffer.allocate(labels.length * 4);
             b.asIntBuffer().put(labels);
@@ -186,6 +253,7 @@ public final class ImageDataset {
     @Override
     public String toString() {
         return name + " (" + size + " images " + channels + "x" + height + "x" + width
-                + (labels != null ? ", " + classNames.size() + " classes" : ", unlabeled") + ")";
+                + (labels != null ? ", " + classNames.size() + " classes" : ", unlabeled")
+                + (store.inMemory() ? "" : ", read from disk") + ")";
     }
 }

@@ -3,29 +3,54 @@ package dev.selfsup.core.data;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
+import java.awt.image.DataBufferInt;
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 
 /**
  * Reads a folder of PNG and JPEG images: with one sub-folder per class (labelled, classes sorted by name),
- * or with the images directly in it (unlabelled). Every image is resized to the requested size.
+ * or with the images directly in it (unlabelled). Every image is resized to the requested size. A folder that fits
+ * the in-memory limit is decoded once; a larger one is decoded batch by batch as training reads it.
  */
 public final class ImageFolderReader {
     private ImageFolderReader() {}
 
     /**
+     * Reads a folder with the {@link ReadOptions#DEFAULT default options}: in memory when it fits a quarter of the
+     * heap, else from disk as batches need it.
+     *
      * @param channels 1 (grey) or 3 (RGB)
      * @param size the side of the square images the dataset holds
      */
     public static ImageDataset read(String name, Path root, int channels, int size) throws IOException {
+        return read(name, root, channels, size, ReadOptions.DEFAULT);
+    }
+
+    /**
+     * Reads a folder: lists its images, then decodes them all in parallel when their pixels fit
+     * {@link ReadOptions#inMemoryMaxBytes}, else leaves them on disk ({@link ImageFileStore}).
+     *
+     * @param channels 1 (grey) or 3 (RGB)
+     * @param size the side of the square images the dataset holds
+     */
+    public static ImageDataset read(String name, Path root, int channels, int size, ReadOptions options)
+            throws IOException {
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
+        }
+        if (size <= 0 || size > MAX_SIDE) {
+            throw new IllegalArgumentException("image size must be in [1, " + MAX_SIDE + "], got " + size);
         }
         if (!Files.isDirectory(root)) {
             throw new DatasetFormatException(root, "not a directory");
@@ -37,7 +62,7 @@ public final class ImageFolderReader {
             classDirs = all.stream().filter(Files::isDirectory).toList();
             loose = all.stream().filter(ImageFolderReader::isImage).toList();
         }
-        List<Path> files = new ArrayList<>();
+        List<String> files = new ArrayList<>();
         List<Integer> labels = new ArrayList<>();
         List<String> classNames = new ArrayList<>();
         if (!classDirs.isEmpty()) {
@@ -52,28 +77,49 @@ public final class ImageFolderReader {
                 classNames.add(dir.getFileName().toString());
                 try (Stream<Path> s = Files.list(dir)) {
                     for (Path p : s.filter(ImageFolderReader::isImage).sorted().toList()) {
-                        files.add(p);
+                        files.add(root.relativize(p).toString());
                         labels.add(label);
                     }
                 }
             }
         } else {
-            files.addAll(loose);
+            loose.forEach(p -> files.add(root.relativize(p).toString()));
         }
         if (files.isEmpty()) {
             throw new DatasetFormatException(root, "no .png, .jpg or .jpeg images found");
         }
-        int bytes = channels * size * size;
-        checkFitsInMemory(root, files.size(), bytes, MAX_PIXEL_BYTES);
-        byte[] pixels = new byte[files.size() * bytes];
-        for (int i = 0; i < files.size(); i++) {
-            decodeInto(files.get(i), channels, size, pixels, i * bytes);
-        }
         int[] lab = classNames.isEmpty()
                 ? null
                 : labels.stream().mapToInt(Integer::intValue).toArray();
+        int bytes = channels * size * size;
+        ImageFileStore onDisk = new ImageFileStore(root, files, channels, size, options.resolvedDecodeThreads());
+        // A folder that does not decode at all should fail now, not at the first step.
+        decodeInto(root.resolve(files.get(0)), channels, size, new byte[bytes], 0);
+        if ((long) files.size() * bytes > options.resolvedInMemoryMaxBytes()) {
+            return new ImageDataset(name, onDisk, lab, channels, size, size, classNames);
+        }
+        // Small enough: decode everything once, on all the decoding threads; a broken file is an error here.
+        byte[] pixels = new byte[files.size() * bytes];
+        int[] all = new int[files.size()];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = i;
+        }
+        try {
+            onDisk.read(all, 0, all.length, ByteBuffer.wrap(pixels));
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
+        }
+        if (!onDisk.brokenFiles().isEmpty()) {
+            String first = onDisk.brokenFiles().stream().sorted().findFirst().orElseThrow();
+            throw new DatasetFormatException(
+                    root.resolve(first),
+                    "cannot be decoded (" + onDisk.brokenFiles().size() + " such files)");
+        }
         return new ImageDataset(name, pixels, lab, files.size(), channels, size, size, classNames);
     }
+
+    /** The largest side an image folder is resized to. */
+    public static final int MAX_SIDE = 1024;
 
     /** The most pixel bytes one in-memory dataset can hold: a Java array's limit. */
     static final long MAX_PIXEL_BYTES = Integer.MAX_VALUE - 8;
@@ -99,11 +145,33 @@ public final class ImageFolderReader {
         }
     }
 
-    /** Decodes one image file into {@code channels x size x size} bytes at {@code offset}. */
+    /**
+     * Decodes one image file into {@code channels x size x size} bytes at {@code offset}. The image's size is read
+     * from its header first: one over {@link ImageCodec#DEFAULT_MAX_PIXELS} is refused before it is decoded.
+     */
     public static void decodeInto(Path file, int channels, int size, byte[] out, int offset) throws IOException {
         BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
+            if (readers == null || !readers.hasNext()) {
+                throw new DatasetFormatException(file, "not a decodable PNG or JPEG image");
+            }
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
+                if (pixels <= 0 || pixels > ImageCodec.DEFAULT_MAX_PIXELS) {
+                    throw new DatasetFormatException(
+                            file,
+                            "is " + reader.getWidth(0) + "x" + reader.getHeight(0) + " pixels; the limit is "
+                                    + ImageCodec.DEFAULT_MAX_PIXELS + " pixels per image");
+                }
+                img = reader.read(0);
+            } finally {
+                reader.dispose();
+            }
+        } catch (DatasetFormatException e) {
+            throw e;
         } catch (IOException | RuntimeException e) {
             throw new DatasetFormatException(file, "cannot decode image: " + e.getMessage(), e);
         }
@@ -121,9 +189,11 @@ public final class ImageFolderReader {
         g.drawImage(img, 0, 0, size, size, null);
         g.dispose();
         int plane = size * size;
+        // The raster's own ints, as getRGB would give them one call at a time (a third of the decode time).
+        int[] argb = ((DataBufferInt) rgb.getRaster().getDataBuffer()).getData();
         for (int y = 0; y < size; y++) {
             for (int x = 0; x < size; x++) {
-                int p = rgb.getRGB(x, y);
+                int p = argb[y * size + x];
                 int r = (p >> 16) & 0xff;
                 int gr = (p >> 8) & 0xff;
                 int b = p & 0xff;

@@ -111,16 +111,16 @@ public final class Colorization extends EncoderMethod {
         long total = 0;
         for (int k = 0; k < n; k++) {
             int i = (int) ((long) k * data.size() / n);
-            for (int y = 0; y < data.height(); y++) {
-                for (int x = 0; x < data.width(); x++) {
-                    int r = data.pixel(i, 0, y, x);
-                    int g = data.pixel(i, 1, y, x);
-                    int b = data.pixel(i, 2, y, x);
-                    if (Math.abs(r - g) + Math.abs(g - b) > 12) {
-                        coloured++;
-                    }
-                    total++;
+            byte[] img = data.image(i);
+            int plane = data.height() * data.width();
+            for (int at = 0; at < plane; at++) {
+                int r = img[at] & 0xff;
+                int g = img[plane + at] & 0xff;
+                int b = img[2 * plane + at] & 0xff;
+                if (Math.abs(r - g) + Math.abs(g - b) > 12) {
+                    coloured++;
                 }
+                total++;
             }
         }
         if (coloured < total / 200) {
@@ -140,17 +140,17 @@ public final class Colorization extends EncoderMethod {
         long count = 0;
         for (int k = 0; k < n; k++) {
             int i = n == data.size() ? k : rng.nextInt(data.size());
-            for (int y = 0; y < data.height(); y++) {
-                for (int x = 0; x < data.width(); x++) {
-                    double l = Lab.fromRgb(
-                                    data.pixel(i, 0, y, x) / 255.0,
-                                    data.pixel(i, 1, y, x) / 255.0,
-                                    data.pixel(i, 2, y, x) / 255.0)[0]
-                            / 100.0;
-                    sum += l;
-                    sq += l * l;
-                    count++;
-                }
+            byte[] img = data.image(i);
+            int plane = data.height() * data.width();
+            for (int at = 0; at < plane; at++) {
+                double l = Lab.fromRgb(
+                                (img[at] & 0xff) / 255.0,
+                                (img[plane + at] & 0xff) / 255.0,
+                                (img[2 * plane + at] & 0xff) / 255.0)[0]
+                        / 100.0;
+                sum += l;
+                sq += l * l;
+                count++;
             }
         }
         double mean = sum / count;

@@ -30,6 +30,7 @@ import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.optim.GradientOptimizer;
 import dev.selfsup.core.optim.LearningRateSchedule;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -121,17 +122,36 @@ public final class Pretrainer implements AutoCloseable {
                 : new CheckpointStore(config.checkpointDir(), config.keepCheckpoints());
     }
 
-    /** Per-channel mean and standard deviation of pixel values in [0, 1], over the whole dataset. */
+    /** The most images {@link #channelStats} reads from a dataset that is not in memory. */
+    public static final int STATS_SAMPLE = 10_000;
+
+    /**
+     * Per-channel mean and standard deviation of pixel values in [0, 1]: over the whole dataset when it is in memory,
+     * over {@link #STATS_SAMPLE} evenly spaced images when it is read from disk (a pass over a million files would
+     * cost more than the statistics are worth).
+     */
     public static float[][] channelStats(ImageDataset d) {
         int c = d.channels();
         double[] sum = new double[c];
         double[] sq = new double[c];
         int plane = d.height() * d.width();
-        for (int i = 0; i < d.size(); i++) {
-            for (int ch = 0; ch < c; ch++) {
-                for (int y = 0; y < d.height(); y++) {
-                    for (int x = 0; x < d.width(); x++) {
-                        double v = d.pixel(i, ch, y, x) / 255.0;
+        int images = d.inMemory() ? d.size() : Math.min(d.size(), STATS_SAMPLE);
+        int[] order = new int[images];
+        for (int k = 0; k < images; k++) {
+            order[k] = (int) ((long) k * d.size() / images);
+        }
+        int chunk = 256;
+        ByteBuffer buf = ByteBuffer.allocate(chunk * d.imageBytes());
+        for (int from = 0; from < images; from += chunk) {
+            int n = Math.min(chunk, images - from);
+            buf.clear();
+            d.copyImages(order, from, n, buf);
+            byte[] px = buf.array();
+            for (int k = 0; k < n; k++) {
+                for (int ch = 0; ch < c; ch++) {
+                    int base = (k * c + ch) * plane;
+                    for (int at = 0; at < plane; at++) {
+                        double v = (px[base + at] & 0xff) / 255.0;
                         sum[ch] += v;
                         sq[ch] += v * v;
                     }
@@ -140,7 +160,7 @@ public final class Pretrainer implements AutoCloseable {
         }
         float[] mean = new float[c];
         float[] std = new float[c];
-        double n = (double) d.size() * plane;
+        double n = (double) images * plane;
         for (int ch = 0; ch < c; ch++) {
             mean[ch] = (float) (sum[ch] / n);
             std[ch] = (float) Math.max(1e-3, Math.sqrt(Math.max(0, sq[ch] / n - mean[ch] * (double) mean[ch])));

@@ -8,9 +8,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 
 /**
- * A folder whose pixels cannot be one in-memory dataset is refused before anything is decoded, with a message
- * that says what to change. It used to fail with a NegativeArraySizeException: 15,000 RGB images at 224 px are
- * 2.26 GB of pixels.
+ * A dataset file whose pixels cannot be one in-memory dataset (CIFAR binary, which has no on-disk form) is refused
+ * before anything is decoded, with a message that says what to change, rather than a NegativeArraySizeException:
+ * 15,000 RGB images at 224 px are 2.26 GB of pixels. Image folders that large are read from disk instead
+ * ({@link ImageFileStoreTest}).
  */
 class InMemoryLimitTest {
     private static final Path ROOT = Path.of("photos");

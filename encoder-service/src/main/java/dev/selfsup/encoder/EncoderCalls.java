@@ -4,11 +4,46 @@ import dev.selfsup.service.GrpcCalls;
 import dev.selfsup.service.ModelNames;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.vertx.core.Vertx;
+import java.util.concurrent.CompletableFuture;
 
 /** How the encoder-service runs a call: the shared {@link GrpcCalls}, with the batcher's failures mapped. */
 final class EncoderCalls extends GrpcCalls {
     EncoderCalls() {
         super("encoder-work", Math.max(2, Runtime.getRuntime().availableProcessors()), EncoderCalls::batcherStatus);
+    }
+
+    /**
+     * Answers a unary call when {@code f} completes.
+     *
+     * @param connection the event loop of the call, if it came on one: the answer is written there in one task
+     *     (headers, message and trailers), rather than from the batcher's thread, where each write would be a
+     *     separate hop to the event loop
+     */
+    <T> void answer(StreamObserver<T> out, CompletableFuture<T> f, io.vertx.core.Context connection) {
+        f.whenComplete((r, e) -> {
+            Runnable answer = () -> {
+                if (out instanceof ServerCallStreamObserver<?> call && call.isCancelled()) {
+                    // The client reset the stream (deadline or cancel). Answering it from the event loop made
+                    // Vert.x write on a stream Netty had already dropped, and Netty closed the whole connection
+                    // (GOAWAY, PROTOCOL_ERROR) under every other call on it.
+                    return;
+                }
+                if (e != null) {
+                    fail(out, e);
+                } else {
+                    out.onNext(r);
+                    out.onCompleted();
+                }
+            };
+            if (connection == null || Vertx.currentContext() == connection) {
+                answer.run();
+            } else {
+                connection.runOnContext(v -> answer.run());
+            }
+        });
     }
 
     /** The batcher's failures: queue full, deadline passed, version retired. */

@@ -21,9 +21,7 @@ import dev.selfsup.proto.v1.SetDefaultVersionRequest;
 import dev.selfsup.proto.v1.UnloadModelRequest;
 import dev.selfsup.proto.v1.UnloadModelResponse;
 import dev.selfsup.service.GrpcCalls;
-import dev.selfsup.service.ImageInputs;
 import io.grpc.Context;
-import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
@@ -47,9 +45,6 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
     @Inject
     ModelRegistry registry;
 
-    @Inject
-    EncoderMetrics metrics;
-
     @ConfigProperty(name = "selfsup.encoder.max-request-images", defaultValue = "256")
     int maxRequestImages;
 
@@ -58,6 +53,9 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
     /** Requests of one EmbedStream in flight at once: enough to keep the batcher fed, few enough to bound memory. */
     @ConfigProperty(name = "selfsup.encoder.stream-window", defaultValue = "4")
     int streamWindow;
+
+    @Inject
+    ImageEmbedder embedder;
 
     private EncoderCalls calls;
     private GalleryCalls galleries;
@@ -126,69 +124,32 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
             calls.fail(out, e);
             return;
         }
-        f.whenComplete((r, e) -> {
-            Runnable answer = () -> {
-                if (out instanceof ServerCallStreamObserver<?> call && call.isCancelled()) {
-                    // The client reset the stream (deadline or cancel). Answering it from the event loop made
-                    // Vert.x write on a stream Netty had already dropped, and Netty closed the whole connection
-                    // (GOAWAY, PROTOCOL_ERROR) under every other call on it.
-                    return;
-                }
-                if (e != null) {
-                    calls.fail(out, e);
-                } else {
-                    out.onNext(r);
-                    out.onCompleted();
-                }
-            };
-            if (connection == null || Vertx.currentContext() == connection) {
-                answer.run();
-            } else {
-                connection.runOnContext(v -> answer.run());
-            }
-        });
+        calls.answer(out, f, connection);
     }
 
     /** Checks, preprocesses and queues one request; the future completes when its batch has run. */
     private CompletableFuture<EmbedResponse> startEmbed(EmbedRequest request, BooleanSupplier abandoned) {
-        EncoderCalls.requireModel(request.getModel());
-        int n = request.getImagesCount();
-        for (int attempt = 0; ; attempt++) {
-            ServedModel m = registry.serving(request.getModel(), request.getVersion());
-            float[] pixels = ImageInputs.toPixels(
-                    request.getImagesList(), m.spec().channels(), m.spec().imageSize(), maxRequestImages, "images");
-            CompletableFuture<float[]> f;
-            try {
-                f = m.embed(pixels, n, abandoned);
-            } catch (DynamicBatcher.ClosedException e) {
-                // The version was retired between resolving and queueing: resolve again (a switch fails nothing).
-                if (attempt < 2 && request.getVersion() == 0) {
-                    continue;
-                }
-                throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
-            }
-            int dim = m.featureDim();
-            String name = m.record().name();
-            int version = m.record().version();
-            return f.thenApply(values -> {
-                metrics.imagesEmbedded(name, n);
-                EmbedResponse.Builder b = EmbedResponse.newBuilder()
-                        .setModel(name)
-                        .setVersion(version)
-                        .setRequestId(request.getRequestId());
-                for (int i = 0; i < n; i++) {
-                    if (request.getNormalize()) {
-                        Gallery.normalize(values, i * dim, dim);
+        return embedder.embed(
+                        request.getModel(),
+                        request.getVersion(),
+                        request.getImagesList(),
+                        "images",
+                        request.getNormalize(),
+                        abandoned)
+                .thenApply(r -> {
+                    EmbedResponse.Builder b = EmbedResponse.newBuilder()
+                            .setModel(r.model())
+                            .setVersion(r.version())
+                            .setRequestId(request.getRequestId());
+                    for (int i = 0; i < r.count(); i++) {
+                        Embedding.Builder e = Embedding.newBuilder();
+                        for (int j = 0; j < r.dim(); j++) {
+                            e.addValues(r.values()[i * r.dim() + j]);
+                        }
+                        b.addEmbeddings(e);
                     }
-                    Embedding.Builder e = Embedding.newBuilder();
-                    for (int j = 0; j < dim; j++) {
-                        e.addValues(values[i * dim + j]);
-                    }
-                    b.addEmbeddings(e);
-                }
-                return b.build();
-            });
-        }
+                    return b.build();
+                });
     }
 
     @RolesAllowed(Roles.READER)

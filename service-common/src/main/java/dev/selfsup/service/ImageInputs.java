@@ -94,8 +94,11 @@ public final class ImageInputs {
         }
         // Channels last in the request, channels first for the network.
         if (floats) {
+            // slice(): a ByteString cut from a larger one (a tensor of many images) starts at a position, and the
+            // absolute reads below count from the buffer's start.
             FloatBuffer fb = raw.getData()
                     .asReadOnlyByteBuffer()
+                    .slice()
                     .order(ByteOrder.LITTLE_ENDIAN)
                     .asFloatBuffer();
             for (int p = 0; p < plane; p++) {
@@ -108,7 +111,7 @@ public final class ImageInputs {
                 }
             }
         } else {
-            ByteBuffer bb = raw.getData().asReadOnlyByteBuffer();
+            ByteBuffer bb = raw.getData().asReadOnlyByteBuffer().slice();
             for (int p = 0; p < plane; p++) {
                 for (int ch = 0; ch < c; ch++) {
                     out[offset + ch * plane + p] = (bb.get(p * c + ch) & 0xff) / 255f;

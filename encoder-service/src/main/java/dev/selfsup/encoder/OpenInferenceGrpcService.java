@@ -1,0 +1,109 @@
+package dev.selfsup.encoder;
+
+import dev.selfsup.client.Roles;
+import dev.selfsup.proto.inference.GRPCInferenceServiceGrpc;
+import dev.selfsup.proto.inference.ModelInferRequest;
+import dev.selfsup.proto.inference.ModelInferResponse;
+import dev.selfsup.proto.inference.ModelMetadataRequest;
+import dev.selfsup.proto.inference.ModelMetadataResponse;
+import dev.selfsup.proto.inference.ModelReadyRequest;
+import dev.selfsup.proto.inference.ModelReadyResponse;
+import dev.selfsup.proto.inference.ServerLiveRequest;
+import dev.selfsup.proto.inference.ServerLiveResponse;
+import dev.selfsup.proto.inference.ServerMetadataRequest;
+import dev.selfsup.proto.inference.ServerMetadataResponse;
+import dev.selfsup.proto.inference.ServerReadyRequest;
+import dev.selfsup.proto.inference.ServerReadyResponse;
+import dev.selfsup.service.GrpcCalls;
+import io.grpc.Context;
+import io.grpc.stub.StreamObserver;
+import io.quarkus.grpc.GrpcService;
+import io.vertx.core.Vertx;
+import jakarta.annotation.PostConstruct;
+import jakarta.annotation.PreDestroy;
+import jakarta.annotation.security.RolesAllowed;
+import jakarta.inject.Inject;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
+
+/**
+ * {@code inference.GRPCInferenceService}, the Open Inference Protocol's gRPC service, on the encoder-service's port:
+ * a thin adapter over {@link OpenInference}. Every call needs a reader token, as Embed does; unauthenticated probes
+ * use {@code grpc.health.v1} or {@code /q/health}.
+ */
+@GrpcService
+public class OpenInferenceGrpcService extends GRPCInferenceServiceGrpc.GRPCInferenceServiceImplBase {
+    @Inject
+    OpenInference inference;
+
+    private EncoderCalls calls;
+
+    @PostConstruct
+    void init() {
+        calls = new EncoderCalls();
+    }
+
+    @PreDestroy
+    void stop() {
+        calls.close();
+    }
+
+    @RolesAllowed(Roles.READER)
+    @Override
+    public void serverLive(ServerLiveRequest request, StreamObserver<ServerLiveResponse> out) {
+        calls.unary(out, () -> ServerLiveResponse.newBuilder().setLive(true).build());
+    }
+
+    @RolesAllowed(Roles.READER)
+    @Override
+    public void serverReady(ServerReadyRequest request, StreamObserver<ServerReadyResponse> out) {
+        // The health checks may block: off the event loop.
+        calls.blocking(
+                out,
+                () -> ServerReadyResponse.newBuilder()
+                        .setReady(inference.serverReady())
+                        .build());
+    }
+
+    @RolesAllowed(Roles.READER)
+    @Override
+    public void modelReady(ModelReadyRequest request, StreamObserver<ModelReadyResponse> out) {
+        calls.unary(
+                out,
+                () -> ModelReadyResponse.newBuilder()
+                        .setReady(inference.modelReady(request.getName(), request.getVersion()))
+                        .build());
+    }
+
+    @RolesAllowed(Roles.READER)
+    @Override
+    public void serverMetadata(ServerMetadataRequest request, StreamObserver<ServerMetadataResponse> out) {
+        calls.unary(out, inference::serverMetadata);
+    }
+
+    @RolesAllowed(Roles.READER)
+    @Override
+    public void modelMetadata(ModelMetadataRequest request, StreamObserver<ModelMetadataResponse> out) {
+        calls.unary(out, () -> inference.modelMetadata(request.getName(), request.getVersion()));
+    }
+
+    @RolesAllowed(Roles.READER)
+    @Override
+    public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> out) {
+        // As Embed: images are checked and decoded on this service's pool, the answer is written on the call's
+        // event loop.
+        BooleanSupplier abandoned = GrpcCalls.abandoned(out);
+        io.vertx.core.Context connection = Vertx.currentContext();
+        Context ctx = Context.current();
+        calls.pool().execute(ctx.wrap(() -> {
+            CompletableFuture<ModelInferResponse> f;
+            try {
+                f = inference.infer(request, abandoned);
+            } catch (RuntimeException e) {
+                calls.fail(out, e);
+                return;
+            }
+            calls.answer(out, f, connection);
+        }));
+    }
+}

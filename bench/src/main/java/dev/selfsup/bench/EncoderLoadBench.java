@@ -16,8 +16,9 @@ import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.proto.ModelUpload;
+import dev.selfsup.proto.inference.GRPCInferenceServiceGrpc;
+import dev.selfsup.proto.inference.ModelInferRequest;
 import dev.selfsup.proto.v1.EmbedRequest;
-import dev.selfsup.proto.v1.EmbedResponse;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.ModelManifest;
@@ -130,6 +131,12 @@ public final class EncoderLoadBench implements Callable<Integer> {
                     + "level, until the service's JIT has settled (it compiles for about 50 s of load)")
     int warmupSeconds;
 
+    @Option(
+            names = "--open-inference",
+            description = "Instead of the in-process comparison: Embed against the Open Inference Protocol's "
+                    + "ModelInfer with the same images, alternated in each round")
+    boolean openInference;
+
     @Option(names = "--service-env", description = "Extra environment variable for the service, K=V (repeatable)")
     List<String> serviceEnv = new ArrayList<>();
 
@@ -201,8 +208,29 @@ public final class EncoderLoadBench implements Callable<Integer> {
             // Warm-up until both JITs have settled: C2 compiles the gRPC paths for about 50 s of load.
             reference.run(3);
             load(chans, request, clients[clients.length - 1], warmupSeconds);
+            if (openInference) {
+                loadModelInfer(
+                        chans,
+                        inferRequest(info.getInputChannels(), info.getInputSize()),
+                        clients[clients.length - 1],
+                        warmupSeconds);
+            }
             List<Map<String, Object>> levels = new ArrayList<>();
-            for (int shape : shapes) {
+            if (openInference) {
+                for (int shape : shapes) {
+                    perRequest = shape;
+                    System.out.printf(
+                            "%d rounds of %d s of Embed then %d s of ModelInfer; %d image(s) per request%n",
+                            rounds, seconds, seconds, perRequest);
+                    System.out.println(
+                            "clients  Embed images/s  ModelInfer images/s  ratio  Embed p50  ModelInfer p50");
+                    for (int c : clients) {
+                        levels.add(compareModelInfer(chans, info.getInputChannels(), info.getInputSize(), c));
+                    }
+                }
+                rssSeconds = 0;
+            }
+            for (int shape : openInference ? new int[0] : shapes) {
                 perRequest = shape;
                 EmbedRequest shaped = request(info.getInputChannels(), info.getInputSize());
                 System.out.printf(
@@ -359,6 +387,57 @@ public final class EncoderLoadBench implements Callable<Integer> {
         return b.build();
     }
 
+    /** The same images as {@link #request}, as a ModelInfer request with raw UINT8 input. */
+    ModelInferRequest inferRequest(int c, int size) {
+        byte[] px = requestPixels(c, size);
+        byte[] all = new byte[px.length * perRequest];
+        for (int i = 0; i < perRequest; i++) {
+            System.arraycopy(px, 0, all, i * px.length, px.length);
+        }
+        return ModelInferRequest.newBuilder()
+                .setModelName("bench")
+                .addInputs(ModelInferRequest.InferInputTensor.newBuilder()
+                        .setName("image")
+                        .setDatatype("UINT8")
+                        .addShape(perRequest)
+                        .addShape(size)
+                        .addShape(size)
+                        .addShape(c))
+                .addRawInputContents(com.google.protobuf.ByteString.copyFrom(all))
+                .build();
+    }
+
+    /**
+     * Embed against ModelInfer at one level: {@link #rounds} rounds, each {@link #seconds} of Embed then as long of
+     * ModelInfer with the same images, so both see the same machine.
+     */
+    Map<String, Object> compareModelInfer(List<ManagedChannel> chans, int c, int size, int clientsAtOnce)
+            throws Exception {
+        EmbedRequest embed = request(c, size);
+        ModelInferRequest infer = inferRequest(c, size);
+        List<Level> e = new ArrayList<>();
+        List<Level> o = new ArrayList<>();
+        for (int r = 0; r < rounds; r++) {
+            e.add(load(chans, embed, clientsAtOnce, seconds));
+            o.add(loadModelInfer(chans, infer, clientsAtOnce, seconds));
+        }
+        Level le = Level.merge(e);
+        Level lo = Level.merge(o);
+        double ratio = lo.imagesPerSecond / le.imagesPerSecond;
+        System.out.printf(
+                "%7d  %13.0f  %16.0f  %6.1f%%  %9.2f  %14.2f%n",
+                clientsAtOnce, le.imagesPerSecond, lo.imagesPerSecond, 100 * ratio, le.p50Ms, lo.p50Ms);
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("clients", clientsAtOnce);
+        m.put("images_per_request", perRequest);
+        m.put("embed_images_per_second", Math.round(le.imagesPerSecond));
+        m.put("model_infer_images_per_second", Math.round(lo.imagesPerSecond));
+        m.put("model_infer_of_embed", Math.round(1000 * ratio) / 1000.0);
+        m.put("embed_p50_ms", le.p50Ms);
+        m.put("model_infer_p50_ms", lo.p50Ms);
+        return m;
+    }
+
     record Level(
             double imagesPerSecond,
             double p50Ms,
@@ -392,13 +471,44 @@ public final class EncoderLoadBench implements Callable<Integer> {
      * (async stubs on the channels' network threads), so the load costs the shared CPU as little as it can.
      */
     Level load(List<ManagedChannel> chans, EmbedRequest request, int n, int secs) throws Exception {
+        return load(
+                chans,
+                ch -> {
+                    EncoderServiceGrpc.EncoderServiceStub stub = EncoderServiceGrpc.newStub(ch);
+                    return answer ->
+                            stub.withDeadlineAfter(60, TimeUnit.SECONDS).embed(request, cast(answer));
+                },
+                n,
+                secs);
+    }
+
+    /** The same load through the Open Inference Protocol's ModelInfer. */
+    Level loadModelInfer(List<ManagedChannel> chans, ModelInferRequest request, int n, int secs) throws Exception {
+        return load(
+                chans,
+                ch -> {
+                    GRPCInferenceServiceGrpc.GRPCInferenceServiceStub stub = GRPCInferenceServiceGrpc.newStub(ch);
+                    return answer ->
+                            stub.withDeadlineAfter(60, TimeUnit.SECONDS).modelInfer(request, cast(answer));
+                },
+                n,
+                secs);
+    }
+
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private static <T> StreamObserver<T> cast(StreamObserver<Object> o) {
+        return (StreamObserver) o;
+    }
+
+    /** {@code n} clients on the channels, each made by {@code senders} for its channel. */
+    Level load(List<ManagedChannel> chans, java.util.function.Function<ManagedChannel, Sender> senders, int n, int secs)
+            throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
         CountDownLatch done = new CountDownLatch(n);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Client[] clients = new Client[n];
         for (int i = 0; i < n; i++) {
-            clients[i] =
-                    new Client(EncoderServiceGrpc.newStub(chans.get(i % chans.size())), request, stop, done, failure);
+            clients[i] = new Client(senders.apply(chans.get(i % chans.size())), stop, done, failure);
         }
         long t0 = System.nanoTime();
         for (Client c : clients) {
@@ -428,10 +538,14 @@ public final class EncoderLoadBench implements Callable<Integer> {
                 all);
     }
 
+    /** Sends one request of a client's load, answering into the given observer. */
+    interface Sender {
+        void send(StreamObserver<Object> answer);
+    }
+
     /** One client of {@link #load}: at most one request in flight. */
-    private static final class Client implements StreamObserver<EmbedResponse> {
-        final EncoderServiceGrpc.EncoderServiceStub stub;
-        final EmbedRequest request;
+    private static final class Client implements StreamObserver<Object> {
+        final Sender sender;
         final AtomicBoolean stop;
         final CountDownLatch done;
         final AtomicReference<Throwable> failure;
@@ -439,14 +553,8 @@ public final class EncoderLoadBench implements Callable<Integer> {
         long count;
         long sentAt;
 
-        Client(
-                EncoderServiceGrpc.EncoderServiceStub stub,
-                EmbedRequest request,
-                AtomicBoolean stop,
-                CountDownLatch done,
-                AtomicReference<Throwable> failure) {
-            this.stub = stub;
-            this.request = request;
+        Client(Sender sender, AtomicBoolean stop, CountDownLatch done, AtomicReference<Throwable> failure) {
+            this.sender = sender;
             this.stop = stop;
             this.done = done;
             this.failure = failure;
@@ -454,11 +562,11 @@ public final class EncoderLoadBench implements Callable<Integer> {
 
         void send() {
             sentAt = System.nanoTime();
-            stub.withDeadlineAfter(60, TimeUnit.SECONDS).embed(request, this);
+            sender.send(this);
         }
 
         @Override
-        public void onNext(EmbedResponse value) {
+        public void onNext(Object value) {
             if (count < latencies.length) {
                 latencies[(int) count] = System.nanoTime() - sentAt;
             }

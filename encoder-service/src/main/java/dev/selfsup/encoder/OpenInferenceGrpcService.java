@@ -90,20 +90,42 @@ public class OpenInferenceGrpcService extends GRPCInferenceServiceGrpc.GRPCInfer
     @RolesAllowed(Roles.READER)
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> out) {
-        // As Embed: images are checked and decoded on this service's pool, the answer is written on the call's
-        // event loop.
+        // As Embed: a few raw pixels are checked and queued on the event loop (cheaper than the hop to the pool);
+        // anything else on this service's pool. The answer is written on the call's event loop.
         BooleanSupplier abandoned = GrpcCalls.abandoned(out);
         io.vertx.core.Context connection = Vertx.currentContext();
+        if (smallRawPixels(request)) {
+            inferNow(request, out, abandoned, connection);
+            return;
+        }
         Context ctx = Context.current();
-        calls.pool().execute(ctx.wrap(() -> {
-            CompletableFuture<ModelInferResponse> f;
-            try {
-                f = inference.infer(request, abandoned);
-            } catch (RuntimeException e) {
-                calls.fail(out, e);
-                return;
-            }
-            calls.answer(out, f, connection);
-        }));
+        calls.pool().execute(ctx.wrap(() -> inferNow(request, out, abandoned, connection)));
+    }
+
+    /** Raw UINT8 or FP32 pixels of at most {@link EncoderGrpcService#INLINE_RAW_BYTES} bytes. */
+    static boolean smallRawPixels(ModelInferRequest request) {
+        if (request.getInputsCount() != 1 || "BYTES".equals(request.getInputs(0).getDatatype())) {
+            return false;
+        }
+        long bytes = 0;
+        for (var raw : request.getRawInputContentsList()) {
+            bytes += raw.size();
+        }
+        return request.getRawInputContentsCount() > 0 && bytes <= EncoderGrpcService.INLINE_RAW_BYTES;
+    }
+
+    private void inferNow(
+            ModelInferRequest request,
+            StreamObserver<ModelInferResponse> out,
+            BooleanSupplier abandoned,
+            io.vertx.core.Context connection) {
+        CompletableFuture<ModelInferResponse> f;
+        try {
+            f = inference.infer(request, abandoned);
+        } catch (RuntimeException e) {
+            calls.fail(out, e);
+            return;
+        }
+        calls.answer(out, f, connection);
     }
 }

@@ -23,11 +23,8 @@ import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.ModelManifest;
 import io.grpc.ManagedChannel;
-import io.grpc.health.v1.HealthCheckRequest;
-import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
-import java.io.File;
 import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -151,9 +148,6 @@ public final class EncoderLoadBench implements Callable<Integer> {
     public Integer call() throws Exception {
         byte[] bytes = bundle != null ? Files.readAllBytes(bundle) : randomBundle();
         Map<String, Object> result = new LinkedHashMap<>();
-        if (!Files.isRegularFile(jar)) {
-            throw new IllegalStateException(jar + " not found: build with ./mvnw package -DskipTests");
-        }
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
@@ -161,34 +155,22 @@ public final class EncoderLoadBench implements Callable<Integer> {
         Path dir = Files.createTempDirectory("selfsup-encoder-bench");
         // The service this bench starts accepts one operator token, made here.
         String token = TokenFile.newToken(Roles.OPERATOR);
-        List<String> command = new ArrayList<>(List.of(
-                System.getProperty("java.home") + "/bin/java",
-                "-Dai.djl.offline=true",
+        List<String> options = new ArrayList<>(List.of(
                 "-Xmx2g",
                 "-Dquarkus.http.port=" + port,
                 "-Dselfsup.encoder.model-dir=" + dir.resolve("models"),
                 "-Dselfsup.device=cpu",
                 "-Dselfsup.auth.operator-tokens=" + token,
-                "-Dselfsup.encoder.max-batch-size=" + batch));
-        command.add("-Dselfsup.encoder.workers=" + serviceWorkers);
-        command.add("-Dselfsup.encoder.intra-op-threads=" + serviceThreads);
-        command.addAll(serviceJvmOptions);
-        command.addAll(List.of("-jar", jar.toString()));
-        ProcessBuilder pb = new ProcessBuilder(command)
-                .redirectErrorStream(true)
-                .redirectOutput(new File(dir.resolve("service.log").toString()));
-        // The same malloc settings as deploy/jvm-env.sh: they matter as much for inference as for training.
-        Map<String, String> env = pb.environment();
-        env.put("DJL_OFFLINE", "true");
-        env.put("MALLOC_ARENA_MAX", "1");
-        env.put("MALLOC_MMAP_THRESHOLD_", "4294967296");
-        env.put("MALLOC_TRIM_THRESHOLD_", "68719476736");
-        env.put("MALLOC_TOP_PAD_", "1073741824");
+                "-Dselfsup.encoder.max-batch-size=" + batch,
+                "-Dselfsup.encoder.workers=" + serviceWorkers,
+                "-Dselfsup.encoder.intra-op-threads=" + serviceThreads));
+        options.addAll(serviceJvmOptions);
+        Map<String, String> env = new LinkedHashMap<>();
         for (String kv : serviceEnv) {
             int eq = kv.indexOf('=');
             env.put(kv.substring(0, eq), kv.substring(eq + 1));
         }
-        Process service = pb.start();
+        ServiceProcess service = ServiceProcess.start(jar, options, env, dir.resolve("service.log"));
         List<ManagedChannel> chans = new ArrayList<>();
         try (InProcess reference = new InProcess(bytes, batch)) {
             for (int i = 0; i < channels; i++) {
@@ -198,7 +180,7 @@ public final class EncoderLoadBench implements Callable<Integer> {
                         .directExecutor()
                         .build());
             }
-            waitHealthy(chans.get(0), dir);
+            service.awaitServing(chans.get(0));
             ModelInfo info = publish(chans.get(0), bytes);
             System.out.printf(
                     "service: %s v%d, %s, log %s%n",
@@ -247,9 +229,9 @@ public final class EncoderLoadBench implements Callable<Integer> {
             if (rssSeconds > 0) {
                 int c = clients[clients.length - 1];
                 perRequest = shapes[0];
-                long before = rss(service.pid());
+                long before = service.rssBytes();
                 Level l = load(chans, request, c, rssSeconds);
-                long after = rss(service.pid());
+                long after = service.rssBytes();
                 System.out.printf(
                         "memory: service RSS %d MB before, %d MB after %d s at %d clients (%.0f images/s)%n",
                         before >> 20, after >> 20, rssSeconds, c, l.imagesPerSecond);
@@ -258,8 +240,7 @@ public final class EncoderLoadBench implements Callable<Integer> {
             }
         } finally {
             chans.forEach(ManagedChannel::shutdownNow);
-            service.destroy();
-            service.waitFor(30, TimeUnit.SECONDS);
+            service.close();
         }
         result.put("rounds", rounds);
         result.put("seconds_per_round", seconds);
@@ -596,23 +577,6 @@ public final class EncoderLoadBench implements Callable<Integer> {
         return Math.round(sorted[(int) Math.min(sorted.length - 1, Math.floor(q * sorted.length))] / 1e4) / 100.0;
     }
 
-    static void waitHealthy(ManagedChannel ch, Path dir) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + 120_000;
-        while (true) {
-            try {
-                HealthGrpc.newBlockingStub(ch)
-                        .withDeadlineAfter(2, TimeUnit.SECONDS)
-                        .check(HealthCheckRequest.getDefaultInstance());
-                return;
-            } catch (RuntimeException e) {
-                if (System.currentTimeMillis() > deadline) {
-                    throw new IllegalStateException("encoder-service did not start; see " + dir.resolve("service.log"));
-                }
-                Thread.sleep(250);
-            }
-        }
-    }
-
     static ModelInfo publish(ManagedChannel ch, byte[] bytes) throws Exception {
         return ModelUpload.publish(
                         EncoderServiceGrpc.newStub(ch),
@@ -655,14 +619,5 @@ public final class EncoderLoadBench implements Callable<Integer> {
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime (fields 14 and 15)
         return ticks * 10_000_000L; // USER_HZ is 100 on Linux
-    }
-
-    static long rss(long pid) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (line.startsWith("VmRSS:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-            }
-        }
-        return -1;
     }
 }

@@ -15,12 +15,9 @@ import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.RunState;
 import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import io.grpc.ManagedChannel;
-import io.grpc.health.v1.HealthCheckRequest;
-import io.grpc.health.v1.HealthGrpc;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
-import java.io.File;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,7 +27,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import picocli.CommandLine;
@@ -170,18 +166,13 @@ public final class StreamBench implements Callable<Integer> {
     }
 
     private Map<String, Object> train() throws Exception {
-        if (!Files.isRegularFile(jar)) {
-            throw new IllegalStateException(jar + " not found: build with ./mvnw package -DskipTests");
-        }
         int port;
         try (ServerSocket s = new ServerSocket(0)) {
             port = s.getLocalPort();
         }
         Path dir = Files.createTempDirectory("selfsup-stream-bench");
         String token = TokenFile.newToken(Roles.OPERATOR);
-        List<String> command = new ArrayList<>(List.of(
-                System.getProperty("java.home") + "/bin/java",
-                "-Dai.djl.offline=true",
+        List<String> options = new ArrayList<>(List.of(
                 "-Xmx" + heap,
                 "-Dquarkus.http.port=" + port,
                 "-Dselfsup.data-root=" + dataRoot.toAbsolutePath(),
@@ -189,23 +180,13 @@ public final class StreamBench implements Callable<Integer> {
                 "-Dselfsup.device=cpu",
                 "-Dselfsup.trainer.progress-every-steps=1",
                 "-Dselfsup.auth.operator-tokens=" + token));
-        command.addAll(serviceOptions);
-        command.addAll(List.of("-jar", jar.toString()));
-        ProcessBuilder pb = new ProcessBuilder(command)
-                .redirectErrorStream(true)
-                .redirectOutput(new File(dir.resolve("service.log").toString()));
-        Map<String, String> env = pb.environment();
-        env.put("DJL_OFFLINE", "true");
-        env.put("MALLOC_ARENA_MAX", "1");
-        env.put("MALLOC_MMAP_THRESHOLD_", "4294967296");
-        env.put("MALLOC_TRIM_THRESHOLD_", "68719476736");
-        env.put("MALLOC_TOP_PAD_", "1073741824");
-        Process service = pb.start();
+        options.addAll(serviceOptions);
+        ServiceProcess service = ServiceProcess.start(jar, options, Map.of(), dir.resolve("service.log"));
         ManagedChannel ch =
                 ClientSecurity.token(token).channel("localhost:" + port).build();
         try {
-            waitServing(ch, dir);
-            long rssIdle = EncoderLoadBench.rss(service.pid());
+            service.awaitServing(ch);
+            long rssIdle = service.rssBytes();
             TrainerServiceGrpc.TrainerServiceBlockingStub trainer = TrainerServiceGrpc.newBlockingStub(ch);
             long t0 = System.nanoTime();
             Run run = trainer.startRun(RunSpec.newBuilder()
@@ -232,7 +213,7 @@ public final class StreamBench implements Callable<Integer> {
                 Thread.sleep(1000);
                 run = trainer.getRun(
                         GetRunRequest.newBuilder().setRunId(run.getRunId()).build());
-                long rss = EncoderLoadBench.rss(service.pid());
+                long rss = service.rssBytes();
                 long sec = (System.nanoTime() - t0) / 1_000_000_000L;
                 samples.add(new long[] {sec, run.getStep(), rss});
                 if (run.getStep() > 0 && firstStepAt < 0) {
@@ -258,7 +239,7 @@ public final class StreamBench implements Callable<Integer> {
             Map<String, Double> metrics = EncoderLoadBench.scrape(port);
             double wait = sumOf(metrics, "selfsup_training_data_wait_seconds_sum");
             double stepSeconds = sumOf(metrics, "selfsup_training_step_seconds_sum");
-            long peak = peakRss(service.pid());
+            long peak = service.peakRssBytes();
             Map<String, Object> r = new LinkedHashMap<>();
             r.put("steps", steps);
             r.put("batch_size", batchSize);
@@ -281,8 +262,7 @@ public final class StreamBench implements Callable<Integer> {
             return r;
         } finally {
             ch.shutdownNow();
-            service.destroy();
-            service.waitFor(30, TimeUnit.SECONDS);
+            service.close();
         }
     }
 
@@ -315,34 +295,8 @@ public final class StreamBench implements Callable<Integer> {
                 .sum();
     }
 
-    private static long peakRss(long pid) throws Exception {
-        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-            if (line.startsWith("VmHWM:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-            }
-        }
-        return -1;
-    }
-
     private static double median(List<Double> v) {
         List<Double> s = v.stream().sorted().toList();
         return s.get(s.size() / 2);
-    }
-
-    private static void waitServing(ManagedChannel ch, Path dir) throws InterruptedException {
-        long deadline = System.currentTimeMillis() + 120_000;
-        while (true) {
-            try {
-                HealthGrpc.newBlockingStub(ch)
-                        .withDeadlineAfter(2, TimeUnit.SECONDS)
-                        .check(HealthCheckRequest.getDefaultInstance());
-                return;
-            } catch (RuntimeException e) {
-                if (System.currentTimeMillis() > deadline) {
-                    throw new IllegalStateException("trainer-service did not start; see " + dir.resolve("service.log"));
-                }
-                Thread.sleep(250);
-            }
-        }
     }
 }

@@ -17,9 +17,6 @@ import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.TrainerServiceGrpc;
 import dev.selfsup.proto.v1.WatchRunRequest;
 import io.grpc.ManagedChannel;
-import io.grpc.health.v1.HealthCheckRequest;
-import io.grpc.health.v1.HealthGrpc;
-import java.io.File;
 import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,7 +25,6 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The same SimCLR pretraining on Fashion-MNIST in-process (core's Pretrainer) and through the packaged
@@ -99,37 +95,19 @@ public final class TrainerOverheadBench {
         Path var = Files.createTempDirectory("selfsup-overhead");
         // The service this bench starts accepts one operator token, made here.
         String token = TokenFile.newToken(Roles.OPERATOR);
-        ProcessBuilder pb = new ProcessBuilder(
-                        System.getProperty("java.home") + "/bin/java",
-                        "-Dai.djl.offline=true",
+        ServiceProcess p = ServiceProcess.start(
+                jar,
+                List.of(
                         "-Xmx4g",
                         "-Dquarkus.http.port=" + port,
                         "-Dselfsup.var-dir=" + var,
                         "-Dselfsup.device=cpu",
-                        "-Dselfsup.auth.operator-tokens=" + token,
-                        "-jar",
-                        jar.toString())
-                .redirectErrorStream(true)
-                .redirectOutput(new File(var.resolve("service.log").toString()));
-        pb.environment().put("DJL_OFFLINE", "true");
-        Process p = pb.start();
+                        "-Dselfsup.auth.operator-tokens=" + token),
+                Map.of(),
+                var.resolve("service.log"));
         ManagedChannel ch = ClientSecurity.token(token).open("localhost:" + port);
         try {
-            long deadline = System.currentTimeMillis() + 120_000;
-            while (true) {
-                try {
-                    HealthGrpc.newBlockingStub(ch)
-                            .withDeadlineAfter(2, TimeUnit.SECONDS)
-                            .check(HealthCheckRequest.getDefaultInstance());
-                    break;
-                } catch (RuntimeException e) {
-                    if (System.currentTimeMillis() > deadline) {
-                        throw new IllegalStateException(
-                                "trainer-service did not start; see " + var.resolve("service.log"));
-                    }
-                    Thread.sleep(250);
-                }
-            }
+            p.awaitServing(ch);
             var stub = TrainerServiceGrpc.newBlockingStub(ch);
             String id = stub.startRun(RunSpec.newBuilder()
                             .setMethod(Method.METHOD_SIMCLR)
@@ -150,8 +128,7 @@ public final class TrainerOverheadBench {
             return median(ips);
         } finally {
             ch.shutdownNow();
-            p.destroy();
-            p.waitFor(30, TimeUnit.SECONDS);
+            p.close();
         }
     }
 }

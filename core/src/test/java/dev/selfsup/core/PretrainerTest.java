@@ -2,6 +2,7 @@ package dev.selfsup.core;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -34,6 +35,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The training loop: loss goes down, a cancelled and resumed run ends exactly where an uninterrupted one does. */
 class PretrainerTest {
@@ -157,6 +159,36 @@ class PretrainerTest {
         // Cancelled at step 5, inside the first epoch of 6 steps: DeepCluster must resume on its saved clusters,
         // BEiT must prepare the same views, masks and tokens again.
         ImageDataset data = dataFor(method);
+        float[][] st = Pretrainer.channelStats(data);
+        try (NDManager tokenizers = NDManager.newBaseManager()) {
+            resumedRunEqualsUninterruptedRun(method, data, st, resourcesFor(data, tokenizers));
+        }
+    }
+
+    /**
+     * Images read from disk, both contrastive views cropped from the source files on the host: a resumed run crops
+     * the same boxes, so it still ends with the same weights.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"simclr", "moco-v2"})
+    void resumedRunOnImagesFromDiskEqualsUninterruptedRun(String method) throws IOException {
+        Path folder = dir.resolve("photos-" + method);
+        java.util.Random r = new java.util.Random(9);
+        for (int i = 0; i < 40; i++) {
+            java.awt.image.BufferedImage img =
+                    new java.awt.image.BufferedImage(20 + i % 7, 16 + i % 5, java.awt.image.BufferedImage.TYPE_INT_RGB);
+            for (int y = 0; y < img.getHeight(); y++) {
+                for (int x = 0; x < img.getWidth(); x++) {
+                    img.setRGB(x, y, r.nextInt(1 << 24));
+                }
+            }
+            java.nio.file.Files.createDirectories(folder);
+            javax.imageio.ImageIO.write(
+                    img, "png", folder.resolve(String.format("%03d.png", i)).toFile());
+        }
+        ImageDataset data = dev.selfsup.core.data.ImageFolderReader.read(
+                "disk", folder, 3, 12, dev.selfsup.core.data.ReadOptions.streamed(2));
+        assertFalse(data.inMemory());
         float[][] st = Pretrainer.channelStats(data);
         try (NDManager tokenizers = NDManager.newBaseManager()) {
             resumedRunEqualsUninterruptedRun(method, data, st, resourcesFor(data, tokenizers));

@@ -2,17 +2,49 @@ package dev.selfsup.encoder;
 
 import dev.selfsup.service.GrpcCalls;
 import dev.selfsup.service.ModelNames;
+import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.vertx.core.Vertx;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 
 /** How the encoder-service runs a call: the shared {@link GrpcCalls}, with the batcher's failures mapped. */
 final class EncoderCalls extends GrpcCalls {
     EncoderCalls() {
         super("encoder-work", Math.max(2, Runtime.getRuntime().availableProcessors()), EncoderCalls::batcherStatus);
+    }
+
+    /**
+     * Runs a unary call whose answer comes from a model's batcher: {@code start} checks and queues the request, on
+     * the event loop when {@code inline} (work of microseconds, cheaper than the hop to the pool), else on this
+     * service's pool; the answer is written on the call's event loop when its batch is done.
+     *
+     * @param start given whether the client still wants the answer, queues the work and returns its future
+     */
+    <R> void batched(StreamObserver<R> out, boolean inline, Function<BooleanSupplier, CompletableFuture<R>> start) {
+        // Not @Blocking: Quarkus runs the blocking methods of one connection one after another, and clients share
+        // connections. Decoding runs on this service's own pool instead, in parallel.
+        BooleanSupplier abandoned = GrpcCalls.abandoned(out);
+        io.vertx.core.Context connection = Vertx.currentContext();
+        Runnable now = () -> {
+            CompletableFuture<R> f;
+            try {
+                f = start.apply(abandoned);
+            } catch (RuntimeException e) {
+                fail(out, e);
+                return;
+            }
+            answer(out, f, connection);
+        };
+        if (inline) {
+            now.run();
+        } else {
+            pool().execute(Context.current().wrap(now));
+        }
     }
 
     /**

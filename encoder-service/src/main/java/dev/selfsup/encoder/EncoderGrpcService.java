@@ -20,12 +20,9 @@ import dev.selfsup.proto.v1.SearchResponse;
 import dev.selfsup.proto.v1.SetDefaultVersionRequest;
 import dev.selfsup.proto.v1.UnloadModelRequest;
 import dev.selfsup.proto.v1.UnloadModelResponse;
-import dev.selfsup.service.GrpcCalls;
-import io.grpc.Context;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
-import io.vertx.core.Vertx;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.security.RolesAllowed;
@@ -76,17 +73,7 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
     @RolesAllowed(Roles.READER)
     @Override
     public void embed(EmbedRequest request, StreamObserver<EmbedResponse> out) {
-        // Not @Blocking: Quarkus runs the blocking methods of one connection one after another, and clients
-        // share connections. Decoding runs on this service's own pool instead, in parallel, unless it is so cheap
-        // that the hop to the pool would cost more than the work.
-        BooleanSupplier abandoned = GrpcCalls.abandoned(out);
-        io.vertx.core.Context connection = Vertx.currentContext();
-        if (smallRawPixels(request)) {
-            embedNow(request, out, abandoned, connection);
-            return;
-        }
-        Context ctx = Context.current();
-        calls.pool().execute(ctx.wrap(() -> embedNow(request, out, abandoned, connection)));
+        calls.batched(out, smallRawPixels(request), abandoned -> startEmbed(request, abandoned));
     }
 
     /**
@@ -106,26 +93,6 @@ public class EncoderGrpcService extends EncoderServiceGrpc.EncoderServiceImplBas
 
     /** Raw pixel bytes a request may carry to be prepared on the event loop (64 Fashion-MNIST images). */
     static final int INLINE_RAW_BYTES = 64 * 28 * 28;
-
-    /**
-     * @param connection the event loop of the call, if it came on one: the answer is written there in one task
-     *     (headers, message and trailers), rather than from the batcher's thread, where each write would be a
-     *     separate hop to the event loop
-     */
-    private void embedNow(
-            EmbedRequest request,
-            StreamObserver<EmbedResponse> out,
-            BooleanSupplier abandoned,
-            io.vertx.core.Context connection) {
-        CompletableFuture<EmbedResponse> f;
-        try {
-            f = startEmbed(request, abandoned);
-        } catch (RuntimeException e) {
-            calls.fail(out, e);
-            return;
-        }
-        calls.answer(out, f, connection);
-    }
 
     /** Checks, preprocesses and queues one request; the future completes when its batch has run. */
     private CompletableFuture<EmbedResponse> startEmbed(EmbedRequest request, BooleanSupplier abandoned) {

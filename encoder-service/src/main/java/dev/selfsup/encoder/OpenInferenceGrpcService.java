@@ -14,17 +14,12 @@ import dev.selfsup.proto.inference.ServerMetadataRequest;
 import dev.selfsup.proto.inference.ServerMetadataResponse;
 import dev.selfsup.proto.inference.ServerReadyRequest;
 import dev.selfsup.proto.inference.ServerReadyResponse;
-import dev.selfsup.service.GrpcCalls;
-import io.grpc.Context;
 import io.grpc.stub.StreamObserver;
 import io.quarkus.grpc.GrpcService;
-import io.vertx.core.Vertx;
 import jakarta.annotation.PostConstruct;
 import jakarta.annotation.PreDestroy;
 import jakarta.annotation.security.RolesAllowed;
 import jakarta.inject.Inject;
-import java.util.concurrent.CompletableFuture;
-import java.util.function.BooleanSupplier;
 
 /**
  * {@code inference.GRPCInferenceService}, the Open Inference Protocol's gRPC service, on the encoder-service's port:
@@ -90,16 +85,8 @@ public class OpenInferenceGrpcService extends GRPCInferenceServiceGrpc.GRPCInfer
     @RolesAllowed(Roles.READER)
     @Override
     public void modelInfer(ModelInferRequest request, StreamObserver<ModelInferResponse> out) {
-        // As Embed: a few raw pixels are checked and queued on the event loop (cheaper than the hop to the pool);
-        // anything else on this service's pool. The answer is written on the call's event loop.
-        BooleanSupplier abandoned = GrpcCalls.abandoned(out);
-        io.vertx.core.Context connection = Vertx.currentContext();
-        if (smallRawPixels(request)) {
-            inferNow(request, out, abandoned, connection);
-            return;
-        }
-        Context ctx = Context.current();
-        calls.pool().execute(ctx.wrap(() -> inferNow(request, out, abandoned, connection)));
+        // As Embed: a few raw pixels are checked and queued on the event loop, anything else on the pool.
+        calls.batched(out, smallRawPixels(request), abandoned -> inference.infer(request, abandoned));
     }
 
     /** Raw UINT8 or FP32 pixels of at most {@link EncoderGrpcService#INLINE_RAW_BYTES} bytes. */
@@ -112,20 +99,5 @@ public class OpenInferenceGrpcService extends GRPCInferenceServiceGrpc.GRPCInfer
             bytes += raw.size();
         }
         return request.getRawInputContentsCount() > 0 && bytes <= EncoderGrpcService.INLINE_RAW_BYTES;
-    }
-
-    private void inferNow(
-            ModelInferRequest request,
-            StreamObserver<ModelInferResponse> out,
-            BooleanSupplier abandoned,
-            io.vertx.core.Context connection) {
-        CompletableFuture<ModelInferResponse> f;
-        try {
-            f = inference.infer(request, abandoned);
-        } catch (RuntimeException e) {
-            calls.fail(out, e);
-            return;
-        }
-        calls.answer(out, f, connection);
     }
 }

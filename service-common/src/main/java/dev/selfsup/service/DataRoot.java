@@ -2,15 +2,21 @@ package dev.selfsup.service;
 
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.data.ImageFileStore;
 import dev.selfsup.core.data.ReadOptions;
 import dev.selfsup.proto.v1.DatasetRef;
 import io.grpc.Status;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.quarkus.runtime.configuration.MemorySize;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.inject.Inject;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
@@ -28,13 +34,19 @@ public class DataRoot {
     @ConfigProperty(name = "selfsup.data-root", defaultValue = "/usr/share/datasets")
     Path root;
 
-    /** Image folders whose decoded pixels exceed this stay on disk and are decoded as batches need them; 0: a quarter of the heap. */
-    @ConfigProperty(name = "selfsup.data.in-memory-max-mb", defaultValue = "0")
-    long inMemoryMaxMb;
+    /**
+     * Image folders whose decoded pixels exceed this (e.g. 512M) stay on disk and are decoded as batches need them;
+     * unset: a quarter of the heap.
+     */
+    @ConfigProperty(name = "selfsup.data.in-memory-max")
+    Optional<MemorySize> inMemoryMax;
 
     /** Threads that decode images from disk; 0: one per processor. */
     @ConfigProperty(name = "selfsup.data.decode-threads", defaultValue = "0")
     int decodeThreads;
+
+    @Inject
+    MeterRegistry registry;
 
     private final Map<String, ImageDataset> cache = new LinkedHashMap<>(4, 0.75f, true) {
         @Override
@@ -108,8 +120,16 @@ public class DataRoot {
         if (d == null) {
             try {
                 d = DatasetLoader.load(
-                        dir, format(ref), split, channels, size, new ReadOptions(inMemoryMaxMb << 20, decodeThreads));
+                        dir,
+                        format(ref),
+                        split,
+                        channels,
+                        size,
+                        new ReadOptions(inMemoryMax.map(MemorySize::asLongValue).orElse(0L), decodeThreads));
                 LOG.infof("dataset %s: %s", shown(ref), d);
+                if (d.store() instanceof ImageFileStore files) {
+                    decodeMeters(files, shown(ref) + "/" + split);
+                }
             } catch (IllegalArgumentException e) {
                 throw Status.INVALID_ARGUMENT
                         .withDescription("dataset: " + forClient(e.getMessage(), dir, shown(ref)))
@@ -123,6 +143,21 @@ public class DataRoot {
             cache.put(key, d);
         }
         return ref.getLimit() > 0 ? d.head(ref.getLimit()) : d;
+    }
+
+    /**
+     * The decoding of a dataset read from disk, next to the trainer's data-wait time: images decoded and the thread
+     * time spent on them (their ratio is the decode rate per core).
+     */
+    private void decodeMeters(ImageFileStore files, String dataset) {
+        FunctionCounter.builder("selfsup.data.decoded.images", files, ImageFileStore::decodedImages)
+                .tag("dataset", dataset)
+                .description("Images decoded from disk for training")
+                .register(registry);
+        FunctionCounter.builder("selfsup.data.decode.thread.seconds", files, ImageFileStore::decodeSeconds)
+                .tag("dataset", dataset)
+                .description("Decoding threads' time spent reading, decoding and resizing images")
+                .register(registry);
     }
 
     private static String shown(DatasetRef ref) {

@@ -11,7 +11,8 @@ import javax.imageio.ImageIO;
 
 /**
  * A data root for the tokenizer tests: an image folder "shapes" of 16x16 RGB PNGs (train/ 96, test/ 32, two
- * classes: a coloured square or a coloured bar on a dark ground), and nothing else.
+ * classes: a coloured square or a coloured bar on a dark ground), and nothing else. Read from disk batch by batch
+ * (an in-memory limit of 1 KB), as a dataset too large for memory is.
  */
 public class ColourFolderResource implements QuarkusTestResourceLifecycleManager {
     @Override
@@ -20,7 +21,11 @@ public class ColourFolderResource implements QuarkusTestResourceLifecycleManager
             Path root = Files.createTempDirectory("selfsup-tokenizer-data");
             write(root.resolve("shapes/train"), 96, 1);
             write(root.resolve("shapes/test"), 32, 2);
-            return Map.of("selfsup.data-root", root.toString(), "selfsup.device", "cpu");
+            // 1 KB in memory: the folders are read from disk, as a large dataset would be.
+            return Map.of(
+                    "selfsup.data-root", root.toString(),
+                    "selfsup.device", "cpu",
+                    "selfsup.data.in-memory-max", "1K");
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }

@@ -126,7 +126,7 @@ class TokenizerServiceTest {
     }
 
     @Test
-    void trainsAVqTokenizerAndReportsItsQuality() {
+    void trainsAVqTokenizerAndReportsItsQuality() throws Exception {
         List<TokenizerEvent> events = new ArrayList<>();
         TokenizerInfo info = trained("vq-shapes", TokenizerKind.TOKENIZER_KIND_VQ, events);
         assertEquals(4, info.getGridSize());
@@ -153,6 +153,14 @@ class TokenizerServiceTest {
                         + last.getProgress().getMse());
         assertTrue(tokenizers.listTokenizers(ListTokenizersRequest.getDefaultInstance()).getTokenizersList().stream()
                 .anyMatch(t -> t.getName().equals("vq-shapes")));
+        // The folder was read from disk (ColourFolderResource): its decoding is counted.
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
+        double decoded = metrics.lines()
+                .filter(l -> l.startsWith("selfsup_data_decoded_images_total{dataset=\"shapes/train\""))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1)))
+                .sum();
+        assertTrue(decoded >= 96, "images decoded from disk: " + decoded);
+        assertTrue(metrics.contains("selfsup_data_decode_thread_seconds_total{dataset=\"shapes/train\""));
     }
 
     static Image raw(byte[] hwc) {

@@ -88,6 +88,13 @@ public class RunManager {
     @ConfigProperty(name = "selfsup.trainer.workers", defaultValue = "1")
     int workers;
 
+    /** Evaluation features of one split held in memory at most; larger ones are written to var/tmp and streamed. */
+    @ConfigProperty(name = "selfsup.eval.features-in-memory-mb", defaultValue = "1024")
+    long evalFeaturesInMemoryMb;
+
+    @ConfigProperty(name = "selfsup.var-dir", defaultValue = "var")
+    Path varDir;
+
     @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
     int progressEverySteps;
 
@@ -497,8 +504,12 @@ public class RunManager {
                                 + train.channels() + "x" + train.height())
                         .asRuntimeException();
             }
-            EvaluationReport r =
-                    new Evaluator(new KnnClassifier(k, t), new LinearProbe()).evaluate(enc.encoder(), train, test, m);
+            EvaluationReport r = new Evaluator(
+                            new KnnClassifier(k, t),
+                            new LinearProbe(),
+                            evalFeaturesInMemoryMb << 20,
+                            varDir.resolve("tmp"))
+                    .evaluate(enc.encoder(), train, test, m);
             EvalResult result = EvalResult.newBuilder()
                     .setKnnAccuracy(r.knnAccuracy())
                     .setLinearAccuracy(r.linearAccuracy())

@@ -2,12 +2,14 @@ package dev.selfsup.core.data;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.engine.EngineThreads;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -29,6 +31,7 @@ public final class BatchLoader implements AutoCloseable {
     private final long seed;
     private final int batchesPerEpoch;
     private final EpochSampler sampler;
+    private final HostViews views;
     private final BlockingQueue<HostBatch> ready = new ArrayBlockingQueue<>(3);
     // Host buffers are recycled: a fresh direct buffer per batch is freed only when the GC happens to run, and
     // RSS then creeps up by hundreds of MB over a long run.
@@ -44,10 +47,12 @@ public final class BatchLoader implements AutoCloseable {
     /**
      * A batch of images on the device and which dataset images they are.
      *
-     * @param images float32 {@code [batch, C, H, W]} in [0, 1]
+     * @param images float32 {@code [batch, C, H, W]} in [0, 1]: the images, or their first view
      * @param indices the dataset index of each image, in batch order
+     * @param views the views cropped on the host ({@link HostViews}), each like {@code images}; empty when the
+     *     images are whole
      */
-    public record Batch(NDArray images, int[] indices) {}
+    public record Batch(NDArray images, int[] indices, List<NDArray> views) {}
 
     /**
      * @param firstStep the global step of the first batch to serve (0, or the step a run resumes at)
@@ -61,6 +66,17 @@ public final class BatchLoader implements AutoCloseable {
      * @param sampler each epoch's order, or null for a seeded shuffle
      */
     public BatchLoader(ImageDataset data, int batchSize, long seed, long firstStep, EpochSampler sampler) {
+        this(data, batchSize, seed, firstStep, sampler, null);
+    }
+
+    /**
+     * @param firstStep the global step of the first batch to serve (0, or the step a run resumes at)
+     * @param sampler each epoch's order, or null for a seeded shuffle
+     * @param views views to crop from the source images on the host, or null for whole images; used only when the
+     *     images are read from disk (images in memory were resized when read: the device crops them)
+     */
+    public BatchLoader(
+            ImageDataset data, int batchSize, long seed, long firstStep, EpochSampler sampler, HostViews views) {
         if (batchSize <= 0) {
             throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
         }
@@ -73,10 +89,21 @@ public final class BatchLoader implements AutoCloseable {
         this.seed = seed;
         this.batchesPerEpoch = data.size() / batchSize;
         this.sampler = sampler;
+        this.views = views != null && data.store() instanceof ImageFileStore ? views : null;
         for (int i = 0; i < 5; i++) {
-            free.add(ByteBuffer.allocateDirect(batchSize * data.imageBytes()));
+            free.add(ByteBuffer.allocateDirect(viewCount() * batchSize * data.imageBytes()));
         }
         this.worker = EngineThreads.start("selfsup-batch-loader", () -> produce(firstStep));
+    }
+
+    /** Views per image in a batch's buffer: 1 for whole images. */
+    private int viewCount() {
+        return views == null ? 1 : views.count();
+    }
+
+    /** True when batches come as views cropped on the host. */
+    public boolean hostViews() {
+        return views != null;
     }
 
     /** Full batches in one epoch. */
@@ -124,7 +151,11 @@ public final class BatchLoader implements AutoCloseable {
                     break;
                 }
                 buf.clear();
-                data.copyImages(perm, from, batchSize, buf);
+                if (views == null) {
+                    data.copyImages(perm, from, batchSize, buf);
+                } else {
+                    ((ImageFileStore) data.store()).readViews(perm, from, batchSize, views, seed, step, buf);
+                }
                 buf.flip();
                 HostBatch hb = new HostBatch(step, Arrays.copyOfRange(perm, from, from + batchSize), buf);
                 while (!closed && !ready.offer(hb, 100, TimeUnit.MILLISECONDS)) {
@@ -164,7 +195,7 @@ public final class BatchLoader implements AutoCloseable {
             throw new IllegalStateException("interrupted while waiting for a batch", e);
         }
         waitNanos += System.nanoTime() - t0;
-        Shape shape = new Shape(batchSize, data.channels(), data.height(), data.width());
+        Shape shape = new Shape((long) viewCount() * batchSize, data.channels(), data.height(), data.width());
         // The uint8 array wraps the host buffer without a copy; toType copies, after which the buffer is free.
         NDArray bytes = manager.create(hb.bytes(), shape, DataType.UINT8);
         NDArray onDevice = device.equals(bytes.getDevice()) ? bytes : bytes.toDevice(device, false);
@@ -174,7 +205,11 @@ public final class BatchLoader implements AutoCloseable {
         }
         bytes.close();
         free.offer(hb.bytes());
-        return new Batch(floats, hb.indices());
+        if (views == null) {
+            return new Batch(floats, hb.indices(), List.of());
+        }
+        NDList parts = floats.split(views.count());
+        return new Batch(parts.get(0), hb.indices(), List.copyOf(parts));
     }
 
     /** Total time the trainer has waited for data, in nanoseconds (should stay near zero). */

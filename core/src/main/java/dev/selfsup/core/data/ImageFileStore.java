@@ -1,6 +1,7 @@
 package dev.selfsup.core.data;
 
 import dev.selfsup.core.engine.EngineThreads;
+import java.awt.image.BufferedImage;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -116,6 +117,11 @@ public final class ImageFileStore implements ImageStore {
         return decoded.sum();
     }
 
+    /** Thread time spent decoding so far, in seconds (summed over the threads). */
+    public double decodeSeconds() {
+        return decodeNanos.sum() / 1e9;
+    }
+
     /**
      * Images decoded per second of one thread's time: read, decode, resize and convert, summed over the threads.
      * 0 before the first image.
@@ -127,12 +133,26 @@ public final class ImageFileStore implements ImageStore {
 
     @Override
     public void read(int index, byte[] out, int offset) {
+        read(index, null, out, offset);
+    }
+
+    /**
+     * Decodes image {@code index} (or the one standing in for it) and, when {@code crop} is given, a box of it
+     * drawn by {@code crop} from the source's own size, resized to the training size.
+     */
+    private void read(int index, java.util.function.Function<BufferedImage, int[]> crop, byte[] out, int offset) {
         DatasetFormatException first = null;
         for (int k = 0; k <= MAX_STAND_INS && k < files.length; k++) {
             int i = (index + k) % files.length;
             try {
                 long t0 = System.nanoTime();
-                ImageFolderReader.decodeInto(root.resolve(files[i]), channels, side, out, offset);
+                BufferedImage img = ImageFolderReader.decode(root.resolve(files[i]));
+                if (crop == null) {
+                    ImageFolderReader.toChw(img, channels, side, out, offset);
+                } else {
+                    int[] box = crop.apply(img);
+                    ImageFolderReader.toChw(img, box[0], box[1], box[2], box[3], channels, side, out, offset);
+                }
                 decodeNanos.add(System.nanoTime() - t0);
                 decoded.increment();
                 return;
@@ -157,21 +177,54 @@ public final class ImageFileStore implements ImageStore {
 
     @Override
     public void read(int[] indices, int from, int count, ByteBuffer out) {
+        decodeAll(count, 1, (k, img) -> read(indices[from + k], null, img, 0), out);
+    }
+
+    /**
+     * Decodes the images {@code indices[from .. from+count)} once per view, each view a crop of the source image
+     * drawn by {@code views}, into {@code out} view after view: {@code views.count() x count} images. The boxes are
+     * a pure function of (seed, step, view, image), so a resumed run crops the same ones.
+     */
+    public void readViews(int[] indices, int from, int count, HostViews views, long seed, long step, ByteBuffer out) {
+        decodeAll(
+                count,
+                views.count(),
+                (job, img) -> {
+                    int view = job / count;
+                    int k = job % count;
+                    java.util.Random rng = HostViews.random(seed, step, view, k);
+                    read(
+                            indices[from + k],
+                            source -> views.crops().box(source.getHeight(), source.getWidth(), rng),
+                            img,
+                            0);
+                },
+                out);
+    }
+
+    /** One image's decode: job {@code job} into {@code img}. */
+    private interface DecodeJob {
+        void run(int job, byte[] img);
+    }
+
+    /** Runs {@code count x views} decodes on the worker threads, job {@code j} into image slot {@code j} of out. */
+    private void decodeAll(int count, int views, DecodeJob job, ByteBuffer out) {
         int start = out.position();
         int bytes = imageBytes();
-        if (out.remaining() < count * bytes) {
+        int jobs = count * views;
+        if (out.remaining() < (long) jobs * bytes) {
             throw new IllegalArgumentException(
-                    count + " images need " + count * bytes + " bytes, the buffer has " + out.remaining());
+                    jobs + " images need " + (long) jobs * bytes + " bytes, the buffer has " + out.remaining());
         }
         AtomicInteger next = new AtomicInteger();
         Runnable task = () -> {
             byte[] img = scratch.get();
-            for (int k; (k = next.getAndIncrement()) < count; ) {
-                read(indices[from + k], img, 0);
-                out.put(start + k * bytes, img, 0, bytes);
+            for (int j; (j = next.getAndIncrement()) < jobs; ) {
+                job.run(j, img);
+                out.put(start + j * bytes, img, 0, bytes);
             }
         };
-        int n = Math.min(count, threads());
+        int n = Math.min(jobs, threads());
         Future<?>[] running = new Future<?>[n];
         for (int t = 0; t < n; t++) {
             running[t] = workers.submit(task);
@@ -181,15 +234,15 @@ public final class ImageFileStore implements ImageStore {
                 f.get();
             }
         } catch (InterruptedException e) {
-            next.set(count);
+            next.set(jobs);
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while decoding a batch", e);
         } catch (ExecutionException e) {
-            next.set(count);
+            next.set(jobs);
             Throwable c = e.getCause();
             throw c instanceof RuntimeException r ? r : new IllegalStateException(c);
         }
-        out.position(start + count * bytes);
+        out.position(start + jobs * bytes);
     }
 
     @Override

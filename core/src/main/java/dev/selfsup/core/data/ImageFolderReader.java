@@ -150,6 +150,14 @@ public final class ImageFolderReader {
      * from its header first: one over {@link ImageCodec#DEFAULT_MAX_PIXELS} is refused before it is decoded.
      */
     public static void decodeInto(Path file, int channels, int size, byte[] out, int offset) throws IOException {
+        toChw(decode(file), channels, size, out, offset);
+    }
+
+    /**
+     * Decodes one image file at its own resolution. Its size is read from its header first: one over
+     * {@link ImageCodec#DEFAULT_MAX_PIXELS} is refused before it is decoded.
+     */
+    public static BufferedImage decode(Path file) throws IOException {
         BufferedImage img;
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             Iterator<ImageReader> readers = in == null ? null : ImageIO.getImageReaders(in);
@@ -178,15 +186,37 @@ public final class ImageFolderReader {
         if (img == null) {
             throw new DatasetFormatException(file, "not a decodable PNG or JPEG image");
         }
-        toChw(img, channels, size, out, offset);
+        return img;
     }
 
     /** Resizes (bilinear) and converts a decoded image into CHW bytes. */
     public static void toChw(BufferedImage img, int channels, int size, byte[] out, int offset) {
+        toChw(img, 0, 0, img.getHeight(), img.getWidth(), channels, size, out, offset);
+    }
+
+    /**
+     * Crops a box of a decoded image, resizes it (bilinear) and converts it into CHW bytes.
+     *
+     * @param top the box's first row, @param left its first column, @param height its rows, @param width its columns
+     */
+    public static void toChw(
+            BufferedImage img,
+            int top,
+            int left,
+            int height,
+            int width,
+            int channels,
+            int size,
+            byte[] out,
+            int offset) {
         BufferedImage rgb = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = rgb.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
-        g.drawImage(img, 0, 0, size, size, null);
+        if (top == 0 && left == 0 && height == img.getHeight() && width == img.getWidth()) {
+            g.drawImage(img, 0, 0, size, size, null);
+        } else {
+            g.drawImage(img, 0, 0, size, size, left, top, left + width, top + height, null);
+        }
         g.dispose();
         int plane = size * size;
         // The raster's own ints, as getRGB would give them one call at a time (a third of the decode time).

@@ -3,6 +3,7 @@ package dev.selfsup.core.eval;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.selfsup.core.nn.Losses;
 
@@ -38,10 +39,80 @@ public final class KnnClassifier {
         int kk = (int) Math.min(k, train.getShape().get(0));
         NDArray sim = qn.matMul(tn.transpose()); // [M, N]
         NDList top = sim.topK(kk, 1, true, false);
-        NDArray weights = top.get(0).div(temperature).exp(); // [M, k]
-        NDArray neighbourLabels = trainLabels.take(top.get(1)); // [M, k]
+        return vote(top.get(0), top.get(1), trainLabels, classes);
+    }
+
+    /** Class scores from the neighbours' similarities and training-row indices, both {@code [M, k]}. */
+    private NDArray vote(NDArray similarities, NDArray neighbours, NDArray trainLabels, int classes) {
+        NDArray weights = similarities.div(temperature).exp(); // [M, k]
+        NDArray neighbourLabels = trainLabels.take(neighbours); // [M, k]
         NDArray votes = neighbourLabels.oneHot(classes, DataType.FLOAT32); // [M, k, classes]
         return votes.mul(weights.expandDims(2)).sum(new int[] {1});
+    }
+
+    /**
+     * Accuracy with both feature sets read chunk by chunk: for each chunk of queries, the k best neighbours are
+     * merged over the chunks of training rows, so memory holds one chunk of each, never the whole similarity
+     * matrix or the whole training set. The same neighbours as {@link #accuracy(NDArray, NDArray, NDArray, NDArray,
+     * int)}.
+     *
+     * @param trainLabels int64 {@code [N]}, in the training features' row order
+     */
+    public double accuracy(
+            FeatureMatrix train,
+            NDArray trainLabels,
+            FeatureMatrix test,
+            NDArray testLabels,
+            int chunkRows,
+            int classes) {
+        long m = test.rows();
+        long correct = 0;
+        NDManager root = trainLabels.getManager();
+        for (long from = 0; from < m; from += 1000) {
+            int q = (int) Math.min(1000, m - from);
+            // Every array of this chunk of queries, in any manager, is freed when the scope closes.
+            try (NDManager chunk = root.newSubManager();
+                    NDScope queries = new NDScope()) {
+                NDArray qn = Losses.l2Normalize(test.chunk(from, q, chunk));
+                NDArray bestSim = null;
+                NDArray bestIdx = null;
+                for (long t = 0; t < train.rows(); t += chunkRows) {
+                    int n = (int) Math.min(chunkRows, train.rows() - t);
+                    NDArray sim;
+                    NDArray idx;
+                    try (NDScope step = new NDScope()) {
+                        NDArray tn = Losses.l2Normalize(train.chunk(t, n, chunk));
+                        NDList top = qn.matMul(tn.transpose()).topK(Math.min(k, n), 1, true, false);
+                        sim = top.get(0);
+                        idx = top.get(1).toType(DataType.INT64, false).add(t);
+                        if (bestSim != null) {
+                            NDArray allSim = bestSim.concat(sim, 1);
+                            NDArray allIdx = bestIdx.concat(idx, 1);
+                            NDList keep = allSim.topK(
+                                    (int) Math.min(k, allSim.getShape().get(1)), 1, true, false);
+                            sim = keep.get(0);
+                            idx = allIdx.gather(keep.get(1).toType(DataType.INT64, false), 1);
+                        }
+                        NDScope.unregister(sim, idx);
+                    }
+                    if (bestSim != null) {
+                        bestSim.close();
+                        bestIdx.close();
+                    }
+                    bestSim = sim;
+                    bestIdx = idx;
+                }
+                NDArray pred = vote(bestSim, bestIdx, trainLabels, classes).argMax(1);
+                NDArray truth = testLabels.get(from + ":" + (from + q));
+                correct += pred.eq(truth.toType(DataType.INT64, false))
+                        .toType(DataType.INT64, false)
+                        .sum()
+                        .getLong();
+                bestSim.close();
+                bestIdx.close();
+            }
+        }
+        return (double) correct / m;
     }
 
     /** Accuracy on the test rows, computed in chunks of 1,000 queries to bound memory. */

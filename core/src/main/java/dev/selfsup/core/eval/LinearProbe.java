@@ -8,9 +8,9 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * A linear classifier on frozen, standardised features, trained with softmax cross entropy: the linear
- * evaluation protocol of self-supervised learning. Full-batch Adam on the analytic gradient (features fit in
- * memory; no autograd needed), with a small L2 penalty; the mean and standard deviation come from the training
- * split only.
+ * evaluation protocol of self-supervised learning. Full-batch Adam on the analytic gradient when the features
+ * are in memory (no autograd needed), mini-batch Adam over chunks when they are in a file; a small L2 penalty; the
+ * mean and standard deviation come from the training split only.
  */
 public final class LinearProbe {
     private final int iterations;
@@ -69,6 +69,93 @@ public final class LinearProbe {
                     .sum()
                     .getLong();
             return (double) correct / test.getShape().get(0);
+        }
+    }
+
+    /**
+     * The same probe on features read chunk by chunk ({@link FeatureMatrix}): the mean and standard deviation in one
+     * pass, then Adam on mini-batches of {@code batchRows} consecutive rows, at least 10 epochs and at least as many
+     * steps as the full-batch probe's iterations, the same cosine decay and L2 penalty. The rows must come in a
+     * shuffled order, as {@link Evaluator} writes them, so that a mini-batch holds every class.
+     *
+     * @param trainLabels int64 {@code [N]} in the training features' row order
+     */
+    public double accuracy(
+            FeatureMatrix train,
+            NDArray trainLabels,
+            FeatureMatrix test,
+            NDArray testLabels,
+            int classes,
+            int batchRows) {
+        NDManager m = trainLabels.getManager().newSubManager();
+        try (m) {
+            long n = train.rows();
+            int d = train.dim();
+            NDArray sum = m.zeros(new Shape(1, d), DataType.FLOAT64, m.getDevice());
+            NDArray sq = m.zeros(new Shape(1, d), DataType.FLOAT64, m.getDevice());
+            for (long from = 0; from < n; from += batchRows) {
+                try (NDScope scope = new NDScope()) {
+                    NDArray x = train.chunk(from, (int) Math.min(batchRows, n - from), m)
+                            .toType(DataType.FLOAT64, false);
+                    sum.addi(x.sum(new int[] {0}, true));
+                    sq.addi(x.square().sum(new int[] {0}, true));
+                }
+            }
+            NDArray mean = sum.div(n);
+            NDArray std =
+                    sq.div(n).sub(mean.square()).maximum(0).sqrt().add(1e-6).toType(DataType.FLOAT32, false);
+            mean = mean.toType(DataType.FLOAT32, false);
+            NDArray w = m.zeros(new Shape(d, classes), DataType.FLOAT32, m.getDevice());
+            NDArray b = m.zeros(new Shape(1, classes), DataType.FLOAT32, m.getDevice());
+            NDArray mw = w.zerosLike();
+            NDArray vw = w.zerosLike();
+            NDArray mb = b.zerosLike();
+            NDArray vb = b.zerosLike();
+            long stepsPerEpoch = (n + batchRows - 1) / batchRows;
+            long epochs = Math.max(10, (iterations + stepsPerEpoch - 1) / stepsPerEpoch);
+            long total = epochs * stepsPerEpoch;
+            float b1 = 0.9f;
+            float b2 = 0.999f;
+            long t = 0;
+            for (long e = 0; e < epochs; e++) {
+                for (long from = 0; from < n; from += batchRows) {
+                    t++;
+                    int rows = (int) Math.min(batchRows, n - from);
+                    try (NDScope step = new NDScope()) {
+                        NDArray x = train.chunk(from, rows, m).sub(mean).div(std);
+                        NDArray y = trainLabels
+                                .get(from + ":" + (from + rows))
+                                .toType(DataType.INT64, false)
+                                .oneHot(classes, DataType.FLOAT32);
+                        NDArray g = x.matMul(w).addi(b).softmax(1).subi(y).divi(rows);
+                        NDArray gw = x.transpose().matMul(g).addi(w.mul(l2));
+                        NDArray gb = g.sum(new int[] {0}, true);
+                        float c1 = (float) (1 - Math.pow(b1, t));
+                        float c2 = (float) (1 - Math.pow(b2, t));
+                        float lr = (float) (learningRate * 0.5 * (1 + Math.cos(Math.PI * (t - 1) / total)));
+                        adam(w, gw, mw, vw, lr, b1, b2, c1, c2);
+                        adam(b, gb, mb, vb, lr, b1, b2, c1, c2);
+                    }
+                }
+            }
+            long correct = 0;
+            for (long from = 0; from < test.rows(); from += batchRows) {
+                int rows = (int) Math.min(batchRows, test.rows() - from);
+                try (NDScope scope = new NDScope()) {
+                    NDArray pred = test.chunk(from, rows, m)
+                            .sub(mean)
+                            .div(std)
+                            .matMul(w)
+                            .addi(b)
+                            .argMax(1);
+                    correct += pred.eq(
+                                    testLabels.get(from + ":" + (from + rows)).toType(DataType.INT64, false))
+                            .toType(DataType.INT64, false)
+                            .sum()
+                            .getLong();
+                }
+            }
+            return (double) correct / test.rows();
         }
     }
 

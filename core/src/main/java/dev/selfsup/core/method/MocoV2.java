@@ -13,6 +13,7 @@ import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import dev.selfsup.core.augment.Augmentation;
 import dev.selfsup.core.config.Records;
+import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -78,6 +79,7 @@ public final class MocoV2 extends EncoderMethod {
     }
 
     private final Augmentation views;
+    private final Contrastive.HostSplit hostSplit;
     private final int projectionHidden;
     private final int projectionDim;
     private final int queueSize;
@@ -111,6 +113,7 @@ public final class MocoV2 extends EncoderMethod {
             throw new IllegalArgumentException("temperature must be positive, got " + temperature);
         }
         this.views = views;
+        this.hostSplit = Contrastive.hostSplit(views);
         this.projectionHidden = projectionHidden;
         this.projectionDim = projectionDim;
         this.queueSize = queueSize;
@@ -154,10 +157,16 @@ public final class MocoV2 extends EncoderMethod {
         pointer = 0;
     }
 
+    /** Images read from disk: both views cropped from the source image on the host. */
+    @Override
+    public HostViews hostViews() {
+        return hostSplit.host();
+    }
+
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        NDArray xq = views.apply(images, ctx.rng());
-        NDArray xk = views.apply(images, ctx.rng());
+        NDArray xq = Contrastive.view(ctx, 0, images, views, hostSplit);
+        NDArray xk = Contrastive.view(ctx, 1, images, views, hostSplit);
         NDArray q = Losses.l2Normalize(
                 query.forward(ctx.parameters(), new NDList(xq), true).singletonOrThrow());
         // The key encoder's parameters are frozen and its input needs no gradient: no graph is recorded.

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -49,6 +50,7 @@ public final class SimClr extends EncoderMethod {
     }
 
     private final Augmentation views;
+    private final Contrastive.HostSplit hostSplit;
     private final int projectionHidden;
     private final int projectionDim;
     private final float temperature;
@@ -60,6 +62,7 @@ public final class SimClr extends EncoderMethod {
             throw new IllegalArgumentException("temperature must be positive, got " + temperature);
         }
         this.views = views;
+        this.hostSplit = Contrastive.hostSplit(views);
         this.projectionHidden = projectionHidden;
         this.projectionDim = projectionDim;
         this.temperature = temperature;
@@ -72,11 +75,17 @@ public final class SimClr extends EncoderMethod {
         model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
     }
 
+    /** Images read from disk: both views cropped from the source image on the host. */
+    @Override
+    public HostViews hostViews() {
+        return hostSplit.host();
+    }
+
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         long n = images.getShape().get(0);
-        NDArray v1 = views.apply(images, ctx.rng());
-        NDArray v2 = views.apply(images, ctx.rng());
+        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
+        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
         NDArray both = v1.concat(v2, 0);
         NDArray z = model.forward(ctx.parameters(), new NDList(both), true).singletonOrThrow();
         return Losses.ntXent(z.get("0:" + n), z.get(n + ":"), temperature);

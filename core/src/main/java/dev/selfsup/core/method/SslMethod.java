@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import dev.selfsup.core.data.EpochSampler;
+import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.model.BackboneSpec;
 import java.util.Map;
@@ -53,6 +54,15 @@ public interface SslMethod {
 
     /** The order in which the loader serves each epoch's images, or null for the run's seeded shuffle. */
     default EpochSampler sampler() {
+        return null;
+    }
+
+    /**
+     * Views to crop from each source image on the host when the images are read from disk (decoded from the file for
+     * each view, cropped at its own resolution, then resized), handed to {@link #loss} in {@link StepContext#views};
+     * null (the default) to take whole images and crop on the device.
+     */
+    default HostViews hostViews() {
         return null;
     }
 

@@ -1,6 +1,8 @@
 package dev.selfsup.core.method;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.training.ParameterStore;
+import java.util.List;
 import java.util.Random;
 import java.util.SplittableRandom;
 
@@ -11,8 +13,15 @@ import java.util.SplittableRandom;
  * @param rng this step's random numbers: a pure function of (seed, step), so a resumed run repeats them
  * @param step the global step number, from 0
  * @param indices the dataset index of each image of the batch, in batch order
+ * @param views the batch's views cropped from the source images on the host, when the method asked for them
+ *     ({@link SslMethod#hostViews}) and the images are read from disk; else empty, and the method crops on the device
  */
-public record StepContext(ParameterStore parameters, Random rng, long step, int[] indices) {
+public record StepContext(ParameterStore parameters, Random rng, long step, int[] indices, List<NDArray> views) {
+    /** A step without host views. */
+    public StepContext(ParameterStore parameters, Random rng, long step, int[] indices) {
+        this(parameters, rng, step, indices, List.of());
+    }
+
     /** The random numbers of step {@code step} of a run seeded with {@code seed}: the same on every resume. */
     public static Random random(long seed, long step) {
         return new Random(new SplittableRandom(seed ^ (step * 0x9E3779B97F4A7C15L)).nextLong());

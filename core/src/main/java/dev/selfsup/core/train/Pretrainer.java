@@ -247,7 +247,8 @@ public final class Pretrainer implements AutoCloseable {
         long intervalImages = 0;
         PretrainResult result;
         boolean resumedInsideEpoch = step % stepsPerEpoch != 0;
-        try (BatchLoader loader = new BatchLoader(data, config.batchSize(), config.seed(), step, method.sampler())) {
+        try (BatchLoader loader =
+                new BatchLoader(data, config.batchSize(), config.seed(), step, method.sampler(), method.hostViews())) {
             while (step < totalSteps && !cancelRequested) {
                 if (step % stepsPerEpoch == 0 || resumedInsideEpoch) {
                     long epochStart = System.nanoTime();
@@ -270,8 +271,8 @@ public final class Pretrainer implements AutoCloseable {
                         NDScope scope = new NDScope()) {
                     BatchLoader.Batch batch = loader.nextBatch(stepManager, device);
                     NDArray images = batch.images();
-                    StepContext ctx =
-                            new StepContext(ps, StepContext.random(config.seed(), step), step, batch.indices());
+                    StepContext ctx = new StepContext(
+                            ps, StepContext.random(config.seed(), step), step, batch.indices(), batch.views());
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);

@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.SplittableRandom;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.BeforeAll;
@@ -104,6 +105,61 @@ class ImageFileStoreTest {
                 assertArrayEquals(x.indices(), y.indices(), "step " + step);
                 assertArrayEquals(x.images().toFloatArray(), y.images().toFloatArray(), "step " + step);
             }
+        }
+    }
+
+    @Test
+    void hostViewsAreCroppedFromTheSourceFilesAndRepeatable() throws IOException {
+        ImageDataset disk = ImageFolderReader.read("d", folder, 3, 16, ReadOptions.streamed(2));
+        // View 0: the whole source image (the same bytes as a plain read); view 1: its top-left quarter.
+        HostViews views = new HostViews(2, (h, w, rng) -> new int[] {0, 0, h, w});
+        HostViews quarter = new HostViews(2, (h, w, rng) -> new int[] {0, 0, h / 2, w / 2});
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+                BatchLoader whole = new BatchLoader(disk, 8, 42, 0);
+                BatchLoader full = new BatchLoader(disk, 8, 42, 0, null, views);
+                BatchLoader quarters = new BatchLoader(disk, 8, 42, 0, null, quarter)) {
+            assertTrue(full.hostViews());
+            BatchLoader.Batch w = whole.nextBatch(m, Device.cpu());
+            BatchLoader.Batch f = full.nextBatch(m, Device.cpu());
+            BatchLoader.Batch q = quarters.nextBatch(m, Device.cpu());
+            assertEquals(List.of(), w.views());
+            assertEquals(2, f.views().size());
+            assertEquals(w.images().getShape(), f.views().get(1).getShape());
+            assertArrayEquals(w.images().toFloatArray(), f.views().get(0).toFloatArray(), "a full box is the image");
+            assertArrayEquals(w.images().toFloatArray(), f.views().get(1).toFloatArray());
+            assertFalse(
+                    java.util.Arrays.equals(
+                            w.images().toFloatArray(), q.views().get(0).toFloatArray()),
+                    "a quarter is cropped from the source, not the resized image");
+        }
+        // Random boxes: a loader started at step 5 crops what a loader that ran from step 0 crops at step 5.
+        HostViews random = new HostViews(2, (h, w, rng) -> {
+            int ch = 1 + rng.nextInt(h);
+            int cw = 1 + rng.nextInt(w);
+            return new int[] {rng.nextInt(h - ch + 1), rng.nextInt(w - cw + 1), ch, cw};
+        });
+        try (NDManager m = NDManager.newBaseManager(Device.cpu());
+                BatchLoader fromStart = new BatchLoader(disk, 8, 7, 0, null, random);
+                BatchLoader resumed = new BatchLoader(disk, 8, 7, 5, null, random)) {
+            BatchLoader.Batch b = null;
+            for (int step = 0; step <= 5; step++) {
+                b = fromStart.nextBatch(m, Device.cpu());
+            }
+            BatchLoader.Batch c = resumed.nextBatch(m, Device.cpu());
+            assertArrayEquals(b.indices(), c.indices());
+            for (int v = 0; v < 2; v++) {
+                assertArrayEquals(
+                        b.views().get(v).toFloatArray(), c.views().get(v).toFloatArray(), "view " + v);
+            }
+            assertFalse(
+                    java.util.Arrays.equals(
+                            b.views().get(0).toFloatArray(), b.views().get(1).toFloatArray()),
+                    "the two views differ");
+        }
+        // Images in memory were resized when read: no host views, the device crops.
+        ImageDataset memory = ImageFolderReader.read("m", folder, 3, 16, new ReadOptions(1L << 30, 1));
+        try (BatchLoader l = new BatchLoader(memory, 8, 1, 0, null, random)) {
+            assertFalse(l.hostViews());
         }
     }
 

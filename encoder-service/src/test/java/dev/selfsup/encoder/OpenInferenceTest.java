@@ -282,6 +282,17 @@ class OpenInferenceTest {
             norm += unit[j] * unit[j];
         }
         assertEquals(1.0, norm, 1e-5, "normalize");
+        // Counted like every other call, and the images like Embed's.
+        String metrics = dev.selfsup.core.testing.TestHttp.get("http://localhost:" + port + "/q/metrics")
+                .body();
+        assertTrue(
+                metrics.lines()
+                        .anyMatch(l -> l.startsWith("selfsup_encoder_requests_total")
+                                && l.contains("method=\"ModelInfer\"")
+                                && l.contains("status=\"OK\"")),
+                "ModelInfer is counted");
+        assertTrue(metrics.lines()
+                .anyMatch(l -> l.startsWith("selfsup_encoder_images_total") && l.contains("model=\"oip\"")));
     }
 
     @Test

@@ -25,6 +25,9 @@ public class EngineReadiness implements HealthCheck {
                 .withData("cpu", e.cpu())
                 .withData("cpu_isa", e.cpuIsa())
                 .withData("numerics_check", e.numericsCheck())
+                .withData("flavor", e.flavor())
+                .withData("cuda", e.cudaVersion())
+                .withData("driver", e.driverVersion())
                 .build();
     }
 }

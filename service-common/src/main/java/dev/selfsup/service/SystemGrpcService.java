@@ -37,6 +37,9 @@ public class SystemGrpcService extends SystemServiceGrpc.SystemServiceImplBase {
                     .setCpu(e.cpu())
                     .setCpuIsa(e.cpuIsa())
                     .setNumericsCheck(e.numericsCheck())
+                    .setFlavor(e.flavor())
+                    .setCudaVersion(e.cudaVersion())
+                    .setDriverVersion(e.driverVersion())
                     .build();
         });
     }

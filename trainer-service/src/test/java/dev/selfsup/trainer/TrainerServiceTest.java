@@ -576,7 +576,7 @@ class TrainerServiceTest {
                         tinySpec(5).setModelName("a".repeat(10_000)).build()));
         assertStatus(
                 Status.Code.FAILED_PRECONDITION,
-                "device gpu requested, but the engine sees 0 GPU(s)",
+                "device 'gpu' asks for a GPU, but this is the CPU build",
                 () -> trainer.startRun(tinySpec(5)
                         .setDevice(DevicePreference.DEVICE_PREFERENCE_GPU)
                         .build()));

@@ -4,12 +4,18 @@ import ai.djl.Device;
 import ai.djl.engine.Engine;
 import dev.selfsup.core.numerics.NumericsGuard;
 import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Chooses the training device: a GPU when there is one (and it is wanted), the CPU otherwise. Every path that
  * trains or serves comes through here first, so this is where the engine's numerics are verified.
  */
 public final class Devices {
+    private static final Logger LOG = LoggerFactory.getLogger(Devices.class);
+    private static final AtomicBoolean WARNED = new AtomicBoolean();
+
     private Devices() {}
 
     /**
@@ -23,6 +29,16 @@ public final class Devices {
                 : preference.toLowerCase(Locale.ROOT).trim();
         int gpus = Engine.getInstance().getGpuCount();
         if (p.isEmpty() || "auto".equals(p)) {
+            if (gpus == 0 && WARNED.compareAndSet(false, true)) {
+                GpuReport r = GpuReport.current();
+                if (r.cudaBuild()) {
+                    // A CUDA build on a host where no GPU is usable: one warning, with the reason, then the CPU.
+                    LOG.warn(
+                            "the {} build sees no usable GPU, so it runs on the CPU: {}",
+                            r.flavor(),
+                            r.explainNoGpu("gpu", 0));
+                }
+            }
             return gpus > 0 ? Device.gpu(0) : Device.cpu();
         }
         if ("cpu".equals(p)) {
@@ -31,8 +47,7 @@ public final class Devices {
         if (p.startsWith("gpu")) {
             int id = p.contains(":") ? Integer.parseInt(p.substring(p.indexOf(':') + 1)) : 0;
             if (id >= gpus) {
-                throw new IllegalStateException("device " + preference + " requested, but the engine sees " + gpus
-                        + " GPU(s) (is libcudart.so on the library path and the cuda build in use?)");
+                throw new IllegalStateException(GpuReport.current().explainNoGpu(p, gpus));
             }
             return Device.gpu(id);
         }

@@ -2,6 +2,7 @@ package dev.selfsup.core.engine;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
+import ai.djl.util.cuda.CudaUtils;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.numerics.NumericsGuard;
 import dev.selfsup.core.numerics.NumericsReport;
@@ -17,6 +18,9 @@ import dev.selfsup.core.numerics.NumericsReport;
  * @param cpu the CPU, e.g. "AMD EPYC (family 25, model 1, AVX2)"
  * @param cpuIsa the widest instruction set oneDNN may use, and the policy that chose it, e.g. "AVX2 (policy safe)"
  * @param numericsCheck the numerics self-check's one-line result
+ * @param flavor the libtorch flavour loaded: "cpu" or a CUDA one such as "cu121"
+ * @param cudaVersion the CUDA runtime version the engine reports when it sees a GPU, else ""
+ * @param driverVersion the NVIDIA driver version visible to the process, else ""
  */
 public record EngineInfo(
         String engine,
@@ -26,7 +30,10 @@ public record EngineInfo(
         int gpuCount,
         String cpu,
         String cpuIsa,
-        String numericsCheck) {
+        String numericsCheck,
+        String flavor,
+        String cudaVersion,
+        String driverVersion) {
     /**
      * Loads the engine (first call: extracts the native library, a few seconds, and runs the numerics
      * self-check) and describes it.
@@ -37,6 +44,7 @@ public record EngineInfo(
         NumericsReport check = NumericsGuard.verify();
         Engine e = Engine.getInstance();
         Device d = Devices.choose(devicePreference);
+        GpuReport gpu = GpuReport.current();
         return new EngineInfo(
                 Versions.engine(),
                 Versions.djl(),
@@ -45,7 +53,10 @@ public record EngineInfo(
                 e.getGpuCount(),
                 check.cpu(),
                 check.isa(),
-                check.summary());
+                check.summary(),
+                gpu.flavor(),
+                e.getGpuCount() > 0 ? CudaUtils.getCudaVersionString() : "",
+                gpu.driverVersion());
     }
 
     /**

@@ -84,6 +84,21 @@ public final class Evaluator {
         }
     }
 
+    /**
+     * The kNN accuracy alone, with features in memory: the cheap check a learning curve takes at every point (the
+     * linear probe costs several times more and is taken at the end).
+     */
+    public double knnAccuracy(Block encoder, ImageDataset train, ImageDataset test, NDManager manager) {
+        check(train, test);
+        try (NDManager m = manager.newSubManager()) {
+            NDArray ftr = Features.extract(encoder, train, 512, m);
+            NDArray fte = Features.extract(encoder, test, 512, m);
+            NDArray ytr = Features.labels(train, m).toDevice(m.getDevice(), false);
+            NDArray yte = Features.labels(test, m).toDevice(m.getDevice(), false);
+            return knn.accuracy(ftr, ytr, fte, yte, Math.max(train.numClasses(), test.numClasses()));
+        }
+    }
+
     /** Evaluates raw pixels: the baseline. */
     public EvaluationReport evaluateRawPixels(ImageDataset train, ImageDataset test, NDManager manager) {
         check(train, test);

@@ -57,6 +57,11 @@ class EvaluationAtScaleTest {
             assertEquals(inMemory.linearAccuracy(), inFiles.linearAccuracy(), 0.03, "mini-batch against full batch");
             assertTrue(inFiles.linearAccuracy() > 0.6, "the probe learned: " + inFiles);
             assertEquals(64, inFiles.featureDim());
+            assertEquals(
+                    inMemory.knnAccuracy(),
+                    new Evaluator().knnAccuracy(encoder, train, test, m),
+                    1e-9,
+                    "the kNN a learning curve takes equals the full evaluation's");
             try (Stream<Path> left = Files.list(spill)) {
                 assertEquals(List.of(), left.toList(), "the feature files are deleted");
             }

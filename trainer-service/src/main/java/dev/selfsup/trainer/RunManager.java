@@ -302,8 +302,9 @@ public class RunManager {
             throw RunSpecs.invalid(e.getMessage());
         }
         try {
-            // A device the machine lacks (a GPU on a CPU host) is refused now, not by a failed run later.
-            Devices.choose(c.device());
+            // A device the machine lacks (a GPU on a CPU host, more GPUs than it has) is refused now, not by a
+            // failed run later.
+            Devices.chooseAll(c.device(), c.replicas());
         } catch (IllegalStateException e) {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         }
@@ -561,7 +562,7 @@ public class RunManager {
             trainer = new Pretrainer(config, d, stats[0], stats[1], new MethodResources(tokenizerClient::source));
             Pretrainer t = trainer;
             TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
-            metrics.watchDevice(trainer.device());
+            trainer.devices().forEach(metrics::watchDevice);
             trainer.addListener(new Listener(h, t, meters));
             synchronized (this) {
                 h.trainer = trainer;
@@ -570,7 +571,7 @@ public class RunManager {
                         h.run.toBuilder()
                                 .setState(RunState.RUN_STATE_RUNNING)
                                 .setStartedAt(now())
-                                .setDevice(trainer.device().toString())
+                                .setDevice(trainer.deviceLabel())
                                 .setTotalSteps(trainer.totalSteps())
                                 .build());
             }

@@ -124,4 +124,28 @@ class RunSpecsTest {
         assertInvalid(spec("simclr").toBuilder().setSteps(0).build(), "steps: must be positive, got 0");
         assertInvalid(spec("simclr").toBuilder().setEpochs(-1).build(), "epochs: must be positive, got -1");
     }
+
+    @Test
+    void replicasAndBatchNormComeThroughTheApiAndAreCheckedByName() {
+        PretrainConfig simclr = RunSpecs.toConfig(spec("simclr"), CKPT);
+        assertEquals(1, simclr.replicas());
+        assertEquals("sync", simclr.batchNorm(), "SimCLR's batch norm spans all replicas, as in its paper");
+        RunSpec s = spec("moco-v2").toBuilder()
+                .setReplicas(4)
+                .setBatchSize(64)
+                .setBatchNorm(dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_PER_DEVICE)
+                .build();
+        PretrainConfig moco = RunSpecs.toConfig(s, CKPT);
+        assertEquals(4, moco.replicas());
+        assertEquals("per-device", moco.batchNorm());
+        RunSpec effective = RunSpecs.effective(s, moco);
+        assertEquals(4, effective.getReplicas());
+        assertEquals(dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_PER_DEVICE, effective.getBatchNorm());
+        assertInvalid(spec("jigsaw").toBuilder().setReplicas(2).build(), "replicas: jigsaw trains on one device only");
+        assertInvalid(
+                spec("simclr").toBuilder().setReplicas(3).setBatchSize(256).build(),
+                "batch_size: 256 does not split evenly over 3 replicas");
+        assertInvalid(spec("simclr").toBuilder().setReplicas(0).build(), "replicas: must be between 1 and 64");
+        assertInvalid(spec("simclr").toBuilder().setBatchNormValue(9).build(), "batch_norm: unknown value");
+    }
 }

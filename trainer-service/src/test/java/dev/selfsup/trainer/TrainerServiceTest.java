@@ -455,6 +455,28 @@ class TrainerServiceTest {
     }
 
     @Test
+    void aRunSplitOverTwoReplicasTrainsAndSaysWhereItRan() throws Exception {
+        Run run = trainer.startRun(tinySpec(6).setName("dp").setReplicas(2).build());
+        assertEquals(2, run.getSpec().getReplicas());
+        assertEquals(
+                dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_SYNC,
+                run.getSpec().getBatchNorm(),
+                "SimCLR's batch norm spans the replicas unless asked otherwise");
+        Watcher w = watch(run.getRunId());
+        assertTrue(w.done.await(120, TimeUnit.SECONDS));
+        Run last = w.lastRun();
+        assertEquals(RunState.RUN_STATE_SUCCEEDED, last.getState(), last.getError());
+        assertEquals("2 replicas on [cpu(), cpu()]", last.getDevice());
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "replicas: jigsaw trains on one device only",
+                () -> trainer.startRun(tinySpec(6)
+                        .setMethod(Method.METHOD_JIGSAW)
+                        .setReplicas(2)
+                        .build()));
+    }
+
+    @Test
     void beitTrainsOnTokensFromTheTokenizerService() throws Exception {
         int before = FakeTokenizerService.TOKENIZE_CALLS.get();
         Run run = trainer.startRun(tinySpec(8)

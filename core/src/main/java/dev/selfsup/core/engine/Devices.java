@@ -3,6 +3,9 @@ package dev.selfsup.core.engine;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import dev.selfsup.core.numerics.NumericsGuard;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -15,6 +18,7 @@ import org.slf4j.LoggerFactory;
 public final class Devices {
     private static final Logger LOG = LoggerFactory.getLogger(Devices.class);
     private static final AtomicBoolean WARNED = new AtomicBoolean();
+    private static final AtomicBoolean CPU_REPLICAS_NOTED = new AtomicBoolean();
 
     private Devices() {}
 
@@ -34,7 +38,9 @@ public final class Devices {
                 if (r.cudaBuild()) {
                     // A CUDA build on a host where no GPU is usable: one warning, with the reason, then the CPU.
                     LOG.warn(
-                            "the {} build sees no usable GPU, so it runs on the CPU: {}",
+                            "the {} build sees no usable GPU, so it loaded the {} libtorch it also carries and runs on "
+                                    + "the CPU: {}",
+                            r.cudaFlavor(),
                             r.flavor(),
                             r.explainNoGpu("gpu", 0));
                 }
@@ -52,5 +58,39 @@ public final class Devices {
             return Device.gpu(id);
         }
         throw new IllegalArgumentException("device must be auto, cpu or gpu, got '" + preference + "'");
+    }
+
+    /**
+     * One device per data-parallel replica: {@link #choose} for the first, then the GPUs after it, or the CPU
+     * again for every replica when the first is the CPU (replicas on one CPU share its cores: they split the batch
+     * but run no faster; they exist to prove a multi-GPU setup on a machine without GPUs).
+     *
+     * @throws IllegalStateException when there are fewer GPUs than replicas, naming how many there are
+     */
+    public static List<Device> chooseAll(String preference, int replicas) {
+        Device first = choose(preference);
+        if (replicas <= 1) {
+            return List.of(first);
+        }
+        if (first.isGpu()) {
+            int gpus = Engine.getInstance().getGpuCount();
+            int start = first.getDeviceId();
+            if (start + replicas > gpus) {
+                throw new IllegalStateException("replicas: " + replicas + " replicas from GPU " + start + " need "
+                        + (start + replicas) + " GPUs, but the engine sees " + gpus + "; set replicas to at most "
+                        + Math.max(1, gpus - start));
+            }
+            List<Device> all = new ArrayList<>(replicas);
+            for (int i = 0; i < replicas; i++) {
+                all.add(Device.gpu(start + i));
+            }
+            return List.copyOf(all);
+        }
+        if (CPU_REPLICAS_NOTED.compareAndSet(false, true)) {
+            LOG.info(
+                    "{} data-parallel replicas on the CPU share its cores: the batch is split, nothing runs faster",
+                    replicas);
+        }
+        return Collections.nCopies(replicas, Device.cpu());
     }
 }

@@ -2,8 +2,14 @@ package dev.selfsup.core.engine;
 
 import ai.djl.util.Platform;
 import java.io.IOException;
+import java.io.InputStream;
+import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Enumeration;
+import java.util.List;
+import java.util.Properties;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -14,21 +20,56 @@ import java.util.stream.Stream;
  * {@link #explainNoGpu} turns a GPU that was asked for and is not usable into a message that names the cause and the
  * fix: a container started without the GPU, a driver too old for the CUDA runtime, or a CPU build.
  *
- * @param flavor the libtorch flavour on the classpath, e.g. "cpu" or "cu121" ("unknown" if none is found)
+ * @param flavor the libtorch flavour the engine loads here, e.g. "cpu" or "cu121" ("unknown" if none is found)
  * @param driverVersion the NVIDIA kernel driver's version, e.g. "535.104.05", or "" when no driver is visible
  * @param deviceNodes how many {@code /dev/nvidiaN} device nodes are visible
+ * @param carried every libtorch flavour the build carries: the CPU build carries "cpu"; the CUDA build "cpu" and
+ *     "cu121", and DJL loads the CUDA one only where it sees a usable GPU
  */
-public record GpuReport(String flavor, String driverVersion, int deviceNodes) {
+public record GpuReport(String flavor, String driverVersion, int deviceNodes, List<String> carried) {
+    public GpuReport {
+        carried = List.copyOf(carried);
+    }
+
+    /** A build that carries only the flavour it loads. */
+    public GpuReport(String flavor, String driverVersion, int deviceNodes) {
+        this(flavor, driverVersion, deviceNodes, List.of(flavor));
+    }
+
     private static final Pattern DRIVER = Pattern.compile("Kernel Module\\s+(\\d+(?:\\.\\d+)+)");
     private static final Pattern NODE = Pattern.compile("nvidia\\d+");
 
-    /** Reads this machine: the classpath's libtorch flavour, /proc/driver/nvidia/version and /dev/nvidia*. */
+    /**
+     * Reads this machine: the libtorch flavours on the classpath and the one DJL picks here (the same choice its
+     * loader makes), /proc/driver/nvidia/version and /dev/nvidia*.
+     */
     public static GpuReport current() {
         String flavor;
         try {
             flavor = Platform.detectPlatform("pytorch").getFlavor();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | AssertionError e) {
             flavor = "unknown";
+        }
+        List<String> carried = new ArrayList<>();
+        try {
+            Enumeration<URL> files = Thread.currentThread().getContextClassLoader() != null
+                    ? Thread.currentThread().getContextClassLoader().getResources("native/lib/pytorch.properties")
+                    : GpuReport.class.getClassLoader().getResources("native/lib/pytorch.properties");
+            while (files.hasMoreElements()) {
+                Properties p = new Properties();
+                try (InputStream in = files.nextElement().openStream()) {
+                    p.load(in);
+                }
+                String f = p.getProperty("flavor", "");
+                if (!f.isEmpty() && !carried.contains(f)) {
+                    carried.add(f);
+                }
+            }
+        } catch (IOException e) {
+            carried.clear();
+        }
+        if (flavor != null && !carried.contains(flavor)) {
+            carried.add(flavor);
         }
         String driver = "";
         Path version = Path.of("/proc/driver/nvidia/version");
@@ -47,7 +88,7 @@ public record GpuReport(String flavor, String driverVersion, int deviceNodes) {
         } catch (IOException e) {
             nodes = 0;
         }
-        return new GpuReport(flavor == null ? "unknown" : flavor, driver, nodes);
+        return new GpuReport(flavor == null ? "unknown" : flavor, driver, nodes, carried);
     }
 
     /** The driver version in the text of /proc/driver/nvidia/version, or "" if it names none. */
@@ -56,14 +97,19 @@ public record GpuReport(String flavor, String driverVersion, int deviceNodes) {
         return m.find() ? m.group(1) : "";
     }
 
-    /** True for a CUDA flavour such as "cu121". */
+    /** True when the build carries a CUDA flavour such as "cu121", whichever flavour it loads here. */
     public boolean cudaBuild() {
-        return flavor.startsWith("cu");
+        return !cudaFlavor().isEmpty();
     }
 
-    /** The CUDA runtime version of a CUDA flavour, e.g. "12.1" for "cu121"; "" for other flavours. */
+    /** The CUDA flavour the build carries, e.g. "cu121"; "" for the CPU build. */
+    public String cudaFlavor() {
+        return carried.stream().filter(f -> f.startsWith("cu")).findFirst().orElse("");
+    }
+
+    /** The CUDA runtime version of the build's CUDA flavour, e.g. "12.1" for "cu121"; "" for the CPU build. */
     public String cudaRuntime() {
-        Matcher m = Pattern.compile("cu(\\d+)(\\d)").matcher(flavor);
+        Matcher m = Pattern.compile("cu(\\d+)(\\d)").matcher(cudaFlavor());
         return m.lookingAt() ? m.group(1) + "." + m.group(2) : "";
     }
 
@@ -96,7 +142,7 @@ public record GpuReport(String flavor, String driverVersion, int deviceNodes) {
                     + "CUDA build (Maven profile cuda, the CUDA container image), " + cpuImage;
         }
         if (driverVersion.isEmpty()) {
-            return head + "no NVIDIA driver is visible (no /proc/driver/nvidia/version) to this " + flavor
+            return head + "no NVIDIA driver is visible (no /proc/driver/nvidia/version) to this " + cudaFlavor()
                     + " build: on a GPU host install the NVIDIA driver; in a container, install the NVIDIA Container "
                     + "Toolkit on the host and start the container with the GPUs (docker run --gpus all, or podman "
                     + "run --device nvidia.com/gpu=all), " + cpuImage;

@@ -18,4 +18,16 @@ public final class GradMode {
             JniUtils.setGradMode(false);
         }
     }
+
+    /** Whether the calling thread records gradients now. */
+    public static boolean isEnabledOnThisThread() {
+        return "PyTorch".equals(Engine.getInstance().getEngineName()) && JniUtils.isGradMode();
+    }
+
+    /** Turns recording on or off on the calling thread, e.g. on a worker that runs part of a recorded step. */
+    public static void setOnThisThread(boolean enabled) {
+        if ("PyTorch".equals(Engine.getInstance().getEngineName())) {
+            JniUtils.setGradMode(enabled);
+        }
+    }
 }

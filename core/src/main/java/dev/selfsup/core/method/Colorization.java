@@ -9,7 +9,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
-import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.augment.Augmentation;
@@ -20,6 +19,7 @@ import dev.selfsup.core.color.Lab;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.nn.BatchNorm;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -177,7 +177,7 @@ public final class Colorization extends EncoderMethod {
                         .setFilters(hidden)
                         .optBias(false)
                         .build())
-                .add(BatchNorm.builder().build())
+                .add(new BatchNorm())
                 .add(Activation.reluBlock())
                 .add(Conv2d.builder()
                         .setKernelShape(new Shape(1, 1))

@@ -1,7 +1,6 @@
 package dev.selfsup.core.method;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -65,7 +64,8 @@ public final class DeepCluster extends EncoderMethod {
                         s.pcaDim() <= spec.featureDim(),
                         "pca_dim",
                         s.pcaDim() + " is larger than the " + "encoder's " + spec.featureDim() + " features");
-            });
+            })
+            .withDataParallel();
 
     /**
      * DeepCluster's settings.
@@ -269,7 +269,7 @@ public final class DeepCluster extends EncoderMethod {
             y[i] = assignments[idx[i]];
         }
         NDArray x = augment.apply(images, ctx.rng());
-        NDArray logits = model.forward(ctx.parameters(), new NDList(x), true).singletonOrThrow();
+        NDArray logits = ctx.forward(model, x);
         return Losses.crossEntropy(logits, images.getManager().create(y).toDevice(images.getDevice(), false));
     }
 

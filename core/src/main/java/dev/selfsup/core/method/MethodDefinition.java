@@ -19,6 +19,8 @@ import java.util.Map;
  *     common defaults, e.g. {@code epochs}
  * @param factory builds the method
  * @param check refuses, before a run starts, data or a backbone the method cannot learn from
+ * @param dataParallel whether the method runs its networks through {@link StepContext#forward}, so its batch can be
+ *     split over data-parallel replicas; a method that does not trains on one device only
  * @param <S> the method's settings record
  */
 public record MethodDefinition<S extends Record>(
@@ -28,7 +30,8 @@ public record MethodDefinition<S extends Record>(
         S defaults,
         Map<String, Object> trainingDefaults,
         Factory<S> factory,
-        Check<S> check) {
+        Check<S> check,
+        boolean dataParallel) {
 
     /** Builds a method from its settings. */
     @FunctionalInterface
@@ -50,22 +53,31 @@ public record MethodDefinition<S extends Record>(
     /** A definition without aliases, training overrides or checks; add them with the {@code with…} methods. */
     public static <S extends Record> MethodDefinition<S> of(
             String name, String description, S defaults, Factory<S> factory) {
-        return new MethodDefinition<>(name, List.of(), description, defaults, Map.of(), factory, (s, spec, d) -> {});
+        return new MethodDefinition<>(
+                name, List.of(), description, defaults, Map.of(), factory, (s, spec, d) -> {}, false);
     }
 
     /** This definition with older names that also select it. */
     public MethodDefinition<S> withAliases(String... names) {
-        return new MethodDefinition<>(name, List.of(names), description, defaults, trainingDefaults, factory, check);
+        return new MethodDefinition<>(
+                name, List.of(names), description, defaults, trainingDefaults, factory, check, dataParallel);
     }
 
     /** This definition with training settings of its own (keys and values as in {@code PretrainConfig}). */
     public MethodDefinition<S> withTrainingDefaults(Map<String, Object> training) {
-        return new MethodDefinition<>(name, aliases, description, defaults, Map.copyOf(training), factory, check);
+        return new MethodDefinition<>(
+                name, aliases, description, defaults, Map.copyOf(training), factory, check, dataParallel);
     }
 
     /** This definition with a check of data and backbone before a run. */
     public MethodDefinition<S> withCheck(Check<S> newCheck) {
-        return new MethodDefinition<>(name, aliases, description, defaults, trainingDefaults, factory, newCheck);
+        return new MethodDefinition<>(
+                name, aliases, description, defaults, trainingDefaults, factory, newCheck, dataParallel);
+    }
+
+    /** This definition marked as able to split its batch over data-parallel replicas. */
+    public MethodDefinition<S> withDataParallel() {
+        return new MethodDefinition<>(name, aliases, description, defaults, trainingDefaults, factory, check, true);
     }
 
     /** The keys of the method's settings, as the API and provenance name them. */

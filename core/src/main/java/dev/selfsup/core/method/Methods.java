@@ -23,6 +23,14 @@ public final class Methods {
             DeepCluster.DEFINITION,
             Beit.DEFINITION);
 
+    /** The methods that can split their batch over data-parallel replicas. */
+    public static List<String> dataParallelNames() {
+        return ALL.stream()
+                .filter(MethodDefinition::dataParallel)
+                .map(MethodDefinition::name)
+                .toList();
+    }
+
     /** The method names this build implements. */
     public static final List<String> NAMES =
             ALL.stream().map(MethodDefinition::name).toList();

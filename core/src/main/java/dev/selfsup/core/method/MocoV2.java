@@ -1,7 +1,6 @@
 package dev.selfsup.core.method;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -9,7 +8,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
-import ai.djl.training.ParameterStore;
 import ai.djl.util.Pair;
 import dev.selfsup.core.augment.Augmentation;
 import dev.selfsup.core.config.Records;
@@ -29,8 +27,9 @@ import java.util.Map;
  * batches that serve as negatives. Loss: InfoNCE with the positive key at index 0. Both encoders carry the same
  * MLP head (MoCo v2's).
  *
- * <p>On one device the key encoder sees the whole batch in one batch norm; the multi-GPU "shuffle BN" of the
- * paper has no single-device equivalent here. The queue and the key encoder are part of {@link #state()}.
+ * <p>On one device the key encoder sees the whole batch in one batch norm. Over several replicas with per-replica
+ * batch norm, the keys are computed on a shuffled split of the batch and put back in order (the paper's
+ * shuffle-BN). The queue and the key encoder are part of {@link #state()}.
  */
 public final class MocoV2 extends EncoderMethod {
     /** MoCo v2, registered in {@link Methods}; "moco" is its older name. */
@@ -48,7 +47,8 @@ public final class MocoV2 extends EncoderMethod {
                             s.temperature()))
             .withAliases("moco")
             // MoCo steps are cheaper (the key encoder has no backward pass): 8 epochs take the time of SimCLR's 6.
-            .withTrainingDefaults(Map.of("epochs", 8));
+            .withTrainingDefaults(Map.of("epochs", 8))
+            .withDataParallel();
 
     /**
      * MoCo v2's settings. The key momentum is 0.99 rather than the paper's 0.999 because short runs need the key
@@ -91,7 +91,6 @@ public final class MocoV2 extends EncoderMethod {
     private NDArray queuePointer; // int64 scalar, kept as an array so a checkpoint holds it
     private long pointer;
     private NDArray pendingKeys;
-    private ParameterStore keyParameters;
     private List<Pair<Parameter, Parameter>> pairs;
 
     public MocoV2(
@@ -150,7 +149,6 @@ public final class MocoV2 extends EncoderMethod {
             b.getArray().set(a.getArray().toByteBuffer()); // the key encoder starts as a copy of the query encoder
             pairs.add(new Pair<>(a, b));
         }
-        keyParameters = new ParameterStore(manager, false);
         // A random unit-norm queue, as in the reference implementation.
         queue = Losses.l2Normalize(manager.randomNormal(new Shape(queueSize, projectionDim)));
         queuePointer = manager.create(new long[] {0L});
@@ -167,12 +165,11 @@ public final class MocoV2 extends EncoderMethod {
     public NDArray loss(StepContext ctx, NDArray images) {
         NDArray xq = Contrastive.view(ctx, 0, images, views, hostSplit);
         NDArray xk = Contrastive.view(ctx, 1, images, views, hostSplit);
-        NDArray q = Losses.l2Normalize(
-                query.forward(ctx.parameters(), new NDList(xq), true).singletonOrThrow());
-        // The key encoder's parameters are frozen and its input needs no gradient: no graph is recorded.
-        NDArray k = Losses.l2Normalize(
-                        key.forward(keyParameters, new NDList(xk), true).singletonOrThrow())
-                .stopGradient();
+        NDArray q = Losses.l2Normalize(ctx.forward(query, xq));
+        // The key encoder's parameters are frozen and its input needs no gradient: no graph is recorded. Over
+        // several replicas its batch is dealt out shuffled (shuffle-BN), so batch norm cannot leak which key is
+        // the positive one.
+        NDArray k = Losses.l2Normalize(ctx.forwardShuffled(key, xk)).stopGradient();
         pendingKeys = k;
         return Losses.infoNce(q, k, queue, temperature);
     }

@@ -24,13 +24,14 @@ import java.util.Map;
 public final class Rotation extends EncoderMethod {
     /** RotNet, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
-            "rotation",
-            "pretext: classify which of four rotations an image shows (Gidaris et al. 2018)",
-            new Settings(0.5f),
-            (s, c) -> new Rotation(
-                    c.spec(),
-                    AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
-                    Methods.HEAD_HIDDEN));
+                    "rotation",
+                    "pretext: classify which of four rotations an image shows (Gidaris et al. 2018)",
+                    new Settings(0.5f),
+                    (s, c) -> new Rotation(
+                            c.spec(),
+                            AugmentationPipeline.cropFlip(c.spec().imageSize(), s.cropScaleMin()),
+                            Methods.HEAD_HIDDEN))
+            .withDataParallel();
 
     /**
      * Rotation's settings.
@@ -43,6 +44,9 @@ public final class Rotation extends EncoderMethod {
             SettingChecks.requireCropScale(cropScaleMin);
         }
     }
+
+    /** The image plane of {@code [B, C, H, W]}: rotations turn axes 2 and 3. */
+    private static final int[] AXES = {2, 3};
 
     private final Augmentation augment;
     private final int hidden;
@@ -61,7 +65,7 @@ public final class Rotation extends EncoderMethod {
     public static NDArray fourRotations(NDArray images) {
         NDList all = new NDList(4);
         for (int k = 0; k < 4; k++) {
-            all.add(k == 0 ? images : images.rotate90(k, new int[] {2, 3}));
+            all.add(k == 0 ? images : images.rotate90(k, AXES));
         }
         return NDArrays.concat(all, 0);
     }
@@ -83,8 +87,9 @@ public final class Rotation extends EncoderMethod {
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         int b = (int) images.getShape().get(0);
-        NDArray x = fourRotations(augment.apply(images, ctx.rng()));
-        NDArray logits = model.forward(ctx.parameters(), new NDList(x), true).singletonOrThrow();
+        NDArray x = augment.apply(images, ctx.rng());
+        // The four turns of an image go to the same replica, so no replica's batch statistics see one turn only.
+        NDArray logits = ctx.forward(model, x, x.rotate90(1, AXES), x.rotate90(2, AXES), x.rotate90(3, AXES));
         NDArray labels = rotationLabels(images.getManager(), b).toDevice(images.getDevice(), false);
         return Losses.crossEntropy(logits, labels);
     }

@@ -10,9 +10,9 @@ import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.ParallelBlock;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
-import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.pooling.Pool;
 import dev.selfsup.core.color.Lab;
+import dev.selfsup.core.nn.BatchNorm;
 import java.util.List;
 
 /**
@@ -82,7 +82,7 @@ public final class Backbones {
 
     /** conv 3x3 (no bias: batch norm follows), batch norm, ReLU. */
     private static void convBnRelu(SequentialBlock net, int filters, int stride) {
-        net.add(conv3x3(filters, stride)).add(BatchNorm.builder().build()).add(Activation.reluBlock());
+        net.add(conv3x3(filters, stride)).add(new BatchNorm()).add(Activation.reluBlock());
     }
 
     private static Block conv3x3(int filters, int stride) {
@@ -129,7 +129,7 @@ public final class Backbones {
                         .optPadding(new Shape(3, 3))
                         .optBias(false)
                         .build())
-                .add(BatchNorm.builder().build())
+                .add(new BatchNorm())
                 .add(Activation.reluBlock())
                 .add(Pool.maxPool2dBlock(new Shape(3, 3), new Shape(2, 2), new Shape(1, 1)));
     }
@@ -166,13 +166,13 @@ public final class Backbones {
     private static Block bottleneck(int mid, int stride) {
         return new SequentialBlock()
                 .add(conv1x1(mid, 1))
-                .add(BatchNorm.builder().build())
+                .add(new BatchNorm())
                 .add(Activation.reluBlock())
                 .add(conv3x3(mid, stride))
-                .add(BatchNorm.builder().build())
+                .add(new BatchNorm())
                 .add(Activation.reluBlock())
                 .add(conv1x1(4 * mid, 1))
-                .add(BatchNorm.builder().build());
+                .add(new BatchNorm());
     }
 
     private static Block conv1x1(int filters, int stride) {
@@ -187,10 +187,10 @@ public final class Backbones {
     private static Block basicBlock(int filters, int stride, boolean projectShortcut) {
         SequentialBlock main = new SequentialBlock();
         main.add(conv3x3(filters, stride))
-                .add(BatchNorm.builder().build())
+                .add(new BatchNorm())
                 .add(Activation.reluBlock())
                 .add(conv3x3(filters, 1))
-                .add(BatchNorm.builder().build());
+                .add(new BatchNorm());
         return residual(main, filters, stride, projectShortcut);
     }
 
@@ -200,9 +200,7 @@ public final class Backbones {
      */
     private static Block residual(Block main, int filters, int stride, boolean projectShortcut) {
         Block shortcut = projectShortcut
-                ? new SequentialBlock()
-                        .add(conv1x1(filters, stride))
-                        .add(BatchNorm.builder().build())
+                ? new SequentialBlock().add(conv1x1(filters, stride)).add(new BatchNorm())
                 : Blocks.identityBlock();
         return new SequentialBlock()
                 .add(new ParallelBlock(

@@ -4,7 +4,6 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.BatchNorm;
 
 /** The MLP classifiers of the pretext tasks: Linear, batch norm, ReLU, Linear to the task's classes. */
 public final class ClassifierHead {
@@ -14,7 +13,7 @@ public final class ClassifierHead {
     public static SequentialBlock mlp(int hidden, int classes) {
         return new SequentialBlock()
                 .add(Linear.builder().setUnits(hidden).optBias(false).build())
-                .add(BatchNorm.builder().build())
+                .add(new BatchNorm())
                 .add(Activation.reluBlock())
                 .add(Linear.builder().setUnits(classes).build());
     }

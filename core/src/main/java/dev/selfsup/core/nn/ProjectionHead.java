@@ -4,7 +4,6 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
-import ai.djl.nn.norm.BatchNorm;
 
 /** The MLP projection heads g(h) = z of contrastive methods. */
 public final class ProjectionHead {
@@ -17,7 +16,7 @@ public final class ProjectionHead {
         SequentialBlock head = new SequentialBlock();
         head.add(Linear.builder().setUnits(hidden).optBias(!batchNorm).build());
         if (batchNorm) {
-            head.add(BatchNorm.builder().build());
+            head.add(new BatchNorm());
         }
         head.add(Activation.reluBlock());
         head.add(Linear.builder().setUnits(out).build());

@@ -36,6 +36,9 @@ import java.util.Map;
  * @param clipNorm clip gradients to this global L2 norm; 0 disables clipping
  * @param seed the run's seed: data order, augmentations and initialisation follow from it
  * @param device "auto" (a GPU when there is one), "cpu", "gpu" or "gpu:N"
+ * @param replicas data-parallel replicas the batch is split over: GPUs from the chosen one on, or copies on the CPU
+ * @param batchNorm with several replicas, "sync" (batch statistics of the whole batch) or "per-device" (of each
+ *     replica's share; MoCo v2 then computes its keys on a shuffled split, the paper's shuffle-BN)
  * @param checkpointDir where checkpoints go; null for none
  * @param checkpointEverySteps steps between checkpoints (a final one is always written)
  * @param keepCheckpoints how many recent checkpoints to keep
@@ -59,10 +62,18 @@ public record PretrainConfig(
         float clipNorm,
         long seed,
         String device,
+        int replicas,
+        String batchNorm,
         Path checkpointDir,
         long checkpointEverySteps,
         int keepCheckpoints,
         int logEverySteps) {
+
+    /** The most data-parallel replicas a run may ask for (more than the GPUs of any one machine). */
+    public static final int MAX_REPLICAS = 64;
+
+    /** How batch norm treats a batch split over replicas: "per-device" or "sync". */
+    public static final java.util.List<String> BATCH_NORM_MODES = java.util.List.of("per-device", "sync");
 
     /** The training settings every method starts from, before its own {@link MethodDefinition#trainingDefaults}. */
     private static final Map<String, Object> COMMON_DEFAULTS = commonDefaults();
@@ -75,6 +86,8 @@ public record PretrainConfig(
         optimizer =
                 optimizer == null ? null : optimizer.toLowerCase(Locale.ROOT).trim();
         device = device == null ? null : device.toLowerCase(Locale.ROOT).trim();
+        batchNorm =
+                batchNorm == null ? null : batchNorm.toLowerCase(Locale.ROOT).trim();
         require(
                 backbone != null && BackboneSpec.TYPES.contains(backbone),
                 "backbone",
@@ -89,6 +102,23 @@ public record PretrainConfig(
                 device != null && device.matches("auto|cpu|gpu(:\\d+)?"),
                 "device",
                 "must be auto, cpu, gpu or gpu:N, got " + device);
+        require(
+                replicas >= 1 && replicas <= MAX_REPLICAS,
+                "replicas",
+                "must be between 1 and " + MAX_REPLICAS + ", got " + replicas);
+        require(
+                replicas <= 1 || definition.dataParallel(),
+                "replicas",
+                method + " trains on one device only (set replicas to 1); data-parallel methods: "
+                        + Methods.dataParallelNames());
+        require(
+                BATCH_NORM_MODES.contains(batchNorm),
+                "batch_norm",
+                "must be one of " + BATCH_NORM_MODES + ", got " + batchNorm);
+        require(
+                batchSize % Math.max(1, replicas) == 0,
+                "batch_size",
+                batchSize + " does not split evenly over " + replicas + " replicas");
         require(
                 batchSize >= 2,
                 "batch_size",
@@ -124,6 +154,8 @@ public record PretrainConfig(
         d.put("clip_norm", 0f);
         d.put("seed", 42L);
         d.put("device", "auto");
+        d.put("replicas", 1);
+        d.put("batch_norm", "per-device");
         d.put("checkpoint_every_steps", 500L);
         d.put("keep_checkpoints", 2);
         d.put("log_every_steps", 20);
@@ -156,6 +188,8 @@ public record PretrainConfig(
                 0f,
                 0L,
                 "auto",
+                1,
+                "per-device",
                 null,
                 0,
                 1,
@@ -192,7 +226,9 @@ public record PretrainConfig(
             "weight_decay",
             "warmup_epochs",
             "final_lr_fraction",
-            "clip_norm"
+            "clip_norm",
+            "replicas",
+            "batch_norm"
         }) {
             h.put(k, all.get(k));
         }
@@ -298,6 +334,14 @@ public record PretrainConfig(
 
         public Builder device(String v) {
             return set("device", v);
+        }
+
+        public Builder replicas(int v) {
+            return set("replicas", v);
+        }
+
+        public Builder batchNorm(String v) {
+            return set("batch_norm", v);
         }
 
         public Builder checkpointDir(Path v) {

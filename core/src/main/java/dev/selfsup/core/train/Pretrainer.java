@@ -20,6 +20,7 @@ import dev.selfsup.core.engine.Versions;
 import dev.selfsup.core.eval.Features;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
+import dev.selfsup.core.method.BatchForward;
 import dev.selfsup.core.method.EpochContext;
 import dev.selfsup.core.method.MethodContext;
 import dev.selfsup.core.method.MethodResources;
@@ -29,6 +30,7 @@ import dev.selfsup.core.method.StepContext;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.optim.GradientOptimizer;
 import dev.selfsup.core.optim.LearningRateSchedule;
+import dev.selfsup.core.parallel.DataParallel;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -60,6 +62,10 @@ public final class Pretrainer implements AutoCloseable {
     private final PretrainConfig config;
     private final ImageDataset data;
     private final Device device;
+    private final List<Device> devices;
+    /** Null on one device. */
+    private final DataParallel parallel;
+
     private final NDManager manager;
     private final SslMethod method;
     private final GradientOptimizer optimizer;
@@ -88,7 +94,8 @@ public final class Pretrainer implements AutoCloseable {
     public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std, MethodResources resources) {
         this.config = config;
         this.data = data;
-        this.device = Devices.choose(config.device());
+        this.devices = Devices.chooseAll(config.device(), config.replicas());
+        this.device = devices.get(0);
         this.stepsPerEpoch = config.stepsPerEpoch(data.size());
         this.totalSteps = config.totalSteps(data.size());
         if (data.size() < config.batchSize()) {
@@ -108,6 +115,8 @@ public final class Pretrainer implements AutoCloseable {
                 new MethodContext(spec, data, resources, config.seed(), config.batchSize()));
         method.prepare(data, manager);
         method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
+        this.parallel =
+                devices.size() > 1 ? new DataParallel(devices, "sync".equals(config.batchNorm()), manager) : null;
         this.optimizer = GradientOptimizer.create(
                 config.optimizer(), config.momentum(), config.weightDecay(), config.clipNorm());
         optimizer.init(method.trainable().getParameters(), manager);
@@ -176,8 +185,19 @@ public final class Pretrainer implements AutoCloseable {
         return method;
     }
 
+    /** The first device: where the batch, the loss and the master parameters live. */
     public Device device() {
         return device;
+    }
+
+    /** Where the run trains, for people and provenance: "cpu()", or "2 replicas on [gpu(0), gpu(1)]". */
+    public String deviceLabel() {
+        return devices.size() == 1 ? device.toString() : devices.size() + " replicas on " + devices;
+    }
+
+    /** One device per data-parallel replica (one device when the run is not data-parallel). */
+    public List<Device> devices() {
+        return devices;
     }
 
     public NDManager manager() {
@@ -219,7 +239,7 @@ public final class Pretrainer implements AutoCloseable {
                 Versions.selfsup(),
                 Versions.djl(),
                 Versions.engine(),
-                device.toString(),
+                deviceLabel(),
                 Instant.now());
     }
 
@@ -239,7 +259,8 @@ public final class Pretrainer implements AutoCloseable {
         for (PretrainListener l : listeners) {
             l.onStart(step, totalSteps);
         }
-        ParameterStore ps = new ParameterStore(manager, false);
+        ParameterStore ps = parallel == null ? new ParameterStore(manager, false) : parallel.parameters();
+        BatchForward batchForward = parallel == null ? BatchForward.ONE_DEVICE : parallel;
         NDArray lossSum = manager.zeros(new Shape());
         int lossCount = 0;
         double lastLoss = Double.NaN;
@@ -272,13 +293,26 @@ public final class Pretrainer implements AutoCloseable {
                     BatchLoader.Batch batch = loader.nextBatch(stepManager, device);
                     NDArray images = batch.images();
                     StepContext ctx = new StepContext(
-                            ps, StepContext.random(config.seed(), step), step, batch.indices(), batch.views());
+                            ps,
+                            StepContext.random(config.seed(), step),
+                            step,
+                            batch.indices(),
+                            batch.views(),
+                            batchForward);
+                    if (parallel != null) {
+                        // Before the forward pass rather than after the update: a method may change the master
+                        // parameters between steps (DeepCluster re-initialises its classifier each epoch).
+                        parallel.broadcast();
+                    }
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);
                         gc.backward(loss);
                     }
                     GradMode.disableOnThisThread();
+                    if (parallel != null) {
+                        parallel.reduceGradients();
+                    }
                     optimizer.step(lr);
                     method.afterStep(ctx);
                     lossSum.addi(loss.stopGradient());
@@ -472,6 +506,9 @@ public final class Pretrainer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (parallel != null) {
+            parallel.close();
+        }
         method.release();
         manager.close();
     }

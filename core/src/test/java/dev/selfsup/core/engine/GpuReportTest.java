@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The causes of a missing GPU, each with its fix, decided without a GPU (the flavour and the driver forced). */
@@ -44,6 +45,17 @@ class GpuReportTest {
     }
 
     @Test
+    void theCudaBuildOnAHostWithoutAGpuLoadsItsCpuFlavourAndStillKnowsItIsTheCudaBuild() {
+        GpuReport r = new GpuReport("cpu", "", 0, List.of("cpu", "cu121"));
+        assertTrue(r.cudaBuild());
+        assertEquals("cu121", r.cudaFlavor());
+        assertEquals("12.1", r.cudaRuntime());
+        String m = r.explainNoGpu("gpu", 0);
+        assertTrue(m.contains("to this cu121 build"), m);
+        assertTrue(m.contains("NVIDIA Container Toolkit"), m);
+    }
+
+    @Test
     void theDriverVersionIsReadFromTheKernelModuleLine() {
         String proc = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n"
                 + "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n";
@@ -58,6 +70,7 @@ class GpuReportTest {
     void thisMachineRunsTheCpuBuildAndAskingForAGpuIsRefusedWithTheReason() {
         GpuReport here = GpuReport.current();
         assertEquals("cpu", here.flavor(), "the default build carries the CPU natives");
+        assertEquals(List.of("cpu"), here.carried(), "and no others");
         assertFalse(here.cudaBuild());
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> Devices.choose("gpu"));
         assertTrue(e.getMessage().contains("this is the CPU build"), e.getMessage());

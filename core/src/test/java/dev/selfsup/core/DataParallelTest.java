@@ -1,0 +1,224 @@
+package dev.selfsup.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.training.ParameterStore;
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.nn.BatchNorm;
+import dev.selfsup.core.train.PretrainConfig;
+import dev.selfsup.core.train.PretrainListener;
+import dev.selfsup.core.train.PretrainResult;
+import dev.selfsup.core.train.Pretrainer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Data-parallel training proven on the CPU: N replicas (real copies of the parameters, each in its own thread) with
+ * synchronised batch norm compute the same losses and end with the same parameters as one device on the whole
+ * batch; per-replica batch norm really is per replica; a data-parallel run resumes exactly.
+ */
+class DataParallelTest {
+    @TempDir
+    Path dir;
+
+    private static final Map<String, Object> SMALL_SETTINGS =
+            Map.of("projection_hidden", 16, "projection_dim", 8, "queue_size", 32, "clusters", 8, "pca_dim", 8);
+
+    /** Plain SGD: its update is linear in the gradient, so a rounding difference stays a rounding difference. */
+    private static PretrainConfig config(String method, int replicas, String batchNorm, long steps, Path ckpt) {
+        PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder()
+                .depth(1)
+                .width(4)
+                .batchSize(16)
+                .steps(steps)
+                .device("cpu")
+                .replicas(replicas)
+                .batchNorm(batchNorm)
+                .optimizer("sgd")
+                .learningRate(0.05f)
+                .warmupEpochs(0)
+                .logEverySteps(1)
+                .seed(7)
+                .checkpointDir(ckpt)
+                .checkpointEverySteps(4);
+        for (String key : Methods.get(method).settingKeys()) {
+            if (SMALL_SETTINGS.containsKey(key)) {
+                b.setting(key, SMALL_SETTINGS.get(key));
+            }
+        }
+        return b.build();
+    }
+
+    /** A finished run: its loss at every step and its parameters and method state at the end. */
+    private record Outcome(List<Double> losses, List<float[]> params, List<float[]> initial) {}
+
+    private static Outcome train(PretrainConfig c, ImageDataset data) throws IOException {
+        float[][] st = Pretrainer.channelStats(data);
+        try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
+            List<float[]> initial = PretrainerTest.params(t);
+            List<Double> losses = new ArrayList<>();
+            t.addListener(new PretrainListener() {
+                @Override
+                public void onProgress(Progress p) {
+                    losses.add(p.loss());
+                }
+            });
+            assertEquals(PretrainResult.Status.FINISHED, t.run().status());
+            return new Outcome(losses, PretrainerTest.params(t), initial);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"simclr", "moco-v2", "rotation"})
+    void replicasWithSynchronisedBatchNormEqualOneDevice(String method) throws IOException {
+        ImageDataset data = PretrainerTest.tiny();
+        Outcome one = train(config(method, 1, "sync", 3, null), data);
+        for (int replicas : new int[] {2, 4}) {
+            Outcome many = train(config(method, replicas, "sync", 3, null), data);
+            assertEquals(3, many.losses().size());
+            for (int s = 0; s < 3; s++) {
+                double a = one.losses().get(s);
+                double b = many.losses().get(s);
+                assertEquals(a, b, 1e-5 * Math.max(1, Math.abs(a)), method + " x" + replicas + " loss at step " + s);
+            }
+            int changed = 0;
+            for (int i = 0; i < one.params().size(); i++) {
+                assertArrayEquals(
+                        one.params().get(i), many.params().get(i), 2e-5f, method + " x" + replicas + " array " + i);
+                if (!java.util.Arrays.equals(one.params().get(i), one.initial().get(i))) {
+                    changed++;
+                }
+            }
+            assertTrue(changed > one.params().size() / 2, "the steps moved most arrays: " + changed);
+        }
+    }
+
+    @Test
+    void perReplicaBatchNormNormalisesEachShareOnItsOwn() throws IOException {
+        // MoCo v2 with per-replica batch norm and shuffled keys is a different computation from one device: if the
+        // losses matched, the shards would not really be normalised apart.
+        ImageDataset data = PretrainerTest.tiny();
+        Outcome one = train(config("moco-v2", 1, "per-device", 2, null), data);
+        Outcome two = train(config("moco-v2", 2, "per-device", 2, null), data);
+        double a = one.losses().get(0);
+        double b = two.losses().get(0);
+        assertTrue(Double.isFinite(b));
+        assertTrue(Math.abs(a - b) > 1e-4, "per-replica statistics change the loss: " + a + " vs " + b);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"simclr", "moco-v2"})
+    void dataParallelRunResumesExactly(String method) throws IOException {
+        ImageDataset data = PretrainerTest.tiny();
+        float[][] st = Pretrainer.channelStats(data);
+        String bn = "moco-v2".equals(method) ? "per-device" : "sync";
+        List<float[]> straight =
+                train(config(method, 2, bn, 8, dir.resolve("a")), data).params();
+        PretrainConfig cb = config(method, 2, bn, 8, dir.resolve("b"));
+        try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1])) {
+            b.addListener(new PretrainListener() {
+                @Override
+                public void onStep(long step, double s, double w, int images) {
+                    if (step == 5) {
+                        b.cancel();
+                    }
+                }
+            });
+            assertEquals(PretrainResult.Status.CANCELLED, b.run().status());
+        }
+        List<float[]> resumed = train(cb, data).params();
+        for (int i = 0; i < straight.size(); i++) {
+            assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, method + " array " + i);
+        }
+    }
+
+    @Test
+    void provenanceRecordsTheReplicas() throws IOException {
+        ImageDataset data = PretrainerTest.tiny();
+        float[][] st = Pretrainer.channelStats(data);
+        try (Pretrainer t = new Pretrainer(config("rotation", 2, "sync", 1, null), data, st[0], st[1])) {
+            assertEquals(2, t.devices().size());
+            assertEquals(2, t.provenance().hyperparameters().get("replicas"));
+            assertEquals("sync", t.provenance().hyperparameters().get("batch_norm"));
+            assertTrue(
+                    t.provenance().device().startsWith("2 replicas"),
+                    t.provenance().device());
+        }
+    }
+
+    @Test
+    void settingsThatCannotSplitAreRefusedByName() {
+        var e = assertThrows(IllegalArgumentException.class, () -> config("jigsaw", 2, "sync", 1, null));
+        assertTrue(e.getMessage().startsWith("replicas"), e.getMessage());
+        assertTrue(e.getMessage().contains("simclr"), e.getMessage());
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> PretrainConfig.defaults("simclr").toBuilder()
+                        .batchSize(18)
+                        .replicas(4)
+                        .build());
+        assertTrue(e.getMessage().startsWith("batch_size"), e.getMessage());
+        e = assertThrows(
+                IllegalArgumentException.class,
+                () -> PretrainConfig.defaults("simclr").toBuilder()
+                        .batchNorm("global")
+                        .build());
+        assertTrue(e.getMessage().startsWith("batch_norm"), e.getMessage());
+        assertEquals("sync", PretrainConfig.defaults("simclr").batchNorm());
+        assertEquals("per-device", PretrainConfig.defaults("moco-v2").batchNorm());
+        assertEquals(List.of(Devices.chooseAll("cpu", 3).get(0)), List.of(ai.djl.Device.cpu()));
+    }
+
+    @Test
+    void batchNormAloneIsTheEngineKernelWithDjlsNames() {
+        try (NDManager m = NDManager.newBaseManager()) {
+            SequentialBlock ours = new SequentialBlock().add(new BatchNorm());
+            SequentialBlock djl =
+                    new SequentialBlock().add(ai.djl.nn.norm.BatchNorm.builder().build());
+            Shape in = new Shape(6, 3, 4, 4);
+            ours.initialize(m, DataType.FLOAT32, in);
+            djl.initialize(m, DataType.FLOAT32, in);
+            List<String> ourNames = new ArrayList<>();
+            ours.getParameters().forEach(p -> ourNames.add(p.getKey()));
+            List<String> djlNames = new ArrayList<>();
+            djl.getParameters().forEach(p -> djlNames.add(p.getKey()));
+            assertEquals(djlNames, ourNames);
+            NDArray x = m.randomNormal(in);
+            ParameterStore ps = new ParameterStore(m, false);
+            for (boolean training : new boolean[] {true, false}) {
+                float[] a = ours.forward(ps, new NDList(x), training)
+                        .singletonOrThrow()
+                        .toFloatArray();
+                float[] b = djl.forward(ps, new NDList(x), training)
+                        .singletonOrThrow()
+                        .toFloatArray();
+                assertArrayEquals(b, a, 0f, "training " + training);
+            }
+            for (int i = 0; i < 4; i++) {
+                assertArrayEquals(
+                        djl.getParameters().get(i).getValue().getArray().toFloatArray(),
+                        ours.getParameters().get(i).getValue().getArray().toFloatArray(),
+                        0f,
+                        djlNames.get(i));
+            }
+        }
+    }
+}

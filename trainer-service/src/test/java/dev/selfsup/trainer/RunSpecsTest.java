@@ -143,7 +143,7 @@ class RunSpecsTest {
         assertEquals(dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_PER_DEVICE, effective.getBatchNorm());
         assertInvalid(spec("jigsaw").toBuilder().setReplicas(2).build(), "replicas: jigsaw trains on one device only");
         assertInvalid(
-                spec("simclr").toBuilder().setReplicas(3).setBatchSize(256).build(),
+                spec("moco-v2").toBuilder().setReplicas(3).setBatchSize(256).build(),
                 "batch_size: 256 does not split evenly over 3 replicas");
         assertInvalid(spec("simclr").toBuilder().setReplicas(0).build(), "replicas: must be between 1 and 64");
         assertInvalid(spec("simclr").toBuilder().setBatchNormValue(9).build(), "batch_norm: unknown value");

@@ -456,12 +456,17 @@ class TrainerServiceTest {
 
     @Test
     void aRunSplitOverTwoReplicasTrainsAndSaysWhereItRan() throws Exception {
-        Run run = trainer.startRun(tinySpec(6).setName("dp").setReplicas(2).build());
+        Run run = trainer.startRun(tinySpec(6)
+                .setName("dp")
+                .setMethod(Method.METHOD_MOCO_V2)
+                .setQueueSize(64)
+                .setReplicas(2)
+                .build());
         assertEquals(2, run.getSpec().getReplicas());
         assertEquals(
-                dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_SYNC,
+                dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_PER_DEVICE,
                 run.getSpec().getBatchNorm(),
-                "SimCLR's batch norm spans the replicas unless asked otherwise");
+                "MoCo v2's batch norm is per replica, with shuffled keys, unless asked otherwise");
         Watcher w = watch(run.getRunId());
         assertTrue(w.done.await(120, TimeUnit.SECONDS));
         Run last = w.lastRun();

@@ -27,7 +27,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * The GPU smoke test: checks which GPUs the engine sees, trains MoCo v2 with ResNet-18 on 32 px images (CIFAR-10 when
+ * The GPU smoke test: checks which GPUs the engine sees, trains SimCLR with ResNet-18 on 32 px images (CIFAR-10 when
  * its binary files are given, else generated pictures) for a fixed number of steps on one device and then on all of
  * them (data-parallel, a fixed batch per device), and prints one JSON line: the GPUs, images/s per device count, the
  * scaling efficiency, the peak device memory and the loss after the steps. Without a GPU the same path runs on the CPU
@@ -36,7 +36,7 @@ import picocli.CommandLine.Option;
 @Command(
         name = "gpu-smoke",
         mixinStandardHelpOptions = true,
-        description = "Train MoCo v2/ResNet-18 on one GPU, then on all; print one JSON line.")
+        description = "Train SimCLR/ResNet-18 on one GPU, then on all; print one JSON line.")
 public final class GpuSmoke implements Callable<Integer> {
     private static final List<String> CIFAR10_CLASSES =
             List.of("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck");
@@ -97,7 +97,7 @@ public final class GpuSmoke implements Callable<Integer> {
         line.put("flavor", engine.flavor());
         line.put("cuda", engine.cudaVersion());
         line.put("driver", engine.driverVersion());
-        line.put("model", "moco-v2/" + backbone);
+        line.put("model", "simclr/" + backbone);
         line.put("data", data.name());
         line.put("image_size", data.height());
         line.put("batch_per_device", perDevice);
@@ -118,7 +118,7 @@ public final class GpuSmoke implements Callable<Integer> {
 
     private Map<String, Object> run(ImageDataset data, boolean onGpu, int replicas, int perDevice, int timed)
             throws Exception {
-        PretrainConfig c = PretrainConfig.defaults("moco-v2").toBuilder()
+        PretrainConfig c = PretrainConfig.defaults("simclr").toBuilder()
                 .backboneAtDefaults(backbone)
                 .batchSize(perDevice * replicas)
                 .steps(warmupSteps + timed)

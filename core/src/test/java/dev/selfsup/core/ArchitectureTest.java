@@ -1,5 +1,9 @@
 package dev.selfsup.core;
 
+import static com.tngtech.archunit.core.domain.JavaCall.Predicates.target;
+import static com.tngtech.archunit.core.domain.properties.HasName.Predicates.nameMatching;
+import static com.tngtech.archunit.core.domain.properties.HasOwner.Predicates.With.owner;
+import static com.tngtech.archunit.core.domain.properties.HasParameterTypes.Predicates.rawParameterTypes;
 import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 
@@ -8,7 +12,10 @@ import com.tngtech.archunit.junit.AnalyzeClasses;
 import com.tngtech.archunit.junit.ArchTest;
 import com.tngtech.archunit.lang.ArchRule;
 
-/** The shape of core: it holds the learning and knows nothing of services, and its packages form no cycle. */
+/**
+ * The shape of core: it holds the learning and knows nothing of services, its packages form no cycle, and it
+ * multiplies and divides arrays by plain numbers only through {@link dev.selfsup.core.engine.Scalars}.
+ */
 @AnalyzeClasses(packages = "dev.selfsup.core", importOptions = ImportOption.DoNotIncludeTests.class)
 class ArchitectureTest {
     @ArchTest
@@ -30,4 +37,16 @@ class ArchitectureTest {
     @ArchTest
     static final ArchRule packagesFormNoCycles =
             slices().matching("dev.selfsup.core.(*)..").should().beFreeOfCycles();
+
+    @ArchTest
+    static final ArchRule numbersGoThroughScalars = noClasses()
+            .that()
+            .doNotHaveFullyQualifiedName("dev.selfsup.core.engine.Scalars")
+            .should()
+            .callMethodWhere(target(owner(nameMatching(
+                            "ai\\.djl\\.(ndarray\\.NDArray|ndarray\\.NDArrays|pytorch\\.engine\\.PtNDArray)")))
+                    .and(target(nameMatching("(mul|div|pow|maximum|minimum|rdiv|rpow)i?")))
+                    .and(target(rawParameterTypes(Number.class))))
+            .because("DJL keeps such a number in a Java buffer that the backward pass may read after it is freed; "
+                    + "Scalars holds it in engine memory (ScalarLifetimeTest)");
 }

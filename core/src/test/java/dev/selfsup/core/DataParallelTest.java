@@ -87,7 +87,7 @@ class DataParallelTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"moco-v2", "rotation"})
+    @ValueSource(strings = {"simclr", "moco-v2", "rotation"})
     void replicasWithSynchronisedBatchNormEqualOneDevice(String method) throws IOException {
         ImageDataset data = PretrainerTest.tiny();
         Outcome one = train(config(method, 1, "sync", 3, null), data);
@@ -125,11 +125,11 @@ class DataParallelTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"moco-v2", "rotation"})
+    @ValueSource(strings = {"simclr", "moco-v2", "rotation"})
     void dataParallelRunResumesExactly(String method) throws IOException {
         ImageDataset data = PretrainerTest.tiny();
         float[][] st = Pretrainer.channelStats(data);
-        String bn = "moco-v2".equals(method) ? "per-device" : "sync";
+        String bn = PretrainConfig.defaults(method).batchNorm();
         List<float[]> straight =
                 train(config(method, 2, bn, 8, dir.resolve("a")), data).params();
         PretrainConfig cb = config(method, 2, bn, 8, dir.resolve("b"));

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import com.google.protobuf.ByteString;
 import dev.selfsup.client.Roles;
 import dev.selfsup.core.data.ImageCodec;
+import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
 import dev.selfsup.core.tokenizer.VqTokenizer;
@@ -185,9 +186,7 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
         DecodeResponse.Builder out = DecodeResponse.newBuilder();
         try (NDManager m = NDManager.newBaseManager(registryDevice(e))) {
             NDArray tokens = m.create(ids, new Shape(n, g, g));
-            byte[] chw = e.tokenizer()
-                    .decode(tokens)
-                    .mul(255f)
+            byte[] chw = Scalars.mul(e.tokenizer().decode(tokens), 255f)
                     .round()
                     .clip(0f, 255f)
                     .toType(DataType.UINT8, false)

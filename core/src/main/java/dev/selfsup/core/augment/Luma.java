@@ -2,6 +2,7 @@ package dev.selfsup.core.augment;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import dev.selfsup.core.engine.Scalars;
 
 /** Grey levels of a batch, with the ITU-R 601 weights torchvision uses. */
 final class Luma {
@@ -16,6 +17,6 @@ final class Luma {
         NDArray r = images.get(new NDIndex(":, 0:1"));
         NDArray g = images.get(new NDIndex(":, 1:2"));
         NDArray b = images.get(new NDIndex(":, 2:3"));
-        return r.mul(0.299f).addi(g.mul(0.587f)).addi(b.mul(0.114f));
+        return Scalars.mul(r, 0.299f).addi(Scalars.mul(g, 0.587f)).addi(Scalars.mul(b, 0.114f));
     }
 }

@@ -3,6 +3,7 @@ package dev.selfsup.core.augment;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 import java.util.Random;
 
 /**
@@ -119,7 +120,7 @@ public final class RandomResizedCrop implements Augmentation {
         // Source coordinate of output pixel centre o (align_corners=False), clamped to the box: the resize sees
         // only the cropped pixels, as torchvision's crop-then-resize does.
         NDArray src = o.add(0.5f)
-                .mul(length.div(out))
+                .mul(Scalars.div(length, out))
                 .addi(start)
                 .subi(0.5f)
                 .maximum(start)

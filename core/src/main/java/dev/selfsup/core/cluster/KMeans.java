@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 import java.util.SplittableRandom;
 
 /**
@@ -95,10 +96,9 @@ public final class KMeans {
             int to = Math.min(n, from + chunk);
             try (NDScope scope = new NDScope()) {
                 NDArray p = points.get(from + ":" + to);
-                NDArray d2 =
-                        norms.get(from + ":" + to).add(cNorms).subi(p.matMul(ct).muli(2f));
+                NDArray d2 = norms.get(from + ":" + to).add(cNorms).subi(Scalars.muli(p.matMul(ct), 2f));
                 NDArray best = d2.argMin(1).toType(DataType.INT32, false);
-                NDArray min = d2.min(new int[] {1}).maximum(0f).sum();
+                NDArray min = Scalars.maximum(d2.min(new int[] {1}), 0f).sum();
                 System.arraycopy(best.toIntArray(), 0, labels, from, to - from);
                 inertia += min.getFloat();
             }
@@ -121,9 +121,8 @@ public final class KMeans {
         for (int j = 1; j < k; j++) {
             try (NDScope scope = new NDScope()) {
                 NDArray cj = tmp.create(row, new Shape(d, 1)).toDevice(points.getDevice(), false);
-                NDArray dist = norms.add(cj.square().sum())
-                        .subi(points.matMul(cj).muli(2f))
-                        .maximum(0f)
+                NDArray dist = Scalars.maximum(
+                                norms.add(cj.square().sum()).subi(Scalars.muli(points.matMul(cj), 2f)), 0f)
                         .reshape(-1);
                 NDArray next = nearest == null ? dist : nearest.minimum(dist);
                 NDScope.unregister(next);

@@ -3,6 +3,7 @@ package dev.selfsup.core.cluster;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 import java.util.Arrays;
 import java.util.Comparator;
 import org.ejml.data.DMatrixRMaj;
@@ -40,7 +41,7 @@ public final class Pca {
         try (NDManager tmp = manager.newSubManager()) {
             NDArray centred = x.sub(mean);
             centred.attach(tmp);
-            NDArray c = centred.transpose().matMul(centred).divi(Math.max(1, n - 1));
+            NDArray c = Scalars.divi(centred.transpose().matMul(centred), Math.max(1, n - 1));
             c.attach(tmp);
             cov = c.toFloatArray();
         }

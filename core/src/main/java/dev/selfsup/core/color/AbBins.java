@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Scalars;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -164,7 +165,7 @@ public final class AbBins {
                 .min(new int[] {1}, true)
                 .neg();
         NDArray near = d2.lte(kth).toType(DataType.FLOAT32, false);
-        NDArray g = d2.div(-2f * 25f).exp().muli(near);
+        NDArray g = Scalars.div(d2, -2f * 25f).exp().muli(near);
         return g.divi(g.sum(new int[] {1}, true).addi(1e-12f));
     }
 
@@ -181,7 +182,7 @@ public final class AbBins {
      * and the mode (T → 0, patchy).
      */
     public NDArray annealedMean(NDArray logits, float temperature) {
-        NDArray p = logits.div(temperature).softmax(1);
+        NDArray p = Scalars.div(logits, temperature).softmax(1);
         return p.matMul(centres(logits.getManager(), logits));
     }
 
@@ -190,6 +191,6 @@ public final class AbBins {
         NDArray cross = ab.matMul(c.transpose()); // [N, Q]
         NDArray aa = ab.square().sum(new int[] {1}, true);
         NDArray cc = c.square().sum(new int[] {1}).reshape(1, -1);
-        return aa.add(cc).subi(cross.muli(2f)).maximum(0f);
+        return Scalars.maximum(aa.add(cc).subi(Scalars.muli(cross, 2f)), 0f);
     }
 }

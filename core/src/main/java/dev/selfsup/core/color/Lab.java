@@ -3,6 +3,7 @@ package dev.selfsup.core.color;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import dev.selfsup.core.engine.Scalars;
 
 /**
  * CIE L*a*b* (D65 white, sRGB primaries) for batches of images, as tensor operations on their device, and for
@@ -30,24 +31,24 @@ public final class Lab {
     public static NDArray fromRgb(NDArray rgb) {
         NDArray lin = toLinear(rgb.clip(0f, 1f));
         NDArray[] xyz = mix(lin, RGB_TO_XYZ);
-        NDArray fx = f(xyz[0].divi((float) XN));
-        NDArray fy = f(xyz[1].divi((float) YN));
-        NDArray fz = f(xyz[2].divi((float) ZN));
-        NDArray l = fy.mul(116f).subi(16f);
-        NDArray a = fx.sub(fy).muli(500f);
-        NDArray b = fy.sub(fz).muli(200f);
+        NDArray fx = f(Scalars.divi(xyz[0], (float) XN));
+        NDArray fy = f(Scalars.divi(xyz[1], (float) YN));
+        NDArray fz = f(Scalars.divi(xyz[2], (float) ZN));
+        NDArray l = Scalars.mul(fy, 116f).subi(16f);
+        NDArray a = Scalars.muli(fx.sub(fy), 500f);
+        NDArray b = Scalars.muli(fy.sub(fz), 200f);
         return NDArrays.concat(new NDList(l, a, b), 1);
     }
 
     /** Lab {@code [B, 3, H, W]} to sRGB in [0, 1] (out-of-gamut colours are clipped). */
     public static NDArray toRgb(NDArray lab) {
         NDArray l = lab.get(":, 0:1");
-        NDArray fy = l.add(16f).divi(116f);
-        NDArray fx = fy.add(lab.get(":, 1:2").div(500f));
-        NDArray fz = fy.sub(lab.get(":, 2:3").div(200f));
-        NDArray x = fInverse(fx).muli((float) XN);
-        NDArray y = fInverse(fy).muli((float) YN);
-        NDArray z = fInverse(fz).muli((float) ZN);
+        NDArray fy = Scalars.divi(l.add(16f), 116f);
+        NDArray fx = fy.add(Scalars.div(lab.get(":, 1:2"), 500f));
+        NDArray fz = fy.sub(Scalars.div(lab.get(":, 2:3"), 200f));
+        NDArray x = Scalars.muli(fInverse(fx), (float) XN);
+        NDArray y = Scalars.muli(fInverse(fy), (float) YN);
+        NDArray z = Scalars.muli(fInverse(fz), (float) ZN);
         NDArray[] rgbLinear = mix(NDArrays.concat(new NDList(x, y, z), 1), XYZ_TO_RGB);
         return fromLinear(NDArrays.concat(new NDList(rgbLinear), 1).clip(0f, 1f));
     }
@@ -56,30 +57,30 @@ public final class Lab {
     public static NDArray lightness(NDArray rgb) {
         NDArray lin = toLinear(rgb.clip(0f, 1f));
         NDArray y = mix(lin, RGB_TO_XYZ)[1];
-        return f(y).muli(1.16f).subi(0.16f);
+        return Scalars.muli(f(y), 1.16f).subi(0.16f);
     }
 
     private static NDArray toLinear(NDArray c) {
-        NDArray low = c.div(12.92f);
-        NDArray high = c.add(0.055f).divi(1.055f).powi(2.4f);
+        NDArray low = Scalars.div(c, 12.92f);
+        NDArray high = Scalars.powi(Scalars.divi(c.add(0.055f), 1.055f), 2.4f);
         return NDArrays.where(c.lte(0.04045f), low, high);
     }
 
     private static NDArray fromLinear(NDArray c) {
-        NDArray low = c.mul(12.92f);
-        NDArray high = c.pow(1f / 2.4f).muli(1.055f).subi(0.055f);
+        NDArray low = Scalars.mul(c, 12.92f);
+        NDArray high = Scalars.muli(Scalars.pow(c, 1f / 2.4f), 1.055f).subi(0.055f);
         return NDArrays.where(c.lte(0.0031308f), low, high);
     }
 
     private static NDArray f(NDArray t) {
-        NDArray cube = t.clip(0f, Float.MAX_VALUE).pow(1f / 3f);
-        NDArray linear = t.div((float) (3 * DELTA * DELTA)).addi((float) (4.0 / 29.0));
+        NDArray cube = Scalars.pow(t.clip(0f, Float.MAX_VALUE), 1f / 3f);
+        NDArray linear = Scalars.div(t, (float) (3 * DELTA * DELTA)).addi((float) (4.0 / 29.0));
         return NDArrays.where(t.gt((float) (DELTA * DELTA * DELTA)), cube, linear);
     }
 
     private static NDArray fInverse(NDArray u) {
-        NDArray cube = u.pow(3f);
-        NDArray linear = u.sub((float) (4.0 / 29.0)).muli((float) (3 * DELTA * DELTA));
+        NDArray cube = Scalars.pow(u, 3f);
+        NDArray linear = Scalars.muli(u.sub((float) (4.0 / 29.0)), (float) (3 * DELTA * DELTA));
         return NDArrays.where(u.gt((float) DELTA), cube, linear);
     }
 
@@ -90,7 +91,9 @@ public final class Lab {
         NDArray c2 = x.get(":, 2:3");
         NDArray[] out = new NDArray[3];
         for (int r = 0; r < 3; r++) {
-            out[r] = c0.mul((float) m[r][0]).addi(c1.mul((float) m[r][1])).addi(c2.mul((float) m[r][2]));
+            out[r] = Scalars.mul(c0, (float) m[r][0])
+                    .addi(Scalars.mul(c1, (float) m[r][1]))
+                    .addi(Scalars.mul(c2, (float) m[r][2]));
         }
         return out;
     }

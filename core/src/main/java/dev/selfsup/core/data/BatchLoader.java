@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.engine.EngineThreads;
+import dev.selfsup.core.engine.Scalars;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
 import java.util.List;
@@ -199,7 +200,7 @@ public final class BatchLoader implements AutoCloseable {
         // The uint8 array wraps the host buffer without a copy; toType copies, after which the buffer is free.
         NDArray bytes = manager.create(hb.bytes(), shape, DataType.UINT8);
         NDArray onDevice = device.equals(bytes.getDevice()) ? bytes : bytes.toDevice(device, false);
-        NDArray floats = onDevice.toType(DataType.FLOAT32, true).divi(255f);
+        NDArray floats = Scalars.divi(onDevice.toType(DataType.FLOAT32, true), 255f);
         if (onDevice != bytes) {
             onDevice.close();
         }

@@ -11,6 +11,7 @@ import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.engine.Scalars;
 import java.nio.ByteBuffer;
 
 /** Frozen features of a dataset: an encoder's representations in inference mode, or the raw pixels. */
@@ -61,7 +62,7 @@ public final class Features {
         data.copyImages(order, from, n, buf);
         buf.flip();
         NDArray bytes = manager.create(buf, new Shape(n, data.channels(), data.height(), data.width()), DataType.UINT8);
-        return bytes.toDevice(device, false).toType(DataType.FLOAT32, false).divi(255f);
+        return Scalars.divi(bytes.toDevice(device, false).toType(DataType.FLOAT32, false), 255f);
     }
 
     /** Labels as an int64 array {@code [N]}. */

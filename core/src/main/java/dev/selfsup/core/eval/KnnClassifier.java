@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
+import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.nn.Losses;
 
 /**
@@ -44,7 +45,7 @@ public final class KnnClassifier {
 
     /** Class scores from the neighbours' similarities and training-row indices, both {@code [M, k]}. */
     private NDArray vote(NDArray similarities, NDArray neighbours, NDArray trainLabels, int classes) {
-        NDArray weights = similarities.div(temperature).exp(); // [M, k]
+        NDArray weights = Scalars.div(similarities, temperature).exp(); // [M, k]
         NDArray neighbourLabels = trainLabels.take(neighbours); // [M, k]
         NDArray votes = neighbourLabels.oneHot(classes, DataType.FLOAT32); // [M, k, classes]
         return votes.mul(weights.expandDims(2)).sum(new int[] {1});

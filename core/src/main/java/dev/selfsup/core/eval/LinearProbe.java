@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 
 /**
  * A linear classifier on frozen, standardised features, trained with softmax cross entropy: the linear
@@ -52,8 +53,8 @@ public final class LinearProbe {
             for (int t = 1; t <= iterations; t++) {
                 try (NDScope step = new NDScope()) {
                     NDArray p = x.matMul(w).addi(b).softmax(1);
-                    NDArray g = p.subi(y).divi(n);
-                    NDArray gw = xT.matMul(g).addi(w.mul(l2));
+                    NDArray g = Scalars.divi(p.subi(y), n);
+                    NDArray gw = xT.matMul(g).addi(Scalars.mul(w, l2));
                     NDArray gb = g.sum(new int[] {0}, true);
                     float c1 = (float) (1 - Math.pow(b1, t));
                     float c2 = (float) (1 - Math.pow(b2, t));
@@ -101,9 +102,11 @@ public final class LinearProbe {
                     sq.addi(x.square().sum(new int[] {0}, true));
                 }
             }
-            NDArray mean = sum.div(n);
-            NDArray std =
-                    sq.div(n).sub(mean.square()).maximum(0).sqrt().add(1e-6).toType(DataType.FLOAT32, false);
+            NDArray mean = Scalars.div(sum, n);
+            NDArray std = Scalars.maximum(Scalars.div(sq, n).sub(mean.square()), 0)
+                    .sqrt()
+                    .add(1e-6)
+                    .toType(DataType.FLOAT32, false);
             mean = mean.toType(DataType.FLOAT32, false);
             NDArray w = m.zeros(new Shape(d, classes), DataType.FLOAT32, m.getDevice());
             NDArray b = m.zeros(new Shape(1, classes), DataType.FLOAT32, m.getDevice());
@@ -127,8 +130,8 @@ public final class LinearProbe {
                                 .get(from + ":" + (from + rows))
                                 .toType(DataType.INT64, false)
                                 .oneHot(classes, DataType.FLOAT32);
-                        NDArray g = x.matMul(w).addi(b).softmax(1).subi(y).divi(rows);
-                        NDArray gw = x.transpose().matMul(g).addi(w.mul(l2));
+                        NDArray g = Scalars.divi(x.matMul(w).addi(b).softmax(1).subi(y), rows);
+                        NDArray gw = x.transpose().matMul(g).addi(Scalars.mul(w, l2));
                         NDArray gb = g.sum(new int[] {0}, true);
                         float c1 = (float) (1 - Math.pow(b1, t));
                         float c2 = (float) (1 - Math.pow(b2, t));
@@ -161,8 +164,8 @@ public final class LinearProbe {
 
     private static void adam(
             NDArray p, NDArray g, NDArray m, NDArray v, float lr, float b1, float b2, float c1, float c2) {
-        m.muli(b1).addi(g.mul(1 - b1));
-        v.muli(b2).addi(g.square().muli(1 - b2));
-        p.subi(m.div(c1).divi(v.div(c2).sqrt().addi(1e-8f)).muli(lr));
+        Scalars.muli(m, b1).addi(Scalars.mul(g, 1 - b1));
+        Scalars.muli(v, b2).addi(Scalars.muli(g.square(), 1 - b2));
+        p.subi(Scalars.muli(Scalars.div(m, c1).divi(Scalars.div(v, c2).sqrt().addi(1e-8f)), lr));
     }
 }

@@ -16,6 +16,7 @@ import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.EpochSampler;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.EngineThreads;
+import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.VisionTransformer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
@@ -198,13 +199,14 @@ public final class Beit extends EncoderMethod {
             ByteBuffer buf = ByteBuffer.allocateDirect(b * data.imageBytes());
             data.copyImages(idx, 0, b, buf);
             buf.flip();
-            NDArray x = m.create(buf, new Shape(b, data.channels(), s, s), DataType.UINT8)
-                    .toType(DataType.FLOAT32, false)
-                    .divi(255f);
+            NDArray x = Scalars.divi(
+                    m.create(buf, new Shape(b, data.channels(), s, s), DataType.UINT8)
+                            .toType(DataType.FLOAT32, false),
+                    255f);
             NDArray v = RandomResizedCrop.crop(x, tops, lefts, hs, ws, s, s);
             NDArray f = m.create(flips, new Shape(b, 1, 1, 1));
             v = v.add(v.flip(3).sub(v).mul(f));
-            view = v.mul(255f)
+            view = Scalars.mul(v, 255f)
                     .round()
                     .clip(0f, 255f)
                     .toType(DataType.UINT8, false)
@@ -247,10 +249,11 @@ public final class Beit extends EncoderMethod {
         int n = vit.gridSize() * vit.gridSize();
         ByteBuffer buf =
                 ByteBuffer.allocateDirect(p.view().length).put(p.view()).flip();
-        NDArray view = m.create(buf, new Shape(b, spec.channels(), s, s), DataType.UINT8)
-                .toDevice(images.getDevice(), false)
-                .toType(DataType.FLOAT32, false)
-                .divi(255f);
+        NDArray view = Scalars.divi(
+                m.create(buf, new Shape(b, spec.channels(), s, s), DataType.UINT8)
+                        .toDevice(images.getDevice(), false)
+                        .toType(DataType.FLOAT32, false),
+                255f);
         NDArray mask = m.create(p.mask(), new Shape(b, n)).toDevice(images.getDevice(), false);
         NDArray target = m.create(p.tokens(), new Shape(b, n)).toDevice(images.getDevice(), false);
         NDArray patches =
@@ -276,7 +279,7 @@ public final class Beit extends EncoderMethod {
         NDArray logp = logits.logSoftmax(-1);
         NDArray picked = logp.gather(targets.toType(DataType.INT64, false).expandDims(-1), -1)
                 .squeeze(-1);
-        return picked.mul(mask).sum().neg().div(mask.sum().maximum(1f));
+        return picked.mul(mask).sum().neg().div(Scalars.maximum(mask.sum(), 1f));
     }
 
     @Override

@@ -12,6 +12,7 @@ import ai.djl.util.Pair;
 import dev.selfsup.core.augment.Augmentation;
 import dev.selfsup.core.config.Records;
 import dev.selfsup.core.data.HostViews;
+import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -195,8 +196,8 @@ public final class MocoV2 extends EncoderMethod {
             }
             NDArray q = p.getKey().getArray();
             NDArray k = p.getValue().getArray();
-            try (NDArray scaled = q.mul(1 - momentum)) {
-                k.muli(momentum).addi(scaled);
+            try (NDArray scaled = Scalars.mul(q, 1 - momentum)) {
+                Scalars.muli(k, momentum).addi(scaled);
             }
         }
     }

@@ -32,7 +32,8 @@ public final class SimClr extends EncoderMethod {
                             s.projectionDim(),
                             s.temperature()))
             // SimCLR normalises over the whole batch of all devices (its TPU code's global batch norm).
-            .withTrainingDefaults(Map.of("batch_norm", "sync"));
+            .withTrainingDefaults(Map.of("batch_norm", "sync"))
+            .withDataParallel();
 
     /**
      * SimCLR's settings. Temperature 0.2 beat 0.5 on Fashion-MNIST in short runs (docs/benchmarks.md).

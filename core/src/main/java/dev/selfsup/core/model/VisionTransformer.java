@@ -14,6 +14,7 @@ import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.NormalInitializer;
 import ai.djl.util.PairList;
+import dev.selfsup.core.engine.Scalars;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -187,7 +188,7 @@ public final class VisionTransformer extends AbstractBlock {
                     .singletonOrThrow()
                     .reshape(b, n, 3, heads, dh)
                     .transpose(2, 0, 3, 1, 4); // [3, B, H, N, dh]
-            NDArray q = qkvOut.get(0).mul((float) (1.0 / Math.sqrt(dh)));
+            NDArray q = Scalars.mul(qkvOut.get(0), (float) (1.0 / Math.sqrt(dh)));
             NDArray k = qkvOut.get(1);
             NDArray v = qkvOut.get(2);
             NDArray attention = q.matMul(k.transpose(0, 1, 3, 2)).softmax(-1); // [B, H, N, N]

@@ -3,6 +3,7 @@ package dev.selfsup.core.nn;
 import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CyclicBarrier;
 
@@ -105,9 +106,9 @@ public final class BatchNormSync {
             Shape broadcast = new Shape(bshape);
 
             // Sums over several axes (the engine's mean takes one axis only), divided by the count.
-            NDArray localMean = x.sum(axes).div((float) count);
+            NDArray localMean = Scalars.div(x.sum(axes), (float) count);
             NDArray localVar =
-                    x.sub(localMean.reshape(broadcast)).square().sum(axes).div((float) count);
+                    Scalars.div(x.sub(localMean.reshape(broadcast)).square().sum(axes), (float) count);
             Stats[] mine = slots[layer & 1];
             layer++;
             mine[index] = new Stats(localMean, localVar, count);
@@ -119,13 +120,13 @@ public final class BatchNormSync {
             }
             NDArray mean = null;
             for (Stats s : mine) {
-                NDArray term = s.mean().toDevice(device, false).mul((float) s.count() / total);
+                NDArray term = Scalars.mul(s.mean().toDevice(device, false), (float) s.count() / total);
                 mean = mean == null ? term : mean.add(term);
             }
             NDArray var = null;
             for (Stats s : mine) {
                 NDArray shift = s.mean().toDevice(device, false).sub(mean).square();
-                NDArray term = s.var().toDevice(device, false).add(shift).mul((float) s.count() / total);
+                NDArray term = Scalars.mul(s.var().toDevice(device, false).add(shift), (float) s.count() / total);
                 var = var == null ? term : var.add(term);
             }
             NDArray y = x.sub(mean.reshape(broadcast))
@@ -134,9 +135,9 @@ public final class BatchNormSync {
                     .add(beta.reshape(broadcast));
             // The running statistics take no part in the graph: detached values, updated in place.
             NDArray m = mean.stopGradient();
-            NDArray v = var.stopGradient().mul(total > 1 ? (float) total / (total - 1) : 1f);
-            runningMean.muli(momentum).addi(m.muli(1 - momentum));
-            runningVar.muli(momentum).addi(v.muli(1 - momentum));
+            NDArray v = Scalars.mul(var.stopGradient(), total > 1 ? (float) total / (total - 1) : 1f);
+            Scalars.muli(runningMean, momentum).addi(Scalars.muli(m, 1 - momentum));
+            Scalars.muli(runningVar, momentum).addi(Scalars.muli(v, 1 - momentum));
             return y;
         }
 

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 
 /** The losses of the contrastive methods, as a few batched array operations each. */
 public final class Losses {
@@ -28,8 +29,8 @@ public final class Losses {
         NDArray z = l2Normalize(NDArrays.concat(new NDList(z1, z2), 0));
         NDManager m = z.getManager();
         // Self-similarity is masked with a large negative number: exp() of it is 0 in float32.
-        NDArray selfMask = m.eye((int) (2 * n)).toDevice(z.getDevice(), false).muli(1e9f);
-        NDArray logits = z.matMul(z.transpose()).divi(temperature).subi(selfMask);
+        NDArray selfMask = Scalars.muli(m.eye((int) (2 * n)).toDevice(z.getDevice(), false), 1e9f);
+        NDArray logits = Scalars.divi(z.matMul(z.transpose()), temperature).subi(selfMask);
         NDArray logProb = logits.logSoftmax(1);
         long[] partner = new long[(int) (2 * n)];
         for (int i = 0; i < 2 * n; i++) {
@@ -50,7 +51,7 @@ public final class Losses {
     public static NDArray infoNce(NDArray q, NDArray k, NDArray queue, float temperature) {
         NDArray pos = q.mul(k).sum(new int[] {1}, true); // [N, 1]
         NDArray neg = q.matMul(queue.transpose()); // [N, K]
-        NDArray logits = NDArrays.concat(new NDList(pos, neg), 1).divi(temperature);
+        NDArray logits = Scalars.divi(NDArrays.concat(new NDList(pos, neg), 1), temperature);
         return logits.logSoftmax(1).get(":, 0").mean().neg();
     }
 

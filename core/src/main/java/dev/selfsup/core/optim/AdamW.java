@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
+import dev.selfsup.core.engine.Scalars;
 
 /**
  * Adam (Kingma and Ba 2015) with bias correction; with {@code decoupled} it is AdamW (Loshchilov and Hutter
@@ -56,16 +57,16 @@ public final class AdamW extends GradientOptimizer {
         NDArray v = state.get(name + "/v");
         boolean decay = weightDecay > 0 && !vector;
         if (decay && !decoupled) {
-            g.addi(w.mul(weightDecay));
+            g.addi(Scalars.mul(w, weightDecay));
         }
-        m.muli(beta1).addi(g.mul(1 - beta1));
-        v.muli(beta2).addi(g.square().muli(1 - beta2));
+        Scalars.muli(m, beta1).addi(Scalars.mul(g, 1 - beta1));
+        Scalars.muli(v, beta2).addi(Scalars.muli(g.square(), 1 - beta2));
         float c1 = (float) (1 - Math.pow(beta1, t));
         float c2 = (float) (1 - Math.pow(beta2, t));
         if (decay && decoupled) {
-            w.muli(1 - lr * weightDecay);
+            Scalars.muli(w, 1 - lr * weightDecay);
         }
-        NDArray denom = v.div(c2).sqrt().addi(eps);
-        w.subi(m.div(denom).muli(lr / c1));
+        NDArray denom = Scalars.div(v, c2).sqrt().addi(eps);
+        w.subi(Scalars.muli(m.div(denom), lr / c1));
     }
 }

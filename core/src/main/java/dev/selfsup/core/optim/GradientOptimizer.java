@@ -7,6 +7,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.util.Pair;
+import dev.selfsup.core.engine.Scalars;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -59,7 +60,7 @@ public abstract class GradientOptimizer {
                 String prefix = p.getKey() + "/";
                 state.forEach((k, v) -> {
                     if (k.startsWith(prefix)) {
-                        v.muli(0);
+                        Scalars.muli(v, 0);
                     }
                 });
             }
@@ -125,7 +126,7 @@ public abstract class GradientOptimizer {
         if (total == null) {
             return;
         }
-        NDArray factor = total.sqrt().addi(1e-6f).pow(-1).muli(clipNorm).minimum(1f);
+        NDArray factor = Scalars.minimum(Scalars.muli(Scalars.pow(total.sqrt().addi(1e-6f), -1), clipNorm), 1f);
         for (NDArray g : grads) {
             g.muli(factor);
         }

@@ -3,6 +3,7 @@ package dev.selfsup.core.optim;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
+import dev.selfsup.core.engine.Scalars;
 
 /**
  * LARS (You et al. 2017) as SimCLR uses it: SGD with momentum where each weight matrix's update is scaled by the
@@ -29,15 +30,15 @@ public final class Lars extends GradientOptimizer {
         NDArray v = state.get(name + "/momentum");
         if (!vector) {
             if (weightDecay > 0) {
-                g.addi(w.mul(weightDecay));
+                g.addi(Scalars.mul(w, weightDecay));
             }
             NDArray wn = w.norm();
             NDArray gn = g.norm();
-            NDArray ratio = wn.mul(eta).divi(gn.add(1e-12f));
+            NDArray ratio = Scalars.mul(wn, eta).divi(gn.add(1e-12f));
             NDArray ok = wn.gt(0f).logicalAnd(gn.gt(0f));
             g.muli(NDArrays.where(ok, ratio, ratio.onesLike()));
         }
-        v.muli(momentum).addi(g);
-        w.subi(v.mul(lr));
+        Scalars.muli(v, momentum).addi(g);
+        w.subi(Scalars.mul(v, lr));
     }
 }

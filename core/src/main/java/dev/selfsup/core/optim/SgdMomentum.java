@@ -2,6 +2,7 @@ package dev.selfsup.core.optim;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.selfsup.core.engine.Scalars;
 
 /** SGD with momentum, as PyTorch computes it: {@code v = mu v + (g + wd w); w -= lr v} (Nesterov optional). */
 public final class SgdMomentum extends GradientOptimizer {
@@ -23,13 +24,13 @@ public final class SgdMomentum extends GradientOptimizer {
     protected void update(String name, NDArray w, NDArray g, float lr, boolean vector) {
         NDArray v = state.get(name + "/momentum");
         if (weightDecay > 0 && !vector) {
-            g.addi(w.mul(weightDecay));
+            g.addi(Scalars.mul(w, weightDecay));
         }
-        v.muli(momentum).addi(g);
+        Scalars.muli(v, momentum).addi(g);
         if (nesterov) {
-            w.subi(g.add(v.mul(momentum)).muli(lr));
+            w.subi(Scalars.muli(g.add(Scalars.mul(v, momentum)), lr));
         } else {
-            w.subi(v.mul(lr));
+            w.subi(Scalars.mul(v, lr));
         }
     }
 }

@@ -45,7 +45,10 @@ public final class DataParallel implements BatchForward, AutoCloseable {
     private final List<Device> devices;
     private final boolean syncBatchNorm;
     private final NDManager manager;
-    private final ExecutorService pool;
+    // One thread per replica, so that a replica's arrays of a step are registered in, and freed by, one scope.
+    private final List<ExecutorService> workers;
+    // Per replica, the scope of the current step's arrays; touched only by that replica's thread.
+    private final NDScope[] stepScopes;
     private final ThreadLocal<Integer> replica = ThreadLocal.withInitial(() -> 0);
     private final ReplicaStore store;
     // Per parameter, its copy on each replica (index 0 unused: replica 0 is the parameter's own array).
@@ -63,7 +66,12 @@ public final class DataParallel implements BatchForward, AutoCloseable {
         this.devices = List.copyOf(devices);
         this.syncBatchNorm = syncBatchNorm;
         this.manager = manager;
-        this.pool = Executors.newFixedThreadPool(devices.size(), EngineThreads.factory("selfsup-replica"));
+        List<ExecutorService> threads = new ArrayList<>(devices.size());
+        for (int i = 0; i < devices.size(); i++) {
+            threads.add(Executors.newSingleThreadExecutor(EngineThreads.factory("selfsup-replica-" + i)));
+        }
+        this.workers = List.copyOf(threads);
+        this.stepScopes = new NDScope[devices.size()];
         this.store = new ReplicaStore(manager);
     }
 
@@ -150,7 +158,7 @@ public final class DataParallel implements BatchForward, AutoCloseable {
     /**
      * Runs {@code task(i)} for every replica i at the same time, each on its own thread with its own parameters
      * and, when asked, in one batch-norm group. The calling thread's grad mode is the workers' too. Arrays a task
-     * makes are freed when it ends, but for its output (the graph keeps what the backward pass needs).
+     * makes, but for its output, are freed by {@link #endStep}.
      */
     private List<NDArray> runOnReplicas(IntFunction<NDArray> task) {
         int n = devices.size();
@@ -159,7 +167,7 @@ public final class DataParallel implements BatchForward, AutoCloseable {
         List<Future<NDArray>> futures = new ArrayList<>(n);
         for (int i = 0; i < n; i++) {
             int index = i;
-            futures.add(pool.submit(() -> runOne(index, task, recording, group)));
+            futures.add(workers.get(i).submit(() -> runOne(index, task, recording, group)));
         }
         List<NDArray> outputs = new ArrayList<>(n);
         // The first failure that is not another replica giving up because of it.
@@ -194,8 +202,11 @@ public final class DataParallel implements BatchForward, AutoCloseable {
     private NDArray runOne(int index, IntFunction<NDArray> task, boolean recording, BatchNormSync group) {
         replica.set(index);
         GradMode.setOnThisThread(recording);
+        if (stepScopes[index] == null) {
+            stepScopes[index] = new NDScope();
+        }
         BatchNormSync.Member member = group == null ? null : group.join(index);
-        try (NDScope scope = new NDScope()) {
+        try {
             NDArray out = task.apply(index);
             if (member != null) {
                 member.close();
@@ -214,6 +225,37 @@ public final class DataParallel implements BatchForward, AutoCloseable {
             }
             GradMode.setOnThisThread(false);
             replica.remove();
+        }
+    }
+
+    /**
+     * Frees the arrays the replicas made during this step. Call it once the step's backward pass and update are
+     * done, never earlier: an array made from Java data (DJL keeps such an array's memory in a Java buffer) may be
+     * needed by the backward pass after its last use in the forward pass, and the engine does not keep that memory
+     * alive on its own.
+     */
+    public void endStep() {
+        List<Future<?>> done = new ArrayList<>(workers.size());
+        for (int i = 0; i < workers.size(); i++) {
+            int index = i;
+            done.add(workers.get(i).submit(() -> {
+                NDScope scope = stepScopes[index];
+                stepScopes[index] = null;
+                if (scope != null) {
+                    scope.close();
+                }
+            }));
+        }
+        for (Future<?> f : done) {
+            try {
+                f.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while freeing a step's arrays", e);
+            } catch (ExecutionException e) {
+                throw new IllegalStateException(
+                        "freeing a step's arrays failed: " + e.getCause().getMessage(), e);
+            }
         }
     }
 
@@ -288,7 +330,13 @@ public final class DataParallel implements BatchForward, AutoCloseable {
 
     @Override
     public void close() {
-        pool.shutdownNow();
+        try {
+            endStep();
+        } finally {
+            for (ExecutorService w : workers) {
+                w.shutdownNow();
+            }
+        }
     }
 
     /** Hands replica 0 the parameters themselves and every other replica its copy. */

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.engine.Scalars;
 import java.nio.ByteBuffer;
 
 /** Tokens from a tokenizer in this process (tests, benchmarks, and runs without a tokenizer-service). */
@@ -30,10 +31,11 @@ public final class LocalTokenSource implements VisualTokenSource {
         try (NDManager m = manager.newSubManager()) {
             ByteBuffer buf =
                     ByteBuffer.allocateDirect(images.length).put(images).flip();
-            NDArray x = m.create(buf, new Shape(count, s.channels(), s.imageSize(), s.imageSize()), DataType.UINT8)
-                    .toDevice(manager.getDevice(), false)
-                    .toType(DataType.FLOAT32, false)
-                    .divi(255f);
+            NDArray x = Scalars.divi(
+                    m.create(buf, new Shape(count, s.channels(), s.imageSize(), s.imageSize()), DataType.UINT8)
+                            .toDevice(manager.getDevice(), false)
+                            .toType(DataType.FLOAT32, false),
+                    255f);
             return tokenizer.tokenize(x).toType(DataType.INT64, false).toLongArray();
         }
     }

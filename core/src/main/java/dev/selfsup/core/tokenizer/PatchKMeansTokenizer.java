@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.cluster.KMeans;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.eval.Features;
 import java.util.SplittableRandom;
 
@@ -75,7 +76,7 @@ public final class PatchKMeansTokenizer implements VisualTokenizer {
             NDArray d = rows.square()
                     .sum(new int[] {1}, true)
                     .add(centroids.square().sum(new int[] {1}).reshape(1, -1))
-                    .subi(rows.matMul(centroids.transpose()).muli(2f));
+                    .subi(Scalars.muli(rows.matMul(centroids.transpose()), 2f));
             NDArray ids = d.argMin(1).reshape(b, g, g);
             NDScope.unregister(ids);
             return ids;

@@ -10,6 +10,7 @@ import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.optim.GradientOptimizer;
 import dev.selfsup.core.optim.LearningRateSchedule;
 import java.util.SplittableRandom;
@@ -135,7 +136,7 @@ public final class TokenizerTrainer {
                         NDArray zq = z.add(q.sub(z).stopGradient());
                         NDArray recon = t.decodeVectors(ps, zq, x.getShape().get(0), true);
                         mse = recon.sub(x).square().mean();
-                        loss = mse.add(z.sub(q).square().mean().mul(c.commitment()));
+                        loss = mse.add(Scalars.mul(z.sub(q).square().mean(), c.commitment()));
                         gc.backward(loss);
                     }
                     GradMode.disableOnThisThread();

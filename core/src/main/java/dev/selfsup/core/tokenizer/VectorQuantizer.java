@@ -7,6 +7,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.cluster.KMeans;
+import dev.selfsup.core.engine.Scalars;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
@@ -90,7 +91,7 @@ public final class VectorQuantizer {
         try (NDScope scope = new NDScope()) {
             NDArray zz = z.square().sum(new int[] {1}, true); // [N, 1]
             NDArray cc = codes.square().sum(new int[] {1}).reshape(1, size); // [1, K]
-            NDArray d = zz.add(cc).subi(z.matMul(codes.transpose()).muli(2f));
+            NDArray d = zz.add(cc).subi(Scalars.muli(z.matMul(codes.transpose()), 2f));
             NDArray ids = d.argMin(1);
             NDScope.unregister(ids);
             return ids;
@@ -162,8 +163,8 @@ public final class VectorQuantizer {
             NDArray onehot = ids.toType(DataType.INT64, false).oneHot(size, DataType.FLOAT32); // [N, K]
             NDArray n = onehot.sum(new int[] {0});
             NDArray s = onehot.transpose().matMul(z);
-            counts.muli(decay).addi(n.muli(1 - decay));
-            sums.muli(decay).addi(s.muli(1 - decay));
+            Scalars.muli(counts, decay).addi(Scalars.muli(n, 1 - decay));
+            Scalars.muli(sums, decay).addi(Scalars.muli(s, 1 - decay));
             float eps = 1e-5f;
             NDArray total = counts.sum();
             NDArray smoothed = counts.add(eps).divi(total.add(size * eps)).muli(total);
@@ -183,7 +184,7 @@ public final class VectorQuantizer {
             int r = rng.nextInt(rows);
             float grace = 2 * deadThreshold; // about 70 steps at γ = 0.99 before it can count as dead again
             try (NDArray row = z.get(r);
-                    NDArray weighted = row.mul(grace)) {
+                    NDArray weighted = Scalars.mul(row, grace)) {
                 codes.set(new NDIndex(k), row);
                 sums.set(new NDIndex(k), weighted);
                 counts.set(new NDIndex(k), grace);

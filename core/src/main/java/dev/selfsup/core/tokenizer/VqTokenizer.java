@@ -11,6 +11,7 @@ import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.training.ParameterStore;
+import dev.selfsup.core.engine.Scalars;
 
 /**
  * A VQ autoencoder over patches: a convolutional encoder maps each {@code p x p} patch (with a 3x3 view of its
@@ -41,7 +42,7 @@ public final class VqTokenizer implements VisualTokenizer {
         int c = spec.channels();
         this.encoder = new SequentialBlock()
                 .add(new LambdaBlock(
-                        l -> new NDList(l.singletonOrThrow().mul(2f).subi(1f)), "centre"))
+                        l -> new NDList(Scalars.mul(l.singletonOrThrow(), 2f).subi(1f)), "centre"))
                 .add(conv(h / 2, 3, 1, 1))
                 .add(Activation.reluBlock())
                 .add(conv(h, p, p, 0))

@@ -316,6 +316,10 @@ public final class Pretrainer implements AutoCloseable {
                     optimizer.step(lr);
                     method.afterStep(ctx);
                     lossSum.addi(loss.stopGradient());
+                } finally {
+                    if (parallel != null) {
+                        parallel.endStep();
+                    }
                 }
                 step++;
                 lossCount++;

@@ -14,6 +14,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
+import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.nn.BatchNorm;
 import dev.selfsup.core.train.PretrainConfig;
@@ -68,11 +69,16 @@ class DataParallelTest {
     }
 
     /** A finished run: its loss at every step and its parameters and method state at the end. */
-    private record Outcome(List<Double> losses, List<float[]> params, List<float[]> initial) {}
+    record Outcome(List<Double> losses, List<float[]> params, List<float[]> initial) {}
 
     private static Outcome train(PretrainConfig c, ImageDataset data) throws IOException {
+        return train(c, data, MethodResources.NONE);
+    }
+
+    /** Trains {@code c} to the end and records its loss at every logged step. */
+    static Outcome train(PretrainConfig c, ImageDataset data, MethodResources resources) throws IOException {
         float[][] st = Pretrainer.channelStats(data);
-        try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
+        try (Pretrainer t = new Pretrainer(c, data, st[0], st[1], resources)) {
             List<float[]> initial = PretrainerTest.params(t);
             List<Double> losses = new ArrayList<>();
             t.addListener(new PretrainListener() {

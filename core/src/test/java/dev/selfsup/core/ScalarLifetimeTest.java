@@ -11,12 +11,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Scalars;
-import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.train.PretrainConfig;
-import dev.selfsup.core.train.PretrainListener;
-import dev.selfsup.core.train.PretrainResult;
-import dev.selfsup.core.train.Pretrainer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
@@ -114,34 +110,20 @@ class ScalarLifetimeTest {
         return Methods.NAMES.stream();
     }
 
-    private record Run(List<Double> losses, List<float[]> params) {}
-
-    private static Run train(String method, int replicas, boolean poisoned) throws Exception {
+    private static DataParallelTest.Outcome train(String method, int replicas, boolean poisoned) throws Exception {
         ImageDataset data = PretrainerTest.dataFor(method);
-        float[][] st = Pretrainer.channelStats(data);
         PretrainConfig c = PretrainerTest.config(method, null).toBuilder()
                 .steps(6)
                 .logEverySteps(1)
                 .replicas(replicas)
                 .build();
-        try (NDManager tokenizers = NDManager.newBaseManager()) {
-            MethodResources resources = PretrainerTest.resourcesFor(data, tokenizers);
-            try (Pretrainer t = new Pretrainer(c, data, st[0], st[1], resources);
-                    Poison poison = poisoned ? new Poison() : null) {
-                List<Double> losses = new ArrayList<>();
-                t.addListener(new PretrainListener() {
-                    @Override
-                    public void onProgress(Progress p) {
-                        losses.add(p.loss());
-                    }
-                });
-                assertEquals(PretrainResult.Status.FINISHED, t.run().status());
-                return new Run(losses, PretrainerTest.params(t));
-            }
+        try (NDManager tokenizers = NDManager.newBaseManager();
+                Poison poison = poisoned ? new Poison() : null) {
+            return DataParallelTest.train(c, data, PretrainerTest.resourcesFor(data, tokenizers));
         }
     }
 
-    private static void assertSame(Run clean, Run poisoned, String what) {
+    private static void assertSame(DataParallelTest.Outcome clean, DataParallelTest.Outcome poisoned, String what) {
         assertEquals(clean.losses(), poisoned.losses(), what + ": losses");
         for (int i = 0; i < clean.params().size(); i++) {
             assertArrayEquals(clean.params().get(i), poisoned.params().get(i), what + ": array " + i);

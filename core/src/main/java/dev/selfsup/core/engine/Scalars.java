@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.jni.JniUtils;
+import java.util.function.BinaryOperator;
 
 /**
  * Arithmetic between an array and a plain number, with the number held in memory the engine owns. This is the
@@ -39,57 +40,48 @@ public final class Scalars {
 
     /** {@code x * value}. */
     public static NDArray mul(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.mul(s);
-        }
+        return apply(x, value, NDArray::mul);
     }
 
     /** {@code x / value}. */
     public static NDArray div(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.div(s);
-        }
+        return apply(x, value, NDArray::div);
     }
 
     /** {@code x} to the power {@code value}. */
     public static NDArray pow(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.pow(s);
-        }
+        return apply(x, value, NDArray::pow);
     }
 
     /** The element-wise maximum of {@code x} and {@code value}. */
     public static NDArray maximum(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.maximum(s);
-        }
+        return apply(x, value, NDArray::maximum);
     }
 
     /** The element-wise minimum of {@code x} and {@code value}. */
     public static NDArray minimum(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.minimum(s);
-        }
+        return apply(x, value, NDArray::minimum);
     }
 
     /** Multiplies {@code x} by {@code value} in place and returns it. */
     public static NDArray muli(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.muli(s);
-        }
+        return apply(x, value, NDArray::muli);
     }
 
     /** Divides {@code x} by {@code value} in place and returns it. */
     public static NDArray divi(NDArray x, double value) {
-        try (NDArray s = of(x, value)) {
-            return x.divi(s);
-        }
+        return apply(x, value, NDArray::divi);
     }
 
     /** Raises {@code x} to the power {@code value} in place and returns it. */
     public static NDArray powi(NDArray x, double value) {
+        return apply(x, value, NDArray::powi);
+    }
+
+    // The number is closed at once, as DJL does; the engine keeps its own reference for the backward pass.
+    private static NDArray apply(NDArray x, double value, BinaryOperator<NDArray> op) {
         try (NDArray s = of(x, value)) {
-            return x.powi(s);
+            return op.apply(x, s);
         }
     }
 }

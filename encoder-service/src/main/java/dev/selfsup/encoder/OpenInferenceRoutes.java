@@ -37,8 +37,8 @@ public class OpenInferenceRoutes {
     @Inject
     OpenInference inference;
 
-    /** The largest JSON body of an infer request. */
-    @ConfigProperty(name = "selfsup.encoder.max-rest-body-bytes", defaultValue = "67108864")
+    /** The largest JSON body of an infer request, counted as it arrives (with or without a Content-Length). */
+    @ConfigProperty(name = "selfsup.encoder.max-rest-body-bytes")
     long maxBodyBytes;
 
     private final EncoderCalls calls = new EncoderCalls();

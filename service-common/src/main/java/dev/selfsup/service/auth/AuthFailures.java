@@ -60,7 +60,15 @@ public class AuthFailures implements AuthExceptionHandlerProvider {
         if (e instanceof ForbiddenException) {
             return Status.PERMISSION_DENIED.withDescription(NEEDS_OPERATOR);
         }
-        // Not authenticated: say why, from what the call sent.
+        return unauthenticated(authorization);
+    }
+
+    /**
+     * UNAUTHENTICATED, saying why from what the call sent.
+     *
+     * @param authorization the call's authorization metadata, or null
+     */
+    Status unauthenticated(String authorization) {
         String why;
         if (authorization == null) {
             why = "this service needs a token: send the metadata 'authorization: Bearer <token>' (the selfsup CLI:"

@@ -8,6 +8,7 @@ import io.quarkus.security.identity.request.TokenAuthenticationRequest;
 import io.quarkus.vertx.http.runtime.security.ChallengeData;
 import io.quarkus.vertx.http.runtime.security.HttpAuthenticationMechanism;
 import io.smallrye.mutiny.Uni;
+import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.RoutingContext;
 import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
@@ -29,6 +30,9 @@ public class BearerTokenAuthentication implements HttpAuthenticationMechanism {
 
     @Inject
     AccessTokens tokens;
+
+    @Inject
+    AuthFailures failures;
 
     @Override
     public Uni<SecurityIdentity> authenticate(RoutingContext context, IdentityProviderManager identities) {
@@ -54,6 +58,25 @@ public class BearerTokenAuthentication implements HttpAuthenticationMechanism {
     @Override
     public Uni<ChallengeData> getChallenge(RoutingContext context) {
         return Uni.createFrom().item(new ChallengeData(401, "WWW-Authenticate", "Bearer"));
+    }
+
+    /**
+     * A refusal on the HTTP routes guarded by a permission (the Open Inference REST form): 401 with a JSON body
+     * {@code {"error": "..."}} that says what to send, as that protocol's errors are. (gRPC calls without a token are
+     * refused earlier, with a gRPC status, by {@link GrpcCallGate}.)
+     */
+    @Override
+    public Uni<Boolean> sendChallenge(RoutingContext context) {
+        var response = context.response();
+        if (!response.ended()) {
+            String why = failures.unauthenticated(context.request().getHeader("authorization"))
+                    .getDescription();
+            response.setStatusCode(401)
+                    .putHeader("WWW-Authenticate", "Bearer")
+                    .putHeader("content-type", "application/json")
+                    .end(new JsonObject().put("error", why).encode());
+        }
+        return Uni.createFrom().item(true);
     }
 
     @Override

@@ -23,6 +23,7 @@ import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
+import dev.selfsup.core.train.Provenance;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -372,7 +373,7 @@ public final class SslBench implements Callable<Integer> {
         }
         out.put("dataset", trainAll.name());
         out.put("seed", seed);
-        out.put("config", config.hyperparameters());
+        out.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), Map.of()));
         System.out.println(Json.write(out));
         return 0;
     }

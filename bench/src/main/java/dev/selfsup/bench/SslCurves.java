@@ -25,6 +25,7 @@ import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
+import dev.selfsup.core.train.Provenance;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -63,6 +64,9 @@ public final class SslCurves implements Callable<Integer> {
 
         @Option(names = "--report", description = "draw curves-time.png, curves-images.png and table.md")
         boolean report;
+
+        @Option(names = "--list-methods", description = "print the registered methods, comma-separated")
+        boolean listMethods;
     }
 
     @ArgGroup(multiplicity = "1")
@@ -128,6 +132,10 @@ public final class SslCurves implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (mode.listMethods) {
+            System.out.println(String.join(",", Methods.NAMES));
+            return 0;
+        }
         Files.createDirectories(out);
         Path lines = out.resolve("curves.jsonl");
         if (mode.report) {
@@ -373,7 +381,7 @@ public final class SslCurves implements Callable<Integer> {
             o.put("linear", round(end.linearAccuracy(), 4));
             o.put("peak_rss_bytes", ProcessMemory.peakRssBytes());
             o.put("cpu", cpu);
-            o.put("config", config.hyperparameters());
+            o.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), Map.of()));
             append(lines, o);
             System.out.println(Json.write(o));
         }

@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * How a client reaches a service of the suite: the token it sends, and TLS when a CA is given (with a client
@@ -107,6 +108,12 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
 
     /** The credentials of a channel: TLS or plaintext, and the token on every call if there is one. */
     public ChannelCredentials channelCredentials() {
+        ChannelCredentials transport = transportCredentials();
+        return token == null ? transport : CompositeChannelCredentials.create(transport, new BearerToken(token));
+    }
+
+    /** TLS or plaintext, without a token. */
+    private ChannelCredentials transportCredentials() {
         ChannelCredentials transport;
         if (caFile == null) {
             transport = InsecureChannelCredentials.create();
@@ -122,7 +129,7 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
                 throw new UncheckedIOException("cannot read the TLS files: " + e.getMessage(), e);
             }
         }
-        return token == null ? transport : CompositeChannelCredentials.create(transport, new BearerToken(token));
+        return transport;
     }
 
     /** A channel to {@code host:port} with these credentials. */
@@ -132,6 +139,19 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
 
     /** A builder of a channel to {@code host:port} with these credentials, for more options. */
     public ManagedChannelBuilder<?> channel(String hostPort) {
+        return channel(hostPort, channelCredentials());
+    }
+
+    /**
+     * A builder of a channel to {@code host:port} with this TLS setting and the token {@code tokenSource} gives at
+     * each call (not this record's token): a long-lived channel then follows a token rotated in a file.
+     */
+    public ManagedChannelBuilder<?> channel(String hostPort, Supplier<String> tokenSource) {
+        return channel(
+                hostPort, CompositeChannelCredentials.create(transportCredentials(), new BearerToken(tokenSource)));
+    }
+
+    private static ManagedChannelBuilder<?> channel(String hostPort, ChannelCredentials credentials) {
         int colon = hostPort.lastIndexOf(':');
         if (colon <= 0 || colon == hostPort.length() - 1) {
             throw new IllegalArgumentException("a service address is host:port, got '" + hostPort + "'");
@@ -142,7 +162,7 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("a service address is host:port, got '" + hostPort + "'");
         }
-        return Grpc.newChannelBuilderForAddress(hostPort.substring(0, colon), port, channelCredentials());
+        return Grpc.newChannelBuilderForAddress(hostPort.substring(0, colon), port, credentials);
     }
 
     private static String firstNonBlank(String a, String b) {

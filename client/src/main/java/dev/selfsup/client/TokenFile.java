@@ -44,11 +44,34 @@ public final class TokenFile {
 
     /** Reads a token file. */
     public static Tokens read(Path file) throws IOException {
+        return parse(Files.readAllBytes(file));
+    }
+
+    /** The tokens of a token file's bytes. */
+    public static Tokens parse(byte[] content) throws IOException {
         Properties p = new Properties();
-        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+        try (Reader r =
+                new java.io.InputStreamReader(new java.io.ByteArrayInputStream(content), StandardCharsets.UTF_8)) {
             p.load(r);
         }
         return new Tokens(split(p.getProperty(Roles.READER)), split(p.getProperty(Roles.OPERATOR)));
+    }
+
+    /**
+     * Whether users other than the owner may write the file or its folder: then anyone of them could make
+     * themselves an operator, so a service refuses such a file.
+     */
+    public static boolean writableByOthers(Path file) throws IOException {
+        for (Path p : new Path[] {file, file.toAbsolutePath().getParent()}) {
+            if (p == null) {
+                continue;
+            }
+            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(p);
+            if (perms.contains(PosixFilePermission.GROUP_WRITE) || perms.contains(PosixFilePermission.OTHERS_WRITE)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The comma-separated tokens of one line, blanks dropped. */

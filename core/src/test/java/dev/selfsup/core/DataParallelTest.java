@@ -162,8 +162,8 @@ class DataParallelTest {
         float[][] st = Pretrainer.channelStats(data);
         try (Pretrainer t = new Pretrainer(config("rotation", 2, "sync", 1, null), data, st[0], st[1])) {
             assertEquals(2, t.devices().size());
-            assertEquals(2, t.provenance().hyperparameters().get("replicas"));
-            assertEquals("sync", t.provenance().hyperparameters().get("batch_norm"));
+            assertEquals(2, t.provenance().hyperparameter("training", "replicas"));
+            assertEquals("sync", t.provenance().hyperparameter("training", "batch_norm"));
             assertTrue(
                     t.provenance().device().startsWith("2 replicas"),
                     t.provenance().device());

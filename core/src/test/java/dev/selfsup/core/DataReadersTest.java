@@ -98,6 +98,35 @@ class DataReadersTest {
         assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", notIdx, null, List.of()));
     }
 
+    @Test
+    void anIdxHeaderThatClaimsGigabytesAllocatesNothingOfThem() throws IOException {
+        // 40,000 x 224 x 224 = 2.0 GB announced, 10 bytes present; plain and gzipped.
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        DataOutputStream out = new DataOutputStream(b);
+        out.writeInt(0x00000803);
+        out.writeInt(40_000);
+        out.writeInt(224);
+        out.writeInt(224);
+        out.write(new byte[10]);
+        Path plain = Files.write(dir.resolve("claims-plain"), b.toByteArray());
+        Path zipped = gz(dir.resolve("claims.gz"), b.toByteArray());
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        for (Path p : List.of(plain, zipped)) {
+            long before = threads.getCurrentThreadAllocatedBytes();
+            DatasetFormatException e =
+                    assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", p, null, List.of()));
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertTrue(e.getMessage().contains("truncated"), e.getMessage());
+            assertTrue(allocated < 64L << 20, p.getFileName() + ": allocated " + allocated + " bytes");
+        }
+        // A file that is not IDX: refused without echoing its bytes.
+        Path text = Files.writeString(dir.resolve("secret.txt"), "password=hunter2");
+        DatasetFormatException e =
+                assertThrows(DatasetFormatException.class, () -> IdxReader.read("t", text, null, List.of()));
+        assertFalse(e.getMessage().contains("0x70617373"), e.getMessage());
+        assertTrue(e.getMessage().contains("not an unsigned-byte IDX file"), e.getMessage());
+    }
+
     static byte[] cifar(int n, int labelBytes) {
         int rec = labelBytes + 3072;
         byte[] b = new byte[n * rec];
@@ -141,6 +170,29 @@ class DataReadersTest {
         }
         Files.createDirectories(p.getParent());
         ImageIO.write(img, format, p.toFile());
+    }
+
+    @Test
+    void linksOutOfTheFolderAreRefused() throws IOException {
+        png(dir.resolve("outside/secret.png"), 0x00ff00, "png");
+        png(dir.resolve("linked/cat/a.png"), 0xff0000, "png");
+        Files.createSymbolicLink(dir.resolve("linked/cat/b.png"), dir.resolve("outside/secret.png"));
+        var e = assertThrows(
+                DatasetFormatException.class, () -> ImageFolderReader.read("linked", dir.resolve("linked"), 3, 8));
+        assertTrue(e.getMessage().contains("'cat/b.png' is a link that leads out"), e.getMessage());
+        // A class folder that is such a link too.
+        png(dir.resolve("linked-dir/cat/a.png"), 0xff0000, "png");
+        Files.createSymbolicLink(dir.resolve("linked-dir/dog"), dir.resolve("outside"));
+        e = assertThrows(
+                DatasetFormatException.class,
+                () -> ImageFolderReader.read("linked-dir", dir.resolve("linked-dir"), 3, 8));
+        assertTrue(e.getMessage().contains("'dog' is a link that leads out"), e.getMessage());
+        // A link that stays inside the folder is fine.
+        png(dir.resolve("inside/cat/a.png"), 0xff0000, "png");
+        Files.createDirectories(dir.resolve("inside/dog"));
+        Files.createSymbolicLink(dir.resolve("inside/dog/a.png"), dir.resolve("inside/cat/a.png"));
+        assertEquals(
+                2, ImageFolderReader.read("inside", dir.resolve("inside"), 3, 8).size());
     }
 
     @Test

@@ -36,4 +36,23 @@ class ImageCodecTest {
         }
         assertEquals(28 * 28, ImageCodec.decodeChw(png, 1, 28, 1600, budget).length, "room again once released");
     }
+
+    @Test
+    void onlyPngAndJpegAreDecoded() throws IOException {
+        java.awt.image.BufferedImage img =
+                new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        for (String format : new String[] {"bmp", "gif", "tiff", "wbmp"}) {
+            java.awt.image.BufferedImage src = format.equals("wbmp")
+                    ? new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_BYTE_BINARY)
+                    : img;
+            var out = new java.io.ByteArrayOutputStream();
+            assertTrue(javax.imageio.ImageIO.write(src, format, out), format);
+            byte[] bytes = out.toByteArray();
+            var e = assertThrows(IllegalArgumentException.class, () -> ImageCodec.decodeChw(bytes, 3, 8), format);
+            assertTrue(e.getMessage().startsWith("not a PNG or JPEG image"), format + ": " + e.getMessage());
+        }
+        var jpeg = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(img, "jpeg", jpeg);
+        assertEquals(3 * 8 * 8, ImageCodec.decodeChw(jpeg.toByteArray(), 3, 8).length);
+    }
 }

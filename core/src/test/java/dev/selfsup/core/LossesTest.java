@@ -136,4 +136,105 @@ class LossesTest {
         NDArray labels = m.create(new long[] {0, 3, 9, 5});
         assertEquals(Math.log(10), Losses.crossEntropy(logits, labels).getFloat(), 1e-6);
     }
+
+    /** Column means and (population or sample) variances of x. */
+    static double[][] columnStats(double[][] x, boolean sample) {
+        int n = x.length;
+        int d = x[0].length;
+        double[] mean = new double[d];
+        double[] var = new double[d];
+        for (double[] row : x) {
+            for (int j = 0; j < d; j++) {
+                mean[j] += row[j] / n;
+            }
+        }
+        for (double[] row : x) {
+            for (int j = 0; j < d; j++) {
+                var[j] += (row[j] - mean[j]) * (row[j] - mean[j]) / (sample ? n - 1 : n);
+            }
+        }
+        return new double[][] {mean, var};
+    }
+
+    @Test
+    void meanCosineMatchesReference() {
+        double[][] p = random(5, 6, 3);
+        double[][] z = random(5, 6, 4);
+        double expected = 0;
+        for (int i = 0; i < 5; i++) {
+            expected += dot(unit(p[i]), unit(z[i])) / 5;
+        }
+        assertEquals(expected, Losses.meanCosine(nd(p), nd(z)).getFloat(), 1e-6);
+        // The other view of row i of [view 1; view 2] is row i of [view 2; view 1].
+        double[][] both = random(4, 3, 5);
+        float[] swapped = Losses.otherView(nd(both)).toFloatArray();
+        assertEquals((float) both[2][1], swapped[1], 0f);
+        assertEquals((float) both[0][2], swapped[2 * 3 + 2], 0f);
+    }
+
+    @Test
+    void barlowTwinsMatchesReference() {
+        int n = 8;
+        int d = 5;
+        double lambda = 0.02;
+        double[][] z1 = random(n, d, 6);
+        double[][] z2 = random(n, d, 7);
+        double[][] s1 = columnStats(z1, false);
+        double[][] s2 = columnStats(z2, false);
+        double expected = 0;
+        for (int a = 0; a < d; a++) {
+            for (int b = 0; b < d; b++) {
+                double c = 0;
+                for (int i = 0; i < n; i++) {
+                    c += (z1[i][a] - s1[0][a])
+                            / Math.sqrt(s1[1][a] + 1e-5)
+                            * (z2[i][b] - s2[0][b])
+                            / Math.sqrt(s2[1][b] + 1e-5)
+                            / n;
+                }
+                expected += a == b ? (1 - c) * (1 - c) : lambda * c * c;
+            }
+        }
+        assertEquals(
+                expected, Losses.barlowTwins(nd(z1), nd(z2), (float) lambda).getFloat(), 1e-5 * expected);
+    }
+
+    @Test
+    void vicregMatchesReference() {
+        int n = 8;
+        int d = 5;
+        double[][] z1 = random(n, d, 8);
+        double[][] z2 = random(n, d, 9);
+        for (double[] row : z2) {
+            row[0] *= 0.1; // one dimension below the variance hinge's target
+        }
+        double invariance = 0;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < d; j++) {
+                invariance += (z1[i][j] - z2[i][j]) * (z1[i][j] - z2[i][j]) / (n * d);
+            }
+        }
+        double variance = 0;
+        double covariance = 0;
+        for (double[][] z : new double[][][] {z1, z2}) {
+            double[][] st = columnStats(z, true);
+            for (int j = 0; j < d; j++) {
+                variance += Math.max(0, 1 - Math.sqrt(st[1][j] + 1e-4)) / d;
+            }
+            for (int a = 0; a < d; a++) {
+                for (int b = 0; b < d; b++) {
+                    if (a == b) {
+                        continue;
+                    }
+                    double c = 0;
+                    for (double[] row : z) {
+                        c += (row[a] - st[0][a]) * (row[b] - st[0][b]) / (n - 1);
+                    }
+                    covariance += c * c / d;
+                }
+            }
+        }
+        double expected = 25 * invariance + 25 * variance + covariance;
+        assertEquals(expected, Losses.vicreg(nd(z1), nd(z2), 25f, 25f, 1f).getFloat(), 1e-5 * expected);
+    }
 }

@@ -18,8 +18,8 @@ class MethodsTest {
         assertEquals("moco-v2", Methods.canonical("MoCo"));
         assertEquals("relative-position", Methods.canonical("context"));
         assertEquals("moco-v2", PretrainConfig.defaults("moco").method());
-        var e = assertThrows(IllegalArgumentException.class, () -> Methods.canonical("byol"));
-        assertTrue(e.getMessage().startsWith("method: unknown method 'byol', known: [simclr"), e.getMessage());
+        var e = assertThrows(IllegalArgumentException.class, () -> Methods.canonical("swav"));
+        assertTrue(e.getMessage().startsWith("method: unknown method 'swav', known: [simclr"), e.getMessage());
     }
 
     @Test
@@ -122,7 +122,7 @@ class MethodsTest {
             PretrainConfig d = PretrainConfig.defaults(name);
             assertEquals(Methods.get(name).defaults(), d.settings(), name);
             assertTrue(
-                    d.hyperparameters().keySet().containsAll(Methods.get(name).settingKeys()),
+                    d.methodSettings().keySet().containsAll(Methods.get(name).settingKeys()),
                     name + ": provenance records the method's settings");
         }
     }

@@ -166,6 +166,38 @@ class PretrainerTest {
     }
 
     /**
+     * The provenance records each value under its own key, by value: the training settings as configured, the
+     * method's settings record as given, and derived values that repeat neither. (A flat map let MoCo v2's key
+     * momentum, 0.99, overwrite the optimizer's momentum, 0.9, in every checkpoint and bundle.)
+     */
+    @ParameterizedTest
+    @MethodSource("methods")
+    void provenanceRecordsEveryValueUnderItsOwnKey(String method) throws IOException {
+        ImageDataset data = dataFor(method);
+        float[][] st = Pretrainer.channelStats(data);
+        PretrainConfig c = config(method, null);
+        try (NDManager tokenizers = NDManager.newBaseManager();
+                Pretrainer t = new Pretrainer(c, data, st[0], st[1], resourcesFor(data, tokenizers))) {
+            dev.selfsup.core.train.Provenance p = t.provenance();
+            assertEquals(c.momentum(), p.hyperparameter("training", "momentum"), method);
+            assertEquals(c.learningRate(), p.hyperparameter("training", "learning_rate"), method);
+            assertEquals(c.batchSize(), p.hyperparameter("training", "batch_size"), method);
+            Map<String, Object> settings = dev.selfsup.core.config.Records.values(c.settings());
+            settings.forEach((k, v) -> assertEquals(v, p.hyperparameter("method", k), method + " " + k));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> derived =
+                    (Map<String, Object>) p.hyperparameters().get("derived");
+            for (String k : derived.keySet()) {
+                assertFalse(settings.containsKey(k), method + ": derived value " + k + " repeats a setting");
+            }
+            if (method.equals("moco-v2")) {
+                assertEquals(0.9f, p.hyperparameter("training", "momentum"));
+                assertEquals(0.99f, p.hyperparameter("method", "key_momentum"));
+            }
+        }
+    }
+
+    /**
      * Images read from disk, both contrastive views cropped from the source files on the host: a resumed run crops
      * the same boxes, so it still ends with the same weights.
      */

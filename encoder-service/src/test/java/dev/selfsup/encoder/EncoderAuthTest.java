@@ -17,6 +17,7 @@ import dev.selfsup.proto.v1.ModelInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;
 import dev.selfsup.proto.v1.UnloadModelRequest;
 import dev.selfsup.service.testing.AccessMatrix;
+import dev.selfsup.service.testing.LongValues;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import io.grpc.Grpc;
@@ -107,6 +108,12 @@ class EncoderAuthTest {
                 EncoderServiceGrpc.getServiceDescriptor(),
                 Set.of("Embed", "EmbedStream", "ListModels", "GetModel", "Search"));
         AccessMatrix.check(port, SystemServiceGrpc.getServiceDescriptor(), Set.of("GetServerInfo"));
+    }
+
+    @Test
+    void longValuesInEveryStringFieldGetShortMessages() throws Exception {
+        LongValues.check(port, EncoderServiceGrpc.getServiceDescriptor(), Set.of());
+        LongValues.check(port, SystemServiceGrpc.getServiceDescriptor(), Set.of());
     }
 
     @Test

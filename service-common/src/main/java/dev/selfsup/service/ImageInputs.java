@@ -22,6 +22,11 @@ public final class ImageInputs {
 
     private static volatile PixelBudget budget = new PixelBudget(4 * ImageCodec.DEFAULT_MAX_PIXELS);
 
+    /** The default of {@code selfsup.max-request-input-bytes}: the model input one request may make. */
+    public static final long DEFAULT_MAX_REQUEST_INPUT_BYTES = 64L << 20;
+
+    private static volatile long maxRequestInputBytes = DEFAULT_MAX_REQUEST_INPUT_BYTES;
+
     private ImageInputs() {}
 
     /**
@@ -29,9 +34,11 @@ public final class ImageInputs {
      *
      * @param maxPixelsPerImage the largest image decoded (width x height)
      * @param maxPixelsDecoding the most pixels decoded at once by all calls together
+     * @param maxInputBytes the most bytes of model input (float pixels) one request may make
      */
-    static void configure(long maxPixelsPerImage, long maxPixelsDecoding) {
+    static void configure(long maxPixelsPerImage, long maxPixelsDecoding, long maxInputBytes) {
         maxImagePixels = maxPixelsPerImage;
+        maxRequestInputBytes = maxInputBytes;
         budget = new PixelBudget(Math.max(maxPixelsPerImage, maxPixelsDecoding));
     }
 
@@ -45,6 +52,19 @@ public final class ImageInputs {
                     + " (split the batch, or use EmbedStream)");
         }
         int per = channels * size * size;
+        // What a request costs is the model's input, not the message: 256 tiny PNGs for a 224 px RGB model are
+        // 154 MB of floats. Refused before anything is allocated.
+        long bytes = (long) images.size() * per * Float.BYTES;
+        if (bytes > maxRequestInputBytes) {
+            long fit = Math.max(1, maxRequestInputBytes / ((long) per * Float.BYTES));
+            throw Status.RESOURCE_EXHAUSTED
+                    .withDescription(field + " has " + images.size() + " images, which at this model's input of "
+                            + size + "x" + size + "x" + channels + " are " + (bytes >> 20) + " MiB of pixels; the limit"
+                            + " per request is " + (maxRequestInputBytes >> 20)
+                            + " MiB (selfsup.max-request-input-bytes)"
+                            + ": send at most " + fit + " images per request, or use the streaming call")
+                    .asRuntimeException();
+        }
         float[] out = new float[images.size() * per];
         for (int i = 0; i < images.size(); i++) {
             fill(images.get(i), channels, size, out, i * per, field + "[" + i + "]");

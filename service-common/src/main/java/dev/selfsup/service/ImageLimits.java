@@ -7,7 +7,8 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 
 /**
  * The bounds of decoding images from requests, from configuration: {@code selfsup.max-image-pixels} (one image,
- * read from its header before any pixel is decoded) and {@code selfsup.max-decoding-pixels} (all calls at once).
+ * read from its header before any pixel is decoded), {@code selfsup.max-decoding-pixels} (all calls at once) and
+ * {@code selfsup.max-request-input-bytes} (the model input one request may make).
  */
 @Startup
 @ApplicationScoped
@@ -18,8 +19,11 @@ public class ImageLimits {
     @ConfigProperty(name = "selfsup.max-decoding-pixels", defaultValue = "67108864")
     long maxDecodingPixels;
 
+    @ConfigProperty(name = "selfsup.max-request-input-bytes", defaultValue = "67108864")
+    long maxRequestInputBytes;
+
     @PostConstruct
     void apply() {
-        ImageInputs.configure(maxImagePixels, maxDecodingPixels);
+        ImageInputs.configure(maxImagePixels, maxDecodingPixels, maxRequestInputBytes);
     }
 }

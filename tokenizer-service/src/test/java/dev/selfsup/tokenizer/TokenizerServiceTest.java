@@ -118,6 +118,12 @@ class TokenizerServiceTest {
     }
 
     @Test
+    void longValuesInEveryStringFieldGetShortMessages() throws Exception {
+        dev.selfsup.service.testing.LongValues.check(
+                port, dev.selfsup.proto.v1.TokenizerServiceGrpc.getServiceDescriptor(), Set.of());
+    }
+
+    @Test
     void everyMethodHasItsRole() throws Exception {
         AccessMatrix.check(
                 port,

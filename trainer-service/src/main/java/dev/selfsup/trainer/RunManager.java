@@ -218,10 +218,14 @@ public class RunManager {
                 .setCreatedAt(now())
                 .build();
         Handle h = new Handle(run);
-        store.save(run); // first: a run that could not be recorded does not exist
-        runs.put(id, h);
-        refreshCounts();
-        h.future = pool.submit(() -> execute(h));
+        synchronized (this) {
+            // Checked again with the insert, under the lock: concurrent starts cannot all pass the early check.
+            requireWritableAndRoom();
+            store.save(run); // first: a run that could not be recorded does not exist
+            runs.put(id, h);
+            refreshCounts();
+            h.future = pool.submit(() -> execute(h));
+        }
         return run;
     }
 
@@ -369,6 +373,8 @@ public class RunManager {
                             + "; only cancelled, failed or interrupted runs can be resumed")
                     .asRuntimeException();
         }
+        // Before anything is deleted: a refused resume must leave the run as it was.
+        requireWritableAndRoom();
         CheckpointStore checkpoints = new CheckpointStore(store.checkpointDir(id), 1);
         try {
             if (startOver) {
@@ -384,7 +390,6 @@ public class RunManager {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        requireWritableAndRoom();
         h.cancelRequested = false;
         Run.Builder queued = h.run.toBuilder()
                 .setState(RunState.RUN_STATE_QUEUED)

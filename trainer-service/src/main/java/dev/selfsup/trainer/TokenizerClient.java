@@ -86,8 +86,11 @@ public class TokenizerClient {
                 throw new UnsuitableDataException("tokenizer '" + name + "' does not exist on the tokenizer-service at "
                         + address.orElse("") + ": " + e.getStatus().getDescription());
             }
+            // The code and description only: Status.toString() carries the cause's stack trace.
+            Status st = e.getStatus();
             throw new UnsuitableDataException("the tokenizer-service at " + address.orElse("")
-                    + " cannot be asked about" + " tokenizer '" + name + "': " + e.getStatus());
+                    + " cannot be asked about tokenizer '" + name + "': " + st.getCode()
+                    + (st.getDescription() == null ? "" : " " + st.getDescription()));
         }
     }
 

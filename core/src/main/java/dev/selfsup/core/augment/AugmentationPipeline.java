@@ -34,8 +34,17 @@ public final class AugmentationPipeline implements Augmentation {
      * @param strength colour-jitter strength s: brightness, contrast and saturation 0.8s, hue 0.2s
      */
     public static AugmentationPipeline contrastive(int channels, int size, double cropScaleMin, double strength) {
+        return contrastive(channels, size, cropScaleMin, 1.0, strength);
+    }
+
+    /**
+     * The contrastive views with crops of {@code cropScaleMin} to {@code cropScaleMax} of the area resized to
+     * {@code size}: multi-crop's small local views are such crops (DINO: 5% to 40%, at about half the side).
+     */
+    public static AugmentationPipeline contrastive(
+            int channels, int size, double cropScaleMin, double cropScaleMax, double strength) {
         var steps = new ArrayList<Augmentation>();
-        steps.add(new RandomResizedCrop(size, cropScaleMin, 1.0));
+        steps.add(new RandomResizedCrop(size, cropScaleMin, cropScaleMax));
         steps.add(new HorizontalFlip(0.5));
         steps.add(new ColorJitter(
                 0.8 * strength,

@@ -79,11 +79,12 @@ public final class IdxReader {
                 throw new DatasetFormatException(file, "file is empty or shorter than the 4-byte IDX header");
             }
             if ((magic >>> 16) != 0 || ((magic >> 8) & 0xff) != UNSIGNED_BYTE) {
+                // The bytes themselves are not echoed: a client could read files under the data root that way.
                 throw new DatasetFormatException(
                         file,
                         String.format(
-                                "not an unsigned-byte IDX file (magic 0x%08x, expected 0x0000080%d)",
-                                magic, expectedDims));
+                                "not an unsigned-byte IDX file (it does not start with the magic number 0x0000080%d)",
+                                expectedDims));
             }
             int nd = magic & 0xff;
             if (nd != expectedDims) {
@@ -105,9 +106,15 @@ public final class IdxReader {
             if (total > Integer.MAX_VALUE - 16) {
                 throw new DatasetFormatException(file, "IDX payload of " + total + " bytes is too large");
             }
-            byte[] payload = new byte[(int) total];
-            int read = data.readNBytes(payload, 0, payload.length);
-            if (read < payload.length) {
+            if (in == raw && total > Files.size(file)) {
+                throw new DatasetFormatException(
+                        file,
+                        "truncated: header announces " + total + " bytes of data, the file has " + Files.size(file));
+            }
+            // Read as the data arrives rather than allocated from the header: a gzip file's header may claim 2 GB.
+            byte[] payload = data.readNBytes((int) total);
+            int read = payload.length;
+            if (read < total) {
                 throw new DatasetFormatException(
                         file, "truncated: header announces " + total + " bytes of data, file has " + read);
             }

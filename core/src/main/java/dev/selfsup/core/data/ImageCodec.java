@@ -48,6 +48,11 @@ public final class ImageCodec {
             }
             ImageReader reader = readers.next();
             try {
+                String other = otherFormat(reader);
+                if (other != null) {
+                    throw new IllegalArgumentException(
+                            "not a PNG or JPEG image (a " + other + " image; convert it to PNG or JPEG)");
+                }
                 reader.setInput(in, true, true);
                 int w = reader.getWidth(0);
                 int h = reader.getHeight(0);
@@ -74,6 +79,16 @@ public final class ImageCodec {
         byte[] out = new byte[channels * size * size];
         ImageFolderReader.toChw(img, channels, size, out, 0);
         return out;
+    }
+
+    /**
+     * The reader's format if it is neither PNG nor JPEG, else null. Only the two documented formats are read:
+     * ImageIO would also decode BMP, GIF, TIFF and WBMP, more decoders than a service needs to expose to whoever
+     * sends it bytes.
+     */
+    static String otherFormat(ImageReader reader) throws IOException {
+        String format = reader.getFormatName().toUpperCase(java.util.Locale.ROOT);
+        return format.equals("PNG") || format.equals("JPEG") || format.equals("JPG") ? null : format;
     }
 
     /** Encodes CHW bytes (1 or 3 channels) as a PNG file. */

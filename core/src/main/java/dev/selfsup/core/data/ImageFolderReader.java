@@ -65,6 +65,10 @@ public final class ImageFolderReader {
         List<String> files = new ArrayList<>();
         List<Integer> labels = new ArrayList<>();
         List<String> classNames = new ArrayList<>();
+        Path realRoot = root.toRealPath();
+        for (Path dir : classDirs) {
+            requireInside(realRoot, dir, root);
+        }
         if (!classDirs.isEmpty()) {
             if (!loose.isEmpty()) {
                 throw new DatasetFormatException(
@@ -77,13 +81,17 @@ public final class ImageFolderReader {
                 classNames.add(dir.getFileName().toString());
                 try (Stream<Path> s = Files.list(dir)) {
                     for (Path p : s.filter(ImageFolderReader::isImage).sorted().toList()) {
+                        requireInside(realRoot, p, root);
                         files.add(root.relativize(p).toString());
                         labels.add(label);
                     }
                 }
             }
         } else {
-            loose.forEach(p -> files.add(root.relativize(p).toString()));
+            for (Path p : loose) {
+                requireInside(realRoot, p, root);
+                files.add(root.relativize(p).toString());
+            }
         }
         if (files.isEmpty()) {
             throw new DatasetFormatException(root, "no .png, .jpg or .jpeg images found");
@@ -166,6 +174,10 @@ public final class ImageFolderReader {
             }
             ImageReader reader = readers.next();
             try {
+                String other = ImageCodec.otherFormat(reader);
+                if (other != null) {
+                    throw new DatasetFormatException(file, "is a " + other + " image; only PNG and JPEG are read");
+                }
                 reader.setInput(in, true, true);
                 long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
                 if (pixels <= 0 || pixels > ImageCodec.DEFAULT_MAX_PIXELS) {
@@ -237,6 +249,19 @@ public final class ImageFolderReader {
                     out[offset + 2 * plane + at] = (byte) b;
                 }
             }
+        }
+    }
+
+    /**
+     * Refuses a file or class folder that is a link leading out of the dataset's folder: a service confines what
+     * clients may read to its data root, and a link inside it must not open the rest of the file system.
+     */
+    private static void requireInside(Path realRoot, Path entry, Path root) throws IOException {
+        if (Files.isSymbolicLink(entry) && !entry.toRealPath().startsWith(realRoot)) {
+            throw new DatasetFormatException(
+                    root,
+                    "'" + root.relativize(entry) + "' is a link that leads out of the dataset's folder; copy what it"
+                            + " points to into the folder instead");
         }
     }
 

@@ -303,15 +303,13 @@ public final class Beit extends EncoderMethod {
     }
 
     @Override
-    public Map<String, Object> hyperparameters() {
+    public Map<String, Object> derivedValues() {
         Map<String, Object> h = new LinkedHashMap<>();
         TokenizerSpec t = tokens.spec();
-        h.put("mask_ratio", maskRatio);
         h.put("mask_min_block", masking.minBlock());
-        h.put("crop_scale_min", cropScaleMin);
         h.put("vit_patch", vit.patchSize());
         h.put("vit_heads", spec.vitHeads());
-        h.put("tokenizer", t.kind() + " " + t.vocabularySize() + " tokens of " + t.patchSize() + " px");
+        h.put("tokenizer_spec", t.kind() + " " + t.vocabularySize() + " tokens of " + t.patchSize() + " px");
         h.put("prefetch_steps", PREFETCH_STEPS);
         return h;
     }

@@ -258,7 +258,7 @@ public final class Colorization extends EncoderMethod {
     }
 
     @Override
-    public Map<String, Object> hyperparameters() {
+    public Map<String, Object> derivedValues() {
         Map<String, Object> h = new LinkedHashMap<>();
         h.put("ab_bin_step", BIN_STEP);
         h.put("ab_classes", bins == null ? 0 : bins.size());

@@ -279,10 +279,8 @@ public final class DeepCluster extends EncoderMethod {
     }
 
     @Override
-    public Map<String, Object> hyperparameters() {
+    public Map<String, Object> derivedValues() {
         Map<String, Object> h = new LinkedHashMap<>();
-        h.put("clusters", clusters);
-        h.put("pca_dim", pcaDim);
         h.put("kmeans_iterations", KMEANS_ITERATIONS);
         h.put("sampling", "uniform over clusters");
         h.put("head_hidden", hidden);

@@ -126,9 +126,8 @@ public final class Jigsaw extends EncoderMethod {
     }
 
     @Override
-    public Map<String, Object> hyperparameters() {
+    public Map<String, Object> derivedValues() {
         Map<String, Object> h = new LinkedHashMap<>();
-        h.put("permutations", permutations.length);
         h.put("permutation_seed", permutationSeed);
         h.put("permutation_min_hamming", minimumDistance);
         h.put("patch", grid.patchSize());

@@ -11,6 +11,7 @@ import dev.selfsup.core.model.BackboneSpec;
  * @param resources what some methods need from outside the process (BEiT: its tokenizer)
  * @param seed the run's seed
  * @param batchSize images per step
+ * @param totalSteps the run's length in optimizer steps (BYOL's target momentum follows a schedule over it)
  */
 public record MethodContext(
-        BackboneSpec spec, ImageDataset data, MethodResources resources, long seed, int batchSize) {}
+        BackboneSpec spec, ImageDataset data, MethodResources resources, long seed, int batchSize, long totalSteps) {}

@@ -16,6 +16,11 @@ public final class Methods {
     public static final List<MethodDefinition<?>> ALL = List.of(
             SimClr.DEFINITION,
             MocoV2.DEFINITION,
+            Byol.DEFINITION,
+            SimSiam.DEFINITION,
+            BarlowTwins.DEFINITION,
+            Vicreg.DEFINITION,
+            Dino.DEFINITION,
             Rotation.DEFINITION,
             RelativePosition.DEFINITION,
             Jigsaw.DEFINITION,

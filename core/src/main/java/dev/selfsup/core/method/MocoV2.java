@@ -6,20 +6,14 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
-import ai.djl.util.Pair;
 import dev.selfsup.core.augment.Augmentation;
 import dev.selfsup.core.config.Records;
 import dev.selfsup.core.data.HostViews;
-import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
 import dev.selfsup.core.nn.ProjectionHead;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 
 /**
@@ -92,7 +86,7 @@ public final class MocoV2 extends EncoderMethod {
     private NDArray queuePointer; // int64 scalar, kept as an array so a checkpoint holds it
     private long pointer;
     private NDArray pendingKeys;
-    private List<Pair<Parameter, Parameter>> pairs;
+    private MomentumEncoder keyFollower;
 
     public MocoV2(
             BackboneSpec spec,
@@ -140,16 +134,7 @@ public final class MocoV2 extends EncoderMethod {
         Shape in = new Shape(2).addAll(imageShape);
         query.initialize(manager, DataType.FLOAT32, in);
         key.initialize(manager, DataType.FLOAT32, in);
-        key.freezeParameters(true);
-        pairs = new ArrayList<>();
-        var qp = query.getParameters();
-        var kp = key.getParameters();
-        for (int i = 0; i < qp.size(); i++) {
-            Parameter a = qp.get(i).getValue();
-            Parameter b = kp.get(i).getValue();
-            b.getArray().set(a.getArray().toByteBuffer()); // the key encoder starts as a copy of the query encoder
-            pairs.add(new Pair<>(a, b));
-        }
+        keyFollower = new MomentumEncoder(query, key); // the key encoder starts as a copy of the query encoder
         // A random unit-norm queue, as in the reference implementation.
         queue = Losses.l2Normalize(manager.randomNormal(new Shape(queueSize, projectionDim)));
         queuePointer = manager.create(new long[] {0L});
@@ -189,17 +174,7 @@ public final class MocoV2 extends EncoderMethod {
      * averaged: the key encoder's own forward passes keep them, as in the reference implementation.
      */
     public void momentumUpdate() {
-        for (Pair<Parameter, Parameter> p : pairs) {
-            Parameter.Type t = p.getKey().getType();
-            if (t == Parameter.Type.RUNNING_MEAN || t == Parameter.Type.RUNNING_VAR) {
-                continue;
-            }
-            NDArray q = p.getKey().getArray();
-            NDArray k = p.getValue().getArray();
-            try (NDArray scaled = Scalars.mul(q, 1 - momentum)) {
-                Scalars.muli(k, momentum).addi(scaled);
-            }
-        }
+        keyFollower.update(momentum);
     }
 
     /** Writes keys {@code [N, D]} into the ring buffer at the pointer (wrapping around) and advances it. */
@@ -218,10 +193,7 @@ public final class MocoV2 extends EncoderMethod {
 
     @Override
     public Map<String, NDArray> state() {
-        Map<String, NDArray> s = new LinkedHashMap<>();
-        for (var p : key.getParameters()) {
-            s.put("key/" + p.getKey(), p.getValue().getArray());
-        }
+        Map<String, NDArray> s = keyFollower.state("key/");
         s.put("queue", queue);
         s.put("queue_pointer", queuePointer);
         return s;
@@ -230,16 +202,5 @@ public final class MocoV2 extends EncoderMethod {
     @Override
     public void stateRestored() {
         pointer = queuePointer.getLong(0);
-    }
-
-    @Override
-    public Map<String, Object> hyperparameters() {
-        Map<String, Object> h = new LinkedHashMap<>();
-        h.put("projection_hidden", projectionHidden);
-        h.put("projection_dim", projectionDim);
-        h.put("queue_size", queueSize);
-        h.put("momentum", momentum);
-        h.put("temperature", temperature);
-        return h;
     }
 }

@@ -85,7 +85,7 @@ public final class RelativePosition extends EncoderMethod {
     }
 
     @Override
-    public Map<String, Object> hyperparameters() {
+    public Map<String, Object> derivedValues() {
         Map<String, Object> h = new LinkedHashMap<>();
         h.put("patch", grid.patchSize());
         h.put("gap", grid.gap());

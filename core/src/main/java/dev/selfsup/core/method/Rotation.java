@@ -95,7 +95,7 @@ public final class Rotation extends EncoderMethod {
     }
 
     @Override
-    public Map<String, Object> hyperparameters() {
+    public Map<String, Object> derivedValues() {
         Map<String, Object> h = new LinkedHashMap<>();
         h.put("rotations", "0,90,180,270 (all per image)");
         h.put("head_hidden", hidden);

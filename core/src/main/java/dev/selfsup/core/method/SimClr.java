@@ -11,7 +11,6 @@ import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
 import dev.selfsup.core.nn.ProjectionHead;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -91,14 +90,5 @@ public final class SimClr extends EncoderMethod {
         // Both views of an image go to the same replica; the loss sees every replica's projections as negatives.
         NDArray z = ctx.forward(model, v1, v2);
         return Losses.ntXent(z.get("0:" + n), z.get(n + ":"), temperature);
-    }
-
-    @Override
-    public Map<String, Object> hyperparameters() {
-        Map<String, Object> h = new LinkedHashMap<>();
-        h.put("projection_hidden", projectionHidden);
-        h.put("projection_dim", projectionDim);
-        h.put("temperature", temperature);
-        return h;
     }
 }

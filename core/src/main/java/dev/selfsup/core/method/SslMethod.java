@@ -94,6 +94,12 @@ public interface SslMethod {
     /** Frees what the method holds besides arrays (threads, connections); called when the trainer closes. */
     default void release() {}
 
-    /** The method's hyperparameters, for provenance. */
-    Map<String, Object> hyperparameters();
+    /**
+     * Values the method derived or fixed beyond its settings record (a head's width, a constant of its loss, the
+     * tokenizer it reads), for provenance. The settings themselves are recorded from the record, so a value here
+     * never needs to repeat one; empty by default.
+     */
+    default Map<String, Object> derivedValues() {
+        return Map.of();
+    }
 }

@@ -60,4 +60,90 @@ public final class Losses {
         NDArray idx = labels.toType(DataType.INT64, false).reshape(-1, 1);
         return logits.logSoftmax(1).gather(idx, 1).mean().neg();
     }
+
+    /**
+     * The mean cosine similarity of matching rows of {@code p} and {@code z} ({@code [N, D]} each): what BYOL and
+     * SimSiam maximise between a prediction and the other view's projection. Give {@code z} behind a stop-gradient.
+     */
+    public static NDArray meanCosine(NDArray p, NDArray z) {
+        return l2Normalize(p).mul(l2Normalize(z)).sum(new int[] {1}).mean();
+    }
+
+    /**
+     * Rows {@code [N, D]} of two views of N images laid one after the other ({@code [2N, D]}), with the halves
+     * swapped: row i of the result is the other view of the image at row i.
+     */
+    public static NDArray otherView(NDArray both) {
+        long n = both.getShape().get(0) / 2;
+        return NDArrays.concat(new NDList(both.get(n + ":"), both.get("0:" + n)), 0);
+    }
+
+    /**
+     * Barlow Twins (Zbontar et al. 2021): the cross-correlation matrix C of the two views' projections, each
+     * standardised over the batch, is pulled towards the identity: sum of (1 - C_ii)^2 plus {@code offDiagonalWeight}
+     * times the sum of C_ij^2 off the diagonal.
+     *
+     * @param z1 {@code [N, D]} projections of the first views
+     * @param z2 {@code [N, D]} projections of the second views
+     */
+    public static NDArray barlowTwins(NDArray z1, NDArray z2, float offDiagonalWeight) {
+        long n = z1.getShape().get(0);
+        NDArray c = Scalars.divi(standardised(z1).transpose().matMul(standardised(z2)), n);
+        NDArray eye = identityLike(c);
+        NDArray diagonal = c.mul(eye).sum(new int[] {1});
+        NDArray onDiagonal = diagonal.neg().addi(1).square().sum();
+        NDArray offDiagonal = c.square().sum().subi(diagonal.square().sum());
+        return onDiagonal.add(Scalars.muli(offDiagonal, offDiagonalWeight));
+    }
+
+    /**
+     * VICReg (Bardes et al. 2022): invariance (mean squared distance between the two views' projections), variance
+     * (a hinge keeping each dimension's standard deviation over the batch at 1 or more) and covariance (the squared
+     * off-diagonal covariances, over D), weighted and summed; the last two for each view.
+     */
+    public static NDArray vicreg(
+            NDArray z1, NDArray z2, float invarianceWeight, float varianceWeight, float covarianceWeight) {
+        NDArray invariance = z1.sub(z2).square().mean();
+        NDArray variance = varianceHinge(z1).add(varianceHinge(z2));
+        NDArray covariance = offDiagonalCovariance(z1).add(offDiagonalCovariance(z2));
+        return Scalars.muli(invariance, invarianceWeight)
+                .addi(Scalars.muli(variance, varianceWeight))
+                .addi(Scalars.muli(covariance, covarianceWeight));
+    }
+
+    /** Each column minus its mean over the batch, over its standard deviation (eps 1e-5 inside the root). */
+    private static NDArray standardised(NDArray z) {
+        NDArray centred = z.sub(z.mean(new int[] {0}, true));
+        return centred.div(
+                centred.square().mean(new int[] {0}, true).addi(1e-5f).sqrt());
+    }
+
+    /** The mean over dimensions of max(0, 1 - std), std over the batch with eps 1e-4 inside the root. */
+    private static NDArray varianceHinge(NDArray z) {
+        NDArray centred = z.sub(z.mean(new int[] {0}, true));
+        long n = z.getShape().get(0);
+        NDArray std = Scalars.divi(centred.square().sum(new int[] {0}), n - 1)
+                .addi(1e-4f)
+                .sqrt();
+        return ai.djl.nn.Activation.relu(std.neg().addi(1)).mean();
+    }
+
+    /** The sum of squared off-diagonal entries of the batch covariance of {@code z} {@code [N, D]}, over D. */
+    private static NDArray offDiagonalCovariance(NDArray z) {
+        long n = z.getShape().get(0);
+        long d = z.getShape().get(1);
+        NDArray centred = z.sub(z.mean(new int[] {0}, true));
+        NDArray cov = Scalars.divi(centred.transpose().matMul(centred), n - 1);
+        NDArray offDiagonal =
+                cov.square().sum().subi(cov.mul(identityLike(cov)).square().sum());
+        return Scalars.divi(offDiagonal, d);
+    }
+
+    /** The identity matrix of a square matrix's size, on its device. */
+    private static NDArray identityLike(NDArray square) {
+        return square.getManager()
+                .eye((int) square.getShape().get(0))
+                .toDevice(square.getDevice(), false)
+                .toType(square.getDataType(), false);
+    }
 }

@@ -3,6 +3,7 @@ package dev.selfsup.core.numerics;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import org.slf4j.Logger;
@@ -20,7 +21,10 @@ import org.slf4j.LoggerFactory;
  * <p>The setting, from the system property {@code selfsup.cpu.isa} or else the environment variable
  * {@code SELFSUP_CPU_ISA}:
  * <ul>
- *   <li>{@code safe} (default): at most AVX2;</li>
+ *   <li>{@code auto} (default): every instruction set of the CPU if it passes a check measured on this machine
+ *       (the numerics self-check and a short training run in child processes, against AVX2: {@link IsaTrial}),
+ *       else at most AVX2. The verdict is cached per CPU and libtorch build;</li>
+ *   <li>{@code safe}: at most AVX2;</li>
  *   <li>{@code native}: whatever the CPU has (the numerics self-check still guards it);</li>
  *   <li>a oneDNN name such as {@code AVX512_CORE} or {@code SSE41}: that cap.</li>
  * </ul>
@@ -57,6 +61,7 @@ public final class CpuIsaGuard {
             "ALL");
 
     private static IsaDecision decision;
+    private static IsaTrial.Verdict verdict;
 
     private CpuIsaGuard() {}
 
@@ -98,6 +103,11 @@ public final class CpuIsaGuard {
         return decision;
     }
 
+    /** What the {@code auto} policy measured in this process, or null if it did not run here. */
+    public static synchronized IsaTrial.Verdict verdict() {
+        return verdict;
+    }
+
     private static IsaDecision decide(String requested) {
         String outside = LibC.getenv(ONEDNN_VARIABLE);
         boolean early = !libtorchLoaded();
@@ -105,16 +115,27 @@ public final class CpuIsaGuard {
             return new IsaDecision("environment", outside.trim().toUpperCase(Locale.ROOT), early);
         }
         String policy = requested == null || requested.isBlank()
-                ? "safe"
+                ? "auto"
                 : requested.trim().toLowerCase(Locale.ROOT);
         String cap = switch (policy) {
+            case "auto" -> {
+                if (!early) {
+                    // The engine is loaded already: its instruction set may be fixed; stay with the safe cap.
+                    yield SAFE_CAP;
+                }
+                IsaTrial.Verdict v = IsaTrial.decide(Map.of());
+                verdict = v;
+                LOG.info("oneDNN instruction set: {} ({}{})", v.cap(), v.reason(), v.cached() ? ", cached" : "");
+                yield "none".equals(v.cap()) ? null : v.cap();
+            }
             case "safe" -> SAFE_CAP;
             case "native" -> null;
             default -> {
                 String name = policy.toUpperCase(Locale.ROOT);
                 if (!ONEDNN_NAMES.contains(name)) {
-                    throw new IllegalArgumentException(ENVIRONMENT + " (or -D" + PROPERTY + ") must be safe, native "
-                            + "or one of " + new TreeSet<>(ONEDNN_NAMES) + "; got '" + requested + "'");
+                    throw new IllegalArgumentException(
+                            ENVIRONMENT + " (or -D" + PROPERTY + ") must be auto, safe, native " + "or one of "
+                                    + new TreeSet<>(ONEDNN_NAMES) + "; got '" + requested + "'");
                 }
                 yield name;
             }

@@ -212,27 +212,28 @@ public record PretrainConfig(
         return steps > 0 ? steps : (long) epochs * stepsPerEpoch(n);
     }
 
-    /** The settings that shape the result, for provenance: the training settings, then the method's. */
-    public Map<String, Object> hyperparameters() {
-        Map<String, Object> all = Records.values(this);
-        Map<String, Object> h = new LinkedHashMap<>();
-        for (String k : new String[] {
-            "batch_size",
-            "epochs",
-            "steps",
-            "optimizer",
-            "learning_rate",
-            "momentum",
-            "weight_decay",
-            "warmup_epochs",
-            "final_lr_fraction",
-            "clip_norm",
-            "replicas",
-            "batch_norm"
-        }) {
-            h.put(k, all.get(k));
-        }
-        h.putAll(methodSettings());
+    /**
+     * Record components that do not shape the trained weights, or are recorded elsewhere in the provenance (the
+     * method, its settings record, the seed and the device have their own places).
+     */
+    private static final java.util.Set<String> NOT_TRAINING_SETTINGS = java.util.Set.of(
+            "method",
+            "settings",
+            "seed",
+            "device",
+            "checkpoint_dir",
+            "checkpoint_every_steps",
+            "keep_checkpoints",
+            "log_every_steps");
+
+    /**
+     * The training settings that shape the result, for provenance: every component of this record but those in
+     * {@link #NOT_TRAINING_SETTINGS}, read from the record itself so that a new setting is recorded without a list
+     * to keep.
+     */
+    public Map<String, Object> trainingSettings() {
+        Map<String, Object> h = new LinkedHashMap<>(Records.values(this));
+        h.keySet().removeAll(NOT_TRAINING_SETTINGS);
         return h;
     }
 

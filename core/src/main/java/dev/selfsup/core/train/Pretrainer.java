@@ -112,7 +112,7 @@ public final class Pretrainer implements AutoCloseable {
         this.method = Methods.create(
                 config.method(),
                 config.settings(),
-                new MethodContext(spec, data, resources, config.seed(), config.batchSize()));
+                new MethodContext(spec, data, resources, config.seed(), config.batchSize(), totalSteps));
         method.prepare(data, manager);
         method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
         this.parallel =
@@ -224,8 +224,8 @@ public final class Pretrainer implements AutoCloseable {
 
     /** The provenance of the encoder as it is now. */
     public Provenance provenance() {
-        Map<String, Object> h = new LinkedHashMap<>(config.hyperparameters());
-        h.putAll(method.hyperparameters());
+        Map<String, Object> h =
+                Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), method.derivedValues());
         return new Provenance(
                 method.name(),
                 method.backboneSpec(),

@@ -3,6 +3,7 @@ package dev.selfsup.core.train;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import dev.selfsup.core.model.BackboneSpec;
 import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -11,7 +12,10 @@ import java.util.Map;
  *
  * @param method the self-supervised method, e.g. "simclr"
  * @param backbone the encoder's architecture and input
- * @param hyperparameters the method's, the optimizer's and the schedule's settings
+ * @param hyperparameters three groups that cannot shadow one another: {@value #TRAINING} (the optimizer's, the
+ *     schedule's and the batch's settings), {@value #METHOD} (the method's settings record) and {@value #DERIVED}
+ *     (what the method computed or fixed from them). Records written before these groups existed hold one flat map,
+ *     which still reads.
  * @param dataset the pretraining data's name
  * @param datasetFingerprint a checksum of the pretraining data (see ImageDataset#fingerprint)
  * @param datasetSize how many images the data holds
@@ -40,6 +44,37 @@ public record Provenance(
         String engine,
         String device,
         Instant createdAt) {
+
+    /** The group of training settings in {@link #hyperparameters}. */
+    public static final String TRAINING = "training";
+    /** The group of the method's settings. */
+    public static final String METHOD = "method";
+    /** The group of values the method derived. */
+    public static final String DERIVED = "derived";
+
+    /** The grouped hyperparameters of a run. */
+    public static Map<String, Object> hyperparameters(
+            Map<String, Object> training, Map<String, Object> method, Map<String, Object> derived) {
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put(TRAINING, training);
+        h.put(METHOD, method);
+        h.put(DERIVED, derived);
+        return h;
+    }
+
+    /**
+     * One hyperparameter of a group, or null. Reads records of either form: grouped, or the flat map of older
+     * records (where a method's value could shadow a training setting of the same name).
+     */
+    public Object hyperparameter(String group, String key) {
+        if (hyperparameters == null) {
+            return null;
+        }
+        if (hyperparameters.get(group) instanceof Map<?, ?> values) {
+            return values.get(key);
+        }
+        return hyperparameters.get(key);
+    }
 
     /** A copy with the step count, epochs and time brought up to date. */
     public Provenance at(long newSteps, double newEpochs) {

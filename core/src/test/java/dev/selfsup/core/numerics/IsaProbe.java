@@ -23,5 +23,9 @@ public final class IsaProbe {
                     .getFloat();
         }
         System.out.println("decision policy=" + d.policy() + " cap=" + d.cap() + " early=" + d.appliedBeforeEngine());
+        IsaTrial.Verdict v = CpuIsaGuard.verdict();
+        if (v != null) {
+            System.out.println("verdict cached=" + v.cached() + " reason=" + v.reason());
+        }
     }
 }

@@ -10,7 +10,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -45,7 +44,9 @@ public class AccessTokens {
     Optional<List<String>> operatorTokens;
 
     private volatile Grants grants;
-    private volatile FileTime loadedVersion;
+    /** SHA-256 of the token file as last read: a change of content, however quick, is seen (an mtime may not). */
+    private volatile byte[] loadedVersion;
+
     private volatile long lastCheck;
 
     /** The digests of the accepted tokens, by role. */
@@ -68,8 +69,13 @@ public class AccessTokens {
         }
         try {
             TokenFile.Created c = TokenFile.readOrCreate(file);
+            if (TokenFile.writableByOthers(file)) {
+                throw new IllegalStateException("Authentication is on and the token file "
+                        + file.toAbsolutePath().normalize() + " or its folder can be written by other users: any of"
+                        + " them could make themselves an operator. chmod 600 the file and go-w its folder.");
+            }
             grants = grants(c.tokens().reader(), c.tokens().operator());
-            loadedVersion = Files.getLastModifiedTime(file);
+            loadedVersion = sha256(Files.readAllBytes(file));
             lastCheck = System.nanoTime();
             Path where = file.toAbsolutePath().normalize();
             if (c.created()) {
@@ -81,7 +87,7 @@ public class AccessTokens {
                 LOG.infof("Authentication on: tokens from %s", where);
             }
             if (TokenFile.openToOthers(file)) {
-                LOG.warnf("The token file %s can be read or written by other users: chmod 600 it.", where);
+                LOG.warnf("The token file %s can be read by other users: chmod 600 it.", where);
             }
         } catch (IOException e) {
             throw new UncheckedIOException(
@@ -144,9 +150,17 @@ public class AccessTokens {
 
     private synchronized void reloadIfChanged() {
         try {
-            FileTime now = Files.getLastModifiedTime(file);
-            if (!now.equals(loadedVersion)) {
-                TokenFile.Tokens t = TokenFile.read(file);
+            byte[] content = Files.readAllBytes(file);
+            byte[] now = sha256(content);
+            if (!MessageDigest.isEqual(now, loadedVersion)) {
+                if (TokenFile.writableByOthers(file)) {
+                    // Checked at every reload too: tokens written by another user are never taken.
+                    LOG.errorf("Token file changed but it or its folder can be written by other users; its new tokens"
+                            + " are NOT taken, the tokens read before stay in use. chmod 600 the file and go-w"
+                            + " its folder.");
+                    return;
+                }
+                TokenFile.Tokens t = TokenFile.parse(content);
                 grants = grants(t.reader(), t.operator());
                 loadedVersion = now;
                 LOG.infof(
@@ -175,8 +189,12 @@ public class AccessTokens {
 
     /** Tokens are compared as SHA-256 digests: same length whatever the input, compared in constant time. */
     private static byte[] digest(String token) {
+        return sha256(token.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static byte[] sha256(byte[] bytes) {
         try {
-            return MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8));
+            return MessageDigest.getInstance("SHA-256").digest(bytes);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

@@ -1,6 +1,7 @@
 package dev.selfsup.service.auth;
 
 import dev.selfsup.client.BearerToken;
+import dev.selfsup.service.StatusMessages;
 import io.grpc.Status;
 import io.quarkus.vertx.http.runtime.filters.Filters;
 import io.vertx.core.http.HttpServerRequest;
@@ -10,7 +11,6 @@ import io.vertx.ext.web.RoutingContext;
 import jakarta.enterprise.event.Observes;
 import jakarta.inject.Inject;
 import jakarta.inject.Singleton;
-import java.nio.charset.StandardCharsets;
 
 /**
  * The first look at every gRPC call on a service's port, from its headers alone, before a byte of its body is read.
@@ -93,7 +93,7 @@ public class GrpcCallGate {
                 .putHeader("grpc-accept-encoding", "identity")
                 .putHeader("grpc-status", Integer.toString(status.getCode().value()));
         if (status.getDescription() != null) {
-            response.putHeader("grpc-message", percentEncoded(status.getDescription()));
+            response.putHeader("grpc-message", StatusMessages.encode(status.getDescription()));
         }
         response.end();
     }
@@ -101,19 +101,5 @@ public class GrpcCallGate {
     /** A header value a client sent, cut to a length fit for a message. */
     private static String shortened(String value) {
         return value.length() <= 40 ? value : value.substring(0, 40) + "... (" + value.length() + " characters)";
-    }
-
-    /** grpc-message's encoding: UTF-8, with every byte outside printable ASCII, and '%', as %XX. */
-    static String percentEncoded(String message) {
-        StringBuilder out = new StringBuilder(message.length());
-        for (byte b : message.getBytes(StandardCharsets.UTF_8)) {
-            if (b >= 0x20 && b < 0x7f && b != '%') {
-                out.append((char) b);
-            } else {
-                out.append('%').append(Character.toUpperCase(Character.forDigit((b >> 4) & 0xf, 16)));
-                out.append(Character.toUpperCase(Character.forDigit(b & 0xf, 16)));
-            }
-        }
-        return out.toString();
     }
 }

@@ -49,6 +49,73 @@ class AccessTokensTest {
     }
 
     @Test
+    void outgoingCallsFollowTheDocumentedRotationSteps() throws Exception {
+        Path file = dir.resolve("tokens");
+        Files.writeString(file, "reader=r-old\noperator=o-old\n");
+        SuiteChannels channels = new SuiteChannels();
+        channels.tokens = tokens(file);
+        channels.token = Optional.empty();
+        dev.selfsup.client.BearerToken credentials = new dev.selfsup.client.BearerToken(channels::currentToken);
+        assertEquals("Bearer o-old", sent(credentials));
+        // 1. the new token added to its line; 3. the old one removed (2 is moving the clients).
+        for (String line : new String[] {"operator=o-new,o-old", "operator=o-new"}) {
+            Files.writeString(file, "reader=r-old\n" + line + "\n");
+            Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis() + 5000 + line.length()));
+            Thread.sleep(1100);
+            assertEquals("Bearer o-new", sent(credentials), line);
+        }
+    }
+
+    /** The authorization metadata a call would carry now. */
+    private static String sent(io.grpc.CallCredentials credentials) {
+        String[] out = new String[1];
+        credentials.applyRequestMetadata(null, Runnable::run, new io.grpc.CallCredentials.MetadataApplier() {
+            @Override
+            public void apply(io.grpc.Metadata headers) {
+                out[0] = headers.get(dev.selfsup.client.BearerToken.AUTHORIZATION);
+            }
+
+            @Override
+            public void fail(io.grpc.Status status) {
+                throw status.asRuntimeException();
+            }
+        });
+        return out[0];
+    }
+
+    @Test
+    void anEditThatKeepsTheModificationTimeIsSeen() throws Exception {
+        Path file = dir.resolve("tokens");
+        Files.writeString(file, "reader=r-1\noperator=o-1\n");
+        FileTime fixed = Files.getLastModifiedTime(file);
+        AccessTokens t = tokens(file);
+        Files.writeString(file, "reader=r-1\noperator=o-2\n");
+        Files.setLastModifiedTime(file, fixed);
+        Thread.sleep(1100);
+        assertEquals(Set.of(Roles.OPERATOR, Roles.READER), t.rolesOf("o-2"));
+        assertEquals(Set.of(), t.rolesOf("o-1"));
+    }
+
+    @Test
+    void aFileOthersCanWriteIsRefusedAtStartAndNeverTakenOnReload() throws Exception {
+        Path file = dir.resolve("tokens");
+        Files.writeString(file, "reader=r-1\noperator=o-1\n");
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-r--"));
+        IllegalStateException e =
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, () -> tokens(file));
+        assertTrue(e.getMessage().contains("can be written by other users"), e.getMessage());
+        assertFalse(e.getMessage().contains("o-1"), "no token in the message");
+
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        AccessTokens t = tokens(file);
+        Files.writeString(file, "reader=r-1\noperator=o-attacker\n");
+        Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-rw-rw-"));
+        Thread.sleep(1100);
+        assertEquals(Set.of(), t.rolesOf("o-attacker"), "tokens written while others could write are not taken");
+        assertEquals(Set.of(Roles.OPERATOR, Roles.READER), t.rolesOf("o-1"));
+    }
+
+    @Test
     void aChangedFileIsReadAgainRotationWithoutRestart() throws Exception {
         Path file = dir.resolve("tokens");
         Files.writeString(file, "reader=r-old\noperator=o-old\n");

@@ -1,0 +1,102 @@
+package dev.selfsup.core.method;
+
+import static dev.selfsup.core.config.Records.require;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.LambdaBlock;
+import ai.djl.nn.ParallelBlock;
+import dev.selfsup.core.augment.Augmentation;
+import dev.selfsup.core.data.HostViews;
+import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.nn.Losses;
+import dev.selfsup.core.nn.ProjectionHead;
+import java.util.List;
+
+/**
+ * SimSiam (Chen and He 2021): one network (encoder, projector) for both views and a predictor on top; each view's
+ * prediction regresses the other view's projection, which is held fixed (stop-gradient). No negatives, no momentum
+ * encoder: the stop-gradient alone keeps the representations from collapsing. Loss: minus the mean cosine, both
+ * ways (from -1 at perfect agreement).
+ */
+public final class SimSiam extends EncoderMethod {
+    /** SimSiam, registered in {@link Methods}. */
+    public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
+            "simsiam",
+            "siamese: a predictor regresses the other view's projection behind a stop-gradient (Chen and He 2021)",
+            new Settings(512, 128, 64, 0.2f, 0.5f),
+            (s, c) -> new SimSiam(
+                    c.spec(),
+                    Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
+                    s.projectionHidden(),
+                    s.projectionDim(),
+                    s.predictorHidden()));
+
+    /**
+     * SimSiam's settings. The predictor is a bottleneck (a quarter of the projection, as in the paper).
+     *
+     * @param projectionHidden hidden units of the projector
+     * @param projectionDim output size of the projector and the predictor
+     * @param predictorHidden hidden units of the predictor
+     * @param cropScaleMin smallest area fraction of the random resized crop
+     * @param jitterStrength colour-jitter strength s
+     */
+    public record Settings(
+            int projectionHidden, int projectionDim, int predictorHidden, float cropScaleMin, float jitterStrength) {
+        public Settings {
+            Contrastive.checkSettings(projectionHidden, projectionDim, 1f, cropScaleMin, jitterStrength);
+            require(predictorHidden > 0, "predictor_hidden", "must be positive, got " + predictorHidden);
+        }
+    }
+
+    private final Augmentation views;
+    private final Contrastive.HostSplit hostSplit;
+    private final int projectionDim;
+
+    public SimSiam(
+            BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, int predictorHidden) {
+        super("simsiam", spec, Backbones.build(spec));
+        this.views = views;
+        this.hostSplit = Contrastive.hostSplit(views);
+        this.projectionDim = projectionDim;
+        // One forward pass gives both the projection z and the prediction p, side by side: [z | p].
+        Block projectionAndPrediction = new ParallelBlock(
+                outputs -> new NDList(NDArrays.concat(
+                        new NDList(
+                                outputs.get(0).singletonOrThrow(),
+                                outputs.get(1).singletonOrThrow()),
+                        1)),
+                List.of(new LambdaBlock(x -> x), ProjectionHead.mlp(predictorHidden, projectionDim, true)));
+        model.add(encoder)
+                .add(ProjectionHead.mlp(projectionHidden, projectionDim, true))
+                .add(projectionAndPrediction);
+    }
+
+    @Override
+    public void initialize(NDManager manager, Shape imageShape) {
+        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
+    }
+
+    /** Images read from disk: both views cropped from the source image on the host. */
+    @Override
+    public HostViews hostViews() {
+        return hostSplit.host();
+    }
+
+    @Override
+    public NDArray loss(StepContext ctx, NDArray images) {
+        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
+        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray out = ctx.forward(model, v1, v2);
+        NDArray z = out.get(":, 0:" + projectionDim).stopGradient();
+        NDArray p = out.get(":, " + projectionDim + ":");
+        // Each view's prediction regresses the other view's projection, both ways.
+        return Losses.meanCosine(p, Losses.otherView(z)).neg();
+    }
+}

@@ -102,6 +102,9 @@ public final class SslCurves implements Callable<Integer> {
     @Option(names = "--width")
     Integer width;
 
+    @Option(names = "--depth", description = "conv layers per stage of the small ConvNet")
+    Integer depth;
+
     @Option(names = "--batch-size")
     Integer batchSize;
 
@@ -189,6 +192,9 @@ public final class SslCurves implements Callable<Integer> {
                 PretrainConfig.defaults(mode.method).toBuilder().seed(seed).device(device);
         if (backbone != null) {
             b.backboneAtDefaults(backbone);
+        }
+        if (depth != null) {
+            b.depth(depth);
         }
         if (width != null) {
             b.width(width);

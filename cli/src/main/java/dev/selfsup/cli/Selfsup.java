@@ -95,6 +95,12 @@ public final class Selfsup {
     Path tokenFile;
 
     @Option(
+            names = "--allow-plaintext",
+            description = "send the token without TLS to a host other than this one (a trusted network only)",
+            scope = CommandLine.ScopeType.INHERIT)
+    boolean allowPlaintext;
+
+    @Option(
             names = "--tls-ca",
             description = "PEM certificates to trust: talk TLS to the services (env SELFSUP_TLS_CA)",
             scope = CommandLine.ScopeType.INHERIT)
@@ -112,13 +118,20 @@ public final class Selfsup {
             scope = CommandLine.ScopeType.INHERIT)
     Path tlsKey;
 
-    public static void main(String[] args) {
+    /** The command line as {@code main} runs it: every subcommand answers --help and shows each option's default. */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Selfsup());
-        // Every subcommand answers --help and shows each option's default.
         for (CommandLine sub : cl.getSubcommands().values()) {
-            sub.getCommandSpec().mixinStandardHelpOptions(true);
+            if (sub.getCommandSpec().findOption("--help") == null) {
+                sub.getCommandSpec().mixinStandardHelpOptions(true);
+            }
             sub.getCommandSpec().usageMessage().showDefaultValues(true);
         }
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        CommandLine cl = commandLine();
         Selfsup root = cl.getCommand();
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof StatusRuntimeException s
@@ -160,20 +173,57 @@ public final class Selfsup {
         System.exit(cl.execute(args));
     }
 
-    ManagedChannel channel(String address) {
-        return ClientSecurity.resolve(token, tokenFile, tlsCa, tlsCert, tlsKey, System.getenv())
-                .channel(address)
-                .maxInboundMessageSize(8 << 20)
-                .build();
+    /**
+     * A channel to a service. A command that only reads takes the token file's reader token; a token is never
+     * sent without TLS to another host unless --allow-plaintext says so.
+     */
+    ManagedChannel channel(String address, boolean readOnly) {
+        ClientSecurity security =
+                ClientSecurity.resolve(token, tokenFile, tlsCa, tlsCert, tlsKey, System.getenv(), readOnly);
+        requireSafeTransport(address, security, allowPlaintext);
+        return security.channel(address).maxInboundMessageSize(8 << 20).build();
+    }
+
+    /**
+     * Refuses to send a token in plaintext to a host that is not this machine: anyone on the path could read it.
+     *
+     * @throws IllegalArgumentException saying what to do instead
+     */
+    static void requireSafeTransport(String address, ClientSecurity security, boolean allowPlaintext) {
+        if (security.token() == null || security.tls() || allowPlaintext) {
+            return;
+        }
+        int colon = address.lastIndexOf(':');
+        String host = colon > 0 ? address.substring(0, colon) : address;
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        boolean loopback;
+        try {
+            loopback = host.equals("localhost")
+                    || java.net.InetAddress.getByName(host).isLoopbackAddress();
+        } catch (java.net.UnknownHostException e) {
+            loopback = false;
+        }
+        if (!loopback) {
+            throw new IllegalArgumentException("refusing to send the access token without TLS to " + host
+                    + ", where anyone on the network path could read it: give --tls-ca (docs/security.md), or"
+                    + " --allow-plaintext on a network you trust");
+        }
     }
 
     abstract static class Base implements Callable<Integer> {
         @CommandLine.ParentCommand
         Selfsup parent;
 
+        /** True for commands that only read: they send the reader token. */
+        boolean readOnly() {
+            return false;
+        }
+
         @Override
         public Integer call() throws Exception {
-            ManagedChannel ch = parent.channel(parent.trainer);
+            ManagedChannel ch = parent.channel(parent.trainer, readOnly());
             try {
                 return run(TrainerServiceGrpc.newBlockingStub(ch));
             } finally {
@@ -246,7 +296,10 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "train", description = "Start a pretraining run and follow it to the end.")
+    @Command(
+            name = "train",
+            mixinStandardHelpOptions = true,
+            description = "Start a pretraining run and follow it to the end.")
     static final class Train extends Base {
         @Option(
                 names = "--method",
@@ -342,8 +395,13 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "runs", description = "List runs.")
+    @Command(name = "runs", mixinStandardHelpOptions = true, description = "List runs.")
     static final class Runs extends Base {
+        @Override
+        boolean readOnly() {
+            return true;
+        }
+
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
             List<Run> runs = stub.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList();
@@ -363,8 +421,13 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "watch", description = "Follow a run's progress.")
+    @Command(name = "watch", mixinStandardHelpOptions = true, description = "Follow a run's progress.")
     static final class Watch extends Base {
+        @Override
+        boolean readOnly() {
+            return true;
+        }
+
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
 
@@ -375,7 +438,10 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "eval", description = "kNN and linear-probe accuracy of a run's encoder.")
+    @Command(
+            name = "eval",
+            mixinStandardHelpOptions = true,
+            description = "kNN and linear-probe accuracy of a run's encoder.")
     static final class Eval extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
@@ -392,7 +458,7 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "export", description = "Download a run's encoder bundle.")
+    @Command(name = "export", mixinStandardHelpOptions = true, description = "Download a run's encoder bundle.")
     static final class Export extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
@@ -436,7 +502,7 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "cancel", description = "Cancel a run (it checkpoints first).")
+    @Command(name = "cancel", mixinStandardHelpOptions = true, description = "Cancel a run (it checkpoints first).")
     static final class Cancel extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
@@ -450,7 +516,10 @@ public final class Selfsup {
         }
     }
 
-    @Command(name = "resume", description = "Resume a cancelled, failed or interrupted run from its last checkpoint.")
+    @Command(
+            name = "resume",
+            mixinStandardHelpOptions = true,
+            description = "Resume a cancelled, failed or interrupted run from its last checkpoint.")
     static final class Resume extends Base {
         @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
         String id;
@@ -503,9 +572,14 @@ public final class Selfsup {
         @CommandLine.ParentCommand
         Selfsup parent;
 
+        /** True for commands that only read: they send the reader token. */
+        boolean readOnly() {
+            return true;
+        }
+
         @Override
         public Integer call() throws Exception {
-            ManagedChannel ch = parent.channel(parent.encoder);
+            ManagedChannel ch = parent.channel(parent.encoder, readOnly());
             try {
                 return run(EncoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.MINUTES));
             } finally {
@@ -516,7 +590,10 @@ public final class Selfsup {
         abstract int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception;
     }
 
-    @Command(name = "models", description = "List the encoder-service's models and versions.")
+    @Command(
+            name = "models",
+            mixinStandardHelpOptions = true,
+            description = "List the encoder-service's models and versions.")
     static final class Models extends EncoderBase {
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
@@ -542,6 +619,13 @@ public final class Selfsup {
             description = "Embed images with a served model: PNG/JPEG files, or the first images of "
                     + "an IDX file (e.g. Fashion-MNIST's test set). Prints one line per image.")
     static final class Embed extends EncoderBase {
+        // Its own help option: the standard ones would take --version, which here is the model's version.
+        @Option(
+                names = {"-h", "--help"},
+                usageHelp = true,
+                description = "Show this help message and exit.")
+        boolean help;
+
         @Option(names = "--model", required = true, description = "the served model's name (see 'selfsup models')")
         String model;
 

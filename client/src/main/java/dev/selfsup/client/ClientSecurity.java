@@ -66,6 +66,15 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
      */
     public static ClientSecurity resolve(
             String token, Path tokenFile, Path ca, Path cert, Path key, Map<String, String> env) {
+        return resolve(token, tokenFile, ca, cert, key, env, false);
+    }
+
+    /**
+     * As {@link #resolve(String, Path, Path, Path, Path, Map)}; with {@code readOnly}, a token from the token file is
+     * its reader token when it has one: a client that only reads does not carry the operator's.
+     */
+    public static ClientSecurity resolve(
+            String token, Path tokenFile, Path ca, Path cert, Path key, Map<String, String> env, boolean readOnly) {
         String t = firstNonBlank(token, env.get(TOKEN_ENV));
         if (t == null) {
             Path file = tokenFile != null ? tokenFile : pathOf(env.get(TOKEN_FILE_ENV));
@@ -73,7 +82,7 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
             if (file == null) {
                 file = DEFAULT_TOKEN_FILE;
             }
-            t = tokenIn(file, explicit).orElse(null);
+            t = tokenIn(file, explicit, readOnly).orElse(null);
         }
         return new ClientSecurity(
                 t,
@@ -82,8 +91,11 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
                 key != null ? key : pathOf(env.get(KEY_ENV)));
     }
 
-    /** The operator token of a token file, else its reader token; empty if the file is absent and not required. */
-    static Optional<String> tokenIn(Path file, boolean required) {
+    /**
+     * The operator token of a token file, else its reader token (the reader token first when {@code readOnly});
+     * empty if the file is absent and not required.
+     */
+    static Optional<String> tokenIn(Path file, boolean required, boolean readOnly) {
         if (!Files.exists(file)) {
             if (required) {
                 throw new IllegalArgumentException("token file " + file + " does not exist");
@@ -92,6 +104,9 @@ public record ClientSecurity(String token, Path caFile, Path certFile, Path keyF
         }
         try {
             TokenFile.Tokens tokens = TokenFile.read(file);
+            if (readOnly && !tokens.reader().isEmpty()) {
+                return Optional.of(tokens.reader().get(0));
+            }
             if (!tokens.operator().isEmpty()) {
                 return Optional.of(tokens.operator().get(0));
             }

@@ -29,6 +29,27 @@ class BackbonesTest {
         return n;
     }
 
+    /** A type listed in BackboneSpec.TYPES without a builder would fail here, not train a small ConvNet. */
+    @Test
+    void everyListedTypeBuildsAndGivesItsFeatureSize() {
+        for (String type : BackboneSpec.TYPES) {
+            BackboneSpec spec = new BackboneSpec(
+                    type,
+                    BackboneSpec.isResNet(type) ? 8 : BackboneSpec.defaultWidth(type),
+                    BackboneSpec.defaultDepth(type),
+                    1,
+                    32,
+                    new float[] {0.5f},
+                    new float[] {0.25f});
+            try (NDManager m = NDManager.newBaseManager()) {
+                Block net = Backbones.build(spec);
+                net.initialize(m, DataType.FLOAT32, new Shape(2, 1, 32, 32));
+                NDArray h = EncoderBundle.embed(net, m.randomUniform(0f, 1f, new Shape(2, 1, 32, 32)));
+                assertEquals(new Shape(2, spec.featureDim()), h.getShape(), type);
+            }
+        }
+    }
+
     @Test
     void cifarResNet18HasElevenMillionWeightsAnd512Features() {
         BackboneSpec spec = new BackboneSpec(

@@ -93,7 +93,7 @@ class DataParallelTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"simclr", "moco-v2", "rotation"})
+    @ValueSource(strings = {"simclr", "moco-v2", "rotation", "deepcluster"})
     void replicasWithSynchronisedBatchNormEqualOneDevice(String method) throws IOException {
         ImageDataset data = PretrainerTest.tiny();
         Outcome one = train(config(method, 1, "sync", 3, null), data);
@@ -148,9 +148,24 @@ class DataParallelTest {
                     }
                 }
             });
-            assertEquals(PretrainResult.Status.CANCELLED, b.run().status());
+            PretrainResult r = b.run();
+            assertEquals(PretrainResult.Status.CANCELLED, r.status());
+            assertEquals(5, r.steps());
         }
-        List<float[]> resumed = train(cb, data).params();
+        // The second run must really resume (a run restarted from step 0 would also end with these weights).
+        List<float[]> resumed;
+        long[] firstStep = {-1};
+        try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1])) {
+            c.addListener(new PretrainListener() {
+                @Override
+                public void onStart(long startStep, long total) {
+                    firstStep[0] = startStep;
+                }
+            });
+            assertEquals(PretrainResult.Status.FINISHED, c.run().status());
+            resumed = PretrainerTest.params(c);
+        }
+        assertEquals(5, firstStep[0], method + ": resumed from the checkpoint of step 5");
         for (int i = 0; i < straight.size(); i++) {
             assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, method + " array " + i);
         }

@@ -92,6 +92,34 @@ class ScalarLifetimeTest {
         return wrong;
     }
 
+    /**
+     * The background poison that the training tests run under reaches a window between a forward and its backward
+     * pass as short as a training step's: DJL's own div(Number) goes wrong under it. Without this, those tests could
+     * pass because the poison never landed in time.
+     */
+    @Test
+    void theBackgroundPoisonReachesAStepsWindow() throws Exception {
+        int wrong = 0;
+        try (Poison poison = new Poison();
+                NDManager m = NDManager.newBaseManager()) {
+            for (int round = 0; round < 200 && wrong == 0; round++) {
+                try (NDManager step = m.newSubManager()) {
+                    NDArray x = step.ones(new Shape(4));
+                    x.setRequiresGradient(true);
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        NDArray y = x.div(3f).sum();
+                        Thread.sleep(5); // about the forward pass of a test step
+                        gc.backward(y);
+                    }
+                    if (Math.abs(x.getGradient().toFloatArray()[0] - 1f / 3) > 1e-7f) {
+                        wrong++;
+                    }
+                }
+            }
+        }
+        assertTrue(wrong > 0, "the background poison never reached a 5 ms window in 200 rounds");
+    }
+
     @Test
     void thePoisonCatchesDjlsScalarBeingReadAfterItIsFreed() {
         // If this starts to fail, DJL keeps its scalars alive now (or this machine never reuses the memory): the

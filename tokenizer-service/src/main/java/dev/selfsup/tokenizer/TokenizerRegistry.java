@@ -163,6 +163,23 @@ public class TokenizerRegistry {
      * Checks a training request now (bad names, specs and datasets are the caller's error) and queues it; events
      * go to {@code out} until the finished tokenizer.
      */
+    /**
+     * The store takes a file now: a read-only or full disk is found before minutes of training, not after them.
+     */
+    private void requireWritableStore(String name) {
+        try {
+            Path probe = AtomicFiles.tempBeside(dir.resolve(name + ".tok"));
+            Files.delete(probe);
+        } catch (IOException | RuntimeException e) {
+            LOG.errorf("the tokenizer store %s cannot be written: %s", dir, e.getMessage());
+            throw Status.UNAVAILABLE
+                    .withDescription("the tokenizer store cannot be written (read-only or full disk; the service's log"
+                            + " says why), so the tokenizer would be lost after training; the operator must make it"
+                            + " writable")
+                    .asRuntimeException();
+        }
+    }
+
     public void train(dev.selfsup.proto.v1.TokenizerSpec request, MultiEmitter<? super TokenizerEvent> out) {
         String name = request.getName();
         if (!NAME.matcher(name).matches()) {
@@ -193,6 +210,7 @@ public class TokenizerRegistry {
             TokenizerTrainer.Config config = toConfig(request, spec);
             ImageDataset trainData = train.withoutLabels();
             ImageDataset evalData = heldOut.head(2000);
+            requireWritableStore(name);
             trainer.submit(() -> run(name, spec, config, trainData, evalData, out));
         } catch (RuntimeException ex) {
             training.remove(name);

@@ -117,6 +117,38 @@ class TokenizerServiceTest {
         return done;
     }
 
+    @ConfigProperty(name = "selfsup.tokenizer.dir")
+    java.nio.file.Path storeDir;
+
+    @Test
+    void aStoreThatCannotBeWrittenIsFoundBeforeTraining() throws Exception {
+        // Tests run as root, for whom permissions do not stop a write: a file where the folder was does.
+        java.nio.file.Path moved = storeDir.resolveSibling(storeDir.getFileName() + ".moved");
+        java.nio.file.Files.move(storeDir, moved);
+        java.nio.file.Files.writeString(storeDir, "not a folder");
+        try {
+            long t0 = System.nanoTime();
+            StatusRuntimeException e = assertThrows(
+                    StatusRuntimeException.class,
+                    () -> tokenizers
+                            .trainTokenizer(TokenizerSpec.newBuilder()
+                                    .setName("never-stored")
+                                    .setKind(TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES)
+                                    .setDataset(shapes())
+                                    .setVocabularySize(16)
+                                    .setPatchSize(4)
+                                    .setSteps(40)
+                                    .build())
+                            .hasNext());
+            assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), e.toString());
+            assertTrue(e.getStatus().getDescription().contains("cannot be written"), e.toString());
+            assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "refused before training");
+        } finally {
+            java.nio.file.Files.delete(storeDir);
+            java.nio.file.Files.move(moved, storeDir);
+        }
+    }
+
     @Test
     void longValuesInEveryStringFieldGetShortMessages() throws Exception {
         dev.selfsup.service.testing.LongValues.check(

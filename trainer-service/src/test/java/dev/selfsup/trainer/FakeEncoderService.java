@@ -30,42 +30,45 @@ public class FakeEncoderService implements QuarkusTestResourceLifecycleManager {
     @Override
     public Map<String, String> start() {
         server = ServerBuilder.forPort(0)
-                .addService(new EncoderServiceGrpc.EncoderServiceImplBase() {
-                    @Override
-                    public StreamObserver<ModelChunk> publishModel(StreamObserver<ModelInfo> out) {
-                        return new StreamObserver<>() {
-                            ModelManifest manifest;
-                            final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-
+                .addService(io.grpc.ServerInterceptors.intercept(
+                        new EncoderServiceGrpc.EncoderServiceImplBase() {
                             @Override
-                            public void onNext(ModelChunk c) {
-                                if (c.hasManifest()) {
-                                    manifest = c.getManifest();
-                                } else {
-                                    bytes.writeBytes(c.getData().toByteArray());
-                                }
+                            public StreamObserver<ModelChunk> publishModel(StreamObserver<ModelInfo> out) {
+                                return new StreamObserver<>() {
+                                    ModelManifest manifest;
+                                    final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+
+                                    @Override
+                                    public void onNext(ModelChunk c) {
+                                        if (c.hasManifest()) {
+                                            manifest = c.getManifest();
+                                        } else {
+                                            bytes.writeBytes(c.getData().toByteArray());
+                                        }
+                                    }
+
+                                    @Override
+                                    public void onError(Throwable t) {}
+
+                                    @Override
+                                    public void onCompleted() {
+                                        UPLOADS.add(new Upload(manifest, bytes.toByteArray()));
+                                        int version = (int) UPLOADS.stream()
+                                                .filter(u ->
+                                                        u.manifest().getName().equals(manifest.getName()))
+                                                .count();
+                                        out.onNext(ModelInfo.newBuilder()
+                                                .setName(manifest.getName())
+                                                .setVersion(version)
+                                                .setState(ModelState.MODEL_STATE_READY)
+                                                .setSha256(manifest.getSha256())
+                                                .build());
+                                        out.onCompleted();
+                                    }
+                                };
                             }
-
-                            @Override
-                            public void onError(Throwable t) {}
-
-                            @Override
-                            public void onCompleted() {
-                                UPLOADS.add(new Upload(manifest, bytes.toByteArray()));
-                                int version = (int) UPLOADS.stream()
-                                        .filter(u -> u.manifest().getName().equals(manifest.getName()))
-                                        .count();
-                                out.onNext(ModelInfo.newBuilder()
-                                        .setName(manifest.getName())
-                                        .setVersion(version)
-                                        .setState(ModelState.MODEL_STATE_READY)
-                                        .setSha256(manifest.getSha256())
-                                        .build());
-                                out.onCompleted();
-                            }
-                        };
-                    }
-                })
+                        },
+                        new RequireOperatorToken()))
                 .build();
         try {
             server.start();

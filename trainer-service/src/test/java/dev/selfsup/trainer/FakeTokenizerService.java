@@ -42,47 +42,49 @@ public class FakeTokenizerService implements QuarkusTestResourceLifecycleManager
     @Override
     public Map<String, String> start() {
         server = ServerBuilder.forPort(0)
-                .addService(new TokenizerServiceGrpc.TokenizerServiceImplBase() {
-                    @Override
-                    public void getTokenizer(GetTokenizerRequest r, StreamObserver<TokenizerInfo> out) {
-                        switch (r.getName()) {
-                            case "tiny-tok" -> out.onNext(info("tiny-tok", 4));
-                            case "coarse-tok" -> out.onNext(info("coarse-tok", 8));
-                            default -> {
-                                out.onError(Status.NOT_FOUND
-                                        .withDescription("no tokenizer named '" + r.getName() + "'")
-                                        .asRuntimeException());
-                                return;
+                .addService(io.grpc.ServerInterceptors.intercept(
+                        new TokenizerServiceGrpc.TokenizerServiceImplBase() {
+                            @Override
+                            public void getTokenizer(GetTokenizerRequest r, StreamObserver<TokenizerInfo> out) {
+                                switch (r.getName()) {
+                                    case "tiny-tok" -> out.onNext(info("tiny-tok", 4));
+                                    case "coarse-tok" -> out.onNext(info("coarse-tok", 8));
+                                    default -> {
+                                        out.onError(Status.NOT_FOUND
+                                                .withDescription("no tokenizer named '" + r.getName() + "'")
+                                                .asRuntimeException());
+                                        return;
+                                    }
+                                }
+                                out.onCompleted();
                             }
-                        }
-                        out.onCompleted();
-                    }
 
-                    @Override
-                    public void tokenize(TokenizeRequest r, StreamObserver<TokenizeResponse> out) {
-                        TOKENIZE_CALLS.incrementAndGet();
-                        TokenizeResponse.Builder resp = TokenizeResponse.newBuilder();
-                        for (var image : r.getImagesList()) {
-                            byte[] px = image.getRaw().getData().toByteArray(); // 16x16x1
-                            TokenGrid.Builder g =
-                                    TokenGrid.newBuilder().setRows(4).setCols(4);
-                            for (int gy = 0; gy < 4; gy++) {
-                                for (int gx = 0; gx < 4; gx++) {
-                                    int sum = 0;
-                                    for (int y = 0; y < 4; y++) {
-                                        for (int x = 0; x < 4; x++) {
-                                            sum += px[(gy * 4 + y) * 16 + gx * 4 + x] & 0xff;
+                            @Override
+                            public void tokenize(TokenizeRequest r, StreamObserver<TokenizeResponse> out) {
+                                TOKENIZE_CALLS.incrementAndGet();
+                                TokenizeResponse.Builder resp = TokenizeResponse.newBuilder();
+                                for (var image : r.getImagesList()) {
+                                    byte[] px = image.getRaw().getData().toByteArray(); // 16x16x1
+                                    TokenGrid.Builder g =
+                                            TokenGrid.newBuilder().setRows(4).setCols(4);
+                                    for (int gy = 0; gy < 4; gy++) {
+                                        for (int gx = 0; gx < 4; gx++) {
+                                            int sum = 0;
+                                            for (int y = 0; y < 4; y++) {
+                                                for (int x = 0; x < 4; x++) {
+                                                    sum += px[(gy * 4 + y) * 16 + gx * 4 + x] & 0xff;
+                                                }
+                                            }
+                                            g.addIds(Math.min(7, sum / 16 / 32));
                                         }
                                     }
-                                    g.addIds(Math.min(7, sum / 16 / 32));
+                                    resp.addGrids(g);
                                 }
+                                out.onNext(resp.build());
+                                out.onCompleted();
                             }
-                            resp.addGrids(g);
-                        }
-                        out.onNext(resp.build());
-                        out.onCompleted();
-                    }
-                })
+                        },
+                        new RequireOperatorToken()))
                 .build();
         try {
             server.start();

@@ -529,28 +529,47 @@ class TrainerServiceTest {
                 Status.Code.INVALID_ARGUMENT,
                 "width: 4096 is over this service's limit of 1024 (selfsup.trainer.max-width)",
                 () -> trainer.startRun(tinySpec(5).setWidth(4096).build()));
-        // One run trains (one worker), 16 wait: the next is refused, and nothing was recorded for it.
-        List<String> started = new ArrayList<>();
+        // One run trains (one worker), 16 wait: 64 StartRun calls at once get no more in, and the refused ones
+        // leave nothing recorded. (The bound was checked outside the lock: 50 concurrent calls left 17 waiting.)
+        List<String> started = java.util.Collections.synchronizedList(new ArrayList<>());
+        List<StatusRuntimeException> refused = java.util.Collections.synchronizedList(new ArrayList<>());
+        java.util.concurrent.ExecutorService callers = java.util.concurrent.Executors.newFixedThreadPool(64);
         try {
-            StatusRuntimeException refused = null;
-            for (int i = 0; i < 20 && refused == null; i++) {
-                try {
-                    started.add(trainer.startRun(tinySpec(100_000).build()).getRunId());
-                } catch (StatusRuntimeException e) {
-                    refused = e;
-                }
+            java.util.concurrent.CountDownLatch go = new java.util.concurrent.CountDownLatch(1);
+            List<java.util.concurrent.Future<?>> calls = new ArrayList<>();
+            for (int i = 0; i < 64; i++) {
+                calls.add(callers.submit(() -> {
+                    go.await();
+                    try {
+                        started.add(trainer.startRun(tinySpec(100_000).build()).getRunId());
+                    } catch (StatusRuntimeException e) {
+                        refused.add(e);
+                    }
+                    return null;
+                }));
             }
-            assertTrue(refused != null, "the queue is bounded");
-            assertEquals(Status.Code.RESOURCE_EXHAUSTED, refused.getStatus().getCode());
-            assertTrue(
-                    refused.getStatus().getDescription().contains("selfsup.trainer.max-queued-runs"),
-                    refused.getStatus().getDescription());
+            go.countDown();
+            for (var c : calls) {
+                c.get(120, java.util.concurrent.TimeUnit.SECONDS);
+            }
+            assertTrue(!refused.isEmpty(), "the queue is bounded");
+            for (StatusRuntimeException e : refused) {
+                assertEquals(Status.Code.RESOURCE_EXHAUSTED, e.getStatus().getCode(), e.toString());
+                assertTrue(
+                        e.getStatus().getDescription().contains("selfsup.trainer.max-queued-runs"),
+                        e.getStatus().getDescription());
+            }
             long queued = trainer.listRuns(ListRunsRequest.newBuilder()
                             .addStates(RunState.RUN_STATE_QUEUED)
                             .build())
                     .getRunsCount();
-            assertEquals(16, queued);
+            assertTrue(queued <= 16, queued + " runs wait, over the limit of 16");
+            assertTrue(started.size() == 16 || started.size() == 17, started.size() + " runs started");
+            assertEquals(64, started.size() + refused.size());
+        } catch (Exception e) {
+            throw new AssertionError(e);
         } finally {
+            callers.shutdownNow();
             for (String id : started) {
                 trainer.cancelRun(CancelRunRequest.newBuilder().setRunId(id).build());
             }

@@ -3,11 +3,7 @@ package dev.selfsup.core.method;
 import static dev.selfsup.core.config.Records.require;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.augment.Augmentation;
-import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -18,7 +14,7 @@ import dev.selfsup.core.nn.ProjectionHead;
  * batch, is pulled towards the identity: each dimension agrees across the views (diagonal at 1) and carries what
  * the others do not (off-diagonal at 0). No negatives, no momentum encoder, no predictor.
  */
-public final class BarlowTwins extends EncoderMethod {
+public final class BarlowTwins extends TwoViewMethod {
     /** Barlow Twins, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
             "barlow-twins",
@@ -48,35 +44,20 @@ public final class BarlowTwins extends EncoderMethod {
         }
     }
 
-    private final Augmentation views;
-    private final Contrastive.HostSplit hostSplit;
     private final float redundancyWeight;
 
     public BarlowTwins(
             BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, float redundancyWeight) {
-        super("barlow-twins", spec, Backbones.build(spec));
-        this.views = views;
-        this.hostSplit = Contrastive.hostSplit(views);
+        super("barlow-twins", spec, Backbones.build(spec), views);
         this.redundancyWeight = redundancyWeight;
         model.add(encoder).add(ProjectionHead.mlp(projectionHidden, projectionDim, true));
     }
 
     @Override
-    public void initialize(NDManager manager, Shape imageShape) {
-        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
-    }
-
-    /** Images read from disk: both views cropped from the source image on the host. */
-    @Override
-    public HostViews hostViews() {
-        return hostSplit.host();
-    }
-
-    @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         long n = images.getShape().get(0);
-        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
-        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray v1 = view(ctx, 0, images);
+        NDArray v2 = view(ctx, 1, images);
         NDArray z = ctx.forward(model, v1, v2);
         return Losses.barlowTwins(z.get("0:" + n), z.get(n + ":"), redundancyWeight);
     }

@@ -9,7 +9,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
 import dev.selfsup.core.augment.Augmentation;
-import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
@@ -24,7 +23,7 @@ import java.util.Map;
  * {@code target_momentum} to 1 along a cosine over the run. No negatives: the loss is 2 - 2 cos(p, z'), both ways.
  * The target network is part of {@link #state()}, so a resumed run continues exactly.
  */
-public final class Byol extends EncoderMethod {
+public final class Byol extends TwoViewMethod {
     /** BYOL, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
             "byol",
@@ -67,8 +66,6 @@ public final class Byol extends EncoderMethod {
         }
     }
 
-    private final Augmentation views;
-    private final Contrastive.HostSplit hostSplit;
     private final float baseMomentum;
     private final long totalSteps;
     private final SequentialBlock target;
@@ -85,9 +82,7 @@ public final class Byol extends EncoderMethod {
             int predictorHidden,
             float baseMomentum,
             long totalSteps) {
-        super("byol", spec, Backbones.build(spec));
-        this.views = views;
-        this.hostSplit = Contrastive.hostSplit(views);
+        super("byol", spec, Backbones.build(spec), views);
         this.baseMomentum = baseMomentum;
         this.totalSteps = Math.max(1, totalSteps);
         model.add(encoder)
@@ -111,16 +106,10 @@ public final class Byol extends EncoderMethod {
         targetFollower = new MomentumEncoder(model, target);
     }
 
-    /** Images read from disk: both views cropped from the source image on the host. */
-    @Override
-    public HostViews hostViews() {
-        return hostSplit.host();
-    }
-
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
-        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray v1 = view(ctx, 0, images);
+        NDArray v2 = view(ctx, 1, images);
         NDArray p = ctx.forward(model, v1, v2);
         // The target's parameters are frozen: no graph is recorded for it.
         NDArray z = ctx.forward(target, v1, v2).stopGradient();

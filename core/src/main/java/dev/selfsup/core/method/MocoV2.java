@@ -9,7 +9,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.SequentialBlock;
 import dev.selfsup.core.augment.Augmentation;
 import dev.selfsup.core.config.Records;
-import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -26,7 +25,7 @@ import java.util.Map;
  * batch norm, the keys are computed on a shuffled split of the batch and put back in order (the paper's
  * shuffle-BN). The queue and the key encoder are part of {@link #state()}.
  */
-public final class MocoV2 extends EncoderMethod {
+public final class MocoV2 extends TwoViewMethod {
     /** MoCo v2, registered in {@link Methods}; "moco" is its older name. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
                     "moco-v2",
@@ -73,8 +72,6 @@ public final class MocoV2 extends EncoderMethod {
         }
     }
 
-    private final Augmentation views;
-    private final Contrastive.HostSplit hostSplit;
     private final int projectionHidden;
     private final int projectionDim;
     private final int queueSize;
@@ -96,7 +93,7 @@ public final class MocoV2 extends EncoderMethod {
             int queueSize,
             float momentum,
             float temperature) {
-        super("moco-v2", spec, Backbones.build(spec));
+        super("moco-v2", spec, Backbones.build(spec), views);
         if (queueSize <= 0) {
             throw new IllegalArgumentException("queue size must be positive, got " + queueSize);
         }
@@ -106,8 +103,6 @@ public final class MocoV2 extends EncoderMethod {
         if (temperature <= 0) {
             throw new IllegalArgumentException("temperature must be positive, got " + temperature);
         }
-        this.views = views;
-        this.hostSplit = Contrastive.hostSplit(views);
         this.projectionHidden = projectionHidden;
         this.projectionDim = projectionDim;
         this.queueSize = queueSize;
@@ -141,16 +136,10 @@ public final class MocoV2 extends EncoderMethod {
         pointer = 0;
     }
 
-    /** Images read from disk: both views cropped from the source image on the host. */
-    @Override
-    public HostViews hostViews() {
-        return hostSplit.host();
-    }
-
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        NDArray xq = Contrastive.view(ctx, 0, images, views, hostSplit);
-        NDArray xk = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray xq = view(ctx, 0, images);
+        NDArray xk = view(ctx, 1, images);
         NDArray q = Losses.l2Normalize(ctx.forward(query, xq));
         // The key encoder's parameters are frozen and its input needs no gradient: no graph is recorded. Over
         // several replicas its batch is dealt out shuffled (shuffle-BN), so batch norm cannot leak which key is

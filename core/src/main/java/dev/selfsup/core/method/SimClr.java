@@ -1,12 +1,8 @@
 package dev.selfsup.core.method;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import dev.selfsup.core.augment.Augmentation;
-import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -18,7 +14,7 @@ import java.util.Map;
  * loss over the 2N projections. Both views go through the network as one batch of 2N, so batch norm sees them
  * together, as in the reference implementation.
  */
-public final class SimClr extends EncoderMethod {
+public final class SimClr extends TwoViewMethod {
     /** SimCLR, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
                     "simclr",
@@ -50,20 +46,16 @@ public final class SimClr extends EncoderMethod {
         }
     }
 
-    private final Augmentation views;
-    private final Contrastive.HostSplit hostSplit;
     private final int projectionHidden;
     private final int projectionDim;
     private final float temperature;
     private final Block head;
 
     public SimClr(BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, float temperature) {
-        super("simclr", spec, Backbones.build(spec));
+        super("simclr", spec, Backbones.build(spec), views);
         if (temperature <= 0) {
             throw new IllegalArgumentException("temperature must be positive, got " + temperature);
         }
-        this.views = views;
-        this.hostSplit = Contrastive.hostSplit(views);
         this.projectionHidden = projectionHidden;
         this.projectionDim = projectionDim;
         this.temperature = temperature;
@@ -72,21 +64,10 @@ public final class SimClr extends EncoderMethod {
     }
 
     @Override
-    public void initialize(NDManager manager, Shape imageShape) {
-        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
-    }
-
-    /** Images read from disk: both views cropped from the source image on the host. */
-    @Override
-    public HostViews hostViews() {
-        return hostSplit.host();
-    }
-
-    @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         long n = images.getShape().get(0);
-        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
-        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray v1 = view(ctx, 0, images);
+        NDArray v2 = view(ctx, 1, images);
         // Both views of an image go to the same replica; the loss sees every replica's projections as negatives.
         NDArray z = ctx.forward(model, v1, v2);
         return Losses.ntXent(z.get("0:" + n), z.get(n + ":"), temperature);

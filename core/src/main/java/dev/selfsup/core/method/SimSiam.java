@@ -5,14 +5,10 @@ import static dev.selfsup.core.config.Records.require;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.ParallelBlock;
 import dev.selfsup.core.augment.Augmentation;
-import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -25,7 +21,7 @@ import java.util.List;
  * encoder: the stop-gradient alone keeps the representations from collapsing. Loss: minus the mean cosine, both
  * ways (from -1 at perfect agreement).
  */
-public final class SimSiam extends EncoderMethod {
+public final class SimSiam extends TwoViewMethod {
     /** SimSiam, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
             "simsiam",
@@ -55,15 +51,11 @@ public final class SimSiam extends EncoderMethod {
         }
     }
 
-    private final Augmentation views;
-    private final Contrastive.HostSplit hostSplit;
     private final int projectionDim;
 
     public SimSiam(
             BackboneSpec spec, Augmentation views, int projectionHidden, int projectionDim, int predictorHidden) {
-        super("simsiam", spec, Backbones.build(spec));
-        this.views = views;
-        this.hostSplit = Contrastive.hostSplit(views);
+        super("simsiam", spec, Backbones.build(spec), views);
         this.projectionDim = projectionDim;
         // One forward pass gives both the projection z and the prediction p, side by side: [z | p].
         Block projectionAndPrediction = new ParallelBlock(
@@ -79,20 +71,9 @@ public final class SimSiam extends EncoderMethod {
     }
 
     @Override
-    public void initialize(NDManager manager, Shape imageShape) {
-        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
-    }
-
-    /** Images read from disk: both views cropped from the source image on the host. */
-    @Override
-    public HostViews hostViews() {
-        return hostSplit.host();
-    }
-
-    @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
-        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray v1 = view(ctx, 0, images);
+        NDArray v2 = view(ctx, 1, images);
         NDArray out = ctx.forward(model, v1, v2);
         NDArray z = out.get(":, 0:" + projectionDim).stopGradient();
         NDArray p = out.get(":, " + projectionDim + ":");

@@ -3,11 +3,7 @@ package dev.selfsup.core.method;
 import static dev.selfsup.core.config.Records.require;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.augment.Augmentation;
-import dev.selfsup.core.data.HostViews;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
@@ -18,7 +14,7 @@ import dev.selfsup.core.nn.ProjectionHead;
  * keeps a standard deviation of at least 1 over the batch (variance) and the dimensions stay uncorrelated
  * (covariance). No negatives, no momentum encoder, no predictor, no normalisation of the projections.
  */
-public final class Vicreg extends EncoderMethod {
+public final class Vicreg extends TwoViewMethod {
     /** VICReg, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
             "vicreg",
@@ -60,8 +56,6 @@ public final class Vicreg extends EncoderMethod {
         }
     }
 
-    private final Augmentation views;
-    private final Contrastive.HostSplit hostSplit;
     private final float invarianceWeight;
     private final float varianceWeight;
     private final float covarianceWeight;
@@ -74,9 +68,7 @@ public final class Vicreg extends EncoderMethod {
             float invarianceWeight,
             float varianceWeight,
             float covarianceWeight) {
-        super("vicreg", spec, Backbones.build(spec));
-        this.views = views;
-        this.hostSplit = Contrastive.hostSplit(views);
+        super("vicreg", spec, Backbones.build(spec), views);
         this.invarianceWeight = invarianceWeight;
         this.varianceWeight = varianceWeight;
         this.covarianceWeight = covarianceWeight;
@@ -84,21 +76,10 @@ public final class Vicreg extends EncoderMethod {
     }
 
     @Override
-    public void initialize(NDManager manager, Shape imageShape) {
-        model.initialize(manager, DataType.FLOAT32, new Shape(2).addAll(imageShape));
-    }
-
-    /** Images read from disk: both views cropped from the source image on the host. */
-    @Override
-    public HostViews hostViews() {
-        return hostSplit.host();
-    }
-
-    @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         long n = images.getShape().get(0);
-        NDArray v1 = Contrastive.view(ctx, 0, images, views, hostSplit);
-        NDArray v2 = Contrastive.view(ctx, 1, images, views, hostSplit);
+        NDArray v1 = view(ctx, 0, images);
+        NDArray v2 = view(ctx, 1, images);
         NDArray z = ctx.forward(model, v1, v2);
         return Losses.vicreg(z.get("0:" + n), z.get(n + ":"), invarianceWeight, varianceWeight, covarianceWeight);
     }

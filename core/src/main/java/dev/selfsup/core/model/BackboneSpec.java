@@ -106,13 +106,9 @@ public record BackboneSpec(
         }
     }
 
-    /** The default for a dataset: the small ConvNet of width 64, depth 2, normalised by the given statistics. */
+    /** A small ConvNet of width 64 and depth 2 for such images, normalised by the given statistics. */
     public static BackboneSpec smallConvNet(int channels, int imageSize, float[] mean, float[] std) {
         return new BackboneSpec(SMALL_CONVNET, 64, 2, channels, imageSize, mean, std);
-    }
-
-    public BackboneSpec withType(String newType) {
-        return new BackboneSpec(newType, isResNet(newType) ? 64 : width, depth, channels, imageSize, mean, std, input);
     }
 
     public BackboneSpec withWidth(int newWidth) {

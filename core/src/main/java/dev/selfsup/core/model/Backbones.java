@@ -42,7 +42,9 @@ public final class Backbones {
                 imagenetStem(net, spec.width());
                 bottleneckStages(net, spec.width(), new int[] {3, 4, 6, 3});
             }
-            default -> smallConvNet(net, spec.width(), spec.depth());
+            case BackboneSpec.SMALL_CONVNET -> smallConvNet(net, spec.width(), spec.depth());
+            // A type added to BackboneSpec.TYPES without a builder here must fail, not train something else.
+            default -> throw new IllegalArgumentException("backbone: no builder for '" + spec.type() + "'");
         }
         net.add(Pool.globalAvgPool2dBlock());
         net.add(Blocks.batchFlattenBlock());

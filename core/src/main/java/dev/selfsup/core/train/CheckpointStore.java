@@ -57,7 +57,7 @@ public final class CheckpointStore {
             try {
                 return Optional.of(new Loaded(files.get(i), TensorArchive.read(files.get(i))));
             } catch (IOException e) {
-                LOG.warn("skipping unreadable checkpoint: {}", e.getMessage());
+                LOG.warn("skipping unreadable checkpoint {}: {}", files.get(i), e.getMessage());
             }
         }
         return Optional.empty();
@@ -78,8 +78,10 @@ public final class CheckpointStore {
                 return Optional.of(
                         new Loaded(f, TensorArchive.read(in, f.getFileName().toString())));
             } catch (IOException e) {
-                LOG.warn("skipping unreadable checkpoint: {}", e.getMessage());
-                problems.add(e.getMessage());
+                LOG.warn("skipping unreadable checkpoint {}: {}", f, e.getMessage());
+                // Clients see the file's name, not the server's path.
+                String why = e.getMessage() == null ? "unreadable" : e.getMessage();
+                problems.add(why.contains(f.getFileName().toString()) ? why : f.getFileName() + ": " + why);
             }
         }
         if (!problems.isEmpty()) {

@@ -65,6 +65,19 @@ class EvaluationAtScaleTest {
             try (Stream<Path> left = Files.list(spill)) {
                 assertEquals(List.of(), left.toList(), "the feature files are deleted");
             }
+            // What the budget does: over it, the features are in a file (the accuracies above could be equal with
+            // everything in memory); within it, in memory and no file.
+            try (FeatureMatrix over = FeatureMatrix.extract(encoder, train, 512, m, 10_000, spill);
+                    Stream<Path> files = Files.list(spill)) {
+                assertTrue(!over.inMemory(), "1,200 x 64 floats over a 10 KB budget go to a file");
+                assertEquals(1, files.count(), "one feature file while it is open");
+                assertEquals(1200, over.rows());
+            }
+            try (FeatureMatrix within = FeatureMatrix.extract(encoder, train, 512, m, 1_000_000, spill);
+                    Stream<Path> files = Files.list(spill)) {
+                assertTrue(within.inMemory());
+                assertEquals(0, files.count());
+            }
         }
     }
 

@@ -81,6 +81,11 @@ public final class AccessMatrix {
     @SuppressWarnings("unchecked")
     static <Q, R> Status call(ManagedChannel ch, MethodDescriptor<Q, R> m) throws Exception {
         Q empty = ((MethodDescriptor.PrototypeMarshaller<Q>) m.getRequestMarshaller()).getMessagePrototype();
+        return call(ch, m, empty);
+    }
+
+    /** One call with {@code request} (the only one of a stream): its status, or OK as soon as an answer arrives. */
+    static <Q, R> Status call(ManagedChannel ch, MethodDescriptor<Q, R> m, Q request) throws Exception {
         ClientCall<Q, R> call = ch.newCall(m, CallOptions.DEFAULT.withDeadlineAfter(30, TimeUnit.SECONDS));
         CompletableFuture<Status> done = new CompletableFuture<>();
         call.start(
@@ -99,7 +104,7 @@ public final class AccessMatrix {
                 },
                 new Metadata());
         call.request(1);
-        call.sendMessage(empty);
+        call.sendMessage(request);
         call.halfClose();
         return done.get(60, TimeUnit.SECONDS);
     }

@@ -6,17 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import dev.selfsup.client.ClientSecurity;
-import io.grpc.CallOptions;
-import io.grpc.ClientCall;
 import io.grpc.Grpc;
 import io.grpc.ManagedChannel;
-import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.ServiceDescriptor;
 import io.grpc.Status;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Sends every method of a service a request whose every string field (nested ones too) holds 10,000 and then
@@ -89,26 +84,6 @@ public final class LongValues {
     }
 
     private static <Q, R> Status call(ManagedChannel ch, MethodDescriptor<Q, R> m, String value) throws Exception {
-        ClientCall<Q, R> call = ch.newCall(m, CallOptions.DEFAULT.withDeadlineAfter(60, TimeUnit.SECONDS));
-        CompletableFuture<Status> done = new CompletableFuture<>();
-        call.start(
-                new ClientCall.Listener<>() {
-                    @Override
-                    public void onMessage(R message) {
-                        if (done.complete(Status.OK)) {
-                            call.cancel("answered", null);
-                        }
-                    }
-
-                    @Override
-                    public void onClose(Status status, Metadata trailers) {
-                        done.complete(status);
-                    }
-                },
-                new Metadata());
-        call.request(1);
-        call.sendMessage(request(m, value));
-        call.halfClose();
-        return done.get(120, TimeUnit.SECONDS);
+        return AccessMatrix.call(ch, m, request(m, value));
     }
 }

@@ -239,6 +239,9 @@ public final class Selfsup {
         Iterator<RunEvent> events =
                 stub.watchRun(WatchRunRequest.newBuilder().setRunId(id).build());
         Run last = null;
+        // On a terminal the bar redraws itself in place; into a pipe or a log it is written as a line per 5%.
+        boolean terminal = System.console() != null;
+        long lastShare = -1;
         while (events.hasNext()) {
             RunEvent e = events.next();
             if (e.hasRun()) {
@@ -258,8 +261,14 @@ public final class Selfsup {
                 new TreeMap<>(p.getMethodMetricsMap())
                         .forEach((k, v) ->
                                 extra.append("  ").append(k).append(' ').append(String.format("%.3f", v)));
+                long share = 20 * p.getStep() / Math.max(1, p.getTotalSteps());
+                if (!terminal && share == lastShare) {
+                    continue;
+                }
+                lastShare = share;
                 System.err.printf(
-                        "\r[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s%s   ",
+                        (terminal ? "\r" : "") + "[%s%s] %d/%d  epoch %.2f  loss %.4f  %.0f img/s  eta %s%s   "
+                                + (terminal ? "" : "%n"),
                         "#".repeat(filled),
                         ".".repeat(width - filled),
                         p.getStep(),

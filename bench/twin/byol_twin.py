@@ -5,7 +5,6 @@ predictor 512-128, both with batch norm), same target network (an EMA of encoder
 to 1 along a cosine), same batch (256), the augmentations of simclr_twin.py, the same loss (4 - 4 mean cosine over
 both directions) and AdamW (lr 0.004, weight decay 1e-4). Prints one JSON line as simclr_twin.py does.
 """
-import argparse
 import copy
 import json
 import math
@@ -19,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from simclr_twin import SmallConvNet, augment, read_idx_images  # noqa: E402
+from simclr_twin import SmallConvNet, augment, setup  # noqa: E402
 
 
 def mlp(cin, hidden, out):
@@ -28,20 +27,7 @@ def mlp(cin, hidden, out):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--steps", type=int, default=150)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seed", type=int, default=42)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(a.seed)
-    gen = torch.Generator().manual_seed(a.seed)
-    images = read_idx_images(f"{a.data_dir}/train-images-idx3-ubyte.gz")
-    pixels = images.float() / 255
-    mean, std = [pixels.mean().item()], [pixels.std().item()]
-    del pixels
+    a, gen, images, mean, std = setup(__doc__.splitlines()[0])
     online = nn.Sequential(SmallConvNet(32, mean, std), mlp(128, 512, 128))
     predictor = mlp(128, 512, 128)
     target = copy.deepcopy(online)

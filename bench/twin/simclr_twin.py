@@ -88,8 +88,9 @@ def nt_xent(z1, z2, temperature):
     return F.cross_entropy(logits, target)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def setup(description):
+    """The twins' common start: options, threads, seeds, Fashion-MNIST and its mean and std."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=256)
@@ -102,7 +103,11 @@ def main():
     images = read_idx_images(f"{a.data_dir}/train-images-idx3-ubyte.gz")
     pixels = images.float() / 255
     mean, std = [pixels.mean().item()], [pixels.std().item()]
-    del pixels
+    return a, gen, images, mean, std
+
+
+def main():
+    a, gen, images, mean, std = setup(__doc__.splitlines()[0])
     encoder = SmallConvNet(32, mean, std)
     head = nn.Sequential(nn.Linear(128, 512, bias=False), nn.BatchNorm1d(512), nn.ReLU(inplace=True),
                          nn.Linear(512, 128))

@@ -112,8 +112,8 @@ class EncoderAuthTest {
 
     @Test
     void longValuesInEveryStringFieldGetShortMessages() throws Exception {
-        LongValues.check(port, EncoderServiceGrpc.getServiceDescriptor(), Set.of());
-        LongValues.check(port, SystemServiceGrpc.getServiceDescriptor(), Set.of());
+        LongValues.check(port, EncoderServiceGrpc.getServiceDescriptor());
+        LongValues.check(port, SystemServiceGrpc.getServiceDescriptor());
     }
 
     @Test

@@ -39,7 +39,7 @@ public final class BarlowTwins extends TwoViewMethod {
     public record Settings(
             int projectionHidden, int projectionDim, float redundancyWeight, float cropScaleMin, float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, 1f, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
             require(redundancyWeight >= 0, "redundancy_weight", "must be >= 0, got " + redundancyWeight);
         }
     }
@@ -55,10 +55,7 @@ public final class BarlowTwins extends TwoViewMethod {
 
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        long n = images.getShape().get(0);
-        NDArray v1 = view(ctx, 0, images);
-        NDArray v2 = view(ctx, 1, images);
-        NDArray z = ctx.forward(model, v1, v2);
-        return Losses.barlowTwins(z.get("0:" + n), z.get(n + ":"), redundancyWeight);
+        NDArray[] z = outputsOfBothViews(ctx, images);
+        return Losses.barlowTwins(z[0], z[1], redundancyWeight);
     }
 }

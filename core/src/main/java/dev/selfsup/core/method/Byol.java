@@ -57,7 +57,7 @@ public final class Byol extends TwoViewMethod {
             float cropScaleMin,
             float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, 1f, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
             require(predictorHidden > 0, "predictor_hidden", "must be positive, got " + predictorHidden);
             require(
                     targetMomentum >= 0 && targetMomentum < 1,

@@ -13,13 +13,17 @@ import dev.selfsup.core.model.BackboneSpec;
 final class Contrastive {
     private Contrastive() {}
 
-    static void checkSettings(
-            int projectionHidden, int projectionDim, float temperature, float cropScaleMin, float jitterStrength) {
+    /** The settings every two-view method has: its projection head and its views. */
+    static void checkSettings(int projectionHidden, int projectionDim, float cropScaleMin, float jitterStrength) {
         require(projectionHidden > 0, "projection_hidden", "must be positive, got " + projectionHidden);
         require(projectionDim > 0, "projection_dim", "must be positive, got " + projectionDim);
-        require(temperature > 0, "temperature", "must be positive, got " + temperature);
         SettingChecks.requireCropScale(cropScaleMin);
         require(jitterStrength >= 0, "jitter_strength", "must be >= 0, got " + jitterStrength);
+    }
+
+    /** A softmax temperature (SimCLR's, MoCo's, DINO's student's). */
+    static void checkTemperature(float temperature) {
+        require(temperature > 0, "temperature", "must be positive, got " + temperature);
     }
 
     /**

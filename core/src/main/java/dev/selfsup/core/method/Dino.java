@@ -80,7 +80,8 @@ public final class Dino extends EncoderMethod {
             float cropScaleMin,
             float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
+            Contrastive.checkTemperature(temperature);
             require(prototypes >= 2 && prototypes <= 65536, "prototypes", "must be 2 to 65536, got " + prototypes);
             require(teacherTemperature > 0, "teacher_temperature", "must be positive, got " + teacherTemperature);
             require(

@@ -65,7 +65,8 @@ public final class MocoV2 extends TwoViewMethod {
             float cropScaleMin,
             float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
+            Contrastive.checkTemperature(temperature);
             Records.require(queueSize > 0, "queue_size", "must be positive, got " + queueSize);
             Records.require(
                     keyMomentum >= 0 && keyMomentum < 1, "key_momentum", "must be in [0, 1), got " + keyMomentum);

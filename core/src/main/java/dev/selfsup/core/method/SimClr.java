@@ -42,7 +42,8 @@ public final class SimClr extends TwoViewMethod {
     public record Settings(
             int projectionHidden, int projectionDim, float temperature, float cropScaleMin, float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, temperature, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
+            Contrastive.checkTemperature(temperature);
         }
     }
 
@@ -65,11 +66,8 @@ public final class SimClr extends TwoViewMethod {
 
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        long n = images.getShape().get(0);
-        NDArray v1 = view(ctx, 0, images);
-        NDArray v2 = view(ctx, 1, images);
-        // Both views of an image go to the same replica; the loss sees every replica's projections as negatives.
-        NDArray z = ctx.forward(model, v1, v2);
-        return Losses.ntXent(z.get("0:" + n), z.get(n + ":"), temperature);
+        // The loss sees every replica's projections as negatives.
+        NDArray[] z = outputsOfBothViews(ctx, images);
+        return Losses.ntXent(z[0], z[1], temperature);
     }
 }

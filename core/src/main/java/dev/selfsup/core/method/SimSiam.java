@@ -46,7 +46,7 @@ public final class SimSiam extends TwoViewMethod {
     public record Settings(
             int projectionHidden, int projectionDim, int predictorHidden, float cropScaleMin, float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, 1f, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
             require(predictorHidden > 0, "predictor_hidden", "must be positive, got " + predictorHidden);
         }
     }

@@ -35,6 +35,16 @@ abstract class TwoViewMethod extends EncoderMethod {
         return hostSplit.host();
     }
 
+    /**
+     * Both views through the trainable block as one batch of 2N, so batch norm sees them together (as SimCLR's
+     * reference does) and both views of an image go to the same replica: the outputs for view 1 and view 2.
+     */
+    protected NDArray[] outputsOfBothViews(StepContext ctx, NDArray images) {
+        long n = images.getShape().get(0);
+        NDArray z = ctx.forward(model, view(ctx, 0, images), view(ctx, 1, images));
+        return new NDArray[] {z.get("0:" + n), z.get(n + ":")};
+    }
+
     /** View {@code v} (0 or 1) of this step's batch. */
     protected NDArray view(StepContext ctx, int v, NDArray images) {
         return Contrastive.view(ctx, v, images, views, hostSplit);

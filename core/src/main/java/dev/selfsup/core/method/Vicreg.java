@@ -49,7 +49,7 @@ public final class Vicreg extends TwoViewMethod {
             float cropScaleMin,
             float jitterStrength) {
         public Settings {
-            Contrastive.checkSettings(projectionHidden, projectionDim, 1f, cropScaleMin, jitterStrength);
+            Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
             require(invarianceWeight >= 0, "invariance_weight", "must be >= 0, got " + invarianceWeight);
             require(varianceWeight >= 0, "variance_weight", "must be >= 0, got " + varianceWeight);
             require(covarianceWeight >= 0, "covariance_weight", "must be >= 0, got " + covarianceWeight);
@@ -77,10 +77,7 @@ public final class Vicreg extends TwoViewMethod {
 
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
-        long n = images.getShape().get(0);
-        NDArray v1 = view(ctx, 0, images);
-        NDArray v2 = view(ctx, 1, images);
-        NDArray z = ctx.forward(model, v1, v2);
-        return Losses.vicreg(z.get("0:" + n), z.get(n + ":"), invarianceWeight, varianceWeight, covarianceWeight);
+        NDArray[] z = outputsOfBothViews(ctx, images);
+        return Losses.vicreg(z[0], z[1], invarianceWeight, varianceWeight, covarianceWeight);
     }
 }

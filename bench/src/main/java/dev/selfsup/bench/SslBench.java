@@ -184,6 +184,12 @@ public final class SslBench implements Callable<Integer> {
                     + "--set temperature=0.5 (repeatable); each method's keys: ${sys:selfsup.method.settings}")
     Map<String, String> settings = new LinkedHashMap<>();
 
+    @Option(
+            names = "--train",
+            paramLabel = "KEY=VALUE",
+            description = "a training setting by key, e.g. ema_decay=0.999 or clip_norm=1 (repeatable)")
+    Map<String, String> training = new LinkedHashMap<>();
+
     /** Sets one of the method's settings if the option was given. */
     private static void setting(PretrainConfig.Builder b, String key, Object value) {
         if (value != null) {
@@ -257,6 +263,7 @@ public final class SslBench implements Callable<Integer> {
             resources = new MethodResources(name -> source);
             b.setting("tokenizer", loaded.header().name());
         }
+        training.forEach(b::set);
         settings.forEach(b::setting);
         PretrainConfig config = b.build();
         float[][] stats = Pretrainer.channelStats(train);
@@ -329,7 +336,7 @@ public final class SslBench implements Callable<Integer> {
             if (!skipEval) {
                 long e0 = System.nanoTime();
                 Evaluator evaluator = new Evaluator();
-                report = evaluator.evaluate(trainer.method().encoder(), trainAll, test, trainer.manager());
+                report = evaluator.evaluate(trainer.evaluationEncoder(), trainAll, test, trainer.manager());
                 System.err.printf(
                         "evaluated in %.1f s: knn %.4f linear %.4f%n",
                         (System.nanoTime() - e0) / 1e9, report.knnAccuracy(), report.linearAccuracy());

@@ -124,6 +124,12 @@ public final class SslCurves implements Callable<Integer> {
     Map<String, String> settings = new LinkedHashMap<>();
 
     @Option(
+            names = "--train",
+            paramLabel = "KEY=VALUE",
+            description = "a training setting by key, e.g. ema_decay=0.999 or clip_norm=1 (repeatable)")
+    Map<String, String> training = new LinkedHashMap<>();
+
+    @Option(
             names = "--data-dir",
             description = "Fashion-MNIST IDX files (default: ${DEFAULT-VALUE})",
             defaultValue = "/usr/share/datasets/fashion-mnist")
@@ -208,6 +214,7 @@ public final class SslCurves implements Callable<Integer> {
         if (warmupEpochs != null) {
             b.warmupEpochs(warmupEpochs);
         }
+        training.forEach(b::set);
         settings.forEach(b::setting);
         return b.steps(steps).checkpointEverySteps(0).build();
     }
@@ -337,7 +344,7 @@ public final class SslCurves implements Callable<Integer> {
                     if (t >= next[0] && next[0] < (budget - prepared) - interval / 2 && step < trainer.totalSteps()) {
                         next[0] += interval;
                         long e0 = System.nanoTime();
-                        double knn = evaluator.knnAccuracy(trainer.method().encoder(), train, test, trainer.manager());
+                        double knn = evaluator.knnAccuracy(trainer.evaluationEncoder(), train, test, trainer.manager());
                         evalNanos[0] += System.nanoTime() - e0;
                         Map<String, Object> o = point(name, config, backboneName, trained.getAsDouble(), step, knn);
                         o.put("linear", null);
@@ -360,7 +367,7 @@ public final class SslCurves implements Callable<Integer> {
             });
             PretrainResult result = trainer.run();
             double trainSeconds = trained.getAsDouble();
-            EvaluationReport end = evaluator.evaluate(trainer.method().encoder(), train, test, trainer.manager());
+            EvaluationReport end = evaluator.evaluate(trainer.evaluationEncoder(), train, test, trainer.manager());
             Map<String, Object> last =
                     point(name, config, backboneName, trainSeconds, result.steps(), end.knnAccuracy());
             last.put("linear", round(end.linearAccuracy(), 4));

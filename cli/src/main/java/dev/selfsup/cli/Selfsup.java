@@ -247,9 +247,10 @@ public final class Selfsup {
             if (e.hasRun()) {
                 last = e.getRun();
                 System.err.printf(
-                        "%n[%s] %s%s%s%s%n",
+                        "%n[%s] %s%s%s%s%s%n",
                         id,
                         state(last.getState()),
+                        last.getResumedFromStep() > 0 ? " (resumed from step " + last.getResumedFromStep() + ")" : "",
                         last.getError().isBlank() ? "" : ": " + last.getError(),
                         last.getPublishedModel().isBlank() ? "" : "; encoder published as " + last.getPublishedModel(),
                         last.getPublishError().isBlank() ? "" : "; " + last.getPublishError());

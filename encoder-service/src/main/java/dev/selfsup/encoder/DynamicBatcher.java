@@ -16,8 +16,10 @@ import java.util.function.BooleanSupplier;
  * batchers do. Each of {@code workers} threads (Triton's model instances) takes the oldest request, waits up to
  * {@code maxDelayNanos} for more to fill {@code maxBatch} images (no wait when the queue already holds a full
  * batch), runs them together and splits the result; the workers run their batches at the same time. The queue
- * holds at most {@code maxQueueImages} images; past that a request is refused at once
- * ({@link QueueFullException}) rather than running the process out of memory later.
+ * holds at most {@code maxQueueImages} images, and all batchers of a process together at most the bytes of their
+ * {@link QueueBudget} (a 224 px colour image is 600 KB of floats, a 28 px grey one 3 KB: a count of images alone
+ * does not bound memory); past either a request is refused at once ({@link QueueFullException}) rather than running
+ * the process out of memory later.
  */
 public final class DynamicBatcher implements AutoCloseable {
     /**
@@ -27,14 +29,55 @@ public final class DynamicBatcher implements AutoCloseable {
      * @param maxDelayNanos how long the oldest queued request may wait for its batch to fill
      * @param maxQueueImages images that may wait; past this a request is refused
      * @param workers batches that run at once, each on its own thread
+     * @param queueBytes the bytes of waiting pixels shared by every batcher of the process
      */
-    public record Config(int maxBatch, long maxDelayNanos, int maxQueueImages, int workers) {
+    public record Config(int maxBatch, long maxDelayNanos, int maxQueueImages, int workers, QueueBudget queueBytes) {
         public Config {
             if (maxBatch < 1 || maxQueueImages < maxBatch || maxDelayNanos < 0 || workers < 1) {
                 throw new IllegalArgumentException("need 1 <= maxBatch <= maxQueueImages, maxDelay >= 0 and "
                         + "workers >= 1, got " + maxBatch + ", " + maxQueueImages + ", " + maxDelayNanos + ", "
                         + workers);
             }
+        }
+
+        /** A config whose queue is bounded in images only (tests). */
+        public Config(int maxBatch, long maxDelayNanos, int maxQueueImages, int workers) {
+            this(maxBatch, maxDelayNanos, maxQueueImages, workers, new QueueBudget(Long.MAX_VALUE));
+        }
+    }
+
+    /** The bytes of pixels all batchers of a process may hold waiting, together ({@code max-queue-bytes}). */
+    public static final class QueueBudget {
+        private final long limit;
+        private long used;
+
+        public QueueBudget(long limit) {
+            if (limit <= 0) {
+                throw new IllegalArgumentException("the queue's byte limit must be positive, got " + limit);
+            }
+            this.limit = limit;
+        }
+
+        /** The limit, in bytes. */
+        public long limit() {
+            return limit;
+        }
+
+        /** The bytes waiting now. */
+        public synchronized long used() {
+            return used;
+        }
+
+        synchronized boolean take(long bytes) {
+            if (bytes > limit - used) {
+                return false;
+            }
+            used += bytes;
+            return true;
+        }
+
+        synchronized void release(long bytes) {
+            used -= bytes;
         }
     }
 
@@ -89,6 +132,7 @@ public final class DynamicBatcher implements AutoCloseable {
     private final int maxBatch;
     private final long maxDelayNanos;
     private final int maxQueueImages;
+    private final QueueBudget queueBytes;
     private final Observer observer;
     private final Runnable onStop;
     private final ReentrantLock lock = new ReentrantLock();
@@ -121,6 +165,7 @@ public final class DynamicBatcher implements AutoCloseable {
         this.maxBatch = config.maxBatch();
         this.maxDelayNanos = config.maxDelayNanos();
         this.maxQueueImages = config.maxQueueImages();
+        this.queueBytes = config.queueBytes();
         this.observer = observer;
         this.onStop = onStop;
         running.set(config.workers());
@@ -149,6 +194,13 @@ public final class DynamicBatcher implements AutoCloseable {
             if (queuedImages + n > maxQueueImages) {
                 throw new QueueFullException(name + ": the queue holds " + queuedImages + " images (limit "
                         + maxQueueImages + "); retry with backoff");
+            }
+            long bytes = (long) pixels.length * Float.BYTES;
+            if (!queueBytes.take(bytes)) {
+                throw new QueueFullException(name + ": waiting requests hold " + (queueBytes.used() >> 20)
+                        + " MiB of pixels and this one " + Math.max(1, bytes >> 20) + " MiB (limit "
+                        + (queueBytes.limit() >> 20) + " MiB for all models, selfsup.encoder.max-queue-bytes); "
+                        + "retry with backoff" + (bytes > queueBytes.limit() ? ", in smaller requests" : ""));
             }
             boolean wasEmpty = queue.isEmpty();
             queue.add(new Pending(pixels, n, abandoned, System.nanoTime(), result));
@@ -240,6 +292,7 @@ public final class DynamicBatcher implements AutoCloseable {
             // Whole requests only; a request larger than maxBatch runs alone (the function splits it).
             while (!queue.isEmpty() && (images == 0 || images + queue.peek().n <= maxBatch)) {
                 Pending p = queue.poll();
+                queueBytes.release((long) p.pixels.length * Float.BYTES);
                 batch.add(p);
                 images += p.n;
                 queuedImages -= p.n;

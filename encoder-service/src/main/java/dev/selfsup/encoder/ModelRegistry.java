@@ -68,6 +68,11 @@ public class ModelRegistry {
 
     @ConfigProperty(name = "selfsup.encoder.max-queue-images", defaultValue = "2048")
     int maxQueueImages;
+    /** Bytes of pixels waiting in all models' queues together (0: a quarter of the maximum heap, where they live). */
+    @ConfigProperty(name = "selfsup.encoder.max-queue-bytes", defaultValue = "0")
+    long maxQueueBytes;
+
+    private DynamicBatcher.QueueBudget queueBudget;
     /** Batches of one model version that run at once (0: one per core on a CPU, two on a GPU). */
     @ConfigProperty(name = "selfsup.encoder.workers", defaultValue = "0")
     int workers;
@@ -249,12 +254,21 @@ public class ModelRegistry {
                 bundle,
                 store.galleryFile(r.name(), r.version()),
                 d,
-                new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers),
+                new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers, queueBudget()),
                 metrics.observer(r.name()),
                 metrics::brokenFile,
                 maxInputSize);
         metrics.modelLoaded(m.loadNanos());
         return m;
+    }
+
+    /** The one byte budget of every model's queue, made on first use from {@code max-queue-bytes}. */
+    synchronized DynamicBatcher.QueueBudget queueBudget() {
+        if (queueBudget == null) {
+            queueBudget = new DynamicBatcher.QueueBudget(
+                    maxQueueBytes > 0 ? maxQueueBytes : Runtime.getRuntime().maxMemory() / 4);
+        }
+        return queueBudget;
     }
 
     private synchronized void put(Version v) {

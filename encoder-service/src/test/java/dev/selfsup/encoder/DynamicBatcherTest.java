@@ -109,6 +109,56 @@ class DynamicBatcherTest {
         b.close();
     }
 
+    /**
+     * The byte budget is shared by every batcher: waiting pixels of two models together stay within it, a request
+     * that does not fit is refused with the setting to change, and the bytes come back when the batch runs.
+     */
+    @Test
+    void waitingPixelsOfAllModelsStayWithinOneByteBudget() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch running = new CountDownLatch(2);
+        DynamicBatcher.BatchFunction blocked = (x, n) -> {
+            running.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return doubled(x, n);
+        };
+        // 100 floats per image: 400 bytes. The budget holds 5 waiting images, whichever model they are for.
+        DynamicBatcher.QueueBudget budget = new DynamicBatcher.QueueBudget(2_000);
+        DynamicBatcher.Config config = new DynamicBatcher.Config(1, 0, 64, 1, budget);
+        DynamicBatcher a =
+                new DynamicBatcher("a:1", blocked, 100, 100, config, new DynamicBatcher.Observer() {}, () -> {});
+        DynamicBatcher b =
+                new DynamicBatcher("b:1", blocked, 100, 100, config, new DynamicBatcher.Observer() {}, () -> {});
+        List<CompletableFuture<float[]>> answers = new ArrayList<>();
+        answers.add(a.submit(new float[100], 1, () -> false)); // runs at once on a's worker, and blocks
+        answers.add(b.submit(new float[100], 1, () -> false)); // the same on b's
+        assertTrue(running.await(5, TimeUnit.SECONDS));
+        assertEquals(0, budget.used(), "running batches hold no queue bytes");
+        answers.add(a.submit(new float[300], 3, () -> false));
+        answers.add(b.submit(new float[200], 2, () -> false));
+        assertEquals(2_000, budget.used());
+        var full =
+                assertThrows(DynamicBatcher.QueueFullException.class, () -> b.submit(new float[100], 1, () -> false));
+        assertTrue(full.getMessage().contains("selfsup.encoder.max-queue-bytes"), full.getMessage());
+        var tooBig =
+                assertThrows(DynamicBatcher.QueueFullException.class, () -> a.submit(new float[600], 6, () -> false));
+        assertTrue(tooBig.getMessage().contains("in smaller requests"), tooBig.getMessage());
+        release.countDown();
+        for (CompletableFuture<float[]> f : answers) {
+            f.get(5, TimeUnit.SECONDS);
+        }
+        assertEquals(0, budget.used(), "every byte came back");
+        answers.clear();
+        answers.add(b.submit(new float[500], 5, () -> false));
+        answers.get(0).get(5, TimeUnit.SECONDS);
+        a.close();
+        b.close();
+    }
+
     @Test
     void closingFinishesWhatIsQueuedThenStops() throws Exception {
         AtomicBoolean stopped = new AtomicBoolean();

@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import dev.selfsup.core.engine.Scalars;
 import dev.selfsup.core.nn.Losses;
+import java.util.Arrays;
 
 /**
  * Weighted k-nearest-neighbour classification on frozen features (Wu et al. 2018, as solo-learn evaluates):
@@ -74,46 +75,95 @@ public final class KnnClassifier {
             // Every array of this chunk of queries, in any manager, is freed when the scope closes.
             try (NDManager chunk = root.newSubManager();
                     NDScope queries = new NDScope()) {
-                NDArray qn = Losses.l2Normalize(test.chunk(from, q, chunk));
-                NDArray bestSim = null;
-                NDArray bestIdx = null;
-                for (long t = 0; t < train.rows(); t += chunkRows) {
-                    int n = (int) Math.min(chunkRows, train.rows() - t);
-                    NDArray sim;
-                    NDArray idx;
-                    try (NDScope step = new NDScope()) {
-                        NDArray tn = Losses.l2Normalize(train.chunk(t, n, chunk));
-                        NDList top = qn.matMul(tn.transpose()).topK(Math.min(k, n), 1, true, false);
-                        sim = top.get(0);
-                        idx = top.get(1).toType(DataType.INT64, false).add(t);
-                        if (bestSim != null) {
-                            NDArray allSim = bestSim.concat(sim, 1);
-                            NDArray allIdx = bestIdx.concat(idx, 1);
-                            NDList keep = allSim.topK(
-                                    (int) Math.min(k, allSim.getShape().get(1)), 1, true, false);
-                            sim = keep.get(0);
-                            idx = allIdx.gather(keep.get(1).toType(DataType.INT64, false), 1);
-                        }
-                        NDScope.unregister(sim, idx);
-                    }
-                    if (bestSim != null) {
-                        bestSim.close();
-                        bestIdx.close();
-                    }
-                    bestSim = sim;
-                    bestIdx = idx;
-                }
-                NDArray pred = vote(bestSim, bestIdx, trainLabels, classes).argMax(1);
+                NDArray[] best = nearest(train, test.chunk(from, q, chunk), chunkRows, chunk);
+                NDArray pred = vote(best[0], best[1], trainLabels, classes).argMax(1);
                 NDArray truth = testLabels.get(from + ":" + (from + q));
                 correct += pred.eq(truth.toType(DataType.INT64, false))
                         .toType(DataType.INT64, false)
                         .sum()
                         .getLong();
-                bestSim.close();
-                bestIdx.close();
             }
         }
         return (double) correct / m;
+    }
+
+    /**
+     * The training rows nearest each query row, in increasing row order ({@code [M][min(k, N)]}), with both feature
+     * sets read chunk by chunk as {@link #accuracy(FeatureMatrix, NDArray, FeatureMatrix, NDArray, int, int)} reads them.
+     */
+    public long[][] neighbours(FeatureMatrix train, FeatureMatrix test, int chunkRows, NDManager manager) {
+        long[][] out = new long[Math.toIntExact(test.rows())][];
+        for (long from = 0; from < test.rows(); from += 1000) {
+            int q = (int) Math.min(1000, test.rows() - from);
+            try (NDManager chunk = manager.newSubManager();
+                    NDScope queries = new NDScope()) {
+                NDArray idx = nearest(train, test.chunk(from, q, chunk), chunkRows, chunk)[1];
+                int kk = (int) idx.getShape().get(1);
+                long[] flat = idx.toLongArray();
+                for (int r = 0; r < q; r++) {
+                    out[(int) from + r] = Arrays.copyOfRange(flat, r * kk, (r + 1) * kk);
+                    Arrays.sort(out[(int) from + r]);
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The k best neighbours of the query rows {@code [q, D]}: their similarities and training-row indices (int64),
+     * both {@code [q, k]}, merged over the chunks of training rows so that memory holds one chunk at a time.
+     */
+    private NDArray[] nearest(FeatureMatrix train, NDArray queries, int chunkRows, NDManager chunk) {
+        NDArray qn = Losses.l2Normalize(queries);
+        NDArray bestSim = null;
+        NDArray bestIdx = null;
+        for (long t = 0; t < train.rows(); t += chunkRows) {
+            int n = (int) Math.min(chunkRows, train.rows() - t);
+            NDArray sim;
+            NDArray idx;
+            try (NDScope step = new NDScope()) {
+                NDArray tn = Losses.l2Normalize(train.chunk(t, n, chunk));
+                NDList top = qn.matMul(tn.transpose()).topK(Math.min(k, n), 1, true, false);
+                sim = top.get(0);
+                idx = top.get(1).toType(DataType.INT64, false).add(t);
+                if (bestSim != null) {
+                    NDArray allSim = bestSim.concat(sim, 1);
+                    NDArray allIdx = bestIdx.concat(idx, 1);
+                    NDList keep =
+                            allSim.topK((int) Math.min(k, allSim.getShape().get(1)), 1, true, false);
+                    sim = keep.get(0);
+                    idx = allIdx.gather(keep.get(1).toType(DataType.INT64, false), 1);
+                }
+                NDScope.unregister(sim, idx);
+            }
+            if (bestSim != null) {
+                bestSim.close();
+                bestIdx.close();
+            }
+            bestSim = sim;
+            bestIdx = idx;
+        }
+        return new NDArray[] {bestSim, bestIdx};
+    }
+
+    /** The training rows nearest each query row, in increasing row order, from features in memory (one product). */
+    public long[][] neighbours(NDArray train, NDArray query) {
+        int kk = (int) Math.min(k, train.getShape().get(0));
+        long[] flat;
+        try (NDScope scope = new NDScope()) {
+            NDArray sim =
+                    Losses.l2Normalize(query).matMul(Losses.l2Normalize(train).transpose());
+            flat = sim.topK(kk, 1, true, false)
+                    .get(1)
+                    .toType(DataType.INT64, false)
+                    .toLongArray();
+        }
+        long[][] out = new long[(int) query.getShape().get(0)][];
+        for (int r = 0; r < out.length; r++) {
+            out[r] = Arrays.copyOfRange(flat, r * kk, (r + 1) * kk);
+            Arrays.sort(out[r]);
+        }
+        return out;
     }
 
     /** Accuracy on the test rows, computed in chunks of 1,000 queries to bound memory. */

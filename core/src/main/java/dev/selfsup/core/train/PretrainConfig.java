@@ -34,6 +34,8 @@ import java.util.Map;
  * @param warmupEpochs linear warm-up, in epochs (may be fractional)
  * @param finalLrFraction the cosine schedule ends at this fraction of the peak rate
  * @param clipNorm clip gradients to this global L2 norm; 0 disables clipping
+ * @param emaDecay when positive, an exponential moving average of the encoder's weights with this decay is what the
+ *     run evaluates and exports ({@link WeightAverage}); 0 evaluates and exports the last weights
  * @param seed the run's seed: data order, augmentations and initialisation follow from it
  * @param device "auto" (a GPU when there is one), "cpu", "gpu" or "gpu:N"
  * @param replicas data-parallel replicas the batch is split over: GPUs from the chosen one on, or copies on the CPU
@@ -60,6 +62,7 @@ public record PretrainConfig(
         float warmupEpochs,
         float finalLrFraction,
         float clipNorm,
+        float emaDecay,
         long seed,
         String device,
         int replicas,
@@ -132,6 +135,7 @@ public record PretrainConfig(
         require(warmupEpochs >= 0, "warmup_epochs", "must be >= 0, got " + warmupEpochs);
         require(finalLrFraction >= 0 && finalLrFraction <= 1, "final_lr_fraction", "must be in [0, 1]");
         require(clipNorm >= 0, "clip_norm", "must be >= 0, got " + clipNorm);
+        require(emaDecay >= 0 && emaDecay < 1, "ema_decay", "must be in [0, 1) (0: off), got " + emaDecay);
         require(checkpointEverySteps >= 0, "checkpoint_every_steps", "must be >= 0, got " + checkpointEverySteps);
         require(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1, got " + keepCheckpoints);
         require(logEverySteps >= 1, "log_every_steps", "must be >= 1, got " + logEverySteps);
@@ -152,6 +156,7 @@ public record PretrainConfig(
         d.put("warmup_epochs", 1f);
         d.put("final_lr_fraction", 0.01f);
         d.put("clip_norm", 0f);
+        d.put("ema_decay", 0f);
         d.put("seed", 42L);
         d.put("device", "auto");
         d.put("replicas", 1);
@@ -181,6 +186,7 @@ public record PretrainConfig(
                 0,
                 GradientOptimizer.NAMES.get(0),
                 1f,
+                0f,
                 0f,
                 0f,
                 0f,
@@ -327,6 +333,10 @@ public record PretrainConfig(
 
         public Builder clipNorm(float v) {
             return set("clip_norm", v);
+        }
+
+        public Builder emaDecay(float v) {
+            return set("ema_decay", v);
         }
 
         public Builder seed(long v) {

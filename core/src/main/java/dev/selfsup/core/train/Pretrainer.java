@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
@@ -71,6 +72,9 @@ public final class Pretrainer implements AutoCloseable {
     private final GradientOptimizer optimizer;
     private final LearningRateSchedule schedule;
     private final CheckpointStore checkpoints;
+    /** Null unless the run averages its encoder's weights ({@code ema_decay} > 0). */
+    private final WeightAverage average;
+
     private final List<PretrainListener> listeners = new CopyOnWriteArrayList<>();
     private final long totalSteps;
     private final int stepsPerEpoch;
@@ -114,7 +118,11 @@ public final class Pretrainer implements AutoCloseable {
                 config.settings(),
                 new MethodContext(spec, data, resources, config.seed(), config.batchSize(), totalSteps));
         method.prepare(data, manager);
-        method.initialize(manager, new Shape(data.channels(), data.height(), data.width()));
+        Shape imageShape = new Shape(data.channels(), data.height(), data.width());
+        method.initialize(manager, imageShape);
+        this.average = config.emaDecay() > 0
+                ? new WeightAverage(method.encoder(), spec, imageShape, manager, config.emaDecay())
+                : null;
         this.parallel =
                 devices.size() > 1 ? new DataParallel(devices, "sync".equals(config.batchNorm()), manager) : null;
         this.optimizer = GradientOptimizer.create(
@@ -315,6 +323,9 @@ public final class Pretrainer implements AutoCloseable {
                     }
                     optimizer.step(lr);
                     method.afterStep(ctx);
+                    if (average != null) {
+                        average.update(step);
+                    }
                     lossSum.addi(loss.stopGradient());
                 } finally {
                     if (parallel != null) {
@@ -360,7 +371,10 @@ public final class Pretrainer implements AutoCloseable {
                 }
             }
             if (step >= totalSteps && method.recalibrateBatchNorm()) {
-                recalibrateBatchNorm(ps);
+                recalibrateBatchNorm(method.encoder(), ps);
+                if (average != null) {
+                    recalibrateBatchNorm(average.encoder(), new ParameterStore(manager, false));
+                }
             }
             if (checkpoints != null) {
                 lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
@@ -395,7 +409,7 @@ public final class Pretrainer implements AutoCloseable {
      * without gradients, over a seeded sample of the data (as SWA's update_bn does). After 50 batches at
      * momentum 0.9 the old statistics weigh 0.5%.
      */
-    private void recalibrateBatchNorm(ParameterStore ps) {
+    private void recalibrateBatchNorm(Block encoder, ParameterStore ps) {
         long t0 = System.nanoTime();
         int batches = Math.min(RECALIBRATION_BATCHES, data.size() / config.batchSize());
         int[] order = BatchLoader.permutation(data.size(), config.seed(), -1);
@@ -403,7 +417,7 @@ public final class Pretrainer implements AutoCloseable {
             try (NDManager m = manager.newSubManager();
                     NDScope scope = new NDScope()) {
                 NDArray x = Features.images(data, order, b * config.batchSize(), config.batchSize(), m, device);
-                method.encoder().forward(ps, new NDList(x), true);
+                encoder.forward(ps, new NDList(x), true);
             }
         }
         LOG.info(
@@ -449,6 +463,9 @@ public final class Pretrainer implements AutoCloseable {
         }
         method.state().forEach((k, v) -> tensors.put("method/" + k, TensorArchive.Tensor.of(v)));
         optimizer.state().forEach((k, v) -> tensors.put("optim/" + k, TensorArchive.Tensor.of(v)));
+        if (average != null) {
+            average.state().forEach((k, v) -> tensors.put("ema/" + k, TensorArchive.Tensor.of(v)));
+        }
         String header = Json.write(new CheckpointHeader(
                 "checkpoint", 1, step, config.toBuilder().checkpointDir(null).build(), provenance()));
         Path file = checkpoints.fileFor(step);
@@ -480,6 +497,9 @@ public final class Pretrainer implements AutoCloseable {
         }
         method.state().forEach((k, v) -> copy(c, "method/" + k, v, missing, loaded.file()));
         optimizer.state().forEach((k, v) -> copy(c, "optim/" + k, v, missing, loaded.file()));
+        if (average != null) {
+            average.state().forEach((k, v) -> copy(c, "ema/" + k, v, missing, loaded.file()));
+        }
         if (!missing.isEmpty()) {
             throw new IOException(loaded.file() + ": does not match this run's model; missing " + missing);
         }
@@ -503,9 +523,17 @@ public final class Pretrainer implements AutoCloseable {
         }
     }
 
-    /** Exports the encoder with its provenance, atomically. */
+    /**
+     * The encoder to evaluate and export: the average of its weights when the run keeps one ({@code ema_decay}),
+     * else the method's encoder as trained.
+     */
+    public Block evaluationEncoder() {
+        return average != null ? average.encoder() : method.encoder();
+    }
+
+    /** Exports {@link #evaluationEncoder} with its provenance, atomically. */
     public void exportEncoder(Path file) throws IOException {
-        EncoderBundle.write(file, method.encoder(), method.backboneSpec(), provenance());
+        EncoderBundle.write(file, evaluationEncoder(), method.backboneSpec(), provenance());
     }
 
     @Override

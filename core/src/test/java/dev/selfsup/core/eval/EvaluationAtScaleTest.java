@@ -1,5 +1,6 @@
 package dev.selfsup.core.eval;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -40,6 +41,14 @@ class EvaluationAtScaleTest {
             // Chunks of 37 training rows: fewer than k, and not a divisor of 500.
             double chunked = knn.accuracy(FeatureMatrix.of(train), ytr, FeatureMatrix.of(test), yte, 37, 4);
             assertEquals(whole, chunked);
+            // The neighbours themselves, query by query (random features have no ties at the k-th place).
+            long[][] all = knn.neighbours(train, test);
+            long[][] merged = knn.neighbours(FeatureMatrix.of(train), FeatureMatrix.of(test), 37, m);
+            assertEquals(130, merged.length);
+            for (int q = 0; q < all.length; q++) {
+                assertEquals(20, merged[q].length);
+                assertArrayEquals(all[q], merged[q], "query " + q);
+            }
         }
     }
 

@@ -1,0 +1,107 @@
+package dev.selfsup.core;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.train.EncoderBundle;
+import dev.selfsup.core.train.PretrainConfig;
+import dev.selfsup.core.train.PretrainListener;
+import dev.selfsup.core.train.PretrainResult;
+import dev.selfsup.core.train.Pretrainer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The recipe levers every run can use: an average of the encoder's weights that is evaluated and exported. */
+class TrainingLeversTest {
+    @TempDir
+    Path dir;
+
+    /**
+     * With {@code ema_decay}, the run evaluates and exports the average of its weights (not its last weights), keeps
+     * the average in its checkpoints, and a resumed run ends with the same average as an uninterrupted one.
+     */
+    @Test
+    void theWeightAverageIsExportedAndResumesExactly() throws IOException {
+        ImageDataset data = PretrainerTest.tiny();
+        float[][] st = Pretrainer.channelStats(data);
+        PretrainConfig c = PretrainerTest.config("byol", dir.resolve("a")).toBuilder()
+                .emaDecay(0.9f)
+                .build();
+        List<float[]> straight;
+        Path bundle = dir.resolve("ema.bundle");
+        try (Pretrainer a = new Pretrainer(c, data, st[0], st[1])) {
+            a.run();
+            assertNotEquals(a.method().encoder(), a.evaluationEncoder());
+            straight = arrays(a.evaluationEncoder());
+            assertFalse(sameValues(straight, arrays(a.method().encoder())), "the average is not the last weights");
+            a.exportEncoder(bundle);
+            assertEquals(0.9f, ((Number) a.provenance().hyperparameter("training", "ema_decay")).floatValue());
+        }
+        try (NDManager m = NDManager.newBaseManager()) {
+            var loaded = EncoderBundle.read(bundle, m);
+            assertTrue(sameValues(straight, arrays(loaded.encoder())), "the bundle holds the average");
+        }
+        PretrainConfig cb = c.toBuilder().checkpointDir(dir.resolve("b")).build();
+        List<float[]> resumed = new ArrayList<>();
+        cancelAtFiveAndResume(cb, data, st, t -> resumed.addAll(arrays(t.evaluationEncoder())));
+        for (int i = 0; i < straight.size(); i++) {
+            assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, "average array " + i);
+        }
+    }
+
+    private static void cancelAtFiveAndResume(
+            PretrainConfig cb, ImageDataset data, float[][] st, java.util.function.Consumer<Pretrainer> atEnd)
+            throws IOException {
+        try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1])) {
+            b.addListener(new PretrainListener() {
+                @Override
+                public void onStep(long step, double s, double w, int images) {
+                    if (step == 5) {
+                        b.cancel();
+                    }
+                }
+            });
+            assertEquals(PretrainResult.Status.CANCELLED, b.run().status());
+        }
+        long[] firstStep = {-1};
+        try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1])) {
+            c.addListener(new PretrainListener() {
+                @Override
+                public void onStart(long startStep, long total) {
+                    firstStep[0] = startStep;
+                }
+            });
+            assertEquals(PretrainResult.Status.FINISHED, c.run().status());
+            atEnd.accept(c);
+        }
+        assertEquals(5, firstStep[0], "resumes at the checkpoint's step, not from 0");
+    }
+
+    private static List<float[]> arrays(Block b) {
+        List<float[]> out = new ArrayList<>();
+        b.getParameters().forEach(p -> out.add(p.getValue().getArray().toFloatArray()));
+        return out;
+    }
+
+    private static boolean sameValues(List<float[]> a, List<float[]> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (int i = 0; i < a.size(); i++) {
+            if (!java.util.Arrays.equals(a.get(i), b.get(i))) {
+                return false;
+            }
+        }
+        return true;
+    }
+}

@@ -9,8 +9,10 @@ import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.Method;
+import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.service.DataRoot;
+import dev.selfsup.service.ModelNames;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Path;
@@ -59,6 +61,18 @@ public final class RunSpecs {
         List<String> missing = new ArrayList<>(METHOD_SETTING_FIELDS);
         missing.removeAll(fieldNames());
         return missing;
+    }
+
+    /** The name a run's encoder is published under: the request's, the spec's, the run's name, or run-<id>. */
+    public static String modelName(Run run, String requested) {
+        if (!requested.isBlank()) {
+            return ModelNames.require("model_name", requested);
+        }
+        if (!run.getSpec().getModelName().isBlank()) {
+            return ModelNames.require("model_name", run.getSpec().getModelName());
+        }
+        // The run's name is free text: it names the model only if it is a valid model name as it stands.
+        return ModelNames.valid(run.getName()) ? run.getName() : "run-" + run.getRunId();
     }
 
     /** The core method name of an API method (unset: SimCLR); values this build lacks are INVALID_ARGUMENT. */

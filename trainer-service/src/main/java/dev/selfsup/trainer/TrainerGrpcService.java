@@ -123,7 +123,7 @@ public class TrainerGrpcService extends TrainerServiceGrpc.TrainerServiceImplBas
     /** The run's encoder file as a manifest and 1 MiB chunks. */
     private List<ModelChunk> chunks(String runId) {
         Path file = runs.encoderFile(runId);
-        return EncoderChunks.of(file, runs.modelName(runs.get(runId), ""), runId);
+        return EncoderChunks.of(file, RunSpecs.modelName(runs.get(runId), ""), runId);
     }
 
     @RolesAllowed(Roles.OPERATOR)

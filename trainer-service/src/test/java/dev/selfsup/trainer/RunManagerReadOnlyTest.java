@@ -49,16 +49,22 @@ class RunManagerReadOnlyTest {
         TrainingMetrics metrics = new TrainingMetrics();
         metrics.registry = new SimpleMeterRegistry();
         metrics.init();
+        RunTable table = new RunTable();
+        table.store = readOnly;
+        table.metrics = metrics;
+        RunAdmission admission = new RunAdmission();
+        admission.maxSteps = 1000;
+        admission.maxEpochs = 10;
+        admission.maxBatchSize = 256;
+        admission.maxWidth = 64;
+        admission.maxDepth = 4;
         RunManager manager = new RunManager();
         manager.store = readOnly;
-        manager.metrics = metrics;
+        manager.table = table;
+        manager.admission = admission;
+        manager.execution = new RunExecution();
         manager.workers = 1;
         manager.maxQueuedRuns = 16;
-        manager.maxSteps = 1000;
-        manager.maxEpochs = 10;
-        manager.maxBatchSize = 256;
-        manager.maxWidth = 64;
-        manager.maxDepth = 4;
         manager.onStart(null); // it held a RUNNING run it cannot mark INTERRUPTED on disk: it starts anyway
         try {
             Run r = manager.get("aaaa1111");

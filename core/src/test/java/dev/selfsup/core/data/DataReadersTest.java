@@ -1,15 +1,10 @@
-package dev.selfsup.core;
+package dev.selfsup.core.data;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.selfsup.core.data.CifarBinaryReader;
-import dev.selfsup.core.data.DatasetFormatException;
-import dev.selfsup.core.data.IdxReader;
-import dev.selfsup.core.data.ImageDataset;
-import dev.selfsup.core.data.ImageFolderReader;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;

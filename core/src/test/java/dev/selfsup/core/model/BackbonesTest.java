@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -11,8 +11,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
-import dev.selfsup.core.model.BackboneSpec;
-import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.train.EncoderBundle;
 import org.junit.jupiter.api.Test;
 

@@ -1,11 +1,9 @@
-package dev.selfsup.core;
+package dev.selfsup.core.data;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.selfsup.core.data.ImageCodec;
-import dev.selfsup.core.data.PixelBudget;
 import dev.selfsup.core.testing.TestImages;
 import java.io.IOException;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.method;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,7 +8,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import dev.selfsup.core.augment.AugmentationPipeline;
-import dev.selfsup.core.method.MocoV2;
 import dev.selfsup.core.model.BackboneSpec;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;

@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.augment;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,13 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.selfsup.core.augment.Augmentation;
-import dev.selfsup.core.augment.AugmentationPipeline;
-import dev.selfsup.core.augment.ColorJitter;
-import dev.selfsup.core.augment.GaussianBlur;
-import dev.selfsup.core.augment.HorizontalFlip;
-import dev.selfsup.core.augment.RandomGrayscale;
-import dev.selfsup.core.augment.RandomResizedCrop;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;

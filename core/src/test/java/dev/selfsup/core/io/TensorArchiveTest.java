@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,8 +7,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.selfsup.core.io.AtomicFiles;
-import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.train.CheckpointStore;
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,10 +1,8 @@
-package dev.selfsup.core;
+package dev.selfsup.core.data;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import dev.selfsup.core.data.FashionMnist;
-import dev.selfsup.core.data.ImageDataset;
 import java.io.IOException;
 import java.nio.file.Files;
 import org.junit.jupiter.api.Test;

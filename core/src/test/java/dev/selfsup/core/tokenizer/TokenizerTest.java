@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.tokenizer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,14 +9,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.eval.Features;
-import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
-import dev.selfsup.core.tokenizer.TokenizerFile;
-import dev.selfsup.core.tokenizer.TokenizerQuality;
-import dev.selfsup.core.tokenizer.TokenizerSpec;
-import dev.selfsup.core.tokenizer.TokenizerTrainer;
-import dev.selfsup.core.tokenizer.VectorQuantizer;
-import dev.selfsup.core.tokenizer.VisualTokenizer;
-import dev.selfsup.core.tokenizer.VqTokenizer;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;

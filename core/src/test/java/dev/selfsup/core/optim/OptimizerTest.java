@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.optim;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -8,11 +8,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.training.GradientCollector;
 import ai.djl.util.Pair;
-import dev.selfsup.core.optim.AdamW;
-import dev.selfsup.core.optim.GradientOptimizer;
-import dev.selfsup.core.optim.Lars;
-import dev.selfsup.core.optim.LearningRateSchedule;
-import dev.selfsup.core.optim.SgdMomentum;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -1,4 +1,4 @@
-package dev.selfsup.core;
+package dev.selfsup.core.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,9 +8,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-import dev.selfsup.core.cluster.KMeans;
-import dev.selfsup.core.cluster.Nmi;
-import dev.selfsup.core.cluster.Pca;
 import dev.selfsup.core.color.AbBins;
 import dev.selfsup.core.color.Lab;
 import dev.selfsup.core.data.ImageDataset;

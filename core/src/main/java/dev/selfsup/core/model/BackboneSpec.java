@@ -8,7 +8,7 @@ import java.util.Locale;
  * What an encoder is, enough to build it again from scratch: its architecture and the input it expects.
  * Saved with every checkpoint and exported encoder.
  *
- * @param type one of {@link #TYPES}
+ * @param type one of {@link #TYPES}: the name of a {@link BackboneDefinition} in {@link Backbones#ALL}
  * @param width channels of the first stage
  * @param depth 3x3 conv layers per stage (small ConvNet), or the ViT's blocks; ignored by the ResNets
  * @param channels input channels (1 or 3)
@@ -26,49 +26,31 @@ public record BackboneSpec(
     /** The network sees only the CIE L* lightness of its RGB input, scaled to [0, 1]. */
     public static final String LIGHTNESS = "lightness";
 
-    /** A VGG-style ConvNet of three stages; fast enough to pretrain on a CPU. */
+    // The names of the backbones in Backbones.ALL, for code that builds a spec of one of them.
+    /** See {@link Backbones#ALL}. */
     public static final String SMALL_CONVNET = "small-convnet";
-    /** ResNet-18 for 32 px images: 3x3 stem, no max-pool, basic blocks. For GPUs. */
+    /** See {@link Backbones#ALL}. */
     public static final String RESNET18 = "resnet18";
-    /** ResNet-18 for photos (224 px): the ImageNet stem (7x7 stride-2 convolution, 3x3 max-pool), basic blocks. */
+    /** See {@link Backbones#ALL}. */
     public static final String RESNET18_IMAGENET = "resnet18-imagenet";
-    /** ResNet-50 for photos: the ImageNet stem and bottleneck blocks (3, 4, 6, 3); h has 2048 values. */
+    /** See {@link Backbones#ALL}. */
     public static final String RESNET50 = "resnet50";
-    /** A Vision Transformer whose representation is the mean of its patch tokens (width: embedding size). */
+    /** See {@link Backbones#ALL}. */
     public static final String VIT = "vit";
-    /** A Vision Transformer whose representation is its [CLS] token. */
+    /** See {@link Backbones#ALL}. */
     public static final String VIT_CLS = "vit-cls";
 
-    /** The backbone types, in the order the API lists them. */
-    public static final List<String> TYPES =
-            List.of(SMALL_CONVNET, RESNET18, VIT, VIT_CLS, RESNET18_IMAGENET, RESNET50);
+    /** The backbone types, in the order the API lists them (the names of {@link Backbones#ALL}). */
+    public static final List<String> TYPES = Backbones.names();
 
-    /** The width a backbone gets when none is asked for: what was measured to suit a 2-core CPU (small ConvNet). */
+    /** The width a backbone gets when none is asked for (the small ConvNet's was measured on a 2-core CPU). */
     public static int defaultWidth(String type) {
-        return switch (type.toLowerCase(Locale.ROOT)) {
-            case RESNET18, RESNET18_IMAGENET, RESNET50 -> 64;
-            case VIT, VIT_CLS -> 128;
-            default -> 32;
-        };
+        return Backbones.get(type.toLowerCase(Locale.ROOT)).defaultWidth();
     }
 
     /** The depth a backbone gets when none is asked for: conv layers per stage, or the ViT's blocks. */
     public static int defaultDepth(String type) {
-        return switch (type.toLowerCase(Locale.ROOT)) {
-            case VIT, VIT_CLS -> 4;
-            default -> 1;
-        };
-    }
-
-    /** Whether the type is one of the ResNets (their width is the first stage's; 64 is the standard). */
-    public static boolean isResNet(String type) {
-        String t = type.toLowerCase(Locale.ROOT);
-        return RESNET18.equals(t) || RESNET18_IMAGENET.equals(t) || RESNET50.equals(t);
-    }
-
-    /** Whether the type is a Vision Transformer. */
-    public static boolean isVit(String type) {
-        return VIT.equalsIgnoreCase(type) || VIT_CLS.equalsIgnoreCase(type);
+        return Backbones.get(type.toLowerCase(Locale.ROOT)).defaultDepth();
     }
 
     /** A spec whose network sees the pixels as they are. */
@@ -83,16 +65,16 @@ public record BackboneSpec(
             throw new IllegalArgumentException(
                     "unknown backbone input '" + input + "': use " + PIXELS + " or " + LIGHTNESS);
         }
-        if ((VIT.equals(type) || VIT_CLS.equals(type)) && imageSize % (imageSize <= 64 ? 4 : 16) != 0) {
+        if (!TYPES.contains(type)) {
+            throw new IllegalArgumentException(
+                    "unknown backbone '" + type + "': use one of " + String.join(", ", TYPES));
+        }
+        if (Backbones.get(type).vit() && imageSize % (imageSize <= 64 ? 4 : 16) != 0) {
             throw new IllegalArgumentException("a ViT needs an image side divisible by its patch ("
                     + (imageSize <= 64 ? 4 : 16) + " px), got " + imageSize);
         }
         if (LIGHTNESS.equals(input) && channels != 3) {
             throw new IllegalArgumentException("a lightness input needs RGB images, got " + channels + " channel(s)");
-        }
-        if (!TYPES.contains(type)) {
-            throw new IllegalArgumentException(
-                    "unknown backbone '" + type + "': use one of " + String.join(", ", TYPES));
         }
         if (channels != 1 && channels != 3) {
             throw new IllegalArgumentException("channels must be 1 or 3, got " + channels);
@@ -104,11 +86,6 @@ public record BackboneSpec(
         if (mean.length != networkChannels(channels, input) || std.length != networkChannels(channels, input)) {
             throw new IllegalArgumentException("mean and std need one value per channel");
         }
-    }
-
-    /** A small ConvNet of width 64 and depth 2 for such images, normalised by the given statistics. */
-    public static BackboneSpec smallConvNet(int channels, int imageSize, float[] mean, float[] std) {
-        return new BackboneSpec(SMALL_CONVNET, 64, 2, channels, imageSize, mean, std);
     }
 
     public BackboneSpec withWidth(int newWidth) {
@@ -135,18 +112,12 @@ public record BackboneSpec(
 
     /** The size of the representation h. */
     public int featureDim() {
-        if (isVit()) {
-            return width;
-        }
-        if (RESNET50.equals(type)) {
-            return 32 * width; // the last stage's bottleneck blocks put out 4 x 8w channels
-        }
-        return isResNet(type) ? 8 * width : 4 * width;
+        return Backbones.get(type).featuresPerWidth() * width;
     }
 
     /** Is this a Vision Transformer? */
     public boolean isVit() {
-        return VIT.equals(type) || VIT_CLS.equals(type);
+        return Backbones.get(type).vit();
     }
 
     /** ViT patch side: 4 px for images up to 64 px (a 7x7 grid at 28, 8x8 at 32), 16 px above (14x14 at 224). */

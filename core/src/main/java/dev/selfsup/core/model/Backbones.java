@@ -14,41 +14,116 @@ import ai.djl.nn.pooling.Pool;
 import dev.selfsup.core.color.Lab;
 import dev.selfsup.core.nn.BatchNorm;
 import java.util.List;
+import java.util.function.BiConsumer;
 
 /**
- * Builds encoders as DJL blocks. Each maps float32 {@code [B, C, H, W]} images in [0, 1] to the representation
- * h, {@code [B, featureDim]}, taken after global average pooling. Input normalisation is the first layer, so
- * an exported encoder takes plain [0, 1] pixels.
+ * The backbones: every architecture an encoder can have, one {@link BackboneDefinition} each in {@link #ALL}. Each
+ * maps float32 {@code [B, C, H, W]} images in [0, 1] to the representation h, {@code [B, featureDim]}, taken after
+ * global average pooling (the ViTs: the mean of the patch tokens, or the [CLS] token). Input normalisation is the
+ * first layer, so an exported encoder takes plain [0, 1] pixels.
  */
 public final class Backbones {
     private Backbones() {}
 
+    /** Every backbone, in the order the API lists them. */
+    public static final List<BackboneDefinition> ALL = List.of(
+            convNet(
+                    BackboneSpec.SMALL_CONVNET,
+                    "a VGG-style ConvNet of three stages (w, 2w, 4w channels); fast enough to pretrain on a CPU",
+                    32,
+                    1,
+                    4,
+                    (net, spec) -> smallConvNet(net, spec.width(), spec.depth())),
+            convNet(
+                    BackboneSpec.RESNET18,
+                    "ResNet-18 for 32 px images: a 3x3 stem, no max-pool, basic blocks",
+                    64,
+                    1,
+                    8,
+                    (net, spec) -> resnet18(net, spec.width())),
+            new BackboneDefinition(
+                    BackboneSpec.VIT,
+                    "a Vision Transformer whose representation is the mean of its patch tokens",
+                    128,
+                    4,
+                    1,
+                    true,
+                    VisionTransformer::new),
+            new BackboneDefinition(
+                    BackboneSpec.VIT_CLS,
+                    "a Vision Transformer whose representation is its [CLS] token",
+                    128,
+                    4,
+                    1,
+                    true,
+                    VisionTransformer::new),
+            convNet(
+                    BackboneSpec.RESNET18_IMAGENET,
+                    "ResNet-18 for photos: the ImageNet stem (7x7 stride-2 convolution, 3x3 max-pool), basic blocks",
+                    64,
+                    1,
+                    8,
+                    (net, spec) -> {
+                        imagenetStem(net, spec.width());
+                        basicStages(net, spec.width());
+                    }),
+            convNet(
+                    BackboneSpec.RESNET50,
+                    "ResNet-50 for photos: the ImageNet stem and bottleneck blocks (3, 4, 6, 3)",
+                    64,
+                    1,
+                    32,
+                    (net, spec) -> {
+                        imagenetStem(net, spec.width());
+                        bottleneckStages(net, spec.width(), new int[] {3, 4, 6, 3});
+                    }));
+
+    /**
+     * The backbone named {@code name}.
+     *
+     * @throws IllegalArgumentException naming the backbones there are
+     */
+    public static BackboneDefinition get(String name) {
+        for (BackboneDefinition d : ALL) {
+            if (d.name().equals(name)) {
+                return d;
+            }
+        }
+        throw new IllegalArgumentException("unknown backbone '" + name + "': use one of " + String.join(", ", names()));
+    }
+
+    /** The backbones' names, in the order of {@link #ALL}. */
+    public static List<String> names() {
+        return ALL.stream().map(BackboneDefinition::name).toList();
+    }
+
+    /** The encoder a spec describes, with freshly created (uninitialised) parameters. */
     public static Block build(BackboneSpec spec) {
-        if (spec.isVit()) {
-            return new VisionTransformer(spec);
-        }
-        SequentialBlock net = new SequentialBlock();
-        if (BackboneSpec.LIGHTNESS.equals(spec.input())) {
-            net.add(new LambdaBlock(list -> new NDList(Lab.lightness(list.singletonOrThrow())), "lightness"));
-        }
-        net.add(normalization(spec.mean(), spec.std()));
-        switch (spec.type()) {
-            case BackboneSpec.RESNET18 -> resnet18(net, spec.width());
-            case BackboneSpec.RESNET18_IMAGENET -> {
-                imagenetStem(net, spec.width());
-                basicStages(net, spec.width());
+        return get(spec.type()).builder().apply(spec);
+    }
+
+    /**
+     * A ConvNet backbone: the lightness conversion when the spec asks for it, the input normalisation, the given
+     * layers, then global average pooling.
+     */
+    private static BackboneDefinition convNet(
+            String name,
+            String description,
+            int defaultWidth,
+            int defaultDepth,
+            int featuresPerWidth,
+            BiConsumer<SequentialBlock, BackboneSpec> layers) {
+        return new BackboneDefinition(name, description, defaultWidth, defaultDepth, featuresPerWidth, false, spec -> {
+            SequentialBlock net = new SequentialBlock();
+            if (BackboneSpec.LIGHTNESS.equals(spec.input())) {
+                net.add(new LambdaBlock(list -> new NDList(Lab.lightness(list.singletonOrThrow())), "lightness"));
             }
-            case BackboneSpec.RESNET50 -> {
-                imagenetStem(net, spec.width());
-                bottleneckStages(net, spec.width(), new int[] {3, 4, 6, 3});
-            }
-            case BackboneSpec.SMALL_CONVNET -> smallConvNet(net, spec.width(), spec.depth());
-            // A type added to BackboneSpec.TYPES without a builder here must fail, not train something else.
-            default -> throw new IllegalArgumentException("backbone: no builder for '" + spec.type() + "'");
-        }
-        net.add(Pool.globalAvgPool2dBlock());
-        net.add(Blocks.batchFlattenBlock());
-        return net;
+            net.add(normalization(spec.mean(), spec.std()));
+            layers.accept(net, spec);
+            net.add(Pool.globalAvgPool2dBlock());
+            net.add(Blocks.batchFlattenBlock());
+            return net;
+        });
     }
 
     /**

@@ -27,13 +27,13 @@ class BackbonesTest {
         return n;
     }
 
-    /** A type listed in BackboneSpec.TYPES without a builder would fail here, not train a small ConvNet. */
+    /** Every registered backbone builds, and its h has the size its definition announces. */
     @Test
     void everyListedTypeBuildsAndGivesItsFeatureSize() {
         for (String type : BackboneSpec.TYPES) {
             BackboneSpec spec = new BackboneSpec(
                     type,
-                    BackboneSpec.isResNet(type) ? 8 : BackboneSpec.defaultWidth(type),
+                    type.startsWith("resnet") ? 8 : BackboneSpec.defaultWidth(type),
                     BackboneSpec.defaultDepth(type),
                     1,
                     32,
@@ -97,7 +97,8 @@ class BackbonesTest {
 
     @Test
     void smallConvNetFeatureSizeFollowsWidth() {
-        BackboneSpec spec = BackboneSpec.smallConvNet(1, 28, new float[] {0.3f}, new float[] {0.35f})
+        BackboneSpec spec = new BackboneSpec(
+                        BackboneSpec.SMALL_CONVNET, 64, 1, 1, 28, new float[] {0.3f}, new float[] {0.35f})
                 .withWidth(16)
                 .withDepth(2);
         try (NDManager m = NDManager.newBaseManager()) {

@@ -1,30 +1,31 @@
 package dev.selfsup.cli;
 
-import com.google.protobuf.ByteString;
 import com.google.protobuf.util.JsonFormat;
 import dev.selfsup.client.ClientSecurity;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DatasetRef;
+import dev.selfsup.proto.v1.DeleteRunRequest;
 import dev.selfsup.proto.v1.EmbedRequest;
 import dev.selfsup.proto.v1.EncoderServiceGrpc;
 import dev.selfsup.proto.v1.EvalResult;
 import dev.selfsup.proto.v1.EvalSpec;
 import dev.selfsup.proto.v1.EvaluateRunRequest;
 import dev.selfsup.proto.v1.ExportEncoderRequest;
-import dev.selfsup.proto.v1.Image;
+import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ListModelsRequest;
 import dev.selfsup.proto.v1.ListRunsRequest;
 import dev.selfsup.proto.v1.Method;
 import dev.selfsup.proto.v1.ModelChunk;
-import dev.selfsup.proto.v1.PixelType;
 import dev.selfsup.proto.v1.PublishEncoderRequest;
-import dev.selfsup.proto.v1.RawImage;
 import dev.selfsup.proto.v1.ResumeRunRequest;
 import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.proto.v1.RunState;
+import dev.selfsup.proto.v1.SetDefaultVersionRequest;
+import dev.selfsup.proto.v1.SystemServiceGrpc;
 import dev.selfsup.proto.v1.TrainerServiceGrpc;
+import dev.selfsup.proto.v1.UnloadModelRequest;
 import dev.selfsup.proto.v1.WatchRunRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
@@ -64,8 +65,10 @@ import picocli.CommandLine.Parameters;
             Selfsup.Publish.class,
             Selfsup.Cancel.class,
             Selfsup.Resume.class,
+            Selfsup.Delete.class,
             Selfsup.Embed.class,
-            Selfsup.Models.class
+            Selfsup.Models.class,
+            GalleryCommands.class
         })
 public final class Selfsup {
     @Option(
@@ -121,13 +124,18 @@ public final class Selfsup {
     /** The command line as {@code main} runs it: every subcommand answers --help and shows each option's default. */
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Selfsup());
-        for (CommandLine sub : cl.getSubcommands().values()) {
+        addHelp(cl);
+        return cl;
+    }
+
+    private static void addHelp(CommandLine command) {
+        for (CommandLine sub : command.getSubcommands().values()) {
             if (sub.getCommandSpec().findOption("--help") == null) {
                 sub.getCommandSpec().mixinStandardHelpOptions(true);
             }
             sub.getCommandSpec().usageMessage().showDefaultValues(true);
+            addHelp(sub);
         }
-        return cl;
     }
 
     public static void main(String[] args) {
@@ -158,6 +166,21 @@ public final class Selfsup {
                                 + " or SELFSUP_" + (encoder ? "ENCODER" : "TRAINER") + " points the client elsewhere.");
                 return 3;
             }
+            if (e instanceof StatusRuntimeException s && s.getStatus().getCode() == io.grpc.Status.Code.UNIMPLEMENTED) {
+                // Most often the address of another selfsup service: say which one it is.
+                boolean encoder = cmd.getCommand() instanceof EncoderBase;
+                String address = encoder ? root.encoder : root.trainer;
+                String wanted = encoder ? "encoder-service" : "trainer-service";
+                String found = root.serviceAt(address);
+                if (found != null && !found.equals(wanted)) {
+                    cmd.getErr()
+                            .println("error: " + address + " is the " + found + ", not the " + wanted + ": point --"
+                                    + (encoder ? "encoder" : "trainer") + " or SELFSUP_"
+                                    + (encoder ? "ENCODER" : "TRAINER")
+                                    + " at the " + wanted + " (port " + (encoder ? 8082 : 8080) + " by default)");
+                    return 2;
+                }
+            }
             if (e instanceof StatusRuntimeException s) {
                 cmd.getErr()
                         .println("error: " + s.getStatus().getCode() + ": "
@@ -171,6 +194,21 @@ public final class Selfsup {
             throw e;
         });
         System.exit(cl.execute(args));
+    }
+
+    /** The name of the selfsup service at {@code address} ("encoder-service"), or null when it cannot say. */
+    String serviceAt(String address) {
+        ManagedChannel ch = channel(address, true);
+        try {
+            return SystemServiceGrpc.newBlockingStub(ch)
+                    .withDeadlineAfter(5, TimeUnit.SECONDS)
+                    .getServerInfo(GetServerInfoRequest.getDefaultInstance())
+                    .getService();
+        } catch (RuntimeException e) {
+            return null;
+        } finally {
+            ch.shutdownNow();
+        }
     }
 
     /**
@@ -213,8 +251,8 @@ public final class Selfsup {
     }
 
     abstract static class Base implements Callable<Integer> {
-        @CommandLine.ParentCommand
-        Selfsup parent;
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
 
         /** True for commands that only read: they send the reader token. */
         boolean readOnly() {
@@ -223,7 +261,8 @@ public final class Selfsup {
 
         @Override
         public Integer call() throws Exception {
-            ManagedChannel ch = parent.channel(parent.trainer, readOnly());
+            Selfsup root = (Selfsup) spec.root().userObject();
+            ManagedChannel ch = root.channel(root.trainer, readOnly());
             try {
                 return run(TrainerServiceGrpc.newBlockingStub(ch));
             } finally {
@@ -288,6 +327,11 @@ public final class Selfsup {
         return s >= 3600 ? String.format("%dh%02dm", s / 3600, s / 60 % 60) : String.format("%dm%02ds", s / 60, s % 60);
     }
 
+    /** A method as the CLI takes it: METHOD_MOCO_V2 is "moco-v2". */
+    static String methodName(Method m) {
+        return m.name().substring("METHOD_".length()).toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
     static String state(RunState s) {
         return s.name().replace("RUN_STATE_", "").toLowerCase(Locale.ROOT);
     }
@@ -298,10 +342,7 @@ public final class Selfsup {
         public Iterator<String> iterator() {
             return Arrays.stream(Method.values())
                     .filter(m -> m != Method.UNRECOGNIZED && m != Method.METHOD_UNSPECIFIED)
-                    .map(m -> m.name()
-                            .substring("METHOD_".length())
-                            .toLowerCase(Locale.ROOT)
-                            .replace('_', '-'))
+                    .map(Selfsup::methodName)
                     .iterator();
         }
     }
@@ -362,8 +403,10 @@ public final class Selfsup {
             try {
                 return Method.valueOf("METHOD_" + n.toUpperCase(Locale.ROOT).replace('-', '_'));
             } catch (IllegalArgumentException e) {
-                throw new CommandLine.ParameterException(
-                        new CommandLine(new Train()), "--method: unknown method '" + name + "'");
+                List<String> known = new ArrayList<>();
+                new MethodNames().forEach(known::add);
+                throw new IllegalArgumentException("--method: unknown method '" + name + "'"
+                        + Suggestions.didYouMean(name, known) + "; the methods: " + String.join(", ", known));
             }
         }
 
@@ -421,7 +464,7 @@ public final class Selfsup {
                         "%-10s %-10s %-9s %5d/%-6d %10.4f  %s%n",
                         r.getRunId(),
                         state(r.getState()),
-                        r.getSpec().getMethod().name().replace("METHOD_", "").toLowerCase(Locale.ROOT),
+                        methodName(r.getSpec().getMethod()),
                         r.getStep(),
                         r.getTotalSteps(),
                         r.getLoss(),
@@ -556,6 +599,19 @@ public final class Selfsup {
         }
     }
 
+    @Command(name = "delete", description = "Delete a run that has ended, with its checkpoints and encoder.")
+    static final class Delete extends Base {
+        @Parameters(paramLabel = "RUN", description = "the run's id (see 'selfsup runs')")
+        String id;
+
+        @Override
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+            stub.deleteRun(DeleteRunRequest.newBuilder().setRunId(id).build());
+            System.out.println("deleted " + id);
+            return 0;
+        }
+    }
+
     @Command(
             name = "publish",
             description = "Send a run's encoder to the encoder-service the trainer is configured with.")
@@ -579,8 +635,8 @@ public final class Selfsup {
 
     /** Commands that talk to the encoder-service. */
     abstract static class EncoderBase implements Callable<Integer> {
-        @CommandLine.ParentCommand
-        Selfsup parent;
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
 
         /** True for commands that only read: they send the reader token. */
         boolean readOnly() {
@@ -589,7 +645,8 @@ public final class Selfsup {
 
         @Override
         public Integer call() throws Exception {
-            ManagedChannel ch = parent.channel(parent.encoder, readOnly());
+            Selfsup root = (Selfsup) spec.root().userObject();
+            ManagedChannel ch = root.channel(root.encoder, readOnly());
             try {
                 return run(EncoderServiceGrpc.newBlockingStub(ch).withDeadlineAfter(5, TimeUnit.MINUTES));
             } finally {
@@ -603,8 +660,57 @@ public final class Selfsup {
     @Command(
             name = "models",
             mixinStandardHelpOptions = true,
-            description = "List the encoder-service's models and versions.")
+            description = "List the encoder-service's models and versions; unload or pin one.",
+            subcommands = {Models.Unload.class, Models.Pin.class})
     static final class Models extends EncoderBase {
+        @Command(name = "unload", description = "Stop serving a model's version, or all its versions.")
+        static final class Unload extends EncoderBase {
+            @Parameters(index = "0", paramLabel = "MODEL", description = "the model's name")
+            String name;
+
+            @Parameters(index = "1", arity = "0..1", paramLabel = "VERSION", description = "the version (default: all)")
+            int version;
+
+            @Override
+            boolean readOnly() {
+                return false;
+            }
+
+            @Override
+            int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
+                var r = stub.unloadModel(UnloadModelRequest.newBuilder()
+                        .setName(name)
+                        .setVersion(version)
+                        .build());
+                System.out.println(name + ": unloaded versions " + r.getVersionsList());
+                return 0;
+            }
+        }
+
+        @Command(name = "pin", description = "Make a version the one served when a request names no version.")
+        static final class Pin extends EncoderBase {
+            @Parameters(index = "0", paramLabel = "MODEL", description = "the model's name")
+            String name;
+
+            @Parameters(index = "1", paramLabel = "VERSION", description = "the version to serve by default")
+            int version;
+
+            @Override
+            boolean readOnly() {
+                return false;
+            }
+
+            @Override
+            int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
+                var m = stub.setDefaultVersion(SetDefaultVersionRequest.newBuilder()
+                        .setName(name)
+                        .setVersion(version)
+                        .build());
+                System.out.println(m.getName() + ": version " + m.getVersion() + " is the default");
+                return 0;
+            }
+        }
+
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
             var models = stub.listModels(ListModelsRequest.getDefaultInstance()).getModelsList();
@@ -642,17 +748,11 @@ public final class Selfsup {
         @Option(names = "--version", description = "model version (default: the default version)")
         int version;
 
-        @Option(names = "--idx", description = "IDX images file (plain or .gz)")
-        Path idx;
-
-        @Option(names = "--count", defaultValue = "5", description = "images to take from --idx")
-        int count;
-
         @Option(names = "--normalize", description = "L2-normalise the embeddings")
         boolean normalize;
 
-        @Parameters(paramLabel = "IMAGE", arity = "0..*", description = "PNG or JPEG files")
-        List<Path> files = new ArrayList<>();
+        @CommandLine.Mixin
+        ImageArgs images;
 
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
@@ -661,28 +761,9 @@ public final class Selfsup {
                     .setVersion(version)
                     .setNormalize(normalize);
             List<String> names = new ArrayList<>();
-            for (Path f : files) {
-                req.addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(Files.readAllBytes(f))));
-                names.add(f.toString());
-            }
-            if (idx != null) {
-                IdxImages d = IdxImages.read(idx, count);
-                int bytes = d.height() * d.width();
-                for (int i = 0; i < d.count(); i++) {
-                    // IDX images are grey, so CHW and HWC are the same bytes.
-                    req.addImages(Image.newBuilder()
-                            .setRaw(RawImage.newBuilder()
-                                    .setHeight(d.height())
-                                    .setWidth(d.width())
-                                    .setChannels(1)
-                                    .setType(PixelType.PIXEL_TYPE_UINT8)
-                                    .setData(ByteString.copyFrom(d.pixels(), i * bytes, bytes))));
-                    names.add(idx.getFileName() + "#" + i);
-                }
-            }
-            if (names.isEmpty()) {
-                System.err.println("error: give image files or --idx");
-                return 1;
+            for (ImageArgs.Named image : images.load()) {
+                req.addImages(image.image());
+                names.add(image.name());
             }
             var r = stub.embed(req.build());
             System.out.printf(

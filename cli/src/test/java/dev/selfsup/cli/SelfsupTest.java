@@ -10,6 +10,8 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,17 +24,41 @@ class SelfsupTest {
 
     @Test
     void everySubcommandAnswersHelp() {
-        CommandLine cl = Selfsup.commandLine();
-        assertTrue(
-                cl.getSubcommands().size() >= 10, cl.getSubcommands().keySet().toString());
-        for (String name : cl.getSubcommands().keySet()) {
+        List<List<String>> commands = new ArrayList<>();
+        collect(Selfsup.commandLine(), new ArrayList<>(), commands);
+        assertTrue(commands.size() >= 17, commands.toString());
+        for (List<String> command : commands) {
             StringWriter out = new StringWriter();
             CommandLine fresh = Selfsup.commandLine();
             fresh.setOut(new PrintWriter(out));
             fresh.setErr(new PrintWriter(out));
-            assertEquals(0, fresh.execute(name, "--help"), name + ": " + out);
+            List<String> args = new ArrayList<>(command);
+            args.add("--help");
+            String name = String.join(" ", command);
+            assertEquals(0, fresh.execute(args.toArray(new String[0])), name + ": " + out);
             assertTrue(out.toString().contains("Usage: selfsup " + name), name + ": " + out);
         }
+    }
+
+    /** Every command and nested subcommand, as the words that select it. */
+    private static void collect(CommandLine command, List<String> path, List<List<String>> out) {
+        for (var e : command.getSubcommands().entrySet()) {
+            List<String> sub = new ArrayList<>(path);
+            sub.add(e.getKey());
+            out.add(sub);
+            collect(e.getValue(), sub, out);
+        }
+    }
+
+    @Test
+    void anUnknownMethodGetsTheClosestNameAndTheList() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Selfsup.Train.methodOf("simclr2"));
+        assertTrue(e.getMessage().contains("did you mean 'simclr'?"), e.getMessage());
+        assertTrue(e.getMessage().contains("moco-v2") && e.getMessage().contains("barlow-twins"), e.getMessage());
+        assertEquals("moco-v2", Selfsup.methodName(Selfsup.Train.methodOf("moco")));
+        assertEquals("; did you mean 'byol'?", Suggestions.didYouMean("boyl", List.of("simclr", "byol", "dino")));
+        assertEquals("", Suggestions.didYouMean("resnet", List.of("simclr", "byol", "dino")), "nothing close");
+        assertEquals(3, Suggestions.distance("kitten", "sitting"));
     }
 
     @Test

@@ -61,7 +61,8 @@ public class DataRoot {
         Path p = Path.of(rel);
         if (p.isAbsolute()) {
             throw Status.PERMISSION_DENIED
-                    .withDescription("dataset.path '" + rel + "' is absolute; give a path relative to the data root")
+                    .withDescription("dataset.path '" + rel + "' is absolute; give a path relative to the data root "
+                            + "(the server's selfsup.data-root)" + available())
                     .asRuntimeException();
         }
         try {
@@ -74,7 +75,8 @@ public class DataRoot {
             }
             if (!Files.exists(target)) {
                 throw Status.NOT_FOUND
-                        .withDescription("dataset '" + rel + "' not found under the data root")
+                        .withDescription("dataset '" + rel + "' not found under the data root (the server's "
+                                + "selfsup.data-root)" + available())
                         .asRuntimeException();
             }
             Path real = target.toRealPath();
@@ -91,6 +93,31 @@ public class DataRoot {
                             "the data root is not readable on the server (its log says why); the operator must "
                                     + "fix selfsup.data-root")
                     .asRuntimeException();
+        }
+    }
+
+    /** The most dataset folders an error lists. */
+    static final int LISTED = 20;
+
+    /**
+     * What a client may name instead: "; datasets there: a, b" (the first {@link #LISTED} folders, by name), or ""
+     * when the root cannot be read or holds none.
+     */
+    String available() {
+        try (var entries = Files.list(root)) {
+            var names = entries.filter(Files::isDirectory)
+                    .map(f -> f.getFileName().toString())
+                    .filter(n -> !n.startsWith("."))
+                    .sorted()
+                    .toList();
+            if (names.isEmpty()) {
+                return "; it holds no dataset folder";
+            }
+            String listed = String.join(", ", names.subList(0, Math.min(LISTED, names.size())));
+            return "; datasets there: " + listed
+                    + (names.size() > LISTED ? " and " + (names.size() - LISTED) + " more" : "");
+        } catch (IOException | RuntimeException e) {
+            return "";
         }
     }
 

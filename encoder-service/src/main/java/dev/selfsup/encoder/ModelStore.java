@@ -112,6 +112,7 @@ public final class ModelStore {
         Files.deleteIfExists(dir.resolve("v" + version + ".json"));
         Files.deleteIfExists(bundleFile(name, version));
         Files.deleteIfExists(galleryFile(name, version));
+        Files.deleteIfExists(Gallery.lockFile(galleryFile(name, version)));
         OptionalInt pin = pinnedDefault(name);
         if (pin.isPresent() && pin.getAsInt() == version) {
             pinDefault(name, 0);

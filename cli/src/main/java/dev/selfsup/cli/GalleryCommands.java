@@ -35,7 +35,10 @@ final class GalleryCommands implements Callable<Integer> {
         return 2;
     }
 
-    /** The model a gallery command works on; its own help option, as --version names the model's version. */
+    /**
+     * The served model a command works on (embed, gallery), with its own help option: the standard ones would take
+     * --version, which here is the model's version.
+     */
     static final class ModelChoice {
         @Option(
                 names = {"-h", "--help"},

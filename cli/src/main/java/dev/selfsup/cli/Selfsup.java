@@ -735,18 +735,8 @@ public final class Selfsup {
             description = "Embed images with a served model: PNG/JPEG files, or the first images of "
                     + "an IDX file (e.g. Fashion-MNIST's test set). Prints one line per image.")
     static final class Embed extends EncoderBase {
-        // Its own help option: the standard ones would take --version, which here is the model's version.
-        @Option(
-                names = {"-h", "--help"},
-                usageHelp = true,
-                description = "Show this help message and exit.")
-        boolean help;
-
-        @Option(names = "--model", required = true, description = "the served model's name (see 'selfsup models')")
-        String model;
-
-        @Option(names = "--version", description = "model version (default: the default version)")
-        int version;
+        @CommandLine.Mixin
+        GalleryCommands.ModelChoice choice;
 
         @Option(names = "--normalize", description = "L2-normalise the embeddings")
         boolean normalize;
@@ -757,8 +747,8 @@ public final class Selfsup {
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
             var req = EmbedRequest.newBuilder()
-                    .setModel(model)
-                    .setVersion(version)
+                    .setModel(choice.model)
+                    .setVersion(choice.version)
                     .setNormalize(normalize);
             List<String> names = new ArrayList<>();
             for (ImageArgs.Named image : images.load()) {

@@ -173,33 +173,8 @@ class DataParallelTest {
         List<float[]> straight =
                 train(config(method, 2, bn, 8, dir.resolve("a")), data).params();
         PretrainConfig cb = config(method, 2, bn, 8, dir.resolve("b"));
-        try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1])) {
-            b.addListener(new PretrainListener() {
-                @Override
-                public void onStep(long step, double s, double w, int images) {
-                    if (step == 5) {
-                        b.cancel();
-                    }
-                }
-            });
-            PretrainResult r = b.run();
-            assertEquals(PretrainResult.Status.CANCELLED, r.status());
-            assertEquals(5, r.steps());
-        }
-        // The second run must really resume (a run restarted from step 0 would also end with these weights).
-        List<float[]> resumed;
-        long[] firstStep = {-1};
-        try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1])) {
-            c.addListener(new PretrainListener() {
-                @Override
-                public void onStart(long startStep, long total) {
-                    firstStep[0] = startStep;
-                }
-            });
-            assertEquals(PretrainResult.Status.FINISHED, c.run().status());
-            resumed = PretrainerTest.params(c);
-        }
-        assertEquals(5, firstStep[0], method + ": resumed from the checkpoint of step 5");
+        List<float[]> resumed =
+                PretrainerTest.cancelAtFiveAndResume(cb, data, st, MethodResources.NONE, PretrainerTest::params);
         for (int i = 0; i < straight.size(); i++) {
             assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, method + " array " + i);
         }

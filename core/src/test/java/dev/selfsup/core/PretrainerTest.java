@@ -30,6 +30,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.Function;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -235,6 +236,21 @@ class PretrainerTest {
             straight = params(a);
         }
         PretrainConfig cb = config(method, dir.resolve("b"));
+        List<float[]> resumed = cancelAtFiveAndResume(cb, data, st, res, PretrainerTest::params);
+        assertEquals(straight.size(), resumed.size());
+        for (int i = 0; i < straight.size(); i++) {
+            assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, "array " + i);
+        }
+    }
+
+    /**
+     * Trains {@code cb} in two attempts: cancelled after step 5 (inside the first epoch), then resumed to the end,
+     * checking that the second attempt really started from the checkpoint of step 5 (a run started over would end
+     * with the same weights too). {@code atEnd} reads the finished trainer.
+     */
+    static <T> T cancelAtFiveAndResume(
+            PretrainConfig cb, ImageDataset data, float[][] st, MethodResources res, Function<Pretrainer, T> atEnd)
+            throws IOException {
         try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1], res)) {
             b.addListener(new PretrainListener() {
                 @Override
@@ -249,8 +265,8 @@ class PretrainerTest {
             assertEquals(5, r.steps());
             assertTrue(r.lastCheckpoint().getFileName().toString().contains("0000000005"));
         }
-        List<float[]> resumed;
         long[] firstStep = {-1};
+        T result;
         try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1], res)) {
             c.addListener(new PretrainListener() {
                 @Override
@@ -259,13 +275,10 @@ class PretrainerTest {
                 }
             });
             assertEquals(PretrainResult.Status.FINISHED, c.run().status());
-            resumed = params(c);
+            result = atEnd.apply(c);
         }
         assertEquals(5, firstStep[0], "resumes at the checkpoint's step, not from 0");
-        assertEquals(straight.size(), resumed.size());
-        for (int i = 0; i < straight.size(); i++) {
-            assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, "array " + i);
-        }
+        return result;
     }
 
     @Test

@@ -9,10 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.core.train.PretrainConfig;
-import dev.selfsup.core.train.PretrainListener;
-import dev.selfsup.core.train.PretrainResult;
 import dev.selfsup.core.train.Pretrainer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -52,39 +51,11 @@ class TrainingLeversTest {
             assertTrue(sameValues(straight, arrays(loaded.encoder())), "the bundle holds the average");
         }
         PretrainConfig cb = c.toBuilder().checkpointDir(dir.resolve("b")).build();
-        List<float[]> resumed = new ArrayList<>();
-        cancelAtFiveAndResume(cb, data, st, t -> resumed.addAll(arrays(t.evaluationEncoder())));
+        List<float[]> resumed = PretrainerTest.cancelAtFiveAndResume(
+                cb, data, st, MethodResources.NONE, t -> arrays(t.evaluationEncoder()));
         for (int i = 0; i < straight.size(); i++) {
             assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, "average array " + i);
         }
-    }
-
-    private static void cancelAtFiveAndResume(
-            PretrainConfig cb, ImageDataset data, float[][] st, java.util.function.Consumer<Pretrainer> atEnd)
-            throws IOException {
-        try (Pretrainer b = new Pretrainer(cb, data, st[0], st[1])) {
-            b.addListener(new PretrainListener() {
-                @Override
-                public void onStep(long step, double s, double w, int images) {
-                    if (step == 5) {
-                        b.cancel();
-                    }
-                }
-            });
-            assertEquals(PretrainResult.Status.CANCELLED, b.run().status());
-        }
-        long[] firstStep = {-1};
-        try (Pretrainer c = new Pretrainer(cb, data, st[0], st[1])) {
-            c.addListener(new PretrainListener() {
-                @Override
-                public void onStart(long startStep, long total) {
-                    firstStep[0] = startStep;
-                }
-            });
-            assertEquals(PretrainResult.Status.FINISHED, c.run().status());
-            atEnd.accept(c);
-        }
-        assertEquals(5, firstStep[0], "resumes at the checkpoint's step, not from 0");
     }
 
     private static List<float[]> arrays(Block b) {

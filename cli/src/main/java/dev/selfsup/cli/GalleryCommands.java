@@ -54,7 +54,7 @@ final class GalleryCommands implements Callable<Integer> {
     }
 
     @Command(name = "add", description = "Embed images and add them to the model's gallery, each under its name.")
-    static final class Add extends Selfsup.EncoderBase {
+    static final class Add extends Selfsup.EncoderWriter {
         @CommandLine.Mixin
         ModelChoice choice;
 
@@ -63,11 +63,6 @@ final class GalleryCommands implements Callable<Integer> {
 
         @Option(names = "--labels-from-folders", description = "label each file with the name of its folder")
         boolean labelsFromFolders;
-
-        @Override
-        boolean readOnly() {
-            return false;
-        }
 
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception {
@@ -130,14 +125,9 @@ final class GalleryCommands implements Callable<Integer> {
     }
 
     @Command(name = "clear", description = "Remove every image from the model's gallery.")
-    static final class Clear extends Selfsup.EncoderBase {
+    static final class Clear extends Selfsup.EncoderWriter {
         @CommandLine.Mixin
         ModelChoice choice;
-
-        @Override
-        boolean readOnly() {
-            return false;
-        }
 
         @Override
         int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {

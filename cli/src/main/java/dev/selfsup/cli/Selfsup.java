@@ -657,6 +657,14 @@ public final class Selfsup {
         abstract int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) throws Exception;
     }
 
+    /** Encoder-service commands that change something: they send the operator token. */
+    abstract static class EncoderWriter extends EncoderBase {
+        @Override
+        final boolean readOnly() {
+            return false;
+        }
+    }
+
     @Command(
             name = "models",
             mixinStandardHelpOptions = true,
@@ -664,17 +672,12 @@ public final class Selfsup {
             subcommands = {Models.Unload.class, Models.Pin.class})
     static final class Models extends EncoderBase {
         @Command(name = "unload", description = "Stop serving a model's version, or all its versions.")
-        static final class Unload extends EncoderBase {
+        static final class Unload extends EncoderWriter {
             @Parameters(index = "0", paramLabel = "MODEL", description = "the model's name")
             String name;
 
             @Parameters(index = "1", arity = "0..1", paramLabel = "VERSION", description = "the version (default: all)")
             int version;
-
-            @Override
-            boolean readOnly() {
-                return false;
-            }
 
             @Override
             int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {
@@ -688,17 +691,12 @@ public final class Selfsup {
         }
 
         @Command(name = "pin", description = "Make a version the one served when a request names no version.")
-        static final class Pin extends EncoderBase {
+        static final class Pin extends EncoderWriter {
             @Parameters(index = "0", paramLabel = "MODEL", description = "the model's name")
             String name;
 
             @Parameters(index = "1", paramLabel = "VERSION", description = "the version to serve by default")
             int version;
-
-            @Override
-            boolean readOnly() {
-                return false;
-            }
 
             @Override
             int run(EncoderServiceGrpc.EncoderServiceBlockingStub stub) {

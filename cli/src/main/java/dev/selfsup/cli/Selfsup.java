@@ -68,7 +68,8 @@ import picocli.CommandLine.Parameters;
             Selfsup.Delete.class,
             Selfsup.Embed.class,
             Selfsup.Models.class,
-            GalleryCommands.class
+            GalleryCommands.class,
+            DatasetCommands.class
         })
 public final class Selfsup {
     @Option(
@@ -250,7 +251,8 @@ public final class Selfsup {
         }
     }
 
-    abstract static class Base implements Callable<Integer> {
+    /** A command that talks to the trainer-service over one channel (its runs and its datasets). */
+    abstract static class TrainerCall implements Callable<Integer> {
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
@@ -264,10 +266,20 @@ public final class Selfsup {
             Selfsup root = (Selfsup) spec.root().userObject();
             ManagedChannel ch = root.channel(root.trainer, readOnly());
             try {
-                return run(TrainerServiceGrpc.newBlockingStub(ch));
+                return run(ch);
             } finally {
                 ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             }
+        }
+
+        abstract int run(ManagedChannel channel) throws Exception;
+    }
+
+    /** A command on the trainer's runs. */
+    abstract static class Base extends TrainerCall {
+        @Override
+        int run(ManagedChannel channel) throws Exception {
+            return run(TrainerServiceGrpc.newBlockingStub(channel));
         }
 
         abstract int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception;
@@ -362,6 +374,15 @@ public final class Selfsup {
         @Option(names = "--dataset", defaultValue = "fashion-mnist", description = "folder under the data root")
         String dataset;
 
+        @Option(names = "--uploaded", description = "train on a dataset uploaded with 'selfsup datasets upload'")
+        String uploaded;
+
+        @Option(names = "--image-size", description = "image folders: the side images are resized to (default 32)")
+        Integer imageSize;
+
+        @Option(names = "--channels", description = "image folders: 1 (grey) or 3 (RGB, default)")
+        Integer channels;
+
         @Option(names = "--epochs", description = "passes over the data (default: the method's, from the trainer)")
         Integer epochs;
 
@@ -410,12 +431,25 @@ public final class Selfsup {
             }
         }
 
+        DatasetRef datasetRef() {
+            DatasetRef.Builder d = uploaded != null
+                    ? DatasetRef.newBuilder().setUploaded(uploaded)
+                    : DatasetRef.newBuilder().setPath(dataset);
+            if (imageSize != null) {
+                d.setImageSize(imageSize);
+            }
+            if (channels != null) {
+                d.setChannels(channels);
+            }
+            return d.build();
+        }
+
         @Override
         int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
             RunSpec.Builder s = RunSpec.newBuilder()
                     .setName(name)
                     .setMethod(methodOf(method))
-                    .setDataset(DatasetRef.newBuilder().setPath(dataset));
+                    .setDataset(datasetRef());
             if (epochs != null) {
                 s.setEpochs(epochs);
             }

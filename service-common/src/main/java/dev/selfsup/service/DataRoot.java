@@ -10,6 +10,7 @@ import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.quarkus.runtime.configuration.MemorySize;
 import jakarta.enterprise.context.ApplicationScoped;
+import jakarta.enterprise.inject.Instance;
 import jakarta.inject.Inject;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -47,6 +48,10 @@ public class DataRoot {
 
     @Inject
     MeterRegistry registry;
+
+    /** Datasets clients uploaded (opened only when a request names one). */
+    @Inject
+    Instance<DatasetStore> uploads;
 
     private final Map<String, ImageDataset> cache = new LinkedHashMap<>(4, 0.75f, true) {
         @Override
@@ -138,17 +143,28 @@ public class DataRoot {
 
     /** Reads a dataset; a file that cannot be read is INVALID_ARGUMENT with the reader's message. */
     public synchronized ImageDataset load(DatasetRef ref, String defaultSplit) {
-        Path dir = resolve(ref.getPath());
         String split = ref.getSplit().isBlank() ? defaultSplit : ref.getSplit();
+        boolean uploaded = !ref.getUploaded().isEmpty();
+        Path dir;
+        String key;
+        if (uploaded) {
+            // The split's own folder, read as an image folder; the checksum keys the cache (a name can be reused).
+            var folder = uploads.get().readyFolder(ref.getUploaded(), split);
+            dir = folder.getKey();
+            key = "uploaded|" + ref.getUploaded() + "|" + folder.getValue();
+        } else {
+            dir = resolve(ref.getPath());
+            key = dir + "|" + ref.getFormat();
+        }
         int channels = ref.getChannels() == 0 ? 3 : ref.getChannels();
         int size = ref.getImageSize() == 0 ? 32 : ref.getImageSize();
-        String key = dir + "|" + ref.getFormat() + "|" + split + "|" + channels + "|" + size;
+        key += "|" + split + "|" + channels + "|" + size;
         ImageDataset d = cache.get(key);
         if (d == null) {
             try {
                 d = DatasetLoader.load(
                         dir,
-                        format(ref),
+                        uploaded ? DatasetLoader.Format.IMAGE_FOLDER : format(ref),
                         split,
                         channels,
                         size,
@@ -188,6 +204,9 @@ public class DataRoot {
     }
 
     private static String shown(DatasetRef ref) {
+        if (!ref.getUploaded().isEmpty()) {
+            return ref.getUploaded();
+        }
         return ref.getPath().isBlank() ? DEFAULT_DATASET : ref.getPath().trim();
     }
 

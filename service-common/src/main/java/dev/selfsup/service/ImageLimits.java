@@ -22,6 +22,11 @@ public class ImageLimits {
     @ConfigProperty(name = "selfsup.max-request-input-bytes", defaultValue = "67108864")
     long maxRequestInputBytes;
 
+    /** The most pixels one image may have (a method: fields of a CDI proxy read as defaults). */
+    public long maxImagePixels() {
+        return maxImagePixels;
+    }
+
     @PostConstruct
     void apply() {
         ImageInputs.configure(maxImagePixels, maxDecodingPixels, maxRequestInputBytes);

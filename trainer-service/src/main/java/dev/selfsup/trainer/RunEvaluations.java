@@ -53,7 +53,7 @@ public class RunEvaluations {
         if (!train.hasLabels() || !test.hasLabels()) {
             throw Status.FAILED_PRECONDITION
                     .withDescription("evaluation needs labels; dataset '"
-                            + (train.hasLabels() ? testRef.getPath() : trainRef.getPath()) + "' has none")
+                            + shown(train.hasLabels() ? testRef : trainRef) + "' has none")
                     .asRuntimeException();
         }
         int k = spec.hasKnnK() ? spec.getKnnK() : 200;
@@ -103,5 +103,9 @@ public class RunEvaluations {
             case DEVICE_PREFERENCE_GPU -> "gpu";
             default -> "auto";
         };
+    }
+
+    private static String shown(DatasetRef ref) {
+        return ref.getUploaded().isEmpty() ? ref.getPath() : ref.getUploaded();
     }
 }

@@ -159,7 +159,7 @@ public final class RunSpecs {
             b.clearSteps();
         }
         DatasetRef d = s.getDataset();
-        if (d.getPath().isBlank()) {
+        if (d.getPath().isBlank() && d.getUploaded().isEmpty()) {
             d = d.toBuilder().setPath(DataRoot.DEFAULT_DATASET).build();
         }
         return b.setDataset(d).build();

@@ -1,10 +1,10 @@
 package dev.selfsup.bench;
 
 import dev.selfsup.client.ClientSecurity;
-import dev.selfsup.client.Roles;
 import dev.selfsup.client.TokenFile;
 import dev.selfsup.core.data.ImageFolderReader;
 import dev.selfsup.core.io.Json;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.DevicePreference;

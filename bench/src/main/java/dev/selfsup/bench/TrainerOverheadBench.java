@@ -1,7 +1,6 @@
 package dev.selfsup.bench;
 
 import dev.selfsup.client.ClientSecurity;
-import dev.selfsup.client.Roles;
 import dev.selfsup.client.TokenFile;
 import dev.selfsup.core.data.FashionMnist;
 import dev.selfsup.core.data.ImageDataset;
@@ -9,6 +8,7 @@ import dev.selfsup.core.io.Json;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.Pretrainer;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.DatasetRef;
 import dev.selfsup.proto.v1.DevicePreference;
 import dev.selfsup.proto.v1.Method;

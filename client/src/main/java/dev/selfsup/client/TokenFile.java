@@ -1,5 +1,6 @@
 package dev.selfsup.client;
 
+import dev.selfsup.proto.Roles;
 import java.io.IOException;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;

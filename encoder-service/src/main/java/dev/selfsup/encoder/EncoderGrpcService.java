@@ -1,6 +1,6 @@
 package dev.selfsup.encoder;
 
-import dev.selfsup.client.Roles;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.AddToGalleryRequest;
 import dev.selfsup.proto.v1.AddToGalleryResponse;
 import dev.selfsup.proto.v1.ClearGalleryRequest;

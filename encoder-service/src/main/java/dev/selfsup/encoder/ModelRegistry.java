@@ -5,7 +5,7 @@ import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.EngineThreads;
 import dev.selfsup.core.engine.IntraOpThreads;
 import dev.selfsup.core.train.EncoderBundle;
-import io.grpc.Status;
+import dev.selfsup.service.Refusal;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import jakarta.enterprise.context.ApplicationScoped;
@@ -328,13 +328,9 @@ public class ModelRegistry {
         } catch (IOException | RuntimeException e) {
             forget(r);
             deleteQuietly(upload);
-            throw Status.INVALID_ARGUMENT
-                    .withDescription("the bundle for " + name + " cannot be loaded: " + e.getMessage()
-                            + (e instanceof EncoderBundle.InputTooLargeException
-                                    ? " (selfsup.encoder.max-input-size)"
-                                    : "")
-                            + "; the serving version is unchanged")
-                    .asRuntimeException();
+            throw Refusal.invalid("the bundle for " + name + " cannot be loaded: " + e.getMessage()
+                    + (e instanceof EncoderBundle.InputTooLargeException ? " (selfsup.encoder.max-input-size)" : "")
+                    + "; the serving version is unchanged");
         }
         try {
             store.commit(upload, r);
@@ -398,28 +394,22 @@ public class ModelRegistry {
     public synchronized Version get(String name, int version) {
         NavigableMap<Integer, Version> vs = models.get(name);
         if (vs == null) {
-            throw Status.NOT_FOUND
-                    .withDescription(
-                            "no model named '" + name + "'" + (restored ? "" : " (stored models are still loading)")
-                                    + "; publish one with PublishModel or list them with "
-                                    + "ListModels")
-                    .asRuntimeException();
+            throw Refusal.notFound(
+                    "no model named '" + name + "'" + (restored ? "" : " (stored models are still loading)")
+                            + "; publish one with PublishModel or list them with "
+                            + "ListModels");
         }
         if (version == 0) {
             OptionalInt d = defaultVersion(name);
             if (d.isEmpty()) {
-                throw Status.FAILED_PRECONDITION
-                        .withDescription("model '" + name + "' has no READY version yet")
-                        .asRuntimeException();
+                throw Refusal.wrongState("model '" + name + "' has no READY version yet");
             }
             return vs.get(d.getAsInt());
         }
         Version v = vs.get(version);
         if (v == null) {
-            throw Status.NOT_FOUND
-                    .withDescription(
-                            "model '" + name + "' has no version " + version + " (versions: " + vs.keySet() + ")")
-                    .asRuntimeException();
+            throw Refusal.notFound(
+                    "model '" + name + "' has no version " + version + " (versions: " + vs.keySet() + ")");
         }
         return v;
     }
@@ -428,10 +418,8 @@ public class ModelRegistry {
     public ServedModel serving(String name, int version) {
         Version v = get(name, version);
         if (v.state != State.READY) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription(name + " v" + v.record.version() + " is "
-                            + v.state.name().toLowerCase() + (v.error == null ? "" : ": " + v.error))
-                    .asRuntimeException();
+            throw Refusal.wrongState(name + " v" + v.record.version() + " is "
+                    + v.state.name().toLowerCase() + (v.error == null ? "" : ": " + v.error));
         }
         return v.model;
     }
@@ -452,9 +440,7 @@ public class ModelRegistry {
         synchronized (this) {
             Version v = version == 0 ? null : get(name, version);
             if (v != null && v.state != State.READY) {
-                throw Status.FAILED_PRECONDITION
-                        .withDescription(name + " v" + version + " is not READY")
-                        .asRuntimeException();
+                throw Refusal.wrongState(name + " v" + version + " is not READY");
             }
             if (version == 0) {
                 get(name, 0);
@@ -479,21 +465,15 @@ public class ModelRegistry {
         synchronized (this) {
             NavigableMap<Integer, Version> vs = models.get(name);
             if (vs == null) {
-                throw Status.NOT_FOUND
-                        .withDescription("no model named '" + name + "'")
-                        .asRuntimeException();
+                throw Refusal.notFound("no model named '" + name + "'");
             }
             if (version != 0 && !vs.containsKey(version)) {
-                throw Status.NOT_FOUND
-                        .withDescription("model '" + name + "' has no version " + version)
-                        .asRuntimeException();
+                throw Refusal.notFound("model '" + name + "' has no version " + version);
             }
             for (Version v : version == 0 ? List.copyOf(vs.values()) : List.of(vs.get(version))) {
                 if (v.state == State.LOADING) {
-                    throw Status.FAILED_PRECONDITION
-                            .withDescription(
-                                    name + " v" + v.record.version() + " is still loading; unload it when it is READY")
-                            .asRuntimeException();
+                    throw Refusal.wrongState(
+                            name + " v" + v.record.version() + " is still loading; unload it when it is READY");
                 }
                 removed.add(v);
             }

@@ -11,6 +11,7 @@ import dev.selfsup.proto.inference.ServerMetadataResponse;
 import dev.selfsup.proto.v1.Image;
 import dev.selfsup.proto.v1.PixelType;
 import dev.selfsup.proto.v1.RawImage;
+import dev.selfsup.service.Refusal;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.smallrye.health.SmallRyeHealthReporter;
@@ -79,9 +80,8 @@ public class OpenInference {
         int v = version(version);
         try {
             return registry.get(name, v).state() == ModelRegistry.State.READY;
-        } catch (StatusRuntimeException e) {
-            if (e.getStatus().getCode() == Status.Code.NOT_FOUND
-                    || e.getStatus().getCode() == Status.Code.FAILED_PRECONDITION) {
+        } catch (Refusal e) {
+            if (e.reason() == Refusal.Reason.NOT_FOUND || e.reason() == Refusal.Reason.WRONG_STATE) {
                 return false;
             }
             throw e;

@@ -1,6 +1,6 @@
 package dev.selfsup.encoder;
 
-import dev.selfsup.client.Roles;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.inference.GRPCInferenceServiceGrpc;
 import dev.selfsup.proto.inference.ModelInferRequest;
 import dev.selfsup.proto.inference.ModelInferResponse;

@@ -4,8 +4,6 @@ import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.data.PixelBudget;
 import dev.selfsup.core.io.AtomicFiles;
 import dev.selfsup.core.io.Json;
-import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import java.io.BufferedReader;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -41,7 +39,7 @@ import org.jboss.logging.Logger;
  * listed is removed, so a crash loses at most the files in flight and never leaves a half-written one to train on.
  * A dataset is OPEN while files arrive and READY once sealed; only READY datasets can be read for training.
  *
- * <p>Errors are gRPC statuses with a message a person can act on, like {@link DataRoot}'s.
+ * <p>Refusals are {@link Refusal}s with a message a person can act on; {@link GrpcErrors} maps them to statuses.
  */
 public final class DatasetStore {
     private static final Logger LOG = Logger.getLogger(DatasetStore.class);
@@ -291,28 +289,24 @@ public final class DatasetStore {
         try {
             return new String(Base64.getUrlDecoder().decode(token), StandardCharsets.UTF_8);
         } catch (IllegalArgumentException e) {
-            throw invalid("page_token is not one this service gave; pass next_page_token as it came");
+            throw Refusal.invalid("page_token is not one this service gave; pass next_page_token as it came");
         }
     }
 
     /**
      * The folder of a sealed dataset's split, to read as an image folder, and the dataset's checksum.
      *
-     * @throws StatusRuntimeException NOT_FOUND (no such dataset or split), FAILED_PRECONDITION (not sealed)
+     * @throws Refusal NOT_FOUND (no such dataset or split), WRONG_STATE (not sealed)
      */
     public synchronized Map.Entry<Path, String> readyFolder(String name, String split) {
         Entry e = entry(name);
         if (e.info.state() != State.READY) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription("dataset '" + name + "' is still open for uploads; seal it first "
-                            + "(SealDataset, or: selfsup datasets seal " + name + ")")
-                    .asRuntimeException();
+            throw Refusal.wrongState("dataset '" + name + "' is still open for uploads; seal it first "
+                    + "(SealDataset, or: selfsup datasets seal " + name + ")");
         }
         if (!e.info.splits().containsKey(split)) {
-            throw Status.NOT_FOUND
-                    .withDescription("dataset '" + name + "' has no '" + shortened(split) + "' split; it has: "
-                            + String.join(", ", e.info.splits().keySet()))
-                    .asRuntimeException();
+            throw Refusal.notFound("dataset '" + name + "' has no '" + shortened(split) + "' split; it has: "
+                    + String.join(", ", e.info.splits().keySet()));
         }
         return Map.entry(dir.resolve(name).resolve("images").resolve(split), e.info.sha256());
     }
@@ -323,17 +317,15 @@ public final class DatasetStore {
     public synchronized Info create(String name, String description) {
         requireName(name);
         if (description.length() > 1000) {
-            throw invalid("description has " + description.length() + " characters; at most 1000");
+            throw Refusal.invalid("description has " + description.length() + " characters; at most 1000");
         }
         if (datasets.containsKey(name)) {
-            throw Status.ALREADY_EXISTS
-                    .withDescription("dataset '" + name + "' exists ("
-                            + datasets.get(name).info.state().name().toLowerCase(Locale.ROOT)
-                            + "); upload into it, or delete it first")
-                    .asRuntimeException();
+            throw Refusal.exists("dataset '" + name + "' exists ("
+                    + datasets.get(name).info.state().name().toLowerCase(Locale.ROOT)
+                    + "); upload into it, or delete it first");
         }
         if (datasets.size() >= limits.maxDatasets()) {
-            throw quota("this service holds " + datasets.size() + " datasets, its limit "
+            throw Refusal.quota("this service holds " + datasets.size() + " datasets, its limit "
                     + "(selfsup.datasets.max-datasets); delete one first");
         }
         Info info = new Info(name, description, State.OPEN, 0, 0, Map.of(), "", Instant.now(), null);
@@ -365,22 +357,22 @@ public final class DatasetStore {
             FileRow old = e.rows.get(header.key());
             long added = header.size() - (old == null ? 0 : old.size());
             if (old == null && e.info.files() >= limits.maxFiles()) {
-                throw quota("dataset '" + dataset + "' holds " + e.info.files() + " files, the limit "
+                throw Refusal.quota("dataset '" + dataset + "' holds " + e.info.files() + " files, the limit "
                         + "(selfsup.datasets.max-files)");
             }
             if (e.info.bytes() + added > limits.maxDatasetBytes()) {
-                throw quota("file '" + shortened(header.name()) + "' would take dataset '" + dataset + "' to "
+                throw Refusal.quota("file '" + shortened(header.name()) + "' would take dataset '" + dataset + "' to "
                         + (e.info.bytes() + added) + " bytes; the limit is " + limits.maxDatasetBytes()
                         + " (selfsup.datasets.max-dataset-bytes)");
             }
             if (totalBytes + added > limits.maxTotalBytes()) {
-                throw quota("the uploaded datasets would take " + (totalBytes + added) + " bytes; the limit is "
+                throw Refusal.quota("the uploaded datasets would take " + (totalBytes + added) + " bytes; the limit is "
                         + limits.maxTotalBytes() + " (selfsup.datasets.max-total-bytes); delete a dataset first");
             }
             try {
                 long free = Files.getFileStore(dir).getUsableSpace();
                 if (free - header.size() < limits.minFreeBytes()) {
-                    throw quota("the server's disk is nearly full (" + free + " bytes free, "
+                    throw Refusal.quota("the server's disk is nearly full (" + free + " bytes free, "
                             + limits.minFreeBytes() + " kept free: selfsup.datasets.min-free-bytes); "
                             + "the operator must make room");
                 }
@@ -436,7 +428,7 @@ public final class DatasetStore {
         public void write(byte[] data) {
             if (received + data.length > header.size()) {
                 abort();
-                throw invalid("file '" + shortened(header.name()) + "': more bytes than its header's size ("
+                throw Refusal.invalid("file '" + shortened(header.name()) + "': more bytes than its header's size ("
                         + header.size() + ")");
             }
             try {
@@ -457,18 +449,18 @@ public final class DatasetStore {
             try {
                 out.close();
                 if (received != header.size()) {
-                    throw invalid("file '" + shortened(header.name()) + "' ended after " + received + " of "
+                    throw Refusal.invalid("file '" + shortened(header.name()) + "' ended after " + received + " of "
                             + header.size() + " bytes");
                 }
                 String digest = HexFormat.of().formatHex(sha.digest());
                 if (!header.sha256().isEmpty() && !header.sha256().equalsIgnoreCase(digest)) {
-                    throw invalid("file '" + shortened(header.name()) + "': SHA-256 mismatch (the header says "
+                    throw Refusal.invalid("file '" + shortened(header.name()) + "': SHA-256 mismatch (the header says "
                             + header.sha256() + ", the bytes are " + digest + "); it was corrupted in transit");
                 }
                 try {
                     ImageCodec.decodeChw(Files.readAllBytes(partial), 1, 4, limits.maxPixels(), PixelBudget.UNLIMITED);
                 } catch (IllegalArgumentException bad) {
-                    throw invalid("file '" + shortened(header.name()) + "': " + bad.getMessage());
+                    throw Refusal.invalid("file '" + shortened(header.name()) + "': " + bad.getMessage());
                 }
                 FileRow row = new FileRow(header.split(), header.label(), header.name(), received, digest);
                 keep(dataset, row, partial);
@@ -501,9 +493,7 @@ public final class DatasetStore {
     private synchronized void keep(String dataset, FileRow row, Path partial) throws IOException {
         Entry e = datasets.get(dataset);
         if (e == null || e.rows == null) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription("dataset '" + dataset + "' was sealed or deleted during the upload")
-                    .asRuntimeException();
+            throw Refusal.wrongState("dataset '" + dataset + "' was sealed or deleted during the upload");
         }
         Path d = dir.resolve(dataset);
         Path target = imagePath(d, row);
@@ -539,24 +529,18 @@ public final class DatasetStore {
             return e.info;
         }
         if (e.uploads > 0) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription("dataset '" + name + "' has " + e.uploads + " file(s) arriving now; seal it "
-                            + "when the upload has ended")
-                    .asRuntimeException();
+            throw Refusal.wrongState("dataset '" + name + "' has " + e.uploads + " file(s) arriving now; seal it "
+                    + "when the upload has ended");
         }
         if (!e.info.splits().containsKey("train")) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription("dataset '" + name + "' has no file in its 'train' split; upload images first")
-                    .asRuntimeException();
+            throw Refusal.wrongState("dataset '" + name + "' has no file in its 'train' split; upload images first");
         }
         for (var s : e.info.splits().entrySet()) {
             Long unlabelled = s.getValue().labels().get("");
             if (unlabelled != null && s.getValue().labels().size() > 1) {
-                throw Status.FAILED_PRECONDITION
-                        .withDescription("dataset '" + name + "': split '" + s.getKey() + "' has " + unlabelled
-                                + " unlabelled and " + (s.getValue().files() - unlabelled) + " labelled files; "
-                                + "give every file of a split a label, or none")
-                        .asRuntimeException();
+                throw Refusal.wrongState("dataset '" + name + "': split '" + s.getKey() + "' has " + unlabelled
+                        + " unlabelled and " + (s.getValue().files() - unlabelled) + " labelled files; "
+                        + "give every file of a split a label, or none");
             }
         }
         MessageDigest sha;
@@ -599,9 +583,7 @@ public final class DatasetStore {
         synchronized (this) {
             e = entry(name);
             if (e.uploads > 0) {
-                throw Status.FAILED_PRECONDITION
-                        .withDescription("dataset '" + name + "' has " + e.uploads + " file(s) arriving now")
-                        .asRuntimeException();
+                throw Refusal.wrongState("dataset '" + name + "' has " + e.uploads + " file(s) arriving now");
             }
             datasets.remove(name);
             totalBytes -= e.info.bytes();
@@ -622,21 +604,17 @@ public final class DatasetStore {
 
     private Entry entry(String name) {
         if (name == null || name.isEmpty()) {
-            throw invalid("name the dataset");
+            throw Refusal.invalid("name the dataset");
         }
         Entry e = datasets.get(name);
         if (e == null) {
-            throw Status.NOT_FOUND
-                    .withDescription("no uploaded dataset '" + shortened(name) + "' on this service"
-                            + (datasets.isEmpty()
-                                    ? " (it holds none; datasets are uploaded to the trainer-service)"
-                                    : "; datasets: "
-                                            + String.join(
-                                                    ", ",
-                                                    datasets.keySet().stream()
-                                                            .limit(20)
-                                                            .toList())))
-                    .asRuntimeException();
+            throw Refusal.notFound("no uploaded dataset '" + shortened(name) + "' on this service"
+                    + (datasets.isEmpty()
+                            ? " (it holds none; datasets are uploaded to the trainer-service)"
+                            : "; datasets: "
+                                    + String.join(
+                                            ", ",
+                                            datasets.keySet().stream().limit(20).toList())));
         }
         return e;
     }
@@ -644,9 +622,7 @@ public final class DatasetStore {
     private Entry openEntry(String name) {
         Entry e = entry(name);
         if (e.rows == null) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription("dataset '" + name + "' is sealed and no longer changes; create another")
-                    .asRuntimeException();
+            throw Refusal.wrongState("dataset '" + name + "' is sealed and no longer changes; create another");
         }
         return e;
     }
@@ -658,27 +634,29 @@ public final class DatasetStore {
 
     private void requireHeader(FileRow h) {
         if (!FILE.matcher(h.name()).matches() || h.name().endsWith(" ") || !imageName(h.name())) {
-            throw invalid("file name '" + shortened(h.name()) + "' is not allowed: 1-128 letters, digits, spaces, "
-                    + "'.', '_', '+' or '-', starting with a letter or digit, ending in .png, .jpg or .jpeg "
-                    + "(no folders: give the label and split instead)");
+            throw Refusal.invalid(
+                    "file name '" + shortened(h.name()) + "' is not allowed: 1-128 letters, digits, spaces, "
+                            + "'.', '_', '+' or '-', starting with a letter or digit, ending in .png, .jpg or .jpeg "
+                            + "(no folders: give the label and split instead)");
         }
         if (!h.label().isEmpty()
                 && (!LABEL.matcher(h.label()).matches() || h.label().endsWith(" ") || SPLITS.contains(h.label()))) {
-            throw invalid("label '" + shortened(h.label()) + "' is not allowed: 1-64 letters, digits, spaces, '.', "
-                    + "'_', '+' or '-', starting with a letter or digit, not 'train' or 'test'");
+            throw Refusal.invalid(
+                    "label '" + shortened(h.label()) + "' is not allowed: 1-64 letters, digits, spaces, '.', "
+                            + "'_', '+' or '-', starting with a letter or digit, not 'train' or 'test'");
         }
         if (!SPLITS.contains(h.split())) {
-            throw invalid("split '" + shortened(h.split()) + "' is not one of: train, test");
+            throw Refusal.invalid("split '" + shortened(h.split()) + "' is not one of: train, test");
         }
         if (h.size() <= 0) {
-            throw invalid("file '" + shortened(h.name()) + "': size must be the file's size in bytes (> 0)");
+            throw Refusal.invalid("file '" + shortened(h.name()) + "': size must be the file's size in bytes (> 0)");
         }
         if (h.size() > limits.maxFileBytes()) {
-            throw quota("file '" + shortened(h.name()) + "' is " + h.size() + " bytes; the limit is "
+            throw Refusal.quota("file '" + shortened(h.name()) + "' is " + h.size() + " bytes; the limit is "
                     + limits.maxFileBytes() + " (selfsup.datasets.max-file-bytes)");
         }
         if (!h.sha256().isEmpty() && !h.sha256().matches("[0-9a-fA-F]{64}")) {
-            throw invalid("file '" + shortened(h.name()) + "': sha256 must be 64 hex digits, or empty");
+            throw Refusal.invalid("file '" + shortened(h.name()) + "': sha256 must be 64 hex digits, or empty");
         }
     }
 
@@ -690,8 +668,9 @@ public final class DatasetStore {
     /** Refuses a name that breaks the rule. */
     public static void requireName(String name) {
         if (name == null || !NAME.matcher(name).matches()) {
-            throw invalid("dataset name '" + shortened(name == null ? "" : name) + "' is not valid: use 1 to 64 of "
-                    + "a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
+            throw Refusal.invalid(
+                    "dataset name '" + shortened(name == null ? "" : name) + "' is not valid: use 1 to 64 of "
+                            + "a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
         }
     }
 
@@ -742,13 +721,5 @@ public final class DatasetStore {
     /** A client's value as a message quotes it: at most 100 characters, and its length when cut. */
     public static String shortened(String value) {
         return value.length() > 100 ? value.substring(0, 100) + "... (" + value.length() + " characters)" : value;
-    }
-
-    private static StatusRuntimeException invalid(String message) {
-        return Status.INVALID_ARGUMENT.withDescription(message).asRuntimeException();
-    }
-
-    private static StatusRuntimeException quota(String message) {
-        return Status.RESOURCE_EXHAUSTED.withDescription(message).asRuntimeException();
     }
 }

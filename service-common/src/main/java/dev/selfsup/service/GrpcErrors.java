@@ -60,6 +60,17 @@ public class GrpcErrors implements ExceptionHandlerProvider {
         if (e instanceof StatusException s) {
             return s.getStatus();
         }
+        if (e instanceof Refusal r) {
+            Status status = switch (r.reason()) {
+                case NOT_FOUND -> Status.NOT_FOUND;
+                case EXISTS -> Status.ALREADY_EXISTS;
+                case WRONG_STATE -> Status.FAILED_PRECONDITION;
+                case QUOTA -> Status.RESOURCE_EXHAUSTED;
+                case INVALID -> Status.INVALID_ARGUMENT;
+                case UNAVAILABLE -> Status.UNAVAILABLE;
+            };
+            return status.withDescription(r.getMessage());
+        }
         if (e instanceof CancellationException) {
             return Status.CANCELLED.withDescription("cancelled");
         }

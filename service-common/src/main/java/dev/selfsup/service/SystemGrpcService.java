@@ -1,7 +1,7 @@
 package dev.selfsup.service;
 
-import dev.selfsup.client.Roles;
 import dev.selfsup.core.engine.EngineInfo;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.GetServerInfoRequest;
 import dev.selfsup.proto.v1.ServerInfo;
 import dev.selfsup.proto.v1.SystemServiceGrpc;

@@ -9,7 +9,6 @@ import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.data.ImageDataset;
 import io.grpc.Status;
-import io.grpc.StatusRuntimeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -48,7 +47,7 @@ class DatasetStoreTest {
     }
 
     static Status.Code code(Runnable r) {
-        return assertThrows(StatusRuntimeException.class, r::run).getStatus().getCode();
+        return GrpcErrors.toStatus(assertThrows(Refusal.class, r::run)).getCode();
     }
 
     @Test
@@ -147,9 +146,8 @@ class DatasetStoreTest {
         ByteBuffer.wrap(bomb, 16, 8).putInt(100_000).putInt(100_000);
         DatasetStore.Upload b = store.begin("bad", header("train", "", "bomb.png", bomb));
         b.write(bomb);
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, b::finish);
-        assertTrue(
-                e.getStatus().getDescription().contains("pixels"), e.getStatus().getDescription());
+        Refusal e = assertThrows(Refusal.class, b::finish);
+        assertTrue(e.getMessage().contains("pixels"), e.getMessage());
 
         byte[] ok = png(2);
         DatasetStore.Upload wrongSum =
@@ -215,8 +213,8 @@ class DatasetStoreTest {
         store.create("mixed", "");
         put(store, "mixed", "train", "cat", "a.png", png(1));
         put(store, "mixed", "train", "", "b.png", png(2));
-        StatusRuntimeException e = assertThrows(StatusRuntimeException.class, () -> store.seal("mixed"));
-        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
-        assertTrue(e.getStatus().getDescription().contains("1 unlabelled and 1 labelled"), e.getMessage());
+        Refusal e = assertThrows(Refusal.class, () -> store.seal("mixed"));
+        assertEquals(Refusal.Reason.WRONG_STATE, e.reason());
+        assertTrue(e.getMessage().contains("1 unlabelled and 1 labelled"), e.getMessage());
     }
 }

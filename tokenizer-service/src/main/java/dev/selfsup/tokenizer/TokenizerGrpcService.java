@@ -1,16 +1,9 @@
 package dev.selfsup.tokenizer;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import com.google.protobuf.ByteString;
-import dev.selfsup.client.Roles;
 import dev.selfsup.core.data.ImageCodec;
-import dev.selfsup.core.engine.Scalars;
-import dev.selfsup.core.tokenizer.PatchKMeansTokenizer;
 import dev.selfsup.core.tokenizer.TokenizerSpec;
-import dev.selfsup.core.tokenizer.VqTokenizer;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.DecodeRequest;
 import dev.selfsup.proto.v1.DecodeResponse;
 import dev.selfsup.proto.v1.GetTokenizerRequest;
@@ -126,11 +119,7 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
                 ImageInputs.toPixels(request.getImagesList(), s.channels(), s.imageSize(), maxRequestImages, "images");
         int n = request.getImagesCount();
         int g = s.gridSize();
-        long[] ids;
-        try (NDManager m = NDManager.newBaseManager(registryDevice(e))) {
-            NDArray x = m.create(pixels, new Shape(n, s.channels(), s.imageSize(), s.imageSize()));
-            ids = e.tokenizer().tokenize(x).toType(DataType.INT64, false).toLongArray();
-        }
+        long[] ids = e.tokenizer().tokenize(pixels, n);
         TokenizeResponse.Builder out = TokenizeResponse.newBuilder();
         for (int i = 0; i < n; i++) {
             TokenGrid.Builder grid = TokenGrid.newBuilder().setRows(g).setCols(g);
@@ -140,13 +129,6 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
             out.addGrids(grid);
         }
         return out.build();
-    }
-
-    private static ai.djl.Device registryDevice(TokenizerRegistry.Entry e) {
-        if (e.tokenizer() instanceof VqTokenizer vq) {
-            return vq.manager().getDevice();
-        }
-        return ((PatchKMeansTokenizer) e.tokenizer()).centroids().getDevice();
     }
 
     @RolesAllowed(Roles.READER)
@@ -184,18 +166,11 @@ public class TokenizerGrpcService extends TokenizerServiceGrpc.TokenizerServiceI
             }
         }
         DecodeResponse.Builder out = DecodeResponse.newBuilder();
-        try (NDManager m = NDManager.newBaseManager(registryDevice(e))) {
-            NDArray tokens = m.create(ids, new Shape(n, g, g));
-            byte[] chw = Scalars.mul(e.tokenizer().decode(tokens), 255f)
-                    .round()
-                    .clip(0f, 255f)
-                    .toType(DataType.UINT8, false)
-                    .toByteArray();
-            int per = s.channels() * s.imageSize() * s.imageSize();
-            for (int i = 0; i < n; i++) {
-                byte[] one = Arrays.copyOfRange(chw, i * per, (i + 1) * per);
-                out.addPng(ByteString.copyFrom(ImageCodec.encodePng(one, s.channels(), s.imageSize(), s.imageSize())));
-            }
+        byte[] chw = e.tokenizer().decodeToBytes(ids, n);
+        int per = s.channels() * s.imageSize() * s.imageSize();
+        for (int i = 0; i < n; i++) {
+            byte[] one = Arrays.copyOfRange(chw, i * per, (i + 1) * per);
+            out.addPng(ByteString.copyFrom(ImageCodec.encodePng(one, s.channels(), s.imageSize(), s.imageSize())));
         }
         return out.build();
     }

@@ -2,6 +2,7 @@ package dev.selfsup.tokenizer;
 
 import ai.djl.ndarray.NDManager;
 import com.google.protobuf.util.Timestamps;
+import dev.selfsup.core.config.Records;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.EngineThreads;
@@ -19,7 +20,8 @@ import dev.selfsup.proto.v1.TokenizerKind;
 import dev.selfsup.proto.v1.TokenizerProgress;
 import dev.selfsup.service.DataRoot;
 import dev.selfsup.service.GrpcErrors;
-import io.grpc.Status;
+import dev.selfsup.service.ProtoSettings;
+import dev.selfsup.service.Refusal;
 import io.quarkus.runtime.ShutdownEvent;
 import io.quarkus.runtime.StartupEvent;
 import io.smallrye.mutiny.subscription.MultiEmitter;
@@ -115,12 +117,10 @@ public class TokenizerRegistry {
     public Entry get(String name) {
         Entry e = tokenizers.get(name);
         if (e == null) {
-            throw Status.NOT_FOUND
-                    .withDescription("no tokenizer named '" + name + "'"
-                            + (training.contains(name)
-                                    ? " yet: it is still training"
-                                    : "; train one with TrainTokenizer or list them with ListTokenizers"))
-                    .asRuntimeException();
+            throw Refusal.notFound("no tokenizer named '" + name + "'"
+                    + (training.contains(name)
+                            ? " yet: it is still training"
+                            : "; train one with TrainTokenizer or list them with ListTokenizers"));
         }
         return e;
     }
@@ -172,26 +172,20 @@ public class TokenizerRegistry {
             Files.delete(probe);
         } catch (IOException | RuntimeException e) {
             LOG.errorf("the tokenizer store %s cannot be written: %s", dir, e.getMessage());
-            throw Status.UNAVAILABLE
-                    .withDescription("the tokenizer store cannot be written (read-only or full disk; the service's log"
-                            + " says why), so the tokenizer would be lost after training; the operator must make it"
-                            + " writable")
-                    .asRuntimeException();
+            throw Refusal.unavailable("the tokenizer store cannot be written (read-only or full disk; the service's log"
+                    + " says why), so the tokenizer would be lost after training; the operator must make it"
+                    + " writable");
         }
     }
 
     public void train(dev.selfsup.proto.v1.TokenizerSpec request, MultiEmitter<? super TokenizerEvent> out) {
         String name = request.getName();
         if (!NAME.matcher(name).matches()) {
-            throw Status.INVALID_ARGUMENT
-                    .withDescription("name: '" + name + "' must be 1-64 lower-case letters, "
-                            + "digits, '.', '_' or '-', starting with a letter or digit")
-                    .asRuntimeException();
+            throw Refusal.invalid("name: '" + name + "' must be 1-64 lower-case letters, "
+                    + "digits, '.', '_' or '-', starting with a letter or digit");
         }
         if (tokenizers.containsKey(name) || !training.add(name)) {
-            throw Status.ALREADY_EXISTS
-                    .withDescription("a tokenizer named '" + name + "' exists or is training; " + "choose another name")
-                    .asRuntimeException();
+            throw Refusal.exists("a tokenizer named '" + name + "' exists or is training; " + "choose another name");
         }
         try {
             DatasetRef ref = request.getDataset();
@@ -218,46 +212,34 @@ public class TokenizerRegistry {
         }
     }
 
+    /** The spec a request asks for: the defaults for the data's images, with the request's fields by name. */
     private static TokenizerSpec toSpec(dev.selfsup.proto.v1.TokenizerSpec r, ImageDataset d) {
         if (d.height() != d.width()) {
-            throw Status.INVALID_ARGUMENT
-                    .withDescription("dataset: images must be square, got " + d.height() + "x" + d.width())
-                    .asRuntimeException();
+            throw Refusal.invalid("dataset: images must be square, got " + d.height() + "x" + d.width());
         }
-        String kind = r.getKind() == TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES
-                ? TokenizerSpec.KMEANS_PATCHES
-                : TokenizerSpec.VQ;
-        int patch = r.hasPatchSize() ? r.getPatchSize() : d.height() <= 64 ? 4 : 16;
+        Map<String, Object> changes = ProtoSettings.present(r, Records.keys(TokenizerSpec.class));
+        if (r.getKind() == TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES) {
+            changes.put("kind", TokenizerSpec.KMEANS_PATCHES);
+        }
         try {
-            return new TokenizerSpec(
-                    kind,
-                    r.hasVocabularySize() ? r.getVocabularySize() : 512,
-                    patch,
-                    d.height(),
-                    d.channels(),
-                    r.hasCodeDim() ? r.getCodeDim() : 32,
-                    r.hasHidden() ? r.getHidden() : 128);
+            return Records.with(TokenizerSpec.defaults(d.height(), d.channels()), changes, "the tokenizer");
         } catch (IllegalArgumentException e) {
-            throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
+            throw Refusal.invalid(e.getMessage());
         }
     }
 
+    /** The training settings a request asks for: the trainer's defaults, with the request's fields by name. */
     private TokenizerTrainer.Config toConfig(dev.selfsup.proto.v1.TokenizerSpec r, TokenizerSpec spec) {
         TokenizerTrainer.Config d = TokenizerTrainer.Config.defaults();
+        Map<String, Object> changes = ProtoSettings.present(r, Records.keys(TokenizerTrainer.Config.class));
+        long steps = r.hasSteps() ? r.getSteps() : d.steps();
+        changes.put("device", devicePreference);
+        // About 20 progress events whatever the length.
+        changes.put("log_every_steps", Math.max(1, Math.min(d.logEverySteps(), Math.max(1, steps / 20))));
         try {
-            return new TokenizerTrainer.Config(
-                    r.hasSteps() ? r.getSteps() : d.steps(),
-                    r.hasBatchSize() ? r.getBatchSize() : d.batchSize(),
-                    r.hasLearningRate() ? r.getLearningRate() : d.learningRate(),
-                    d.commitment(),
-                    d.emaDecay(),
-                    d.deadThreshold(),
-                    r.hasSeed() ? r.getSeed() : d.seed(),
-                    devicePreference,
-                    Math.max(1, (int)
-                            Math.min(d.logEverySteps(), Math.max(1, (r.hasSteps() ? r.getSteps() : d.steps()) / 20))));
+            return Records.with(d, changes, "tokenizer training");
         } catch (IllegalArgumentException e) {
-            throw Status.INVALID_ARGUMENT.withDescription(e.getMessage()).asRuntimeException();
+            throw Refusal.invalid(e.getMessage());
         }
     }
 
@@ -316,7 +298,7 @@ public class TokenizerRegistry {
         } catch (Throwable ex) {
             LOG.error("training tokenizer " + name + " failed", ex);
             // Mapped like every failure: a full disk is UNAVAILABLE, a bug INTERNAL with an id, never a path.
-            Status s = GrpcErrors.toStatus(ex);
+            io.grpc.Status s = GrpcErrors.toStatus(ex);
             out.fail(s.withDescription("training tokenizer " + name + " failed: " + s.getDescription())
                     .asRuntimeException());
         } finally {

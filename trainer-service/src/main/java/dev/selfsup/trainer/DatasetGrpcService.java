@@ -1,7 +1,7 @@
 package dev.selfsup.trainer;
 
 import com.google.protobuf.Timestamp;
-import dev.selfsup.client.Roles;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.CreateDatasetRequest;
 import dev.selfsup.proto.v1.DatasetFile;
 import dev.selfsup.proto.v1.DatasetInfo;

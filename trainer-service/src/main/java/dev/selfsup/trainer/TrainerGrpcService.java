@@ -1,6 +1,6 @@
 package dev.selfsup.trainer;
 
-import dev.selfsup.client.Roles;
+import dev.selfsup.proto.Roles;
 import dev.selfsup.proto.v1.CancelRunRequest;
 import dev.selfsup.proto.v1.DeleteRunRequest;
 import dev.selfsup.proto.v1.DeleteRunResponse;

@@ -122,6 +122,11 @@ public record BackboneSpec(
 
     /** ViT patch side: 4 px for images up to 64 px (a 7x7 grid at 28, 8x8 at 32), 16 px above (14x14 at 224). */
     public int vitPatchSize() {
+        return vitPatchSize(imageSize);
+    }
+
+    /** The ViT patch side for images of side {@code imageSize}; BEiT's tokenizer cuts its patches the same way. */
+    public static int vitPatchSize(int imageSize) {
         return imageSize <= 64 ? 4 : 16;
     }
 

@@ -67,6 +67,11 @@ public final class PatchKMeansTokenizer implements VisualTokenizer {
     }
 
     @Override
+    public ai.djl.Device device() {
+        return centroids.getDevice();
+    }
+
+    @Override
     public NDArray tokenize(NDArray images) {
         long b = images.getShape().get(0);
         int g = spec.gridSize();

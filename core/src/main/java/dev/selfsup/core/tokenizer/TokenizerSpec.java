@@ -1,5 +1,6 @@
 package dev.selfsup.core.tokenizer;
 
+import dev.selfsup.core.model.BackboneSpec;
 import java.util.Locale;
 
 /**
@@ -36,6 +37,14 @@ public record TokenizerSpec(
         if (VQ.equals(kind) && (codeDim < 1 || hidden < 1)) {
             throw new IllegalArgumentException("code_dim and hidden must be positive");
         }
+    }
+
+    /**
+     * The defaults for images of side {@code imageSize}: a VQ tokenizer of 512 tokens, 32-dimensional codes, 128
+     * hidden channels, and the patch side of the ViT that will read its tokens.
+     */
+    public static TokenizerSpec defaults(int imageSize, int channels) {
+        return new TokenizerSpec(VQ, 512, BackboneSpec.vitPatchSize(imageSize), imageSize, channels, 32, 128);
     }
 
     /** Tokens per side: S / p. */

@@ -1,6 +1,11 @@
 package dev.selfsup.core.tokenizer;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import dev.selfsup.core.engine.Scalars;
 
 /**
  * Turns images into grids of discrete visual tokens and back: the targets of BEiT. An image of side S becomes an
@@ -15,6 +20,37 @@ public interface VisualTokenizer {
 
     /** Images from token ids: int64 {@code [B, G, G]} to float32 {@code [B, C, S, S]} in [0, 1]. */
     NDArray decode(NDArray tokens);
+
+    /** The device the tokenizer's weights live on; its inputs go there. */
+    Device device();
+
+    /**
+     * Token ids of {@code n} images given as planar floats in [0, 1] ({@code n x C x S x S}, the spec's C and S):
+     * {@code n x G x G} ids, row-major. What a service calls with pixels decoded from a request.
+     */
+    default long[] tokenize(float[] pixels, int n) {
+        TokenizerSpec s = spec();
+        try (NDManager m = NDManager.newBaseManager(device())) {
+            NDArray x = m.create(pixels, new Shape(n, s.channels(), s.imageSize(), s.imageSize()));
+            return tokenize(x).toType(DataType.INT64, false).toLongArray();
+        }
+    }
+
+    /**
+     * Images from {@code n} grids of ids ({@code n x G x G}, row-major), as 8-bit planar pixels
+     * ({@code n x C x S x S}), rounded and clipped.
+     */
+    default byte[] decodeToBytes(long[] ids, int n) {
+        int g = spec().gridSize();
+        try (NDManager m = NDManager.newBaseManager(device())) {
+            NDArray tokens = m.create(ids, new Shape(n, g, g));
+            return Scalars.mul(decode(tokens), 255f)
+                    .round()
+                    .clip(0f, 255f)
+                    .toType(DataType.UINT8, false)
+                    .toByteArray();
+        }
+    }
 
     /** Patches of side {@code p} as rows: {@code [B, C, S, S]} to {@code [B * G * G, C * p * p]}, row-major grid. */
     static NDArray patches(NDArray images, int p) {

@@ -137,4 +137,9 @@ public final class VqTokenizer implements VisualTokenizer {
     public NDManager manager() {
         return manager;
     }
+
+    @Override
+    public ai.djl.Device device() {
+        return manager.getDevice();
+    }
 }

@@ -1,7 +1,7 @@
 package dev.selfsup.service.auth;
 
-import dev.selfsup.client.Roles;
 import dev.selfsup.client.TokenFile;
+import dev.selfsup.proto.Roles;
 import io.quarkus.runtime.Startup;
 import jakarta.annotation.PostConstruct;
 import jakarta.inject.Singleton;

@@ -1,6 +1,6 @@
 package dev.selfsup.service.auth;
 
-import dev.selfsup.client.Roles;
+import dev.selfsup.proto.Roles;
 import io.quarkus.security.AuthenticationFailedException;
 import io.quarkus.security.identity.AuthenticationRequestContext;
 import io.quarkus.security.identity.IdentityProvider;

@@ -1,9 +1,6 @@
 package dev.selfsup.encoder;
 
-import ai.djl.Device;
-import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.EngineThreads;
-import dev.selfsup.core.engine.IntraOpThreads;
 import dev.selfsup.core.train.EncoderBundle;
 import dev.selfsup.service.Refusal;
 import io.quarkus.runtime.ShutdownEvent;
@@ -51,34 +48,9 @@ public class ModelRegistry {
     /** One version as the registry sees it; {@code model} is set when READY. */
     public record Version(ModelStore.VersionRecord record, State state, ServedModel model, String error) {}
 
-    @ConfigProperty(name = "selfsup.encoder.max-input-size", defaultValue = "1024")
-    int maxInputSize = 1024;
-
     @ConfigProperty(name = "selfsup.encoder.model-dir", defaultValue = "var/models")
     Path modelDir;
 
-    @ConfigProperty(name = "selfsup.device", defaultValue = "auto")
-    String devicePreference;
-
-    @ConfigProperty(name = "selfsup.encoder.max-batch-size", defaultValue = "64")
-    int maxBatch;
-
-    @ConfigProperty(name = "selfsup.encoder.max-queue-delay", defaultValue = "PT0.002S")
-    Duration maxQueueDelay;
-
-    @ConfigProperty(name = "selfsup.encoder.max-queue-images", defaultValue = "2048")
-    int maxQueueImages;
-    /** Bytes of pixels waiting in all models' queues together (0: a quarter of the maximum heap, where they live). */
-    @ConfigProperty(name = "selfsup.encoder.max-queue-bytes", defaultValue = "0")
-    long maxQueueBytes;
-
-    private DynamicBatcher.QueueBudget queueBudget;
-    /** Batches of one model version that run at once (0: one per core on a CPU, two on a GPU). */
-    @ConfigProperty(name = "selfsup.encoder.workers", defaultValue = "0")
-    int workers;
-    /** libtorch threads per operation (0: on a CPU, the cores shared out among the workers; on a GPU, libtorch's default). */
-    @ConfigProperty(name = "selfsup.encoder.intra-op-threads", defaultValue = "0")
-    int intraOpThreads;
     /** How often to look for versions other replicas sharing the model store published or removed; 0: never. */
     @ConfigProperty(name = "selfsup.encoder.store-poll", defaultValue = "PT10S")
     Duration storePoll = Duration.ZERO;
@@ -86,10 +58,12 @@ public class ModelRegistry {
     @Inject
     EncoderMetrics metrics;
 
+    @Inject
+    ModelLoader loader;
+
     private final Map<String, NavigableMap<Integer, Version>> models = new TreeMap<>();
     private final Map<String, Integer> pinned = new TreeMap<>();
     private ModelStore store;
-    private Device device;
     private volatile boolean restored;
     /** "name/version" of versions this replica is removing: the store still lists them for a moment. */
     private final Set<String> removing = new HashSet<>();
@@ -197,24 +171,6 @@ public class ModelRegistry {
         all.forEach(ServedModel::retire);
     }
 
-    private synchronized Device device() {
-        if (device == null) {
-            device = Devices.choose(devicePreference);
-            int cores = Runtime.getRuntime().availableProcessors();
-            boolean cpu = !device.isGpu();
-            workers = workers > 0 ? workers : cpu ? cores : 2;
-            int threads = intraOpThreads > 0 ? intraOpThreads : cpu ? Math.max(1, cores / workers) : 0;
-            if (threads > 0) {
-                // Before any batch runs: worker threads take the value at their first operation.
-                IntraOpThreads.set(threads);
-            }
-            LOG.infof(
-                    "serving on %s: %d batch workers per model version, %s intra-op thread(s) each",
-                    device, workers, threads > 0 ? Integer.toString(threads) : "libtorch's default");
-        }
-        return device;
-    }
-
     /** Loads every stored version again after a restart. */
     private void restore() {
         try {
@@ -248,27 +204,7 @@ public class ModelRegistry {
     }
 
     private ServedModel load(ModelStore.VersionRecord r, Path bundle) throws IOException {
-        Device d = device(); // first: it settles the number of workers
-        ServedModel m = ServedModel.load(
-                r,
-                bundle,
-                store.galleryFile(r.name(), r.version()),
-                d,
-                new DynamicBatcher.Config(maxBatch, maxQueueDelay.toNanos(), maxQueueImages, workers, queueBudget()),
-                metrics.observer(r.name()),
-                metrics::brokenFile,
-                maxInputSize);
-        metrics.modelLoaded(m.loadNanos());
-        return m;
-    }
-
-    /** The one byte budget of every model's queue, made on first use from {@code max-queue-bytes}. */
-    synchronized DynamicBatcher.QueueBudget queueBudget() {
-        if (queueBudget == null) {
-            queueBudget = new DynamicBatcher.QueueBudget(
-                    maxQueueBytes > 0 ? maxQueueBytes : Runtime.getRuntime().maxMemory() / 4);
-        }
-        return queueBudget;
+        return loader.load(r, bundle, store.galleryFile(r.name(), r.version()));
     }
 
     private synchronized void put(Version v) {

@@ -25,13 +25,16 @@ class ModelRegistryRestartTest {
         EncoderMetrics metrics = new EncoderMetrics();
         metrics.registry = new SimpleMeterRegistry();
         metrics.init();
+        ModelLoader loader = new ModelLoader();
+        loader.metrics = metrics;
+        loader.devicePreference = "cpu";
+        loader.maxBatch = 8;
+        loader.maxQueueDelay = Duration.ofMillis(1);
+        loader.maxQueueImages = 64;
         ModelRegistry r = new ModelRegistry();
         r.metrics = metrics;
+        r.loader = loader;
         r.modelDir = dir;
-        r.devicePreference = "cpu";
-        r.maxBatch = 8;
-        r.maxQueueDelay = Duration.ofMillis(1);
-        r.maxQueueImages = 64;
         r.onStart(null);
         long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!r.restored() && System.nanoTime() < until) {

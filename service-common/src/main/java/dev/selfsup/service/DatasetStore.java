@@ -1,34 +1,21 @@
 package dev.selfsup.service;
 
-import dev.selfsup.core.data.ImageCodec;
-import dev.selfsup.core.data.PixelBudget;
-import dev.selfsup.core.io.AtomicFiles;
-import dev.selfsup.core.io.Json;
-import java.io.BufferedReader;
-import java.io.BufferedWriter;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.regex.Pattern;
 import org.jboss.logging.Logger;
 
 /**
@@ -94,14 +81,6 @@ public final class DatasetStore {
             Instant createdAt,
             Instant sealedAt) {}
 
-    /** Dataset names: the same rule as model names. */
-    public static final Pattern NAME = ModelNames.PATTERN;
-    /** File names: letters, digits, space, '.', '_', '+', '-', starting with a letter or digit. */
-    static final Pattern FILE = Pattern.compile("[A-Za-z0-9][A-Za-z0-9 ._+-]{0,127}");
-    /** Labels: as file names, at most 64 characters. */
-    static final Pattern LABEL = Pattern.compile("[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}");
-    /** The splits a dataset may have. */
-    public static final List<String> SPLITS = List.of("train", "test");
     /** Most files a page of {@link #files} holds. */
     public static final int MAX_PAGE = 10_000;
 
@@ -127,14 +106,17 @@ public final class DatasetStore {
                 for (Path d : list.filter(Files::isDirectory).sorted().toList()) {
                     String name = d.getFileName().toString();
                     if (name.startsWith(".") && name.contains(".deleted-")) {
-                        deleteTreeQuietly(d); // a delete cut short
+                        DatasetFolder.deleteTreeQuietly(d); // a delete cut short
                         continue;
                     }
-                    if (!NAME.matcher(name).matches() || !Files.exists(d.resolve("dataset.json"))) {
+                    if (!DatasetRules.NAME.matcher(name).matches() || !Files.exists(d.resolve("dataset.json"))) {
                         continue;
                     }
                     try {
-                        Entry e = load(d);
+                        DatasetFolder.Loaded loaded = DatasetFolder.load(d);
+                        Entry e = new Entry();
+                        e.info = loaded.info();
+                        e.rows = loaded.rows();
                         datasets.put(name, e);
                         totalBytes += e.info.bytes();
                     } catch (IOException | RuntimeException ex) {
@@ -145,79 +127,6 @@ public final class DatasetStore {
         } catch (IOException e) {
             throw new UncheckedIOException("the dataset store " + dir + " cannot be opened", e);
         }
-    }
-
-    private Entry load(Path d) throws IOException {
-        Info info = Json.MAPPER.readValue(d.resolve("dataset.json").toFile(), Info.class);
-        Entry e = new Entry();
-        deleteTree(d.resolve(".partial"));
-        if (info.state() == State.READY) {
-            e.info = info;
-            return e;
-        }
-        // Open: the list is the truth for what arrived whole; files not on it, and lines whose file is gone, go.
-        e.rows = new TreeMap<>();
-        Path list = d.resolve("files.tsv");
-        if (Files.exists(list)) {
-            try (BufferedReader r = Files.newBufferedReader(list, StandardCharsets.UTF_8)) {
-                String line;
-                while ((line = r.readLine()) != null) {
-                    if (line.isEmpty()) {
-                        continue;
-                    }
-                    try {
-                        FileRow row = FileRow.parse(line);
-                        e.rows.put(row.key(), row);
-                    } catch (RuntimeException bad) {
-                        LOG.warnf("%s: skipping a malformed line (a write cut short)", list);
-                    }
-                }
-            }
-        }
-        e.rows.values().removeIf(row -> !Files.isRegularFile(imagePath(d, row)));
-        Path images = d.resolve("images");
-        if (Files.isDirectory(images)) {
-            try (var walk = Files.walk(images)) {
-                for (Path f : walk.filter(Files::isRegularFile).toList()) {
-                    if (!e.rows.containsKey(keyOf(images.relativize(f)))) {
-                        LOG.infof("%s: removing %s, which was not listed (an upload cut short)", d, f);
-                        Files.deleteIfExists(f);
-                    }
-                }
-            }
-        }
-        e.info = counted(info, e.rows);
-        rewriteList(d, e.rows);
-        return e;
-    }
-
-    private static String keyOf(Path rel) {
-        String split = rel.getName(0).toString();
-        String label = rel.getNameCount() == 3 ? rel.getName(1).toString() : "";
-        return split + '\u0000' + label + '\u0000' + rel.getFileName();
-    }
-
-    private static Info counted(Info base, TreeMap<String, FileRow> rows) {
-        Map<String, SplitCount> splits = new LinkedHashMap<>();
-        long files = 0;
-        long bytes = 0;
-        for (FileRow r : rows.values()) {
-            SplitCount c = splits.getOrDefault(r.split(), new SplitCount(0, 0, new TreeMap<>()));
-            c.labels().merge(r.label(), 1L, Long::sum);
-            splits.put(r.split(), new SplitCount(c.files() + 1, c.bytes() + r.size(), c.labels()));
-            files++;
-            bytes += r.size();
-        }
-        return new Info(
-                base.name(),
-                base.description(),
-                base.state(),
-                files,
-                bytes,
-                splits,
-                base.sha256(),
-                base.createdAt(),
-                base.sealedAt());
     }
 
     // ---- reading ----
@@ -240,42 +149,28 @@ public final class DatasetStore {
     public Map.Entry<List<FileRow>, String> files(String name, int pageSize, String pageToken) {
         int size = pageSize <= 0 ? MAX_PAGE : Math.min(pageSize, MAX_PAGE);
         String after = decodeToken(pageToken);
-        List<FileRow> page = new ArrayList<>();
-        boolean more = false;
-        Path list;
+        List<FileRow> page;
         synchronized (this) {
             Entry e = entry(name);
             if (e.rows != null) {
-                var tail = after == null ? e.rows : e.rows.tailMap(after, false);
-                for (FileRow r : tail.values()) {
-                    if (page.size() == size) {
-                        more = true;
-                        break;
-                    }
-                    page.add(r);
-                }
-                return Map.entry(page, more ? token(page.get(page.size() - 1)) : "");
+                page = new ArrayList<>((after == null ? e.rows : e.rows.tailMap(after, false))
+                        .values().stream().limit(size + 1L).toList());
+            } else {
+                page = null;
             }
-            list = dir.resolve(name).resolve("files.tsv");
         }
-        // Sealed: the list on disk is in order and does not change.
-        try (BufferedReader r = Files.newBufferedReader(list, StandardCharsets.UTF_8)) {
-            String line;
-            while ((line = r.readLine()) != null) {
-                FileRow row = FileRow.parse(line);
-                if (after != null && row.key().compareTo(after) <= 0) {
-                    continue;
-                }
-                if (page.size() == size) {
-                    more = true;
-                    break;
-                }
-                page.add(row);
+        if (page == null) {
+            // Sealed: the list on disk is in order and does not change.
+            try {
+                page = DatasetFolder.page(dir.resolve(name), after, size + 1);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
-        return Map.entry(page, more ? token(page.get(page.size() - 1)) : "");
+        // One more than asked for says whether there is a next page.
+        boolean more = page.size() > size;
+        List<FileRow> shown = more ? page.subList(0, size) : page;
+        return Map.entry(shown, more ? token(shown.get(size - 1)) : "");
     }
 
     private static String token(FileRow last) {
@@ -305,8 +200,8 @@ public final class DatasetStore {
                     + "(SealDataset, or: selfsup datasets seal " + name + ")");
         }
         if (!e.info.splits().containsKey(split)) {
-            throw Refusal.notFound("dataset '" + name + "' has no '" + shortened(split) + "' split; it has: "
-                    + String.join(", ", e.info.splits().keySet()));
+            throw Refusal.notFound("dataset '" + name + "' has no '" + DatasetRules.shortened(split)
+                    + "' split; it has: " + String.join(", ", e.info.splits().keySet()));
         }
         return Map.entry(dir.resolve(name).resolve("images").resolve(split), e.info.sha256());
     }
@@ -315,7 +210,7 @@ public final class DatasetStore {
 
     /** Creates an open, empty dataset. */
     public synchronized Info create(String name, String description) {
-        requireName(name);
+        DatasetRules.requireName(name);
         if (description.length() > 1000) {
             throw Refusal.invalid("description has " + description.length() + " characters; at most 1000");
         }
@@ -332,9 +227,9 @@ public final class DatasetStore {
         Path d = dir.resolve(name);
         try {
             Files.createDirectories(d.resolve("images"));
-            writeInfo(d, info);
+            DatasetFolder.writeInfo(d, info);
         } catch (IOException e) {
-            deleteTreeQuietly(d);
+            DatasetFolder.deleteTreeQuietly(d);
             throw new UncheckedIOException(e);
         }
         Entry e = new Entry();
@@ -347,10 +242,10 @@ public final class DatasetStore {
 
     /**
      * Starts receiving one file: checks its header against the rules and the bounds, and opens its partial file.
-     * The caller writes the bytes, then calls {@link Upload#finish()} (or {@link Upload#abort()}).
+     * The caller writes the bytes, then calls {@link IncomingFile#finish()} (or {@link IncomingFile#abort()}).
      */
-    public Upload begin(String dataset, FileRow header) {
-        requireHeader(header);
+    public IncomingFile begin(String dataset, FileRow header) {
+        DatasetRules.requireHeader(header, limits.maxFileBytes());
         Path partial;
         synchronized (this) {
             Entry e = openEntry(dataset);
@@ -361,9 +256,10 @@ public final class DatasetStore {
                         + "(selfsup.datasets.max-files)");
             }
             if (e.info.bytes() + added > limits.maxDatasetBytes()) {
-                throw Refusal.quota("file '" + shortened(header.name()) + "' would take dataset '" + dataset + "' to "
-                        + (e.info.bytes() + added) + " bytes; the limit is " + limits.maxDatasetBytes()
-                        + " (selfsup.datasets.max-dataset-bytes)");
+                throw Refusal.quota(
+                        "file '" + DatasetRules.shortened(header.name()) + "' would take dataset '" + dataset + "' to "
+                                + (e.info.bytes() + added) + " bytes; the limit is " + limits.maxDatasetBytes()
+                                + " (selfsup.datasets.max-dataset-bytes)");
             }
             if (totalBytes + added > limits.maxTotalBytes()) {
                 throw Refusal.quota("the uploaded datasets would take " + (totalBytes + added) + " bytes; the limit is "
@@ -385,132 +281,30 @@ public final class DatasetStore {
             e.uploads++;
         }
         try {
-            return new Upload(dataset, header, partial);
+            return new IncomingFile(this, dataset, header, partial, limits.maxPixels());
         } catch (IOException ex) {
             release(dataset, partial);
             throw new UncheckedIOException(ex);
         }
     }
 
-    /** One file on its way in: bytes go to its partial file and its digest. Not thread-safe: one caller at a time. */
-    public final class Upload {
-        private final String dataset;
-        private final FileRow header;
-        private final Path partial;
-        private final OutputStream out;
-        private final MessageDigest sha;
-        private long received;
-        private boolean closed;
-
-        private Upload(String dataset, FileRow header, Path partial) throws IOException {
-            this.dataset = dataset;
-            this.header = header;
-            this.partial = partial;
-            this.out = Files.newOutputStream(partial);
-            try {
-                this.sha = MessageDigest.getInstance("SHA-256");
-            } catch (NoSuchAlgorithmException e) {
-                throw new IllegalStateException(e);
-            }
-        }
-
-        /** The file being received. */
-        public FileRow header() {
-            return header;
-        }
-
-        /** Bytes still expected. */
-        public long remaining() {
-            return header.size() - received;
-        }
-
-        /** Appends bytes; more than the header's size is INVALID_ARGUMENT. */
-        public void write(byte[] data) {
-            if (received + data.length > header.size()) {
-                abort();
-                throw Refusal.invalid("file '" + shortened(header.name()) + "': more bytes than its header's size ("
-                        + header.size() + ")");
-            }
-            try {
-                out.write(data);
-            } catch (IOException e) {
-                abort();
-                throw new UncheckedIOException(e);
-            }
-            sha.update(data);
-            received += data.length;
-        }
-
-        /**
-         * Checks the whole file (digest, a PNG or JPEG within the pixel bound that decodes), moves it into place
-         * and lists it. A file that fails is not kept.
-         */
-        public FileRow finish() {
-            try {
-                out.close();
-                if (received != header.size()) {
-                    throw Refusal.invalid("file '" + shortened(header.name()) + "' ended after " + received + " of "
-                            + header.size() + " bytes");
-                }
-                String digest = HexFormat.of().formatHex(sha.digest());
-                if (!header.sha256().isEmpty() && !header.sha256().equalsIgnoreCase(digest)) {
-                    throw Refusal.invalid("file '" + shortened(header.name()) + "': SHA-256 mismatch (the header says "
-                            + header.sha256() + ", the bytes are " + digest + "); it was corrupted in transit");
-                }
-                try {
-                    ImageCodec.decodeChw(Files.readAllBytes(partial), 1, 4, limits.maxPixels(), PixelBudget.UNLIMITED);
-                } catch (IllegalArgumentException bad) {
-                    throw Refusal.invalid("file '" + shortened(header.name()) + "': " + bad.getMessage());
-                }
-                FileRow row = new FileRow(header.split(), header.label(), header.name(), received, digest);
-                keep(dataset, row, partial);
-                closed = true;
-                return row;
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } finally {
-                if (!closed) {
-                    abort();
-                }
-            }
-        }
-
-        /** Drops the file (the stream broke or the client sent something wrong). */
-        public void abort() {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            try {
-                out.close();
-            } catch (IOException ignored) {
-                // the partial file goes anyway
-            }
-            release(dataset, partial);
-        }
-    }
-
-    private synchronized void keep(String dataset, FileRow row, Path partial) throws IOException {
+    synchronized void keep(String dataset, FileRow row, Path partial) throws IOException {
         Entry e = datasets.get(dataset);
         if (e == null || e.rows == null) {
             throw Refusal.wrongState("dataset '" + dataset + "' was sealed or deleted during the upload");
         }
         Path d = dir.resolve(dataset);
-        Path target = imagePath(d, row);
+        Path target = DatasetFolder.imagePath(d, row);
         Files.createDirectories(target.getParent());
         Files.move(partial, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        try (BufferedWriter w = Files.newBufferedWriter(
-                d.resolve("files.tsv"), StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
-            w.write(row.line());
-            w.write('\n');
-        }
+        DatasetFolder.append(d, row);
         FileRow old = e.rows.put(row.key(), row);
         totalBytes += row.size() - (old == null ? 0 : old.size());
-        e.info = counted(e.info, e.rows);
+        e.info = DatasetFolder.counted(e.info, e.rows);
         e.uploads--;
     }
 
-    private synchronized void release(String dataset, Path partial) {
+    synchronized void release(String dataset, Path partial) {
         try {
             Files.deleteIfExists(partial);
         } catch (IOException ignored) {
@@ -564,8 +358,8 @@ public final class DatasetStore {
                 Instant.now());
         Path d = dir.resolve(name);
         try {
-            rewriteList(d, e.rows);
-            writeInfo(d, sealed);
+            DatasetFolder.rewriteList(d, e.rows);
+            DatasetFolder.writeInfo(d, sealed);
         } catch (IOException ex) {
             throw new UncheckedIOException(ex);
         }
@@ -593,7 +387,7 @@ public final class DatasetStore {
         try {
             Path gone = dir.resolve("." + name + ".deleted-" + System.nanoTime());
             Files.move(d, gone, StandardCopyOption.ATOMIC_MOVE);
-            deleteTree(gone);
+            DatasetFolder.deleteTree(gone);
         } catch (IOException ex) {
             throw new UncheckedIOException(ex);
         }
@@ -608,7 +402,7 @@ public final class DatasetStore {
         }
         Entry e = datasets.get(name);
         if (e == null) {
-            throw Refusal.notFound("no uploaded dataset '" + shortened(name) + "' on this service"
+            throw Refusal.notFound("no uploaded dataset '" + DatasetRules.shortened(name) + "' on this service"
                     + (datasets.isEmpty()
                             ? " (it holds none; datasets are uploaded to the trainer-service)"
                             : "; datasets: "
@@ -625,101 +419,5 @@ public final class DatasetStore {
             throw Refusal.wrongState("dataset '" + name + "' is sealed and no longer changes; create another");
         }
         return e;
-    }
-
-    private static Path imagePath(Path dataset, FileRow r) {
-        Path p = dataset.resolve("images").resolve(r.split());
-        return (r.label().isEmpty() ? p : p.resolve(r.label())).resolve(r.name());
-    }
-
-    private void requireHeader(FileRow h) {
-        if (!FILE.matcher(h.name()).matches() || h.name().endsWith(" ") || !imageName(h.name())) {
-            throw Refusal.invalid(
-                    "file name '" + shortened(h.name()) + "' is not allowed: 1-128 letters, digits, spaces, "
-                            + "'.', '_', '+' or '-', starting with a letter or digit, ending in .png, .jpg or .jpeg "
-                            + "(no folders: give the label and split instead)");
-        }
-        if (!h.label().isEmpty()
-                && (!LABEL.matcher(h.label()).matches() || h.label().endsWith(" ") || SPLITS.contains(h.label()))) {
-            throw Refusal.invalid(
-                    "label '" + shortened(h.label()) + "' is not allowed: 1-64 letters, digits, spaces, '.', "
-                            + "'_', '+' or '-', starting with a letter or digit, not 'train' or 'test'");
-        }
-        if (!SPLITS.contains(h.split())) {
-            throw Refusal.invalid("split '" + shortened(h.split()) + "' is not one of: train, test");
-        }
-        if (h.size() <= 0) {
-            throw Refusal.invalid("file '" + shortened(h.name()) + "': size must be the file's size in bytes (> 0)");
-        }
-        if (h.size() > limits.maxFileBytes()) {
-            throw Refusal.quota("file '" + shortened(h.name()) + "' is " + h.size() + " bytes; the limit is "
-                    + limits.maxFileBytes() + " (selfsup.datasets.max-file-bytes)");
-        }
-        if (!h.sha256().isEmpty() && !h.sha256().matches("[0-9a-fA-F]{64}")) {
-            throw Refusal.invalid("file '" + shortened(h.name()) + "': sha256 must be 64 hex digits, or empty");
-        }
-    }
-
-    private static boolean imageName(String name) {
-        String n = name.toLowerCase(Locale.ROOT);
-        return n.endsWith(".png") || n.endsWith(".jpg") || n.endsWith(".jpeg");
-    }
-
-    /** Refuses a name that breaks the rule. */
-    public static void requireName(String name) {
-        if (name == null || !NAME.matcher(name).matches()) {
-            throw Refusal.invalid(
-                    "dataset name '" + shortened(name == null ? "" : name) + "' is not valid: use 1 to 64 of "
-                            + "a-z, 0-9, '.', '_' and '-', starting with a letter or digit");
-        }
-    }
-
-    private static void writeInfo(Path d, Info info) throws IOException {
-        Path tmp = AtomicFiles.tempBeside(d.resolve("dataset.json"));
-        Files.writeString(tmp, Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(info));
-        Files.move(tmp, d.resolve("dataset.json"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    private static void rewriteList(Path d, TreeMap<String, FileRow> rows) throws IOException {
-        Path tmp = AtomicFiles.tempBeside(d.resolve("files.tsv"));
-        try (BufferedWriter w = Files.newBufferedWriter(tmp, StandardCharsets.UTF_8)) {
-            for (FileRow r : rows.values()) {
-                w.write(r.line());
-                w.write('\n');
-            }
-        }
-        Files.move(tmp, d.resolve("files.tsv"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        Files.walkFileTree(root, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                Files.delete(file);
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult postVisitDirectory(Path d, IOException exc) throws IOException {
-                Files.delete(d);
-                return FileVisitResult.CONTINUE;
-            }
-        });
-    }
-
-    private static void deleteTreeQuietly(Path root) {
-        try {
-            deleteTree(root);
-        } catch (IOException ignored) {
-            // a leftover folder without dataset.json is skipped at start
-        }
-    }
-
-    /** A client's value as a message quotes it: at most 100 characters, and its length when cut. */
-    public static String shortened(String value) {
-        return value.length() > 100 ? value.substring(0, 100) + "... (" + value.length() + " characters)" : value;
     }
 }

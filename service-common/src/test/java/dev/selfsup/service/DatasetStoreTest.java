@@ -41,7 +41,7 @@ class DatasetStoreTest {
     }
 
     static void put(DatasetStore store, String dataset, String split, String label, String name, byte[] bytes) {
-        DatasetStore.Upload u = store.begin(dataset, header(split, label, name, bytes));
+        IncomingFile u = store.begin(dataset, header(split, label, name, bytes));
         u.write(bytes);
         u.finish();
     }
@@ -115,7 +115,7 @@ class DatasetStoreTest {
         DatasetStore store = new DatasetStore(dir, LIMITS);
         store.create("crash", "");
         put(store, "crash", "train", "a", "kept.png", png(1));
-        DatasetStore.Upload inFlight = store.begin("crash", header("train", "a", "half.png", png(2)));
+        IncomingFile inFlight = store.begin("crash", header("train", "a", "half.png", png(2)));
         inFlight.write(new byte[10]); // the process dies here
         // A file moved into place whose line was never written (killed between the two).
         Files.write(dir.resolve("crash/images/train/a/unlisted.png"), png(3));
@@ -137,25 +137,25 @@ class DatasetStoreTest {
         DatasetStore store = new DatasetStore(dir, LIMITS);
         store.create("bad", "");
         byte[] notImage = "hello, not an image".getBytes();
-        DatasetStore.Upload u = store.begin("bad", header("train", "", "text.png", notImage));
+        IncomingFile u = store.begin("bad", header("train", "", "text.png", notImage));
         u.write(notImage);
         assertEquals(Status.Code.INVALID_ARGUMENT, code(u::finish));
 
         // A PNG header that claims 100,000 x 100,000 pixels: refused before any pixel is decoded.
         byte[] bomb = png(1);
         ByteBuffer.wrap(bomb, 16, 8).putInt(100_000).putInt(100_000);
-        DatasetStore.Upload b = store.begin("bad", header("train", "", "bomb.png", bomb));
+        IncomingFile b = store.begin("bad", header("train", "", "bomb.png", bomb));
         b.write(bomb);
         Refusal e = assertThrows(Refusal.class, b::finish);
         assertTrue(e.getMessage().contains("pixels"), e.getMessage());
 
         byte[] ok = png(2);
-        DatasetStore.Upload wrongSum =
+        IncomingFile wrongSum =
                 store.begin("bad", new DatasetStore.FileRow("train", "", "sum.png", ok.length, "0".repeat(64)));
         wrongSum.write(ok);
         assertEquals(Status.Code.INVALID_ARGUMENT, code(wrongSum::finish));
 
-        DatasetStore.Upload tooMany = store.begin("bad", header("train", "", "long.png", ok));
+        IncomingFile tooMany = store.begin("bad", header("train", "", "long.png", ok));
         assertEquals(Status.Code.INVALID_ARGUMENT, code(() -> tooMany.write(new byte[ok.length + 1])));
 
         for (String name : List.of("../x.png", "a/b.png", ".hidden.png", "x.gif", "", "x".repeat(200) + ".png")) {
@@ -205,6 +205,20 @@ class DatasetStoreTest {
         assertEquals(Status.Code.NOT_FOUND, code(() -> small.get("a")));
         small.create("c", "");
         assertFalse(Files.exists(dir.resolve("a")));
+    }
+
+    @Test
+    void aNearlyFullDiskRefusesBeforeAnyByteIsWritten() {
+        // More free space kept than any disk has: every upload is refused, nothing is written.
+        DatasetStore full = new DatasetStore(
+                dir,
+                new DatasetStore.Limits(2, 3_000, 5_000, 3, 2_000, Long.MAX_VALUE / 2, ImageCodec.DEFAULT_MAX_PIXELS));
+        full.create("d", "");
+        byte[] img = png(1);
+        Refusal e = assertThrows(Refusal.class, () -> full.begin("d", header("train", "", "a.png", img)));
+        assertEquals(Refusal.Reason.QUOTA, e.reason());
+        assertTrue(e.getMessage().contains("selfsup.datasets.min-free-bytes"), e.getMessage());
+        assertEquals(0, full.get("d").files());
     }
 
     @Test

@@ -4,8 +4,10 @@ import dev.selfsup.proto.v1.DatasetInfo;
 import dev.selfsup.proto.v1.FileHeader;
 import dev.selfsup.proto.v1.UploadFilesRequest;
 import dev.selfsup.proto.v1.UploadFilesResponse;
+import dev.selfsup.service.DatasetRules;
 import dev.selfsup.service.DatasetStore;
 import dev.selfsup.service.GrpcCalls;
+import dev.selfsup.service.IncomingFile;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
@@ -24,7 +26,7 @@ final class DatasetUpload implements StreamObserver<UploadFilesRequest> {
     private final ServerCallStreamObserver<UploadFilesResponse> out;
     private final Function<DatasetStore.Info, DatasetInfo> info;
     private String dataset;
-    private DatasetStore.Upload current;
+    private IncomingFile current;
     private long files;
     private long bytes;
     private boolean ended;
@@ -84,12 +86,12 @@ final class DatasetUpload implements StreamObserver<UploadFilesRequest> {
             dataset = m.getDataset();
             store.get(dataset); // NOT_FOUND before any byte is written
         } else if (!m.getDataset().isEmpty() && !m.getDataset().equals(dataset)) {
-            throw invalid("one upload goes into one dataset ('" + DatasetStore.shortened(dataset) + "'); open "
-                    + "another stream for '" + DatasetStore.shortened(m.getDataset()) + "'");
+            throw invalid("one upload goes into one dataset ('" + DatasetRules.shortened(dataset) + "'); open "
+                    + "another stream for '" + DatasetRules.shortened(m.getDataset()) + "'");
         }
         if (m.hasFile()) {
             if (current != null) {
-                throw invalid("file '" + DatasetStore.shortened(current.header().name()) + "' ended after "
+                throw invalid("file '" + DatasetRules.shortened(current.header().name()) + "' ended after "
                         + (current.header().size() - current.remaining()) + " of "
                         + current.header().size()
                         + " bytes: a new file began before it was whole");
@@ -142,7 +144,7 @@ final class DatasetUpload implements StreamObserver<UploadFilesRequest> {
         ended = true;
         try {
             if (current != null) {
-                throw invalid("file '" + DatasetStore.shortened(current.header().name()) + "' ended after "
+                throw invalid("file '" + DatasetRules.shortened(current.header().name()) + "' ended after "
                         + (current.header().size() - current.remaining()) + " of "
                         + current.header().size()
                         + " bytes; send it again");

@@ -104,6 +104,19 @@ def upload(datasets, name, files, md):
     return datasets.SealDataset(dataset_pb2.SealDatasetRequest(name=name), metadata=md)
 
 
+def until_served(call, *args, **kwargs):
+    """Calls the encoder-service, waiting while a replica does not serve the model yet: a model published a moment
+    ago reaches every replica behind a proxy within their store poll (10 s by default)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folder")
@@ -153,15 +166,15 @@ def main() -> int:
             for path, _, label, fname in test:
                 with open(path, "rb") as f:
                     images.append((f"{label}/{fname}", label, f.read()))
-            encoder.ClearGallery(encoder_pb2.ClearGalleryRequest(model=a.name), metadata=md)
+            until_served(encoder.ClearGallery, encoder_pb2.ClearGalleryRequest(model=a.name), metadata=md)
             for i in range(0, len(images), 256):
-                encoder.AddToGallery(encoder_pb2.AddToGalleryRequest(model=a.name, items=[
+                until_served(encoder.AddToGallery, encoder_pb2.AddToGalleryRequest(model=a.name, items=[
                     encoder_pb2.GalleryItem(id=i_d, label=label, image=encoder_pb2.Image(encoded=b))
                     for i_d, label, b in images[i:i + 256]]), metadata=md)
             found = correct = 0
             for i in range(0, len(images), 64):
                 batch = images[i:i + 64]
-                r = encoder.Search(encoder_pb2.SearchRequest(model=a.name, k=10, queries=[
+                r = until_served(encoder.Search, encoder_pb2.SearchRequest(model=a.name, k=10, queries=[
                     encoder_pb2.Image(encoded=b) for _, _, b in batch]), metadata=md)
                 for (i_d, label, _), result in zip(batch, r.results):
                     found += result.neighbors[0].id == i_d

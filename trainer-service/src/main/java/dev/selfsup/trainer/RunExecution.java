@@ -73,9 +73,11 @@ public class RunExecution {
         String id = h.id();
         Pretrainer trainer = null;
         try {
-            PretrainConfig config = RunSpecs.toConfig(h.run.getSpec(), store.checkpointDir(id)).toBuilder()
-                    .logEverySteps(progressEverySteps)
-                    .build();
+            // The config admitted with the run; a run from the store or resumed maps its recorded spec again.
+            PretrainConfig admitted =
+                    h.config != null ? h.config : RunSpecs.toConfig(h.run.getSpec(), store.checkpointDir(id));
+            PretrainConfig config =
+                    admitted.toBuilder().logEverySteps(progressEverySteps).build();
             ImageDataset d = data.load(h.run.getSpec().getDataset(), "train").withoutLabels();
             float[][] stats = Pretrainer.channelStats(d);
             trainer = new Pretrainer(config, d, stats[0], stats[1], new MethodResources(tokenizerClient::source));

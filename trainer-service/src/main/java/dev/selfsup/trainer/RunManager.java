@@ -148,6 +148,7 @@ public class RunManager {
                 .setCreatedAt(RunTable.now())
                 .build();
         RunTable.Handle h = new RunTable.Handle(run);
+        h.config = config;
         synchronized (table) {
             // Checked again with the insert, under the lock: concurrent starts cannot all pass the early check.
             requireWritableAndRoom();

@@ -1,6 +1,7 @@
 package dev.selfsup.trainer;
 
 import com.google.protobuf.Timestamp;
+import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.Pretrainer;
 import dev.selfsup.proto.v1.Run;
 import dev.selfsup.proto.v1.RunEvent;
@@ -45,6 +46,11 @@ public class RunTable {
         volatile Pretrainer trainer;
         volatile Future<?> future;
         volatile boolean cancelRequested;
+        /**
+         * The config admitted with the run, which execution trains (null for a run read back from the store or
+         * resumed: its recorded spec is mapped again).
+         */
+        volatile PretrainConfig config;
         /** Its record failed its checksum at start: listed FAILED, never resumed from what it says. */
         volatile boolean untrusted;
 

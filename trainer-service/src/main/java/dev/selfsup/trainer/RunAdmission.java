@@ -2,11 +2,10 @@ package dev.selfsup.trainer;
 
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
-import dev.selfsup.core.method.Beit;
+import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
-import dev.selfsup.core.tokenizer.TokenizerSpec;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.service.DataRoot;
@@ -63,8 +62,12 @@ public class RunAdmission {
     ImageDataset checkData(RunSpec spec, PretrainConfig c) {
         ImageDataset d = data.load(spec.getDataset(), "train");
         checkFits(c, d);
-        if (c.settings() instanceof Beit.Settings beit) {
-            checkTokenizer(c, beit.tokenizer(), d);
+        // What the method needs from outside (BEiT's tokenizer on the tokenizer-service), through its definition.
+        try {
+            Methods.checkResources(
+                    c.method(), c.settings(), spec(c, d), d, new MethodResources(tokenizerClient::source));
+        } catch (UnsuitableDataException e) {
+            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         }
         return d;
     }
@@ -90,26 +93,6 @@ public class RunAdmission {
             Devices.chooseAll(c.device(), c.replicas());
         } catch (IllegalStateException e) {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
-        }
-    }
-
-    /** BEiT's tokenizer exists on the tokenizer-service and cuts the images into the ViT's grid. */
-    private void checkTokenizer(PretrainConfig c, String tokenizer, ImageDataset d) {
-        TokenizerSpec t;
-        try {
-            t = tokenizerClient.spec(tokenizer);
-        } catch (UnsuitableDataException e) {
-            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
-        }
-        BackboneSpec vit = spec(c, d);
-        int grid = d.height() / vit.vitPatchSize();
-        if (t.gridSize() != grid || t.imageSize() != d.height() || t.channels() != d.channels()) {
-            throw Status.FAILED_PRECONDITION
-                    .withDescription("the tokenizer's grid does not match the ViT's: tokenizer '" + tokenizer
-                            + "' reads " + t.channels() + "x" + t.imageSize() + " px images as a " + t.gridSize() + "x"
-                            + t.gridSize() + " grid; the ViT cuts this dataset's " + d.channels() + "x" + d.height()
-                            + " px images into " + grid + "x" + grid + " patches of " + vit.vitPatchSize() + " px")
-                    .asRuntimeException();
         }
     }
 

@@ -65,7 +65,23 @@ public final class Beit extends EncoderMethod {
             .withCheck((s, spec, data) -> {
                 Records.require(spec.isVit(), "backbone", "BEiT pretrains a ViT (vit or vit-cls), not " + spec.type());
                 Records.require(!s.tokenizer().isBlank(), "tokenizer", "BEiT needs the name of a visual tokenizer");
-            });
+            })
+            .withResourcesCheck((s, spec, data, resources) -> checkTokenizer(s.tokenizer(), spec, data, resources));
+
+    /** The tokenizer exists and cuts the images into the ViT's grid. */
+    private static void checkTokenizer(String name, BackboneSpec vit, ImageDataset d, MethodResources resources) {
+        TokenizerSpec t;
+        try (VisualTokenSource source = resources.tokenSource(name)) {
+            t = source.spec();
+        }
+        int grid = d.height() / vit.vitPatchSize();
+        if (t.gridSize() != grid || t.imageSize() != d.height() || t.channels() != d.channels()) {
+            throw new UnsuitableDataException("the tokenizer's grid does not match the ViT's: tokenizer '" + name
+                    + "' reads " + t.channels() + "x" + t.imageSize() + " px images as a " + t.gridSize() + "x"
+                    + t.gridSize() + " grid; the ViT cuts this dataset's " + d.channels() + "x" + d.height()
+                    + " px images into " + grid + "x" + grid + " patches of " + vit.vitPatchSize() + " px");
+        }
+    }
 
     /**
      * BEiT's settings.

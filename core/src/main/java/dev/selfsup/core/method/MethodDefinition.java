@@ -19,6 +19,7 @@ import java.util.Map;
  *     common defaults, e.g. {@code epochs}
  * @param factory builds the method
  * @param check refuses, before a run starts, data or a backbone the method cannot learn from
+ * @param resourcesCheck refuses, before a run starts, outside resources that do not fit (BEiT's tokenizer)
  * @param dataParallel whether the method runs its networks through {@link StepContext#forward}, so its batch can be
  *     split over data-parallel replicas; a method that does not trains on one device only
  * @param <S> the method's settings record
@@ -31,6 +32,7 @@ public record MethodDefinition<S extends Record>(
         Map<String, Object> trainingDefaults,
         Factory<S> factory,
         Check<S> check,
+        ResourcesCheck<S> resourcesCheck,
         boolean dataParallel) {
 
     /** Builds a method from its settings. */
@@ -50,34 +52,80 @@ public record MethodDefinition<S extends Record>(
         void check(S settings, BackboneSpec spec, ImageDataset data);
     }
 
+    /** Checks that what a method needs from outside the process is there and fits the data and backbone. */
+    @FunctionalInterface
+    public interface ResourcesCheck<S> {
+        /** @throws UnsuitableDataException naming what is missing or does not fit */
+        void check(S settings, BackboneSpec spec, ImageDataset data, MethodResources resources);
+    }
+
     /** A definition without aliases, training overrides or checks; add them with the {@code with…} methods. */
     public static <S extends Record> MethodDefinition<S> of(
             String name, String description, S defaults, Factory<S> factory) {
         return new MethodDefinition<>(
-                name, List.of(), description, defaults, Map.of(), factory, (s, spec, d) -> {}, false);
+                name,
+                List.of(),
+                description,
+                defaults,
+                Map.of(),
+                factory,
+                (s, spec, d) -> {},
+                (s, spec, d, r) -> {},
+                false);
     }
 
     /** This definition with older names that also select it. */
     public MethodDefinition<S> withAliases(String... names) {
         return new MethodDefinition<>(
-                name, List.of(names), description, defaults, trainingDefaults, factory, check, dataParallel);
+                name,
+                List.of(names),
+                description,
+                defaults,
+                trainingDefaults,
+                factory,
+                check,
+                resourcesCheck,
+                dataParallel);
     }
 
     /** This definition with training settings of its own (keys and values as in {@code PretrainConfig}). */
     public MethodDefinition<S> withTrainingDefaults(Map<String, Object> training) {
         return new MethodDefinition<>(
-                name, aliases, description, defaults, Map.copyOf(training), factory, check, dataParallel);
+                name,
+                aliases,
+                description,
+                defaults,
+                Map.copyOf(training),
+                factory,
+                check,
+                resourcesCheck,
+                dataParallel);
     }
 
     /** This definition with a check of data and backbone before a run. */
     public MethodDefinition<S> withCheck(Check<S> newCheck) {
         return new MethodDefinition<>(
-                name, aliases, description, defaults, trainingDefaults, factory, newCheck, dataParallel);
+                name,
+                aliases,
+                description,
+                defaults,
+                trainingDefaults,
+                factory,
+                newCheck,
+                resourcesCheck,
+                dataParallel);
+    }
+
+    /** This definition with a check of its outside resources before a run. */
+    public MethodDefinition<S> withResourcesCheck(ResourcesCheck<S> newCheck) {
+        return new MethodDefinition<>(
+                name, aliases, description, defaults, trainingDefaults, factory, check, newCheck, dataParallel);
     }
 
     /** This definition marked as able to split its batch over data-parallel replicas. */
     public MethodDefinition<S> withDataParallel() {
-        return new MethodDefinition<>(name, aliases, description, defaults, trainingDefaults, factory, check, true);
+        return new MethodDefinition<>(
+                name, aliases, description, defaults, trainingDefaults, factory, check, resourcesCheck, true);
     }
 
     /** The keys of the method's settings, as the API and provenance name them. */
@@ -110,6 +158,11 @@ public record MethodDefinition<S extends Record>(
     /** Runs the method's check. */
     public void check(Record settings, BackboneSpec spec, ImageDataset data) {
         check.check(cast(settings), spec, data);
+    }
+
+    /** Runs the method's check of its outside resources. */
+    public void checkResources(Record settings, BackboneSpec spec, ImageDataset data, MethodResources resources) {
+        resourcesCheck.check(cast(settings), spec, data, resources);
     }
 
     @SuppressWarnings("unchecked")

@@ -98,4 +98,14 @@ public final class Methods {
     public static void checkData(String method, Record settings, BackboneSpec spec, ImageDataset data) {
         get(method).check(settings, spec, data);
     }
+
+    /**
+     * Checks a method's outside resources (BEiT's tokenizer) against the data and backbone, before a run.
+     *
+     * @throws UnsuitableDataException naming what is missing or does not fit
+     */
+    public static void checkResources(
+            String method, Record settings, BackboneSpec spec, ImageDataset data, MethodResources resources) {
+        get(method).checkResources(settings, spec, data, resources);
+    }
 }

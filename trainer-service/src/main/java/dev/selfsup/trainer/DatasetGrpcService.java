@@ -60,7 +60,7 @@ public class DatasetGrpcService extends DatasetServiceGrpc.DatasetServiceImplBas
     @RolesAllowed(Roles.OPERATOR)
     @Override
     public StreamObserver<UploadFilesRequest> uploadFiles(StreamObserver<UploadFilesResponse> out) {
-        return new DatasetUpload(store, calls, out, DatasetGrpcService::info);
+        return new DatasetUpload(store, calls, out);
     }
 
     @RolesAllowed(Roles.OPERATOR)

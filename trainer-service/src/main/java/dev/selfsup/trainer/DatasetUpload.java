@@ -1,6 +1,5 @@
 package dev.selfsup.trainer;
 
-import dev.selfsup.proto.v1.DatasetInfo;
 import dev.selfsup.proto.v1.FileHeader;
 import dev.selfsup.proto.v1.UploadFilesRequest;
 import dev.selfsup.proto.v1.UploadFilesResponse;
@@ -12,7 +11,6 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.util.function.Function;
 
 /**
  * One UploadFiles call. Messages are taken one at a time: the next is read only when the last one's bytes are on
@@ -24,7 +22,6 @@ final class DatasetUpload implements StreamObserver<UploadFilesRequest> {
     private final DatasetStore store;
     private final GrpcCalls calls;
     private final ServerCallStreamObserver<UploadFilesResponse> out;
-    private final Function<DatasetStore.Info, DatasetInfo> info;
     private String dataset;
     private IncomingFile current;
     private long files;
@@ -33,15 +30,10 @@ final class DatasetUpload implements StreamObserver<UploadFilesRequest> {
     private boolean working;
     private boolean halfClosed;
 
-    DatasetUpload(
-            DatasetStore store,
-            GrpcCalls calls,
-            StreamObserver<UploadFilesResponse> out,
-            Function<DatasetStore.Info, DatasetInfo> info) {
+    DatasetUpload(DatasetStore store, GrpcCalls calls, StreamObserver<UploadFilesResponse> out) {
         this.store = store;
         this.calls = calls;
         this.out = (ServerCallStreamObserver<UploadFilesResponse>) out;
-        this.info = info;
         this.out.disableAutoRequest();
         this.out.setOnCancelHandler(() -> calls.offload(this::drop));
         this.out.request(1);
@@ -155,7 +147,7 @@ final class DatasetUpload implements StreamObserver<UploadFilesRequest> {
             out.onNext(UploadFilesResponse.newBuilder()
                     .setFiles(files)
                     .setBytes(bytes)
-                    .setDataset(info.apply(store.get(dataset)))
+                    .setDataset(DatasetGrpcService.info(store.get(dataset)))
                     .build());
             out.onCompleted();
         } catch (RuntimeException e) {

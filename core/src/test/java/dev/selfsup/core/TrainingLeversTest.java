@@ -19,8 +19,13 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
-/** The recipe levers every run can use: an average of the encoder's weights that is evaluated and exported. */
+/**
+ * The recipe levers: an average of the encoder's weights that is evaluated and exported, and multi-crop's small views
+ * for the methods with a predictor.
+ */
 class TrainingLeversTest {
     @TempDir
     Path dir;
@@ -55,6 +60,41 @@ class TrainingLeversTest {
                 cb, data, st, MethodResources.NONE, t -> arrays(t.evaluationEncoder()));
         for (int i = 0; i < straight.size(); i++) {
             assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, "average array " + i);
+        }
+    }
+
+    /**
+     * With {@code local_crops}, BYOL and SimSiam learn from the small views too (the weights differ from a run
+     * without them), record the views' side, and a resumed run draws the same small views (same weights at the end).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"byol", "simsiam"})
+    void multiCropTrainsAndResumesExactly(String method) throws IOException {
+        ImageDataset data = PretrainerTest.tiny();
+        float[][] st = Pretrainer.channelStats(data);
+        PretrainConfig plain = PretrainerTest.config(method, dir.resolve(method + "-plain"));
+        PretrainConfig c = plain.toBuilder()
+                .setting("local_crops", 2)
+                .checkpointDir(dir.resolve(method + "-a"))
+                .build();
+        List<float[]> withoutLocal;
+        try (Pretrainer a = new Pretrainer(plain, data, st[0], st[1])) {
+            a.run();
+            withoutLocal = arrays(a.method().encoder());
+        }
+        List<float[]> straight;
+        try (Pretrainer a = new Pretrainer(c, data, st[0], st[1])) {
+            a.run();
+            straight = arrays(a.method().encoder());
+            assertEquals(8, a.provenance().hyperparameter("derived", "local_crop_side"));
+        }
+        assertFalse(sameValues(straight, withoutLocal), "the small views change what is learned");
+        PretrainConfig cb =
+                c.toBuilder().checkpointDir(dir.resolve(method + "-b")).build();
+        List<float[]> resumed = PretrainerTest.cancelAtFiveAndResume(
+                cb, data, st, MethodResources.NONE, t -> arrays(t.method().encoder()));
+        for (int i = 0; i < straight.size(); i++) {
+            assertArrayEquals(straight.get(i), resumed.get(i), 1e-5f, method + " array " + i);
         }
     }
 

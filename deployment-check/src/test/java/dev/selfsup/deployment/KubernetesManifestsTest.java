@@ -290,11 +290,11 @@ class KubernetesManifestsTest {
             if (Quantity.getAmountInBytes(k8s).compareTo(bytes(limit)) != 0) {
                 problems.add(name + ": memory limit " + limit + " in compose, " + k8s + " in the manifest");
             }
-            // Volume paths, but the token file's (a Secret's values in the environment here).
+            // Volume paths, but the token files' (a Secret's values in the environment here).
             Set<String> composeMounts = new TreeSet<>();
             svc.get("volumes").forEach(v -> {
                 String path = v.asText().split(":")[1];
-                if (!path.equals("/deployments/auth")) {
+                if (!path.equals("/deployments/auth") && !path.equals("/deployments/metrics-auth")) {
                     composeMounts.add(path);
                 }
             });

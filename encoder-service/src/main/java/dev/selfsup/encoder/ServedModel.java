@@ -1,19 +1,15 @@
 package dev.selfsup.encoder;
 
 import ai.djl.Device;
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Block;
-import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.train.BundleEmbedder;
 import dev.selfsup.core.train.EncoderBundle;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -31,10 +27,8 @@ public final class ServedModel {
     private final ModelStore.VersionRecord record;
     private final EncoderBundle.Header header;
     private final NDManager manager;
-    private final Block encoder;
     private final DynamicBatcher batcher;
     private final Gallery gallery;
-    private final int maxBatch;
     private final long loadNanos;
 
     private ServedModel(
@@ -48,14 +42,13 @@ public final class ServedModel {
         this.record = record;
         this.header = loaded.header();
         this.manager = manager;
-        this.encoder = loaded.encoder();
-        this.maxBatch = batching.maxBatch();
         this.gallery = gallery;
         this.loadNanos = loadNanos;
         BackboneSpec spec = header.backbone();
         this.batcher = new DynamicBatcher(
                 record.name() + ":" + record.version(),
-                this::embedOnDevice,
+                // The batch function runs on the batcher's workers, several at once.
+                new BundleEmbedder(loaded, manager, batching.maxBatch())::embed,
                 imageFloats(),
                 header.featureDim(),
                 batching,
@@ -179,30 +172,5 @@ public final class ServedModel {
     /** Waits until a retired model has finished its queue. */
     public boolean awaitRetired(long timeout, TimeUnit unit) throws InterruptedException {
         return batcher.awaitStopped(timeout, unit);
-    }
-
-    /** The batch function: runs on the batcher's workers, several at once. */
-    private float[] embedOnDevice(float[] pixels, int n) {
-        GradMode.disableOnThisThread(); // per thread, and one JNI call: cheaper than remembering which threads
-
-        int per = imageFloats();
-        int dim = featureDim();
-        BackboneSpec s = header.backbone();
-        float[] out = new float[n * dim];
-        for (int from = 0; from < n; from += maxBatch) {
-            int m = Math.min(maxBatch, n - from);
-            try (NDManager batch = manager.newSubManager()) {
-                NDArray x = batch.create(
-                        Arrays.copyOfRange(pixels, from * per, (from + m) * per),
-                        new Shape(m, s.channels(), s.imageSize(), s.imageSize()));
-                if (!x.getDevice().equals(manager.getDevice())) {
-                    x = x.toDevice(manager.getDevice(), false);
-                }
-                NDArray h = EncoderBundle.embed(encoder, x);
-                float[] part = h.toFloatArray();
-                System.arraycopy(part, 0, out, from * dim, part.length);
-            }
-        }
-        return out;
     }
 }

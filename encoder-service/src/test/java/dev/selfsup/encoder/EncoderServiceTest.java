@@ -1,6 +1,7 @@
 package dev.selfsup.encoder;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -667,6 +668,13 @@ class EncoderServiceTest {
             assertTrue(metrics.contains(name), name + " missing from /q/metrics");
         }
         assertTrue(metrics.contains("status=\"RESOURCE_EXHAUSTED\""));
+        // The oversized Embed above is counted as refused for its size, not as an internal error (the unary handler
+        // used to answer the end of a request whose message the transport had refused with INTERNAL).
+        assertFalse(
+                metrics.lines()
+                        .anyMatch(l ->
+                                l.startsWith("selfsup_encoder_requests_total") && l.contains("status=\"INTERNAL\"")),
+                "an internal error was counted");
         // The Grafana dashboard's encoder panels query only metrics this service exports.
         String dashboard = Files.readString(Path.of("../deploy/grafana/dashboards/selfsup.json"));
         List<String> panelMetrics = Pattern.compile("selfsup_encoder_[a-z0-9_]+")

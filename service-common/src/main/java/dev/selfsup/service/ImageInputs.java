@@ -86,9 +86,7 @@ public final class ImageInputs {
                             .withDescription(where + ": " + e.getMessage() + " (selfsup.max-decoding-pixels)")
                             .asRuntimeException();
                 }
-                for (int i = 0; i < chw.length; i++) {
-                    out[offset + i] = (chw[i] & 0xff) / 255f;
-                }
+                ImageCodec.toUnitFloats(chw, out, offset);
             }
             case RAW -> fillRaw(image.getRaw(), c, s, out, offset, where);
             default -> throw invalid(where + " has neither encoded bytes nor raw pixels");

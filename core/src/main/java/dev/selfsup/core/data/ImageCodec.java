@@ -20,6 +20,13 @@ public final class ImageCodec {
     /** The default bound of one decoded image: 4096 x 4096 pixels. */
     public static final long DEFAULT_MAX_PIXELS = 4096L * 4096L;
 
+    /** Pixels as bytes to the networks' input scale: {@code out[offset + i] = chw[i] / 255}. */
+    public static void toUnitFloats(byte[] chw, float[] out, int offset) {
+        for (int i = 0; i < chw.length; i++) {
+            out[offset + i] = (chw[i] & 0xff) / 255f;
+        }
+    }
+
     /**
      * Decodes an encoded image into {@code channels x size x size} bytes (CHW), if it has at most
      * {@link #DEFAULT_MAX_PIXELS} pixels.

@@ -14,6 +14,7 @@ import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
 import dev.selfsup.core.nn.Losses;
 import dev.selfsup.core.nn.ProjectionHead;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -21,22 +22,28 @@ import java.util.Map;
  * image, the projection that a target network (encoder and projector) gives for the other view. The target gets
  * no gradient; it follows the online network as an exponential moving average whose momentum rises from
  * {@code target_momentum} to 1 along a cosine over the run. No negatives: the loss is 2 - 2 cos(p, z'), both ways.
+ * With {@code local_crops}, multi-crop: the online network also predicts, from each small view, the target's
+ * projections of both full views.
  * The target network is part of {@link #state()}, so a resumed run continues exactly.
  */
 public final class Byol extends TwoViewMethod {
     /** BYOL, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
-            "byol",
-            "bootstrap: a predictor regresses a momentum target's projection of the other view (Grill et al. 2020)",
-            new Settings(512, 128, 512, 0.99f, 0.2f, 0.5f),
-            (s, c) -> new Byol(
-                    c.spec(),
-                    Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
-                    s.projectionHidden(),
-                    s.projectionDim(),
-                    s.predictorHidden(),
-                    s.targetMomentum(),
-                    c.totalSteps()));
+                    "byol",
+                    "bootstrap: a predictor regresses a momentum target's projection of the other view"
+                            + " (Grill et al. 2020)",
+                    new Settings(512, 128, 512, 0.99f, 0.2f, 0.5f, 0, 0),
+                    (s, c) -> new Byol(
+                            c.spec(),
+                            Contrastive.views(c.spec(), s.cropScaleMin(), s.jitterStrength()),
+                            s.projectionHidden(),
+                            s.projectionDim(),
+                            s.predictorHidden(),
+                            s.targetMomentum(),
+                            c.totalSteps(),
+                            new LocalViews(
+                                    c.spec(), s.localCrops(), s.localCropSize(), s.cropScaleMin(), s.jitterStrength())))
+            .withCheck((s, spec, data) -> LocalViews.checkBackbone(s.localCrops(), s.localCropSize(), spec));
 
     /**
      * BYOL's settings. The base momentum is 0.99 (the paper's 0.996 is for runs of hundreds of epochs: short runs
@@ -48,6 +55,8 @@ public final class Byol extends TwoViewMethod {
      * @param targetMomentum the target's EMA coefficient at the first step; it rises to 1 along a cosine
      * @param cropScaleMin smallest area fraction of the random resized crop
      * @param jitterStrength colour-jitter strength s
+     * @param localCrops multi-crop's small views per image, seen by the online network only (0: two views only)
+     * @param localCropSize their side in pixels (0: about half the image's, at least 8)
      */
     public record Settings(
             int projectionHidden,
@@ -55,9 +64,12 @@ public final class Byol extends TwoViewMethod {
             int predictorHidden,
             float targetMomentum,
             float cropScaleMin,
-            float jitterStrength) {
+            float jitterStrength,
+            int localCrops,
+            int localCropSize) {
         public Settings {
             Contrastive.checkSettings(projectionHidden, projectionDim, cropScaleMin, jitterStrength);
+            LocalViews.checkSettings(localCrops, localCropSize, cropScaleMin);
             require(predictorHidden > 0, "predictor_hidden", "must be positive, got " + predictorHidden);
             require(
                     targetMomentum >= 0 && targetMomentum < 1,
@@ -69,20 +81,24 @@ public final class Byol extends TwoViewMethod {
     private final float baseMomentum;
     private final long totalSteps;
     private final SequentialBlock target;
+    private final LocalViews localViews;
     private MomentumEncoder targetFollower;
 
     /**
      * @param totalSteps the run's length, over which the target's momentum rises to 1
+     * @param localViews multi-crop's small views, whose predictions regress the target's projections of both views
      */
-    public Byol(
+    Byol(
             BackboneSpec spec,
             Augmentation views,
             int projectionHidden,
             int projectionDim,
             int predictorHidden,
             float baseMomentum,
-            long totalSteps) {
+            long totalSteps,
+            LocalViews localViews) {
         super("byol", spec, Backbones.build(spec), views);
+        this.localViews = localViews;
         this.baseMomentum = baseMomentum;
         this.totalSteps = Math.max(1, totalSteps);
         model.add(encoder)
@@ -114,8 +130,13 @@ public final class Byol extends TwoViewMethod {
         // The target's parameters are frozen: no graph is recorded for it.
         NDArray z = ctx.forward(target, v1, v2).stopGradient();
         // Each view's prediction regresses the target's projection of the other view, both ways. Summed over the two
-        // directions, 2 (2 - 2 cos) = 4 - 4 cos.
-        return Scalars.mul(Losses.meanCosine(p, Losses.otherView(z)), -4).add(4);
+        // directions, 2 (2 - 2 cos) = 4 - 4 cos; with local views, 2 (2 - 2 cos) over the mean of all pairs.
+        NDArray cosine = Losses.meanCosine(p, Losses.otherView(z));
+        if (localViews.count() > 0) {
+            NDArray local = ctx.forward(model, localViews.draw(ctx, images));
+            cosine = localViews.meanCosineOfAllPairs(cosine, local, z);
+        }
+        return Scalars.mul(cosine, -4).add(4);
     }
 
     @Override
@@ -130,6 +151,8 @@ public final class Byol extends TwoViewMethod {
 
     @Override
     public Map<String, Object> derivedValues() {
-        return Map.of("target_momentum_schedule", "cosine from target_momentum to 1 over " + totalSteps + " steps");
+        Map<String, Object> h = new LinkedHashMap<>(localViews.count() > 0 ? localViews.derivedValues() : Map.of());
+        h.put("target_momentum_schedule", "cosine from target_momentum to 1 over " + totalSteps + " steps");
+        return h;
     }
 }

@@ -39,17 +39,7 @@ public final class Dino extends EncoderMethod {
                             + " multi-crop views (Caron et al. 2021)",
                     new Settings(512, 128, 1024, 0.04f, 0.1f, 0.9f, 0.99f, 4, 0, 0.3f, 0.5f),
                     (s, c) -> new Dino(c.spec(), s, c.totalSteps()))
-            .withCheck((s, spec, data) -> {
-                // The ViT's position embeddings are made for one grid: small local views would need them resized.
-                require(
-                        !spec.isVit() || s.localCrops() == 0,
-                        "local_crops",
-                        "a ViT takes views of its own image size only; set local_crops to 0 for " + spec.type());
-                require(
-                        s.localCropSize() <= spec.imageSize(),
-                        "local_crop_size",
-                        "must be at most the image size " + spec.imageSize() + ", got " + s.localCropSize());
-            });
+            .withCheck((s, spec, data) -> LocalViews.checkBackbone(s.localCrops(), s.localCropSize(), spec));
 
     /**
      * DINO's settings. The teacher temperature 0.04 and student temperature 0.1 are the paper's; the momentum starts
@@ -92,23 +82,18 @@ public final class Dino extends EncoderMethod {
                     targetMomentum >= 0 && targetMomentum < 1,
                     "target_momentum",
                     "must be in [0, 1), got " + targetMomentum);
-            require(localCrops >= 0 && localCrops <= 16, "local_crops", "must be 0 to 16, got " + localCrops);
+            LocalViews.checkSettings(localCrops, localCropSize, cropScaleMin);
             require(
-                    localCropSize == 0 || localCropSize >= 8,
-                    "local_crop_size",
-                    "must be 0 (about half the image) or at least 8 px, got " + localCropSize);
-            require(cropScaleMin > 0.05f, "crop_scale_min", "must be above 0.05 (local crops start there)");
+                    cropScaleMin > LocalViews.SCALE_MIN,
+                    "crop_scale_min",
+                    "must be above 0.05 (local crops start there)");
         }
     }
 
-    /** Local crops start at this share of the image's area, as in the paper. */
-    static final float LOCAL_SCALE_MIN = 0.05f;
-
     private final Settings settings;
     private final long totalSteps;
-    private final int localSize;
     private final AugmentationPipeline globalViews;
-    private final AugmentationPipeline localViews;
+    private final LocalViews localViews;
     private final SequentialBlock teacher;
     private MomentumEncoder teacherFollower;
     private NDArray center; // [1, prototypes]
@@ -121,13 +106,14 @@ public final class Dino extends EncoderMethod {
         super("dino", spec, Backbones.build(spec));
         this.settings = settings;
         this.totalSteps = totalSteps;
-        this.localSize = settings.localCropSize() > 0
-                ? settings.localCropSize()
-                : Math.max(8, Math.round(spec.imageSize() * 0.5f));
         this.globalViews = AugmentationPipeline.contrastive(
                 spec.channels(), spec.imageSize(), settings.cropScaleMin(), 1.0, settings.jitterStrength());
-        this.localViews = AugmentationPipeline.contrastive(
-                spec.channels(), localSize, LOCAL_SCALE_MIN, settings.cropScaleMin(), settings.jitterStrength());
+        this.localViews = new LocalViews(
+                spec,
+                settings.localCrops(),
+                settings.localCropSize(),
+                settings.cropScaleMin(),
+                settings.jitterStrength());
         model.add(encoder).add(head(settings));
         this.teacher = new SequentialBlock().add(Backbones.build(spec)).add(head(settings));
     }
@@ -160,11 +146,8 @@ public final class Dino extends EncoderMethod {
         NDArray globals = ctx.forward(model, g1, g2);
         students.add(globals.get("0:" + n));
         students.add(globals.get(n + ":"));
-        if (settings.localCrops() > 0) {
-            NDArray[] locals = new NDArray[settings.localCrops()];
-            for (int i = 0; i < locals.length; i++) {
-                locals[i] = localViews.apply(images, ctx.rng());
-            }
+        if (localViews.count() > 0) {
+            NDArray[] locals = localViews.draw(ctx, images);
             NDArray out = ctx.forward(model, locals);
             for (int i = 0; i < locals.length; i++) {
                 students.add(out.get(i * n + ":" + (i + 1) * n));
@@ -215,9 +198,7 @@ public final class Dino extends EncoderMethod {
 
     @Override
     public Map<String, Object> derivedValues() {
-        Map<String, Object> h = new LinkedHashMap<>();
-        h.put("local_crop_side", localSize);
-        h.put("local_crop_scale", LOCAL_SCALE_MIN + " to crop_scale_min");
+        Map<String, Object> h = new LinkedHashMap<>(localViews.derivedValues());
         h.put("target_momentum_schedule", "cosine from target_momentum to 1 over " + totalSteps + " steps");
         return h;
     }

@@ -22,7 +22,7 @@ public final class BulkEmbedJob {
     /** The output formats: Spark's own writers that hold an array column. */
     static final java.util.Set<String> FORMATS = java.util.Set.of("parquet", "orc", "json");
 
-    /** File names a folder input takes, in any case. */
+    /** File names a folder input takes, in lower case or capitals. */
     static final String IMAGE_GLOB = "*.{png,PNG,jpg,JPG,jpeg,JPEG}";
 
     /**

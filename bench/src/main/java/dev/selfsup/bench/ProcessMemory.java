@@ -9,16 +9,21 @@ final class ProcessMemory {
     private ProcessMemory() {}
 
     static long rssBytes() {
-        return field("VmRSS:");
+        return field("self", "VmRSS:");
     }
 
     static long peakRssBytes() {
-        return field("VmHWM:");
+        return field("self", "VmHWM:");
     }
 
-    private static long field(String name) {
+    /** Another process's peak so far, or -1 once it has gone. */
+    static long peakRssBytes(long pid) {
+        return field(Long.toString(pid), "VmHWM:");
+    }
+
+    private static long field(String process, String name) {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            for (String line : Files.readAllLines(Path.of("/proc/" + process + "/status"))) {
                 if (line.startsWith(name)) {
                     return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
                 }

@@ -297,7 +297,7 @@ public final class SparkEmbedBench implements Callable<Integer> {
         });
         reader.start();
         while (!p.waitFor(200, TimeUnit.MILLISECONDS)) {
-            peak = Math.max(peak, hwm(p.pid()));
+            peak = Math.max(peak, ProcessMemory.peakRssBytes(p.pid()));
         }
         reader.join();
         if (p.exitValue() != 0) {
@@ -305,20 +305,6 @@ public final class SparkEmbedBench implements Callable<Integer> {
         }
         String[] lines = stdout.toString().trim().split("\n");
         return new Job(new ObjectMapper().readTree(lines[lines.length - 1]), peak);
-    }
-
-    /** A process's peak resident memory so far (VmHWM), or 0 once it has gone. */
-    private static long hwm(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
-                if (line.startsWith("VmHWM:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-                }
-            }
-        } catch (Exception e) {
-            return 0;
-        }
-        return 0;
     }
 
     /** The job's vectors by file name, from its JSON output. */

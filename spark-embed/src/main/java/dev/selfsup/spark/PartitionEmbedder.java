@@ -1,6 +1,5 @@
 package dev.selfsup.spark;
 
-import dev.selfsup.core.data.ImageCodec;
 import dev.selfsup.core.data.PixelBudget;
 import dev.selfsup.core.train.BundleEmbedder;
 import java.io.Serializable;
@@ -126,7 +125,4 @@ final class PartitionEmbedder implements Serializable {
         }
         return b;
     }
-
-    /** The default bound of one image's pixels, as the services'. */
-    static final long DEFAULT_MAX_IMAGE_PIXELS = ImageCodec.DEFAULT_MAX_PIXELS;
 }

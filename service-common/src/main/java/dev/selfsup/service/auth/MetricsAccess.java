@@ -61,11 +61,6 @@ public class MetricsAccess {
         router.route("/q/metrics*").order(-1000).handler(this::check);
     }
 
-    /** Whether metrics need a token. */
-    public boolean required() {
-        return !tokens.isEmpty();
-    }
-
     private void check(RoutingContext rc) {
         if (tokens.isEmpty() || accepted(rc.request().getHeader(BearerToken.AUTHORIZATION.name()))) {
             rc.next();

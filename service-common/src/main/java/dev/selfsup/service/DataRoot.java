@@ -1,6 +1,7 @@
 package dev.selfsup.service;
 
 import dev.selfsup.core.data.DatasetLoader;
+import dev.selfsup.core.data.DatasetSource;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.data.ImageFileStore;
 import dev.selfsup.core.data.ReadOptions;
@@ -141,8 +142,15 @@ public class DataRoot {
         return m.replace(root.toAbsolutePath().toString(), "<data root>");
     }
 
-    /** Reads a dataset; a file that cannot be read is INVALID_ARGUMENT with the reader's message. */
-    public synchronized ImageDataset load(DatasetRef ref, String defaultSplit) {
+    /**
+     * Where a dataset is read from and how, as another process (a training run's worker) reads it: what
+     * {@link #load} reads, without labels.
+     */
+    public synchronized DatasetSource source(DatasetRef ref, String defaultSplit) {
+        return sourceAndKey(ref, defaultSplit).getKey();
+    }
+
+    private Map.Entry<DatasetSource, String> sourceAndKey(DatasetRef ref, String defaultSplit) {
         String split = ref.getSplit().isBlank() ? defaultSplit : ref.getSplit();
         boolean uploaded = !ref.getUploaded().isEmpty();
         Path dir;
@@ -159,19 +167,31 @@ public class DataRoot {
         int channels = ref.getChannels() == 0 ? 3 : ref.getChannels();
         int size = ref.getImageSize() == 0 ? 32 : ref.getImageSize();
         key += "|" + split + "|" + channels + "|" + size;
+        DatasetSource source = new DatasetSource(
+                dir,
+                uploaded ? DatasetLoader.Format.IMAGE_FOLDER : format(ref),
+                split,
+                channels,
+                size,
+                Math.max(0, ref.getLimit()),
+                new ReadOptions(inMemoryMax.map(MemorySize::asLongValue).orElse(0L), decodeThreads));
+        return Map.entry(source, key);
+    }
+
+    /** Reads a dataset; a file that cannot be read is INVALID_ARGUMENT with the reader's message. */
+    public synchronized ImageDataset load(DatasetRef ref, String defaultSplit) {
+        Map.Entry<DatasetSource, String> sk = sourceAndKey(ref, defaultSplit);
+        DatasetSource source = sk.getKey();
+        Path dir = source.dir();
+        String key = sk.getValue();
         ImageDataset d = cache.get(key);
         if (d == null) {
             try {
                 d = DatasetLoader.load(
-                        dir,
-                        uploaded ? DatasetLoader.Format.IMAGE_FOLDER : format(ref),
-                        split,
-                        channels,
-                        size,
-                        new ReadOptions(inMemoryMax.map(MemorySize::asLongValue).orElse(0L), decodeThreads));
+                        dir, source.format(), source.split(), source.channels(), source.size(), source.options());
                 LOG.infof("dataset %s: %s", shown(ref), d);
                 if (d.store() instanceof ImageFileStore files) {
-                    decodeMeters(files, shown(ref) + "/" + split);
+                    decodeMeters(files, shown(ref) + "/" + source.split());
                 }
             } catch (IllegalArgumentException e) {
                 throw Status.INVALID_ARGUMENT

@@ -6,6 +6,7 @@ import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.method.UnsuitableDataException;
 import dev.selfsup.core.model.BackboneSpec;
+import dev.selfsup.core.parallel.GlooCollective;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.proto.v1.RunSpec;
 import dev.selfsup.service.DataRoot;
@@ -43,8 +44,19 @@ public class RunAdmission {
     @ConfigProperty(name = "selfsup.trainer.max-depth", defaultValue = "24")
     int maxDepth;
 
+    /** The most worker processes this service starts on its host for one run. */
+    @ConfigProperty(name = "selfsup.trainer.workers.max", defaultValue = "4")
+    int maxWorkers;
+
     /** Every size a client can ask for is bounded by configuration. */
     void checkLimits(PretrainConfig c) {
+        limit("workers", c.workers(), maxWorkers, "selfsup.trainer.workers.max");
+        if (c.workers() > 1 && !GlooCollective.available()) {
+            throw Status.FAILED_PRECONDITION
+                    .withDescription("workers: this trainer cannot start worker processes: "
+                            + GlooCollective.unavailableReason())
+                    .asRuntimeException();
+        }
         limit("steps", c.steps(), maxSteps, "selfsup.trainer.max-steps");
         limit("epochs", c.steps() > 0 ? 0 : c.epochs(), maxEpochs, "selfsup.trainer.max-epochs");
         limit("batch_size", c.batchSize(), maxBatchSize, "selfsup.trainer.max-batch-size");

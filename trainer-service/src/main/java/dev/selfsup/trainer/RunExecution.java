@@ -1,7 +1,9 @@
 package dev.selfsup.trainer;
 
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.IntraOpThreads;
 import dev.selfsup.core.method.MethodResources;
+import dev.selfsup.core.parallel.CollectiveException;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
@@ -47,6 +49,9 @@ public class RunExecution {
     @Inject
     TokenizerClient tokenizerClient;
 
+    @Inject
+    RunWorkers runWorkers;
+
     @ConfigProperty(name = "selfsup.trainer.progress-every-steps", defaultValue = "10")
     int progressEverySteps;
 
@@ -72,6 +77,8 @@ public class RunExecution {
         }
         String id = h.id();
         Pretrainer trainer = null;
+        RunWorkers.Attempt workers = null;
+        int threadsBefore = -1;
         try {
             // The config admitted with the run; a run from the store or resumed maps its recorded spec again.
             PretrainConfig admitted =
@@ -80,7 +87,20 @@ public class RunExecution {
                     admitted.toBuilder().logEverySteps(progressEverySteps).build();
             ImageDataset d = data.load(h.run.getSpec().getDataset(), "train").withoutLabels();
             float[][] stats = Pretrainer.channelStats(d);
-            trainer = new Pretrainer(config, d, stats[0], stats[1], new MethodResources(tokenizerClient::source));
+            if (config.workers() > 1) {
+                workers = runWorkers.start(
+                        id, config, data.source(h.run.getSpec().getDataset(), "train"), stats[0], stats[1]);
+                // libtorch's thread count is per thread: this training thread takes its share of the cores.
+                threadsBefore = IntraOpThreads.get();
+                IntraOpThreads.set(workers.threads);
+            }
+            trainer = new Pretrainer(
+                    config,
+                    d,
+                    stats[0],
+                    stats[1],
+                    new MethodResources(tokenizerClient::source),
+                    workers == null ? null : workers.group);
             TrainingMetrics.RunMeters meters = metrics.run(id, config.method());
             trainer.devices().forEach(metrics::watchDevice);
             trainer.addListener(new Listener(h, trainer, meters));
@@ -100,6 +120,15 @@ public class RunExecution {
             }
             PretrainResult result = trainer.run();
             finish(h, result);
+        } catch (CollectiveException e) {
+            String exited = workers == null ? null : workers.workers.failureSummary();
+            LOG.warnf(
+                    "run %s: a worker process was lost: %s%s",
+                    id, e.getMessage(), workers == null ? "" : " (" + workers.workers.failure() + ")");
+            interrupted(
+                    h,
+                    (exited != null ? exited : lostPeer(e.getMessage()))
+                            + "; the run stopped on every worker, and ResumeRun continues from its last checkpoint");
         } catch (TrainingDivergedException e) {
             fail(h, e.getMessage());
         } catch (io.grpc.StatusRuntimeException e) {
@@ -114,6 +143,34 @@ public class RunExecution {
             if (trainer != null) {
                 trainer.close();
             }
+            if (workers != null) {
+                workers.close();
+            }
+            if (threadsBefore > 0) {
+                IntraOpThreads.set(threadsBefore);
+            }
+        }
+    }
+
+    /** What a lost peer means for a person, in place of the collective engine's words. */
+    private String lostPeer(String engineMessage) {
+        String m = engineMessage == null ? "" : engineMessage.toLowerCase(java.util.Locale.ROOT);
+        if (m.contains("timed out")) {
+            return "a worker process did not answer within " + runWorkers.timeout.toSeconds()
+                    + " s (selfsup.trainer.workers.timeout)";
+        }
+        return "a worker process closed its connection (it stopped)";
+    }
+
+    private void interrupted(RunTable.Handle h, String why) {
+        synchronized (table) {
+            table.update(
+                    h,
+                    h.run.toBuilder()
+                            .setState(RunState.RUN_STATE_INTERRUPTED)
+                            .setError(why)
+                            .setFinishedAt(RunTable.now())
+                            .build());
         }
     }
 

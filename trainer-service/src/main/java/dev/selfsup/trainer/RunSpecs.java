@@ -128,6 +128,10 @@ public final class RunSpecs {
                 b.setting(key, coreValue(s, f));
             }
         }
+        if (s.getWorkers() > 1 && s.getBatchNorm() == dev.selfsup.proto.v1.BatchNorm.BATCH_NORM_UNSPECIFIED) {
+            // The method's choice may be synchronised batch norm, which worker processes cannot do: per worker.
+            b.batchNorm("per-device");
+        }
         b.checkpointDir(checkpointDir);
         try {
             return b.build();

@@ -43,7 +43,8 @@ public final class Byol extends TwoViewMethod {
                             c.totalSteps(),
                             new LocalViews(
                                     c.spec(), s.localCrops(), s.localCropSize(), s.cropScaleMin(), s.jitterStrength())))
-            .withCheck((s, spec, data) -> LocalViews.checkBackbone(s.localCrops(), s.localCropSize(), spec));
+            .withCheck((s, spec, data) -> LocalViews.checkBackbone(s.localCrops(), s.localCropSize(), spec))
+            .withDataParallel();
 
     /**
      * BYOL's settings. The base momentum is 0.99 (the paper's 0.996 is for runs of hundreds of epochs: short runs

@@ -39,6 +39,8 @@ import java.util.Map;
  * @param seed the run's seed: data order, augmentations and initialisation follow from it
  * @param device "auto" (a GPU when there is one), "cpu", "gpu" or "gpu:N"
  * @param replicas data-parallel replicas the batch is split over: GPUs from the chosen one on, or copies on the CPU
+ * @param workers worker processes (ranks) that train the run together, each on its share of every batch, their
+ *     gradients summed through Gloo ({@link dev.selfsup.core.parallel.ProcessParallel}); 1 for one process
  * @param batchNorm with several replicas, "sync" (batch statistics of the whole batch) or "per-device" (of each
  *     replica's share; MoCo v2 then computes its keys on a shuffled split, the paper's shuffle-BN)
  * @param checkpointDir where checkpoints go; null for none
@@ -66,6 +68,7 @@ public record PretrainConfig(
         long seed,
         String device,
         int replicas,
+        int workers,
         String batchNorm,
         Path checkpointDir,
         long checkpointEverySteps,
@@ -74,6 +77,9 @@ public record PretrainConfig(
 
     /** The most data-parallel replicas a run may ask for (more than the GPUs of any one machine). */
     public static final int MAX_REPLICAS = 64;
+
+    /** The most worker processes a run may ask for. */
+    public static final int MAX_WORKERS = 64;
 
     /** How batch norm treats a batch split over replicas: "per-device" or "sync". */
     public static final java.util.List<String> BATCH_NORM_MODES = java.util.List.of("per-device", "sync");
@@ -114,6 +120,28 @@ public record PretrainConfig(
                 "replicas",
                 method + " trains on one device only (set replicas to 1); data-parallel methods: "
                         + Methods.dataParallelNames());
+        require(
+                workers >= 1 && workers <= MAX_WORKERS,
+                "workers",
+                "must be between 1 and " + MAX_WORKERS + ", got " + workers);
+        require(
+                workers <= 1 || replicas <= 1,
+                "workers",
+                "a run uses either replicas (devices of one process) or workers (processes), not both");
+        require(
+                workers <= 1 || definition.dataParallel(),
+                "workers",
+                method + " trains in one process only (set workers to 1); methods that can use workers: "
+                        + Methods.dataParallelNames());
+        require(
+                workers <= 1 || "per-device".equals(batchNorm),
+                "batch_norm",
+                "with workers, batch norm is per worker (per-device): synchronised batch norm across processes is not"
+                        + " available");
+        require(
+                batchSize % Math.max(1, workers) == 0,
+                "batch_size",
+                batchSize + " does not split evenly over " + workers + " workers");
         require(
                 BATCH_NORM_MODES.contains(batchNorm),
                 "batch_norm",
@@ -160,6 +188,7 @@ public record PretrainConfig(
         d.put("seed", 42L);
         d.put("device", "auto");
         d.put("replicas", 1);
+        d.put("workers", 1);
         d.put("batch_norm", "per-device");
         d.put("checkpoint_every_steps", 500L);
         d.put("keep_checkpoints", 2);
@@ -194,6 +223,7 @@ public record PretrainConfig(
                 0f,
                 0L,
                 "auto",
+                1,
                 1,
                 "per-device",
                 null,
@@ -297,6 +327,10 @@ public record PretrainConfig(
 
         public Builder depth(int v) {
             return set("depth", v);
+        }
+
+        public Builder workers(int v) {
+            return set("workers", v);
         }
 
         public Builder batchSize(int v) {

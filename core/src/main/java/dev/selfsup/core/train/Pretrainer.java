@@ -31,7 +31,9 @@ import dev.selfsup.core.method.StepContext;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.optim.GradientOptimizer;
 import dev.selfsup.core.optim.LearningRateSchedule;
+import dev.selfsup.core.parallel.Collective;
 import dev.selfsup.core.parallel.DataParallel;
+import dev.selfsup.core.parallel.ProcessParallel;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
@@ -66,6 +68,8 @@ public final class Pretrainer implements AutoCloseable {
     private final List<Device> devices;
     /** Null on one device. */
     private final DataParallel parallel;
+    /** Null in one process; else this rank's link to the run's other worker processes. */
+    private final ProcessParallel processes;
 
     private final NDManager manager;
     private final SslMethod method;
@@ -96,6 +100,28 @@ public final class Pretrainer implements AutoCloseable {
      * @param resources what the method needs from outside the process (BEiT: its tokenizer)
      */
     public Pretrainer(PretrainConfig config, ImageDataset data, float[] mean, float[] std, MethodResources resources) {
+        this(config, data, mean, std, resources, null);
+    }
+
+    /**
+     * One rank of a run trained by {@code config.workers()} processes: each runs this with its own rank of the same
+     * group, the same config and the same data. Rank 0 writes the checkpoints; every rank resumes from them.
+     *
+     * @param workers the run's worker processes, or null for one process
+     * @throws IllegalArgumentException if the group's size is not {@code config.workers()}
+     */
+    public Pretrainer(
+            PretrainConfig config,
+            ImageDataset data,
+            float[] mean,
+            float[] std,
+            MethodResources resources,
+            Collective workers) {
+        int ranks = workers == null ? 1 : workers.size();
+        if (ranks != config.workers()) {
+            throw new IllegalArgumentException(
+                    "workers: the run asks for " + config.workers() + " but " + ranks + " joined");
+        }
         this.config = config;
         this.data = data;
         this.devices = Devices.chooseAll(config.device(), config.replicas());
@@ -125,6 +151,7 @@ public final class Pretrainer implements AutoCloseable {
                 : null;
         this.parallel =
                 devices.size() > 1 ? new DataParallel(devices, "sync".equals(config.batchNorm()), manager) : null;
+        this.processes = ranks > 1 ? new ProcessParallel(workers, manager) : null;
         this.optimizer = GradientOptimizer.create(
                 config.optimizer(), config.momentum(), config.weightDecay(), config.clipNorm());
         optimizer.init(method.trainable().getParameters(), manager);
@@ -198,9 +225,25 @@ public final class Pretrainer implements AutoCloseable {
         return device;
     }
 
-    /** Where the run trains, for people and provenance: "cpu()", or "2 replicas on [gpu(0), gpu(1)]". */
+    /**
+     * Where the run trains, for people and provenance: "cpu()", "2 replicas on [gpu(0), gpu(1)]", or "2 workers on
+     * cpu()".
+     */
     public String deviceLabel() {
+        if (processes != null) {
+            return config.workers() + " workers on " + device;
+        }
         return devices.size() == 1 ? device.toString() : devices.size() + " replicas on " + devices;
+    }
+
+    /** This process's rank among the run's worker processes (0 in a run of one process). */
+    public int rank() {
+        return processes == null ? 0 : processes.group().rank();
+    }
+
+    /** Whether this process writes checkpoints and reports: the only process, or rank 0 of the workers. */
+    public boolean leader() {
+        return rank() == 0;
     }
 
     /** One device per data-parallel replica (one device when the run is not data-parallel). */
@@ -225,9 +268,15 @@ public final class Pretrainer implements AutoCloseable {
         return step;
     }
 
-    /** Asks the run to stop after the current step; it writes a checkpoint first, so it can be resumed. */
+    /**
+     * Asks the run to stop after the current step; it writes a checkpoint first, so it can be resumed. With worker
+     * processes the request travels with the step's gradients, so every rank stops after the same step.
+     */
     public void cancel() {
         cancelRequested = true;
+        if (processes != null) {
+            processes.requestStop();
+        }
     }
 
     /** The provenance of the encoder as it is now. */
@@ -264,11 +313,20 @@ public final class Pretrainer implements AutoCloseable {
                 restore(latest.get());
             }
         }
+        if (processes != null) {
+            // Every rank must start from the same checkpoint and hold the same weights, or they train apart.
+            processes.checkSame("the step to start from", step);
+            processes.checkSame("a checksum of the weights", weightChecksum());
+        }
         for (PretrainListener l : listeners) {
             l.onStart(step, totalSteps);
         }
-        ParameterStore ps = parallel == null ? new ParameterStore(manager, false) : parallel.parameters();
-        BatchForward batchForward = parallel == null ? BatchForward.ONE_DEVICE : parallel;
+        ParameterStore ps = parallel != null
+                ? parallel.parameters()
+                : processes != null ? processes.parameters() : new ParameterStore(manager, false);
+        BatchForward batchForward =
+                parallel != null ? parallel : processes != null ? processes : BatchForward.ONE_DEVICE;
+        boolean stopAgreed = false;
         NDArray lossSum = manager.zeros(new Shape());
         int lossCount = 0;
         double lastLoss = Double.NaN;
@@ -278,7 +336,8 @@ public final class Pretrainer implements AutoCloseable {
         boolean resumedInsideEpoch = step % stepsPerEpoch != 0;
         try (BatchLoader loader =
                 new BatchLoader(data, config.batchSize(), config.seed(), step, method.sampler(), method.hostViews())) {
-            while (step < totalSteps && !cancelRequested) {
+            // With workers every rank stops after the step whose gradients carried the request, never on its own.
+            while (step < totalSteps && !(processes == null ? cancelRequested : stopAgreed)) {
                 if (step % stepsPerEpoch == 0 || resumedInsideEpoch) {
                     long epochStart = System.nanoTime();
                     method.beforeEpoch(new EpochContext(
@@ -312,6 +371,9 @@ public final class Pretrainer implements AutoCloseable {
                         // parameters between steps (DeepCluster re-initialises its classifier each epoch).
                         parallel.broadcast();
                     }
+                    if (processes != null) {
+                        processes.beforeStep();
+                    }
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);
@@ -320,6 +382,9 @@ public final class Pretrainer implements AutoCloseable {
                     GradMode.disableOnThisThread();
                     if (parallel != null) {
                         parallel.reduceGradients();
+                    }
+                    if (processes != null) {
+                        stopAgreed = processes.reduceGradients();
                     }
                     optimizer.step(lr);
                     method.afterStep(ctx);
@@ -330,6 +395,9 @@ public final class Pretrainer implements AutoCloseable {
                 } finally {
                     if (parallel != null) {
                         parallel.endStep();
+                    }
+                    if (processes != null) {
+                        processes.endStep();
                     }
                 }
                 step++;
@@ -347,8 +415,13 @@ public final class Pretrainer implements AutoCloseable {
                     lossCount = 0;
                     double elapsed = (System.nanoTime() - intervalStart) / 1e9;
                     double ips = intervalImages / Math.max(1e-9, elapsed);
+                    long intervalSteps = intervalImages / config.batchSize();
                     intervalStart = System.nanoTime();
                     intervalImages = 0;
+                    Map<String, Double> metrics = method.progressMetrics();
+                    if (processes != null) {
+                        metrics = workerMetrics(metrics, elapsed, intervalSteps);
+                    }
                     var p = new PretrainListener.Progress(
                             step,
                             totalSteps,
@@ -357,12 +430,13 @@ public final class Pretrainer implements AutoCloseable {
                             lr,
                             ips,
                             (totalSteps - step) * config.batchSize() / Math.max(1e-9, ips),
-                            method.progressMetrics());
+                            metrics);
                     for (PretrainListener l : listeners) {
                         l.onProgress(p);
                     }
                 }
                 if (checkpoints != null
+                        && leader()
                         && config.checkpointEverySteps() > 0
                         && step % config.checkpointEverySteps() == 0
                         && step < totalSteps) {
@@ -370,13 +444,13 @@ public final class Pretrainer implements AutoCloseable {
                     saveCheckpoint();
                 }
             }
-            if (step >= totalSteps && method.recalibrateBatchNorm()) {
+            if (step >= totalSteps && method.recalibrateBatchNorm() && leader()) {
                 recalibrateBatchNorm(method.encoder(), ps);
                 if (average != null) {
                     recalibrateBatchNorm(average.encoder(), new ParameterStore(manager, false));
                 }
             }
-            if (checkpoints != null) {
+            if (checkpoints != null && leader()) {
                 lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
                 saveCheckpoint();
             }
@@ -399,6 +473,42 @@ public final class Pretrainer implements AutoCloseable {
             l.onEnd(result);
         }
         return result;
+    }
+
+    private long lastCollectiveNanos;
+    private long lastCollectiveBytes;
+
+    /**
+     * The method's metrics and the workers': the slowest rank's seconds per step, this rank's share of a step spent
+     * in collectives (waiting for slower ranks included) and the megabytes it sent to them per step. Every rank
+     * reports at the same steps, so the gather of step times is one more collective there.
+     */
+    private Map<String, Double> workerMetrics(Map<String, Double> method, double elapsed, long steps) {
+        Map<String, Double> m = new LinkedHashMap<>(method);
+        double perStep = elapsed / Math.max(1, steps);
+        double slowest = 0;
+        for (double v : processes.gatherValues(perStep)) {
+            slowest = Math.max(slowest, v);
+        }
+        long nanos = processes.group().nanos();
+        long bytes = processes.group().bytes();
+        m.put("worker_step_seconds_slowest", slowest);
+        m.put("worker_collective_share", (nanos - lastCollectiveNanos) / 1e9 / Math.max(1e-9, elapsed));
+        m.put("worker_collective_mb_per_step", (bytes - lastCollectiveBytes) / 1e6 / Math.max(1, steps));
+        lastCollectiveNanos = nanos;
+        lastCollectiveBytes = bytes;
+        return m;
+    }
+
+    /** The sum of every trained weight, in double: equal on every rank of a run, or they have trained apart. */
+    public double weightChecksum() {
+        double sum = 0;
+        for (Pair<String, Parameter> p : method.trainable().getParameters()) {
+            for (float v : p.getValue().getArray().toFloatArray()) {
+                sum += v;
+            }
+        }
+        return sum;
     }
 
     /** Batches of whole images whose statistics replace the patch statistics of batch norm (momentum 0.9). */
@@ -540,6 +650,9 @@ public final class Pretrainer implements AutoCloseable {
     public void close() {
         if (parallel != null) {
             parallel.close();
+        }
+        if (processes != null) {
+            processes.close();
         }
         method.release();
         manager.close();

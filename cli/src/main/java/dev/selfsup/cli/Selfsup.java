@@ -489,9 +489,20 @@ public final class Selfsup {
             return true;
         }
 
+        @Option(names = "--json", description = "one JSON object per run and line, every field of the Run message")
+        boolean json;
+
         @Override
-        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) {
+        int run(TrainerServiceGrpc.TrainerServiceBlockingStub stub) throws Exception {
             List<Run> runs = stub.listRuns(ListRunsRequest.getDefaultInstance()).getRunsList();
+            if (json) {
+                for (Run r : runs) {
+                    System.out.println(JsonFormat.printer()
+                            .omittingInsignificantWhitespace()
+                            .print(r));
+                }
+                return 0;
+            }
             System.out.printf("%-10s %-10s %-9s %12s %10s  %s%n", "RUN", "STATE", "METHOD", "STEP", "LOSS", "NAME");
             for (Run r : runs) {
                 System.out.printf(

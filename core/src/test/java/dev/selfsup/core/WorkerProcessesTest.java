@@ -52,8 +52,19 @@ class WorkerProcessesTest {
     @TempDir
     Path dir;
 
-    private static final Map<String, Object> SMALL_SETTINGS =
-            Map.of("projection_hidden", 16, "projection_dim", 8, "queue_size", 32, "predictor_hidden", 16);
+    private static final Map<String, Object> SMALL_SETTINGS = Map.of(
+            "projection_hidden",
+            16,
+            "projection_dim",
+            8,
+            "queue_size",
+            32,
+            "predictor_hidden",
+            16,
+            "clusters",
+            8,
+            "pca_dim",
+            8);
 
     @BeforeEach
     void shimBuilt() {
@@ -91,7 +102,7 @@ class WorkerProcessesTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"simclr", "moco-v2", "byol", "rotation"})
+    @ValueSource(strings = {"simclr", "moco-v2", "byol", "rotation", "deepcluster"})
     void twoWorkerProcessesEqualOneProcess(String method) throws Exception {
         provedEqual(method, 2);
     }

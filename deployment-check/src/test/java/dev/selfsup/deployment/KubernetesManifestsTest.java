@@ -141,7 +141,7 @@ class KubernetesManifestsTest {
     /** kubectl kustomize of the base and each overlay, when kubectl is installed; else nothing. */
     static Map<String, List<HasMetadata>> renderedOverlays() throws Exception {
         Map<String, List<HasMetadata>> out = new LinkedHashMap<>();
-        for (String dir : List.of("base", "overlays/tls", "overlays/gpu")) {
+        for (String dir : List.of("base", "overlays/tls", "overlays/gpu", "workers")) {
             String yaml = kustomize(K8S.resolve(dir));
             if (yaml == null) {
                 System.err.println("kubectl not installed: the overlays are not rendered here (CI renders them)");
@@ -326,6 +326,66 @@ class KubernetesManifestsTest {
         }
         assertEquals(List.of(), problems);
         assertFalse(containers.isEmpty());
+    }
+
+    /**
+     * The worker examples (the Indexed Job and the compose override) run the job file they mount, with as many ranks
+     * as it asks for, and set only the variables WorkerMain reads.
+     */
+    @Test
+    void theWorkerExamplesRunTheirJobWithItsRanks() throws Exception {
+        Path dir = K8S.resolve("workers");
+        int workers = new ObjectMapper()
+                .readTree(dir.resolve("job.json").toFile())
+                .path("training")
+                .path("workers")
+                .asInt();
+        assertTrue(workers > 1, "job.json asks for workers");
+        String main = Files.readString(ROOT.resolve("core/src/main/java/dev/selfsup/core/workers/WorkerMain.java"));
+        List<HasMetadata> objects = parse(Files.readString(dir.resolve("workers.yaml")));
+        io.fabric8.kubernetes.api.model.batch.v1.Job job = objects.stream()
+                .filter(o -> o instanceof io.fabric8.kubernetes.api.model.batch.v1.Job)
+                .map(o -> (io.fabric8.kubernetes.api.model.batch.v1.Job) o)
+                .findFirst()
+                .orElseThrow();
+        assertEquals("Indexed", job.getSpec().getCompletionMode());
+        assertEquals(workers, job.getSpec().getCompletions(), "completions = the job's workers");
+        assertEquals(workers, job.getSpec().getParallelism(), "every rank at once");
+        Container c = job.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertEquals(
+                "dev.selfsup.core.workers.WorkerMain",
+                c.getCommand().get(c.getCommand().size() - 1));
+        for (var e : c.getEnv()) {
+            if (e.getName().startsWith("SELFSUP_")) {
+                assertTrue(main.contains("\"" + e.getName() + "\""), e.getName() + " is not read by WorkerMain");
+            }
+        }
+        String jobPath = c.getEnv().stream()
+                .filter(e -> e.getName().equals("SELFSUP_WORKER_JOB"))
+                .findFirst()
+                .orElseThrow()
+                .getValue();
+        assertTrue(
+                c.getVolumeMounts().stream().anyMatch(m -> jobPath.startsWith(m.getMountPath() + "/")),
+                "the job file's folder is mounted");
+
+        JsonNode compose =
+                yaml().readTree(ROOT.resolve("docker-compose.workers.yml").toFile());
+        Set<String> ranks = new TreeSet<>();
+        compose.get("services").fields().forEachRemaining(e -> {
+            String rank = composeEnv(e.getValue(), "SELFSUP_WORKER_RANK");
+            ranks.add(rank);
+            e.getValue().get("environment").fieldNames().forEachRemaining(k -> {
+                if (k.startsWith("SELFSUP_")) {
+                    assertTrue(main.contains("\"" + k + "\""), k + " is not read by WorkerMain");
+                }
+            });
+        });
+        Set<String> expected = new TreeSet<>();
+        for (int r = 0; r < workers; r++) {
+            expected.add(Integer.toString(r));
+        }
+        assertEquals(expected, ranks, "one compose service per rank of the job");
     }
 
     static String composeEnv(JsonNode svc, String key) {

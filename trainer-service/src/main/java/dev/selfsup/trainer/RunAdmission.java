@@ -45,12 +45,12 @@ public class RunAdmission {
     int maxDepth;
 
     /** The most worker processes this service starts on its host for one run. */
-    @ConfigProperty(name = "selfsup.trainer.workers.max", defaultValue = "4")
+    @ConfigProperty(name = "selfsup.trainer.worker-processes.max", defaultValue = "4")
     int maxWorkers;
 
     /** Every size a client can ask for is bounded by configuration. */
     void checkLimits(PretrainConfig c) {
-        limit("workers", c.workers(), maxWorkers, "selfsup.trainer.workers.max");
+        limit("workers", c.workers(), maxWorkers, "selfsup.trainer.worker-processes.max");
         if (c.workers() > 1 && !GlooCollective.available()) {
             throw Status.FAILED_PRECONDITION
                     .withDescription("workers: this trainer cannot start worker processes: "

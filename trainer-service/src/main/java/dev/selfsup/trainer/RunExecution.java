@@ -157,7 +157,7 @@ public class RunExecution {
         String m = engineMessage == null ? "" : engineMessage.toLowerCase(java.util.Locale.ROOT);
         if (m.contains("timed out")) {
             return "a worker process did not answer within " + runWorkers.timeout.toSeconds()
-                    + " s (selfsup.trainer.workers.timeout)";
+                    + " s (selfsup.trainer.worker-processes.timeout)";
         }
         return "a worker process closed its connection (it stopped)";
     }

@@ -28,11 +28,11 @@ public class RunWorkers {
     RunStore store;
 
     /** How long the ranks wait for each other to start and meet. */
-    @ConfigProperty(name = "selfsup.trainer.workers.connect-timeout", defaultValue = "90s")
+    @ConfigProperty(name = "selfsup.trainer.worker-processes.connect-timeout", defaultValue = "90s")
     Duration connectTimeout;
 
     /** How long a rank waits for a peer in a step before the run ends INTERRUPTED (a peer that hangs). */
-    @ConfigProperty(name = "selfsup.trainer.workers.timeout", defaultValue = "60s")
+    @ConfigProperty(name = "selfsup.trainer.worker-processes.timeout", defaultValue = "60s")
     Duration timeout;
 
     /** A run's started workers and rank 0's link to them; closing it kills the workers still running. */

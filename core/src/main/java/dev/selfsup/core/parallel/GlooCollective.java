@@ -22,6 +22,15 @@ public final class GlooCollective implements Collective {
         this.handle = handle;
     }
 
+    /**
+     * Loads the shim and says whether worker processes can run here (a container image runs it when it is built,
+     * which also unpacks the shim into {@code SELFSUP_NATIVE_DIR}). Exits 0 either way: a base without Gloo is a
+     * valid image whose trainer refuses runs with workers.
+     */
+    public static void main(String[] args) {
+        System.out.println(available() ? "gloo: worker processes available" : "gloo: " + unavailableReason());
+    }
+
     /** Whether the shim is in this build and loads here. */
     public static boolean available() {
         return GlooNative.problem() == null;

@@ -1,6 +1,7 @@
 package dev.selfsup.core.workers;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import dev.selfsup.core.config.Records;
 import dev.selfsup.core.data.DatasetLoader;
 import dev.selfsup.core.data.DatasetSource;
@@ -32,8 +33,8 @@ import java.util.Map;
  * @param limit the first images only (0: all)
  * @param inMemoryMaxBytes decoded pixels above this stay on disk (0: a quarter of the heap)
  * @param decodeThreads threads that decode images from disk (0: one per processor)
- * @param mean per-channel mean of the data
- * @param std per-channel standard deviation
+ * @param mean per-channel mean of the data (null: each rank computes it)
+ * @param std per-channel standard deviation (null: each rank computes it)
  * @param store the rendezvous store ({@link Rendezvous#parse})
  * @param prefix this attempt's keys in the store
  * @param connectSeconds how long ranks wait for each other to arrive
@@ -58,6 +59,51 @@ public record WorkerJob(
         String prefix,
         int connectSeconds,
         int timeoutSeconds) {
+
+    /** Seconds ranks wait for each other at the start when a job does not say. */
+    public static final int DEFAULT_CONNECT_SECONDS = 90;
+
+    /** Seconds a rank waits for a peer in a step when a job does not say. */
+    public static final int DEFAULT_TIMEOUT_SECONDS = 60;
+
+    /**
+     * Fills what a job written by hand may leave out: no method settings or training changes (the method's
+     * defaults), format AUTO, the train split, 3 channels and 32 px (as the API), the default timeouts. Mean and std
+     * may be null: each rank then computes them from the data, the same on every rank.
+     */
+    public WorkerJob {
+        training = training == null ? Map.of() : training;
+        methodSettings = methodSettings == null ? Map.of() : methodSettings;
+        format = format == null ? DatasetLoader.Format.AUTO.name() : format;
+        split = split == null ? "train" : split;
+        channels = channels == 0 ? 3 : channels;
+        imageSize = imageSize == 0 ? 32 : imageSize;
+        connectSeconds = connectSeconds == 0 ? DEFAULT_CONNECT_SECONDS : connectSeconds;
+        timeoutSeconds = timeoutSeconds == 0 ? DEFAULT_TIMEOUT_SECONDS : timeoutSeconds;
+    }
+
+    /** This job meeting in another store or under another prefix (a launcher's environment); null keeps it. */
+    public WorkerJob withRendezvous(String newStore, String newPrefix) {
+        return new WorkerJob(
+                method,
+                training,
+                methodSettings,
+                checkpointDir,
+                dataset,
+                format,
+                split,
+                channels,
+                imageSize,
+                limit,
+                inMemoryMaxBytes,
+                decodeThreads,
+                mean,
+                std,
+                newStore == null ? store : newStore,
+                newPrefix == null ? prefix : newPrefix,
+                connectSeconds,
+                timeoutSeconds);
+    }
 
     /** The job of a run: {@code config} (with its checkpoint folder) on {@code data}. */
     public static WorkerJob of(
@@ -132,8 +178,14 @@ public record WorkerJob(
         Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     }
 
-    /** Reads a job written by {@link #write}. */
+    /**
+     * Reads a job written by {@link #write} or by hand. A field this record does not have is an error (a misspelt
+     * setting must not be dropped silently).
+     */
     public static WorkerJob read(Path file) throws IOException {
-        return Json.MAPPER.readValue(Files.readString(file), WorkerJob.class);
+        return Json.MAPPER
+                .readerFor(WorkerJob.class)
+                .with(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+                .readValue(Files.readString(file));
     }
 }

@@ -22,11 +22,12 @@ import java.util.Map;
  * <p>Arguments, or the environment variables a cluster's launcher sets (a Kubernetes Indexed Job, SLURM):
  * <ul>
  *   <li>{@code --job FILE} or {@code SELFSUP_WORKER_JOB}: the job, on a volume every rank reads;
+ *   <li>{@code SELFSUP_WORKER_STORE} and {@code SELFSUP_WORKER_PREFIX}: the rendezvous, instead of the job's;
  *   <li>{@code --rank R} or {@code SELFSUP_WORKER_RANK}, else {@code JOB_COMPLETION_INDEX} or {@code SLURM_PROCID};
  *   <li>{@code --host ADDRESS} or {@code SELFSUP_WORKER_HOST}: where the others reach this rank (default: the
  *       address this host's name resolves to);
  *   <li>{@code --threads N} or {@code SELFSUP_INTRA_OP_THREADS}: libtorch threads per operation (default: all);
- *   <li>{@code --export FILE}: rank 0 writes the trained encoder there at the end.
+ *   <li>{@code --export FILE} or {@code SELFSUP_WORKER_EXPORT}: rank 0 writes the trained encoder there at the end.
  * </ul>
  * Exit status: 0 when the run finished or was cancelled, 3 when a peer was lost (the run resumes from its last
  * checkpoint), 2 for a wrong job or argument, 1 for any other failure.
@@ -76,9 +77,18 @@ public final class WorkerMain {
         }
         String host = first(opts.get("host"), System.getenv("SELFSUP_WORKER_HOST"), "");
         try {
-            WorkerJob w = WorkerJob.read(Path.of(job));
+            WorkerJob w = WorkerJob.read(Path.of(job))
+                    .withRendezvous(System.getenv("SELFSUP_WORKER_STORE"), System.getenv("SELFSUP_WORKER_PREFIX"));
+            if (w.store() == null || w.prefix() == null) {
+                System.err.println("worker: the job names no rendezvous: give \"store\" and \"prefix\" in it, or"
+                        + " SELFSUP_WORKER_STORE (redis://host:port or file:/shared/folder) and SELFSUP_WORKER_PREFIX");
+                return 2;
+            }
             PretrainConfig config = w.config();
             ImageDataset data = w.source().open();
+            float[][] stats = w.mean() != null && w.std() != null
+                    ? new float[][] {w.mean(), w.std()}
+                    : Pretrainer.channelStats(data);
             try (GlooCollective group = GlooCollective.connect(
                             w.rendezvous(),
                             rank,
@@ -86,7 +96,8 @@ public final class WorkerMain {
                             host,
                             Duration.ofSeconds(w.connectSeconds()),
                             Duration.ofSeconds(w.timeoutSeconds()));
-                    Pretrainer trainer = new Pretrainer(config, data, w.mean(), w.std(), MethodResources.NONE, group)) {
+                    Pretrainer trainer =
+                            new Pretrainer(config, data, stats[0], stats[1], MethodResources.NONE, group)) {
                 trainer.addListener(new PretrainListener() {
                     @Override
                     public void onProgress(Progress p) {
@@ -100,8 +111,9 @@ public final class WorkerMain {
                     }
                 });
                 PretrainResult r = trainer.run();
-                if (opts.containsKey("export") && trainer.leader()) {
-                    trainer.exportEncoder(Path.of(opts.get("export")));
+                String export = first(opts.get("export"), System.getenv("SELFSUP_WORKER_EXPORT"));
+                if (export != null && trainer.leader() && r.status() == PretrainResult.Status.FINISHED) {
+                    trainer.exportEncoder(Path.of(export));
                 }
                 Map<String, Object> end = new LinkedHashMap<>();
                 end.put("rank", rank);
@@ -115,6 +127,13 @@ public final class WorkerMain {
         } catch (CollectiveException e) {
             System.err.println("worker " + rank + ": lost its peers: " + e.getMessage());
             return PEER_LOST;
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            System.err.println(
+                    "worker " + rank + ": the job " + job + " is not a valid job: " + e.getOriginalMessage());
+            return 2;
+        } catch (java.nio.file.NoSuchFileException e) {
+            System.err.println("worker " + rank + ": no such file: " + e.getFile());
+            return 2;
         } catch (IllegalArgumentException e) {
             System.err.println("worker " + rank + ": " + e.getMessage());
             return 2;

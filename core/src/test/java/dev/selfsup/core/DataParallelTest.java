@@ -45,8 +45,19 @@ class DataParallelTest {
     @TempDir
     Path dir;
 
-    private static final Map<String, Object> SMALL_SETTINGS =
-            Map.of("projection_hidden", 16, "projection_dim", 8, "queue_size", 32, "clusters", 8, "pca_dim", 8);
+    private static final Map<String, Object> SMALL_SETTINGS = Map.of(
+            "projection_hidden",
+            16,
+            "projection_dim",
+            8,
+            "queue_size",
+            32,
+            "clusters",
+            8,
+            "pca_dim",
+            8,
+            "predictor_hidden",
+            16);
 
     /** Plain SGD: its update is linear in the gradient, so a rounding difference stays a rounding difference. */
     private static PretrainConfig config(String method, int replicas, String batchNorm, long steps, Path ckpt) {
@@ -98,7 +109,7 @@ class DataParallelTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"simclr", "moco-v2", "rotation", "deepcluster"})
+    @ValueSource(strings = {"simclr", "moco-v2", "byol", "rotation", "deepcluster"})
     void replicasWithSynchronisedBatchNormEqualOneDevice(String method) throws IOException {
         ImageDataset data = PretrainerTest.tiny();
         Outcome one = train(config(method, 1, "sync", 3, null), data);

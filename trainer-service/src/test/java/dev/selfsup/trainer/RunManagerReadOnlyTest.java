@@ -58,6 +58,7 @@ class RunManagerReadOnlyTest {
         admission.maxBatchSize = 256;
         admission.maxWidth = 64;
         admission.maxDepth = 4;
+        admission.maxWorkers = 4;
         RunManager manager = new RunManager();
         manager.store = readOnly;
         manager.table = table;

@@ -61,6 +61,20 @@ public final class Devices {
     }
 
     /**
+     * The device of worker rank {@code rank}: with "auto" or "gpu" and GPUs visible, GPU {@code rank} modulo their
+     * number (ranks on one host share its GPUs out; a pod that sees one GPU uses it); else {@link #choose}. A
+     * preference naming a GPU ("gpu:N") is kept as it is.
+     */
+    public static Device forRank(String preference, int rank) {
+        Device d = choose(preference);
+        String p = preference == null
+                ? "auto"
+                : preference.toLowerCase(Locale.ROOT).trim();
+        boolean named = p.startsWith("gpu:");
+        return d.isGpu() && !named ? Device.gpu(rank % Engine.getInstance().getGpuCount()) : d;
+    }
+
+    /**
      * One device per data-parallel replica: {@link #choose} for the first, then the GPUs after it, or the CPU
      * again for every replica when the first is the CPU (replicas on one CPU share its cores: they split the batch
      * but run no faster; they exist to prove a multi-GPU setup on a machine without GPUs).

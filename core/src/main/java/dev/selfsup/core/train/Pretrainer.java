@@ -124,7 +124,9 @@ public final class Pretrainer implements AutoCloseable {
         }
         this.config = config;
         this.data = data;
-        this.devices = Devices.chooseAll(config.device(), config.replicas());
+        this.devices = ranks > 1
+                ? List.of(Devices.forRank(config.device(), workers.rank()))
+                : Devices.chooseAll(config.device(), config.replicas());
         this.device = devices.get(0);
         this.stepsPerEpoch = config.stepsPerEpoch(data.size());
         this.totalSteps = config.totalSteps(data.size());

@@ -112,20 +112,30 @@ class WorkerProcessesTest {
         provedEqual("simclr", 4);
     }
 
+    /** DeepCluster clusters at each epoch's start (6 steps here) from every rank's copy of the model. */
+    @Test
+    void deepClusterAcrossAnEpochEqualsOneProcess() throws Exception {
+        provedEqual("deepcluster", 2, 8);
+    }
+
     private void provedEqual(String method, int n) throws Exception {
+        provedEqual(method, n, 3);
+    }
+
+    private void provedEqual(String method, int n, int steps) throws Exception {
         DatasetSource source = writeTinyIdx(dir.resolve("data"));
         ImageDataset data = source.open();
         float[][] st = Pretrainer.channelStats(data);
         Path oneDir = dir.resolve("one");
-        List<Double> one = DataParallelTest.train(config(method, n, 1, 3, oneDir, 0), data, MethodResources.NONE)
+        List<Double> one = DataParallelTest.train(config(method, n, 1, steps, oneDir, 0), data, MethodResources.NONE)
                 .losses();
 
         Path workersDir = dir.resolve("workers");
-        Run run = runWorkers(config(method, 1, n, 3, workersDir, 0), source, st, "equal-" + method);
+        Run run = runWorkers(config(method, 1, n, steps, workersDir, 0), source, st, "equal-" + method);
         assertNull(run.failure, method + ": " + run.failure);
         List<Double> many = run.losses;
-        assertEquals(3, many.size(), method + " x" + n + " worker losses: " + many);
-        for (int s = 0; s < 3; s++) {
+        assertEquals(steps, many.size(), method + " x" + n + " worker losses: " + many);
+        for (int s = 0; s < steps; s++) {
             double a = one.get(s);
             double b = many.get(s);
             assertEquals(a, b, 1e-5 * Math.max(1, Math.abs(a)), method + " x" + n + " loss at step " + s);

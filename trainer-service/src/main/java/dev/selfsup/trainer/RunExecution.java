@@ -4,6 +4,7 @@ import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.IntraOpThreads;
 import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.parallel.CollectiveException;
+import dev.selfsup.core.parallel.WorkersDisagreeException;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
@@ -129,7 +130,7 @@ public class RunExecution {
                     h,
                     (exited != null ? exited : lostPeer(e.getMessage()))
                             + "; the run stopped on every worker, and ResumeRun continues from its last checkpoint");
-        } catch (TrainingDivergedException e) {
+        } catch (TrainingDivergedException | WorkersDisagreeException e) {
             fail(h, e.getMessage());
         } catch (io.grpc.StatusRuntimeException e) {
             fail(h, e.getStatus().getDescription());

@@ -32,7 +32,7 @@ import java.util.Map;
  * rank, so its sum is divided by the number of ranks.
  *
  * <p>Batch norm is per rank (each normalises its share of the batch, as {@link DataParallel} does per device); rank
- * 0's running statistics are broadcast before each step, so every rank holds the same model. With one process of N
+ * 0's running statistics are broadcast after each step, so every rank holds the same model. With one process of N
  * per-device replicas and N processes of one, a step is the same up to float summation order.
  */
 public final class ProcessParallel implements BatchForward, AutoCloseable {
@@ -154,10 +154,12 @@ public final class ProcessParallel implements BatchForward, AutoCloseable {
     }
 
     /**
-     * Before a step: rank 0's batch-norm running statistics replace every other rank's (each rank updated its own
-     * from its share of the rows), so every rank holds the same model as the checkpoint rank 0 writes.
+     * After a step: rank 0's batch-norm running statistics replace every other rank's (each rank updated its own
+     * from its share of the rows), so between steps every rank holds the same model as the checkpoint rank 0
+     * writes, and what a method computes from it between steps (DeepCluster's features at an epoch's start) is the
+     * same on every rank.
      */
-    public void beforeStep() {
+    public void syncRunningStatistics() {
         List<NDArray> stats = new ArrayList<>();
         synchronized (uses) {
             for (Parameter p : order) {
@@ -238,7 +240,7 @@ public final class ProcessParallel implements BatchForward, AutoCloseable {
      * Fails unless every rank holds the same {@code value} (a checksum of the weights, the step it resumes from):
      * ranks that disagree would train different models without noticing.
      *
-     * @throws CollectiveException naming the ranks' values when they differ
+     * @throws WorkersDisagreeException naming the ranks' values when they differ
      */
     public void checkSame(String what, double value) {
         int n = group.size();
@@ -253,7 +255,9 @@ public final class ProcessParallel implements BatchForward, AutoCloseable {
             same &= Double.compare(values[q], value) == 0;
         }
         if (!same) {
-            throw new CollectiveException("the workers disagree on " + what + ": " + java.util.Arrays.toString(values));
+            throw new WorkersDisagreeException("the worker processes disagree on " + what + ": "
+                    + java.util.Arrays.toString(values) + " (a rank computed differently; a CPU whose numbers are"
+                    + " wrong is one cause: bench/check-cpu on each machine)");
         }
     }
 

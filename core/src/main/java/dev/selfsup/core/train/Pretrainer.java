@@ -373,9 +373,6 @@ public final class Pretrainer implements AutoCloseable {
                         // parameters between steps (DeepCluster re-initialises its classifier each epoch).
                         parallel.broadcast();
                     }
-                    if (processes != null) {
-                        processes.beforeStep();
-                    }
                     NDArray loss;
                     try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                         loss = method.loss(ctx, images);
@@ -390,6 +387,9 @@ public final class Pretrainer implements AutoCloseable {
                     }
                     optimizer.step(lr);
                     method.afterStep(ctx);
+                    if (processes != null) {
+                        processes.syncRunningStatistics();
+                    }
                     if (average != null) {
                         average.update(step);
                     }
@@ -445,6 +445,10 @@ public final class Pretrainer implements AutoCloseable {
                     lastLoss = verifiedLoss(lossSum, lossCount, lastLoss);
                     saveCheckpoint();
                 }
+            }
+            if (processes != null) {
+                // Every rank must end with rank 0's model: a rank that trained apart fails the run here.
+                processes.checkSame("a checksum of the weights after step " + step, weightChecksum());
             }
             if (step >= totalSteps && method.recalibrateBatchNorm() && leader()) {
                 recalibrateBatchNorm(method.encoder(), ps);

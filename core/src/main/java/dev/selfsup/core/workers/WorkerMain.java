@@ -6,6 +6,7 @@ import dev.selfsup.core.io.Json;
 import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.parallel.CollectiveException;
 import dev.selfsup.core.parallel.GlooCollective;
+import dev.selfsup.core.parallel.WorkersDisagreeException;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.core.train.PretrainListener;
 import dev.selfsup.core.train.PretrainResult;
@@ -127,6 +128,9 @@ public final class WorkerMain {
         } catch (CollectiveException e) {
             System.err.println("worker " + rank + ": lost its peers: " + e.getMessage());
             return PEER_LOST;
+        } catch (WorkersDisagreeException e) {
+            System.err.println("worker " + rank + ": " + e.getMessage());
+            return 1;
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             System.err.println(
                     "worker " + rank + ": the job " + job + " is not a valid job: " + e.getOriginalMessage());

@@ -59,6 +59,16 @@ std::string str(JNIEnv* env, jstring s) {
   return out;
 }
 
+// Runs a call's body; a C++ exception becomes the Java exception, so none crosses into the JVM.
+template <typename Body>
+void guarded(JNIEnv* env, Body body) {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    throwJava(env, e.what());
+  }
+}
+
 Group* group(jlong handle) {
   return reinterpret_cast<Group*>(static_cast<intptr_t>(handle));
 }
@@ -109,7 +119,7 @@ JNIEXPORT jlong JNICALL Java_dev_selfsup_core_parallel_GlooNative_connect(
 
 JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_allReduceSum(
     JNIEnv* env, jclass, jlong handle, jobject buffer, jlong floats) {
-  try {
+  guarded(env, [&] {
     Group* g = group(handle);
     float* data = reinterpret_cast<float*>(address(env, buffer, floats * 4));
     gloo::AllreduceOptions opts(g->context);
@@ -118,14 +128,12 @@ JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_allReduceSum(
     opts.setTag(g->tag++);
     opts.setTimeout(g->timeout);
     gloo::allreduce(opts);
-  } catch (const std::exception& e) {
-    throwJava(env, e.what());
-  }
+  });
 }
 
 JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_allGather(
     JNIEnv* env, jclass, jlong handle, jobject in, jobject out, jlong bytes) {
-  try {
+  guarded(env, [&] {
     Group* g = group(handle);
     char* src = address(env, in, bytes);
     char* dst = address(env, out, bytes * g->context->size);
@@ -135,45 +143,34 @@ JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_allGather(
     opts.setTag(g->tag++);
     opts.setTimeout(g->timeout);
     gloo::allgather(opts);
-  } catch (const std::exception& e) {
-    throwJava(env, e.what());
-  }
+  });
 }
 
 JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_broadcast(
     JNIEnv* env, jclass, jlong handle, jobject buffer, jlong bytes, jint root) {
-  try {
+  guarded(env, [&] {
     Group* g = group(handle);
-    char* data = address(env, buffer, bytes);
     gloo::BroadcastOptions opts(g->context);
-    opts.setOutput(data, static_cast<size_t>(bytes));
+    opts.setOutput(address(env, buffer, bytes), static_cast<size_t>(bytes));
     opts.setRoot(root);
     opts.setTag(g->tag++);
     opts.setTimeout(g->timeout);
     gloo::broadcast(opts);
-  } catch (const std::exception& e) {
-    throwJava(env, e.what());
-  }
+  });
 }
 
 JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_barrier(JNIEnv* env, jclass, jlong handle) {
-  try {
+  guarded(env, [&] {
     Group* g = group(handle);
     gloo::BarrierOptions opts(g->context);
     opts.setTag(g->tag++);
     opts.setTimeout(g->timeout);
     gloo::barrier(opts);
-  } catch (const std::exception& e) {
-    throwJava(env, e.what());
-  }
+  });
 }
 
 JNIEXPORT void JNICALL Java_dev_selfsup_core_parallel_GlooNative_close(JNIEnv* env, jclass, jlong handle) {
-  try {
-    delete group(handle);
-  } catch (const std::exception& e) {
-    throwJava(env, e.what());
-  }
+  guarded(env, [&] { delete group(handle); });
 }
 
 }  // extern "C"

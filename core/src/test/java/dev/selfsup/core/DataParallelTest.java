@@ -60,7 +60,7 @@ class DataParallelTest {
             16);
 
     /** Plain SGD: its update is linear in the gradient, so a rounding difference stays a rounding difference. */
-    private static PretrainConfig config(String method, int replicas, String batchNorm, long steps, Path ckpt) {
+    static PretrainConfig config(String method, int replicas, String batchNorm, long steps, Path ckpt) {
         PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder()
                 .depth(1)
                 .width(4)

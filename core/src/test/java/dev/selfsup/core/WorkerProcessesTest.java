@@ -15,7 +15,6 @@ import dev.selfsup.core.data.ReadOptions;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.method.MethodResources;
-import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.parallel.GlooCollective;
 import dev.selfsup.core.parallel.Rendezvous;
 import dev.selfsup.core.train.CheckpointStore;
@@ -52,20 +51,6 @@ class WorkerProcessesTest {
     @TempDir
     Path dir;
 
-    private static final Map<String, Object> SMALL_SETTINGS = Map.of(
-            "projection_hidden",
-            16,
-            "projection_dim",
-            8,
-            "queue_size",
-            32,
-            "predictor_hidden",
-            16,
-            "clusters",
-            8,
-            "pca_dim",
-            8);
-
     @BeforeEach
     void shimBuilt() {
         // Where Gloo's headers are, core's build compiles the shim: it must then load. Elsewhere nothing can run.
@@ -75,30 +60,13 @@ class WorkerProcessesTest {
         assumeTrue(GlooCollective.available(), () -> "no Gloo here: " + GlooCollective.unavailableReason());
     }
 
+    /** DataParallelTest's small run (plain SGD, per-device batch norm) over replicas or worker processes. */
     private static PretrainConfig config(String method, int replicas, int workers, long steps, Path ckpt, long every) {
-        PretrainConfig.Builder b = PretrainConfig.defaults(method).toBuilder()
-                .depth(1)
-                .width(4)
-                .batchSize(16)
-                .steps(steps)
-                .device("cpu")
-                .replicas(replicas)
+        return DataParallelTest.config(method, replicas, "per-device", steps, ckpt).toBuilder()
                 .workers(workers)
-                .batchNorm("per-device")
-                .optimizer("sgd")
-                .learningRate(0.05f)
-                .warmupEpochs(0)
-                .logEverySteps(1)
-                .seed(7)
-                .checkpointDir(ckpt)
                 .checkpointEverySteps(every)
-                .keepCheckpoints(100);
-        for (String key : Methods.get(method).settingKeys()) {
-            if (SMALL_SETTINGS.containsKey(key)) {
-                b.setting(key, SMALL_SETTINGS.get(key));
-            }
-        }
-        return b.build();
+                .keepCheckpoints(100)
+                .build();
     }
 
     @ParameterizedTest
@@ -167,12 +135,7 @@ class WorkerProcessesTest {
                 .write(job);
         try (LocalWorkers w = LocalWorkers.start(job, 0, 2, 1, dir.resolve("logs-broken"))) {
             Path rank0 = dir.resolve("logs-broken").resolve("worker-0.log");
-            long deadline = System.nanoTime() + 120_000_000_000L;
-            while (lastStep(rank0) < 60) {
-                assertTrue(System.nanoTime() < deadline, "the workers did not reach step 60: " + w.failure());
-                assertNull(w.failure(), "a worker failed before the kill");
-                Thread.sleep(20);
-            }
+            awaitStep(w, rank0, 60);
             long killedAt = System.nanoTime();
             w.processes().get(1).destroyForcibly();
             assertTrue(
@@ -212,11 +175,7 @@ class WorkerProcessesTest {
                 .write(job);
         try (LocalWorkers w = LocalWorkers.start(job, 0, 2, 1, dir.resolve("logs-hung"))) {
             Path rank0 = dir.resolve("logs-hung").resolve("worker-0.log");
-            long deadline = System.nanoTime() + 120_000_000_000L;
-            while (lastStep(rank0) < 5) {
-                assertTrue(System.nanoTime() < deadline, "the workers did not reach step 5: " + w.failure());
-                Thread.sleep(20);
-            }
+            awaitStep(w, rank0, 5);
             // SIGSTOP: the process and its sockets stay, it just never answers again.
             long pid = w.processes().get(1).pid();
             assertEquals(
@@ -263,6 +222,16 @@ class WorkerProcessesTest {
                 }
             }
             return new Run(losses, failure);
+        }
+    }
+
+    /** Waits until rank 0 reports step {@code step}, failing if a worker fails first or 120 s pass. */
+    private static void awaitStep(LocalWorkers w, Path rank0, long step) throws Exception {
+        long deadline = System.nanoTime() + 120_000_000_000L;
+        while (lastStep(rank0) < step) {
+            assertTrue(System.nanoTime() < deadline, "the workers did not reach step " + step + ": " + w.failure());
+            assertNull(w.failure(), "a worker failed before step " + step);
+            Thread.sleep(20);
         }
     }
 

@@ -122,9 +122,18 @@ public final class DataParallel implements BatchForward, AutoCloseable {
 
     @Override
     public NDArray forwardShuffled(Block block, ai.djl.training.ParameterStore parameters, long seed, NDArray x) {
+        return shuffledForward(this, block, parameters, seed, x);
+    }
+
+    /**
+     * Shuffle-BN over any split: the rows of {@code x} in the order {@link #permutation} gives for {@code seed},
+     * through {@code split}, and the output put back in batch order.
+     */
+    static NDArray shuffledForward(
+            BatchForward split, Block block, ai.djl.training.ParameterStore parameters, long seed, NDArray x) {
         int b = (int) x.getShape().get(0);
-        if (devices.size() == 1) {
-            return forward(block, parameters, x);
+        if (split.replicas() == 1) {
+            return split.forward(block, parameters, x);
         }
         int[] order = permutation(b, seed);
         long[] shuffle = new long[b];
@@ -135,7 +144,7 @@ public final class DataParallel implements BatchForward, AutoCloseable {
         }
         NDManager m = x.getManager();
         NDArray shuffled = x.get(new NDIndex("{}", m.create(shuffle).toDevice(x.getDevice(), false)));
-        NDArray out = forward(block, parameters, shuffled);
+        NDArray out = split.forward(block, parameters, shuffled);
         return out.get(new NDIndex("{}", m.create(unshuffle).toDevice(out.getDevice(), false)));
     }
 

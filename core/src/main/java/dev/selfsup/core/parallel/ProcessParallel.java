@@ -136,21 +136,7 @@ public final class ProcessParallel implements BatchForward, AutoCloseable {
 
     @Override
     public NDArray forwardShuffled(Block block, ParameterStore parameters, long seed, NDArray x) {
-        int b = (int) x.getShape().get(0);
-        if (group.size() == 1) {
-            return forward(block, parameters, x);
-        }
-        int[] perm = DataParallel.permutation(b, seed);
-        long[] shuffle = new long[b];
-        long[] unshuffle = new long[b];
-        for (int i = 0; i < b; i++) {
-            shuffle[i] = perm[i];
-            unshuffle[perm[i]] = i;
-        }
-        NDManager m = x.getManager();
-        NDArray shuffled = x.get(new NDIndex("{}", m.create(shuffle).toDevice(x.getDevice(), false)));
-        NDArray out = forward(block, parameters, shuffled);
-        return out.get(new NDIndex("{}", m.create(unshuffle).toDevice(out.getDevice(), false)));
+        return DataParallel.shuffledForward(this, block, parameters, seed, x);
     }
 
     /**
@@ -243,21 +229,13 @@ public final class ProcessParallel implements BatchForward, AutoCloseable {
      * @throws WorkersDisagreeException naming the ranks' values when they differ
      */
     public void checkSame(String what, double value) {
-        int n = group.size();
-        ByteBuffer mine =
-                ByteBuffer.allocateDirect(8).order(ByteOrder.nativeOrder()).putDouble(0, value);
-        ByteBuffer all = ByteBuffer.allocateDirect(8 * n).order(ByteOrder.nativeOrder());
-        group.allGather(mine, all, 8);
-        double[] values = new double[n];
-        boolean same = true;
-        for (int q = 0; q < n; q++) {
-            values[q] = all.getDouble(q * 8);
-            same &= Double.compare(values[q], value) == 0;
-        }
-        if (!same) {
-            throw new WorkersDisagreeException("the worker processes disagree on " + what + ": "
-                    + java.util.Arrays.toString(values) + " (a rank computed differently; a CPU whose numbers are"
-                    + " wrong is one cause: bench/check-cpu on each machine)");
+        double[] values = gatherValues(value);
+        for (double v : values) {
+            if (Double.compare(v, value) != 0) {
+                throw new WorkersDisagreeException("the worker processes disagree on " + what + ": "
+                        + java.util.Arrays.toString(values) + " (a rank computed differently; a CPU whose numbers are"
+                        + " wrong is one cause: bench/check-cpu on each machine)");
+            }
         }
     }
 

@@ -9,8 +9,8 @@ import dev.selfsup.proto.v1.RunState;
 import io.grpc.Status;
 import io.smallrye.mutiny.Multi;
 import io.smallrye.mutiny.subscription.MultiEmitter;
-import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.inject.Inject;
+import jakarta.inject.Singleton;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.Comparator;
@@ -26,8 +26,13 @@ import java.util.concurrent.Future;
  * The runs in memory: each run's current message, its trainer while it trains, and its watchers. Every change of a
  * run goes through {@link #update} while holding this table's lock, and a watcher registers under the same lock, so
  * a watcher sees the state it started from and then each change after it exactly once.
+ *
+ * <p>A {@code @Singleton}, not {@code @ApplicationScoped}: callers take the lock on the reference they were given
+ * ({@code synchronized (table)}), and a normal-scoped bean is given as a client proxy, another monitor than the
+ * {@code this} its own methods lock. With the proxy a watcher could register between a change and its announcement
+ * and see a state twice (seen once in CI: RUNNING, RUNNING, SUCCEEDED).
  */
-@ApplicationScoped
+@Singleton
 public class RunTable {
     /** The states of a run that has not ended. */
     static final Set<RunState> ACTIVE = Set.of(RunState.RUN_STATE_QUEUED, RunState.RUN_STATE_RUNNING);

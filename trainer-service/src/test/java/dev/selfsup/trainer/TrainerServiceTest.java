@@ -181,6 +181,15 @@ class TrainerServiceTest {
         assertTrue(ready.body().contains("PyTorch"), ready.body());
     }
 
+    @jakarta.inject.Inject
+    RunTable table;
+
+    /** Callers lock the table they were given: it must be the object whose methods lock {@code this}. */
+    @Test
+    void theRunTableIsGivenAsItselfNotAsAProxy() {
+        assertEquals(RunTable.class, table.getClass(), "a proxy's monitor is not the table's");
+    }
+
     @Test
     void runWatchedByTwoClientsThenEvaluatedAndExported() throws Exception {
         Run run = trainer.startRun(tinySpec(24).build());

@@ -255,6 +255,7 @@ public class RunExecution {
             meters.loss = p.loss();
             meters.learningRate = p.learningRate();
             meters.epoch = p.epoch();
+            meters.workers(p.methodMetrics());
             synchronized (table) {
                 h.run = h.run.toBuilder()
                         .setStep(p.step())

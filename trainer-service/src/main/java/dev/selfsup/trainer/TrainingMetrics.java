@@ -101,8 +101,16 @@ public class TrainingMetrics {
         volatile double loss = Double.NaN;
         volatile double learningRate;
         volatile double epoch;
+        volatile double workerSlowestStep = Double.NaN;
+        volatile double workerCollectiveShare = Double.NaN;
+        volatile double workerCollectiveBytes = Double.NaN;
+        private final MeterRegistry registry;
+        private final Tags tags;
+        private boolean workerGauges;
 
         RunMeters(MeterRegistry r, Tags tags) {
+            this.registry = r;
+            this.tags = tags;
             images = Counter.builder("selfsup.training.images")
                     .tags(tags)
                     .description("Training images processed (each source image once per step)")
@@ -137,6 +145,41 @@ public class TrainingMetrics {
                     .description(help)
                     .strongReference(true)
                     .register(r);
+        }
+
+        /**
+         * A progress report of a run trained by worker processes: the slowest rank's seconds per step, the share of
+         * rank 0's step spent in collectives and the bytes it handed to them per step, as gauges from the first one.
+         */
+        synchronized void workers(java.util.Map<String, Double> metrics) {
+            Double share = metrics.get("worker_collective_share");
+            if (share == null) {
+                return;
+            }
+            workerSlowestStep = metrics.getOrDefault("worker_step_seconds_slowest", Double.NaN);
+            workerCollectiveShare = share;
+            workerCollectiveBytes = metrics.getOrDefault("worker_collective_mb_per_step", Double.NaN) * 1e6;
+            if (!workerGauges) {
+                workerGauges = true;
+                gauge(
+                        registry,
+                        "selfsup.training.workers.step.seconds.slowest",
+                        tags,
+                        () -> workerSlowestStep,
+                        "Worker processes: the slowest rank's seconds per step over the last progress interval");
+                gauge(
+                        registry,
+                        "selfsup.training.workers.collective.share",
+                        tags,
+                        () -> workerCollectiveShare,
+                        "Worker processes: share of rank 0's step spent in collectives (waiting for peers included)");
+                gauge(
+                        registry,
+                        "selfsup.training.workers.collective.bytes.per.step",
+                        tags,
+                        () -> workerCollectiveBytes,
+                        "Worker processes: bytes rank 0 hands to collectives per step");
+            }
         }
 
         void step(double seconds, double waitSeconds, int batch) {

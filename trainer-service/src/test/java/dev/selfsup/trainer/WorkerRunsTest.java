@@ -99,6 +99,18 @@ class WorkerRunsTest {
         var metrics = progress.get(progress.size() - 1).getProgress().getMethodMetricsMap();
         assertTrue(metrics.get("worker_step_seconds_slowest") > 0, metrics.toString());
         assertTrue(metrics.get("worker_collective_mb_per_step") > 0, metrics.toString());
+        String scraped = dev.selfsup.core.testing.TestHttp.get("http://localhost:" + port + "/q/metrics")
+                .body();
+        for (String gauge : List.of(
+                "selfsup_training_workers_step_seconds_slowest",
+                "selfsup_training_workers_collective_share",
+                "selfsup_training_workers_collective_bytes_per_step")) {
+            assertTrue(
+                    scraped.lines()
+                            .anyMatch(l ->
+                                    l.startsWith(gauge + "{") && l.contains(started.getRunId()) && !l.endsWith(" NaN")),
+                    gauge + " for run " + started.getRunId());
+        }
     }
 
     @Test

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.selfsup.core.data.DatasetLoader;
@@ -15,7 +14,7 @@ import dev.selfsup.core.data.ReadOptions;
 import dev.selfsup.core.io.Json;
 import dev.selfsup.core.io.TensorArchive;
 import dev.selfsup.core.method.MethodResources;
-import dev.selfsup.core.parallel.GlooCollective;
+import dev.selfsup.core.parallel.GlooForTests;
 import dev.selfsup.core.parallel.Rendezvous;
 import dev.selfsup.core.train.CheckpointStore;
 import dev.selfsup.core.train.PretrainConfig;
@@ -53,11 +52,7 @@ class WorkerProcessesTest {
 
     @BeforeEach
     void shimBuilt() {
-        // Where Gloo's headers are, core's build compiles the shim: it must then load. Elsewhere nothing can run.
-        if (Files.exists(Path.of("/usr/include/gloo/allreduce.h"))) {
-            assertNull(GlooCollective.unavailableReason(), "the Gloo shim was built but does not load");
-        }
-        assumeTrue(GlooCollective.available(), () -> "no Gloo here: " + GlooCollective.unavailableReason());
+        GlooForTests.require();
     }
 
     /** DataParallelTest's small run (plain SGD, per-device batch norm) over replicas or worker processes. */

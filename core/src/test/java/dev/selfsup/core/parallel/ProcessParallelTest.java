@@ -1,10 +1,8 @@
 package dev.selfsup.core.parallel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -20,7 +18,6 @@ import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.engine.GradMode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,10 +42,7 @@ class ProcessParallelTest {
 
     @BeforeEach
     void gloo() {
-        if (Files.exists(Path.of("/usr/include/gloo/allreduce.h"))) {
-            assertNull(GlooCollective.unavailableReason(), "the Gloo shim was built but does not load");
-        }
-        assumeTrue(GlooCollective.available(), () -> "no Gloo here: " + GlooCollective.unavailableReason());
+        GlooForTests.require();
     }
 
     private static final float[] X = new float[8 * 4];

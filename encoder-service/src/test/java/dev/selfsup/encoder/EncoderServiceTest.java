@@ -31,6 +31,7 @@ import dev.selfsup.proto.v1.SearchRequest;
 import dev.selfsup.proto.v1.SearchResponse;
 import dev.selfsup.proto.v1.SetDefaultVersionRequest;
 import dev.selfsup.proto.v1.UnloadModelRequest;
+import dev.selfsup.service.OversizedMessages;
 import grpc.health.v1.HealthGrpc;
 import grpc.health.v1.HealthOuterClass.HealthCheckRequest;
 import grpc.health.v1.HealthOuterClass.HealthCheckResponse;
@@ -398,6 +399,45 @@ class EncoderServiceTest {
             assertClose(one, got.get(i), 32);
         }
 
+        // A stream's message over the limit after its answers began: the refusal comes in the trailers, with text.
+        CompletableFuture<EmbedResponse> first = new CompletableFuture<>();
+        CompletableFuture<Void> refused = new CompletableFuture<>();
+        StreamObserver<EmbedRequest> growing = EncoderServiceGrpc.newStub(channel)
+                .withDeadlineAfter(1, TimeUnit.MINUTES)
+                .embedStream(new StreamObserver<>() {
+                    @Override
+                    public void onNext(EmbedResponse value) {
+                        first.complete(value);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        refused.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        refused.complete(null);
+                    }
+                });
+        growing.onNext(EmbedRequest.newBuilder()
+                .setModel("gallery")
+                .addImages(raw(p.bytes()[0]))
+                .build());
+        assertEquals(1, first.get(1, TimeUnit.MINUTES).getEmbeddingsCount(), "answered before the big one");
+        EmbedRequest oversized = EmbedRequest.newBuilder()
+                .setModel("gallery")
+                .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(new byte[5 << 20])))
+                .build();
+        growing.onNext(oversized);
+        ExecutionException streamRefusal =
+                assertThrows(ExecutionException.class, () -> refused.get(1, TimeUnit.MINUTES));
+        Status status = Status.fromThrowable(streamRefusal.getCause());
+        assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode(), status.toString());
+        assertEquals(
+                OversizedMessages.message("EmbedStream", oversized.getSerializedSize(), 4L << 20),
+                status.getDescription());
+
         AddToGalleryRequest.Builder add = AddToGalleryRequest.newBuilder().setModel("gallery");
         for (int i = 0; i < 12; i++) {
             add.addItems(GalleryItem.newBuilder()
@@ -543,13 +583,17 @@ class EncoderServiceTest {
                 "no model");
         double refusedBefore = requests("Embed", "RESOURCE_EXHAUSTED");
         double internalBefore = requests("Embed", "INTERNAL");
-        StatusRuntimeException tooBig = assertThrows(
-                StatusRuntimeException.class,
-                () -> encoder.embed(ok.clone()
-                        .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(new byte[5 << 20])))
-                        .build()));
-        // The HTTP-port gRPC server (vertx-grpc 4.5) ends such a call itself, without a message: docs/limits.md.
+        EmbedRequest oversized = ok.clone()
+                .addImages(Image.newBuilder().setEncoded(ByteString.copyFrom(new byte[5 << 20])))
+                .build();
+        StatusRuntimeException tooBig = assertThrows(StatusRuntimeException.class, () -> encoder.embed(oversized));
+        // The HTTP-port gRPC server (vertx-grpc 4.5) ends such a call at the message's header; OversizedMessages
+        // gives that refusal its text.
         assertEquals(Status.Code.RESOURCE_EXHAUSTED, tooBig.getStatus().getCode(), "message over the limit");
+        assertEquals(
+                OversizedMessages.message("Embed", oversized.getSerializedSize(), 4L << 20),
+                tooBig.getStatus().getDescription(),
+                "the refusal says the size and the limit");
         // The transport answers at the message's header and hands the service the request's end once it has skipped
         // the bytes: that end is counted as refused for its size, not as an internal error (gRPC's unary handler
         // used to answer it INTERNAL on the ended response).

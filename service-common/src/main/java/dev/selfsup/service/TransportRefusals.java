@@ -13,12 +13,12 @@ import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
 
 /**
- * Calls whose one request message never reached the service. The HTTP-port gRPC transport (vertx-grpc) answers a
- * message over {@code quarkus.grpc.server.max-inbound-message-size} itself, RESOURCE_EXHAUSTED with no text, skips
- * its bytes, and then still hands the service the end of the request. Without this interceptor, gRPC's unary
- * handler answers that end INTERNAL ("half-closed without a request"), which fails on the ended response and was
- * logged as an internal error with its stack for every oversized message. Here such a call is closed as refused
- * for its size, with a message that names the limit; when the transport has answered already, that is all.
+ * Calls whose one request message never reached the service. The HTTP-port gRPC transport (vertx-grpc) refuses a
+ * message over {@code quarkus.grpc.server.max-inbound-message-size} at its header (with the text of
+ * {@link OversizedMessages}), skips its bytes, and then still hands the service the end of the request. Without
+ * this interceptor, gRPC's unary handler answers that end INTERNAL ("half-closed without a request"), which fails
+ * on the ended response and was logged as an internal error with its stack for every oversized message. Here such
+ * a call is closed as refused for its size, which counts it; when the transport has answered already, that is all.
  */
 @GlobalInterceptor
 @ApplicationScoped

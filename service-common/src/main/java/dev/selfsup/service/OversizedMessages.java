@@ -11,11 +11,8 @@ import io.vertx.grpc.server.GrpcServerRequest;
 import io.vertx.grpc.server.GrpcServerResponse;
 import jakarta.enterprise.context.ApplicationScoped;
 import jakarta.enterprise.inject.spi.Prioritized;
-import java.lang.reflect.Field;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
 import org.jboss.logging.Logger;
@@ -28,8 +25,8 @@ import org.jboss.logging.Logger;
  * length, and skips its bytes without keeping them, which is the cheapest refusal there is; but it answers
  * RESOURCE_EXHAUSTED with no text, in every 4.5 release, before any interceptor could see the call. It does give
  * its request object a replaceable handler for invalid messages, and the gRPC bridge keeps that object in the
- * call it hands the first interceptor. This interceptor, the outermost, takes it from there (by its type, once per
- * call class) and installs a handler that answers the same status with text. Should a vertx-grpc release hide the
+ * call it hands the first interceptor. This interceptor, the outermost, takes it from there ({@link TransportCalls})
+ * and installs a handler that answers the same status with text. Should a vertx-grpc release hide the
  * object, the transport's own refusal stays in force, this logs that once, and {@code EncoderServiceTest} fails
  * on the missing text.
  */
@@ -38,7 +35,6 @@ import org.jboss.logging.Logger;
 public class OversizedMessages implements ServerInterceptor, Prioritized {
     private static final Logger LOG = Logger.getLogger(OversizedMessages.class);
 
-    private final Map<Class<?>, Optional<Field>> requestFields = new ConcurrentHashMap<>();
     private final AtomicBoolean reportedMissing = new AtomicBoolean();
 
     @ConfigProperty(name = "quarkus.grpc.server.max-inbound-message-size", defaultValue = "4194304")
@@ -88,37 +84,14 @@ public class OversizedMessages implements ServerInterceptor, Prioritized {
     }
 
     private GrpcServerRequest<?, ?> transportRequest(ServerCall<?, ?> call) {
-        Optional<Field> field = requestFields.computeIfAbsent(call.getClass(), OversizedMessages::requestField);
-        if (field.isEmpty()) {
-            if (reportedMissing.compareAndSet(false, true)) {
-                LOG.warnf(
-                        "gRPC calls (%s) do not expose the transport's request: a message over %d bytes is still "
-                                + "refused, but without a message saying why",
-                        call.getClass().getName(), maxMessageBytes);
-            }
-            return null;
+        Optional<GrpcServerRequest<?, ?>> request = TransportCalls.request(call);
+        if (request.isEmpty() && reportedMissing.compareAndSet(false, true)) {
+            LOG.warnf(
+                    "gRPC calls (%s) do not expose the transport's request: a message over %d bytes is still refused, "
+                            + "but without a message saying why",
+                    call.getClass().getName(), maxMessageBytes);
         }
-        try {
-            return (GrpcServerRequest<?, ?>) field.get().get(call);
-        } catch (IllegalAccessException e) {
-            return null;
-        }
-    }
-
-    private static Optional<Field> requestField(Class<?> type) {
-        for (Class<?> c = type; c != null && c != Object.class; c = c.getSuperclass()) {
-            for (Field f : c.getDeclaredFields()) {
-                if (GrpcServerRequest.class.isAssignableFrom(f.getType())) {
-                    try {
-                        f.setAccessible(true);
-                        return Optional.of(f);
-                    } catch (RuntimeException inaccessible) {
-                        return Optional.empty();
-                    }
-                }
-            }
-        }
-        return Optional.empty();
+        return request.orElse(null);
     }
 
     /**

@@ -91,9 +91,12 @@ public class RequestMetrics implements ServerInterceptor, Prioritized {
                 .record(nanos, TimeUnit.NANOSECONDS);
     }
 
-    /** Outermost of all interceptors (higher runs first): calls refused by the security layer are counted too. */
+    /**
+     * Outside every interceptor that can end a call (higher runs first): calls refused by the security layer or by
+     * {@link StreamBytes} are counted too. Only {@link OversizedMessages}, which never closes a call, is outside it.
+     */
     @Override
     public int getPriority() {
-        return Integer.MAX_VALUE - 10;
+        return Integer.MAX_VALUE - 2;
     }
 }

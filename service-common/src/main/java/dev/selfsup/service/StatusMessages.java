@@ -36,17 +36,22 @@ public class StatusMessages implements ServerInterceptor, Prioritized {
                 new SimpleForwardingServerCall<>(call) {
                     @Override
                     public void close(Status status, Metadata trailers) {
-                        String message = status.getDescription();
-                        if (status.isOk() || message == null || message.isEmpty()) {
-                            super.close(status, trailers);
-                            return;
-                        }
-                        trailers.removeAll(GRPC_MESSAGE);
-                        trailers.put(GRPC_MESSAGE, encode(shortened(message)));
-                        super.close(status.withDescription(null), trailers);
+                        StatusMessages.close(delegate(), status, trailers);
                     }
                 },
                 headers);
+    }
+
+    /** Closes {@code call} with {@code status}, its message shortened and encoded in the trailers. */
+    static void close(ServerCall<?, ?> call, Status status, Metadata trailers) {
+        String message = status.getDescription();
+        if (status.isOk() || message == null || message.isEmpty()) {
+            call.close(status, trailers);
+            return;
+        }
+        trailers.removeAll(GRPC_MESSAGE);
+        trailers.put(GRPC_MESSAGE, encode(shortened(message)));
+        call.close(status.withDescription(null), trailers);
     }
 
     /** The most characters of one quoted value in a message (a value cut by its service to 100 and "..." passes). */

@@ -40,6 +40,7 @@ import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -349,6 +350,131 @@ class TokenizerServiceTest {
         } finally {
             slow.shutdownNow();
         }
+    }
+
+    @ConfigProperty(name = "selfsup.streams.max-held-bytes")
+    long streamBudget;
+
+    @Test
+    void manyIdleStreamsShareOneByteBudget() throws Exception {
+        trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
+        // Six clients that send 24 requests of 340 images (261 kB each) and read nothing. The service takes one
+        // request per stream and the transport queues up to 16 more (4.4 MB a stream): two such streams fit in the
+        // test profile's budget of 12 MiB, six do not. The bytes held stay within the budget; the streams that would
+        // pass it are refused with a message naming it; the others are served in full once their clients read.
+        ManagedChannel slow = NettyChannelBuilder.forAddress("localhost", port, OPERATOR.channelCredentials())
+                .flowControlWindow(65535)
+                .build();
+        int streams = 6;
+        int requests = 24;
+        int perRequest = 340;
+        try {
+            List<ClientCallStreamObserver<TokenizeRequest>> calls = new CopyOnWriteArrayList<>();
+            List<List<TokenizeResponse>> answers = new ArrayList<>();
+            List<CompletableFuture<Status>> ends = new ArrayList<>();
+            for (int s = 0; s < streams; s++) {
+                List<TokenizeResponse> got = new CopyOnWriteArrayList<>();
+                CompletableFuture<Status> end = new CompletableFuture<>();
+                answers.add(got);
+                ends.add(end);
+                StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(slow)
+                        .withDeadlineAfter(2, TimeUnit.MINUTES)
+                        .tokenizeStream(new ClientResponseObserver<TokenizeRequest, TokenizeResponse>() {
+                            @Override
+                            public void beforeStart(ClientCallStreamObserver<TokenizeRequest> call) {
+                                call.disableAutoRequestWithInitial(0);
+                                calls.add(call);
+                            }
+
+                            @Override
+                            public void onNext(TokenizeResponse r) {
+                                got.add(r);
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {
+                                end.complete(Status.fromThrowable(t));
+                            }
+
+                            @Override
+                            public void onCompleted() {
+                                end.complete(Status.OK);
+                            }
+                        });
+                TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
+                for (int k = 0; k < perRequest; k++) {
+                    r.addImages(raw(new byte[768]));
+                }
+                TokenizeRequest request = r.build();
+                for (int i = 0; i < requests; i++) {
+                    up.onNext(request);
+                }
+                up.onCompleted();
+            }
+            double most = 0;
+            for (int i = 0; i < 40; i++) {
+                Thread.sleep(100);
+                double held = gauge("selfsup_tokenizer_stream_held_bytes");
+                assertTrue(held <= streamBudget, held + " bytes held, over the budget of " + streamBudget);
+                most = Math.max(most, held);
+            }
+            assertTrue(most > streamBudget / 2, "idle streams held " + most + " bytes: are they counted?");
+
+            for (ClientCallStreamObserver<TokenizeRequest> call : calls) {
+                call.request(Integer.MAX_VALUE);
+            }
+            int refused = 0;
+            int served = 0;
+            for (int s = 0; s < streams; s++) {
+                Status status = ends.get(s).get(2, TimeUnit.MINUTES);
+                if (status.isOk()) {
+                    served++;
+                    assertEquals(requests, answers.get(s).size(), "a stream under the budget is served in full");
+                } else {
+                    refused++;
+                    assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode(), status.toString());
+                    assertTrue(
+                            status.getDescription().startsWith("TokenizeStream: the streams open on this service hold")
+                                    && status.getDescription().contains("selfsup.streams.max-held-bytes"),
+                            status.getDescription());
+                }
+            }
+            assertTrue(refused >= 1 && served >= 1, refused + " refused, " + served + " served");
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (gauge("selfsup_tokenizer_stream_held_bytes") > 0 && System.nanoTime() < until) {
+                Thread.sleep(50);
+            }
+            assertEquals(0.0, gauge("selfsup_tokenizer_stream_held_bytes"), "every byte given back");
+            assertTrue(
+                    requestsCounted("TokenizeStream", "RESOURCE_EXHAUSTED") >= refused,
+                    "refusals are counted as RESOURCE_EXHAUSTED");
+        } finally {
+            slow.shutdownNow();
+        }
+    }
+
+    /** A gauge without labels from /q/metrics. */
+    private double gauge(String name) throws Exception {
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
+        for (String line : metrics.split("\n")) {
+            if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        throw new AssertionError(name + " is not in /q/metrics");
+    }
+
+    /** Calls of a method counted with a status, from /q/metrics. */
+    private double requestsCounted(String method, String status) throws Exception {
+        String metrics = TestHttp.get("http://localhost:" + port + "/q/metrics").body();
+        for (String line : metrics.split("\n")) {
+            if (line.startsWith("selfsup_tokenizer_requests_total{")
+                    && line.contains("method=\"" + method + "\"")
+                    && line.contains("status=\"" + status + "\"")) {
+                return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            }
+        }
+        return 0;
     }
 
     /** Images tokenized by TokenizeStream so far, from /q/metrics. */

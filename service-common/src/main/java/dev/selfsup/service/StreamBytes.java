@@ -1,5 +1,6 @@
 package dev.selfsup.service;
 
+import com.google.protobuf.MessageLite;
 import io.grpc.ForwardingServerCall.SimpleForwardingServerCall;
 import io.grpc.ForwardingServerCallListener.SimpleForwardingServerCallListener;
 import io.grpc.Metadata;
@@ -151,14 +152,17 @@ public class StreamBytes implements ServerInterceptor, Prioritized {
         }
     }
 
-    /** One client stream's bytes: received on the event loop, given back from any thread. */
+    /**
+     * One client stream's bytes: received on the event loop, given back from any thread. Counting is under the
+     * stream's lock, so bytes that arrive while the call ends are either given back with it or never taken.
+     */
     private final class HeldStream<Q> {
         private final ServerCall<Q, ?> call;
         private final Handler<Buffer> transport;
-        private final AtomicLong mine = new AtomicLong();
+        private long mine;
+        private boolean over;
         volatile ServerCall.Listener<Q> inner;
         volatile boolean refused;
-        private volatile boolean over;
 
         HeldStream(ServerCall<Q, ?> call, Handler<Buffer> transport) {
             this.call = call;
@@ -166,39 +170,42 @@ public class StreamBytes implements ServerInterceptor, Prioritized {
         }
 
         void arrive(Buffer chunk) {
-            if (over) {
-                return; // the call has ended: its further bytes are dropped, not queued
-            }
             int bytes = chunk.length();
-            if (!reserve(bytes)) {
-                refuse(bytes);
-                return;
+            long before;
+            synchronized (this) {
+                if (over) {
+                    return; // the call has ended: its further bytes are dropped, not queued
+                }
+                before = held.get();
+                if (reserve(bytes)) {
+                    mine += bytes;
+                    before = -1;
+                }
             }
-            mine.addAndGet(bytes);
-            transport.handle(chunk);
+            if (before >= 0) {
+                refuse(before, bytes);
+            } else {
+                transport.handle(chunk);
+            }
         }
 
         /** A message handed to the service: its bytes and its 5-byte gRPC prefix are given back. */
-        void taken(Q message) {
-            long bytes = 5L + (message instanceof com.google.protobuf.MessageLite m ? m.getSerializedSize() : 0);
-            long mineNow;
-            long back;
-            do {
-                mineNow = mine.get();
-                back = Math.min(bytes, mineNow);
-            } while (!mine.compareAndSet(mineNow, mineNow - back));
+        synchronized void taken(Q message) {
+            long bytes = 5L + (message instanceof MessageLite m ? m.getSerializedSize() : 0);
+            long back = Math.min(bytes, mine);
+            mine -= back;
             held.addAndGet(-back);
         }
 
-        void release() {
+        synchronized void release() {
             over = true;
-            held.addAndGet(-mine.getAndSet(0));
+            held.addAndGet(-mine);
+            mine = 0;
         }
 
-        private void refuse(int bytes) {
-            long before = held.get();
+        private void refuse(long before, int bytes) {
+            refused = true; // first: a close by the service from now on is dropped, not sent after this one
             release();
-            refused = true;
             String method = call.getMethodDescriptor().getBareMethodName();
             try {
                 StatusMessages.close(

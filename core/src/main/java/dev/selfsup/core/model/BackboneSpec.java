@@ -30,6 +30,8 @@ public record BackboneSpec(
     /** See {@link Backbones#ALL}. */
     public static final String SMALL_CONVNET = "small-convnet";
     /** See {@link Backbones#ALL}. */
+    public static final String SMALL_CONVNET_GRID = "small-convnet-grid";
+    /** See {@link Backbones#ALL}. */
     public static final String RESNET18 = "resnet18";
     /** See {@link Backbones#ALL}. */
     public static final String RESNET18_IMAGENET = "resnet18-imagenet";
@@ -162,7 +164,7 @@ public record BackboneSpec(
 
     @Override
     public String toString() {
-        return type + "(width=" + width + (SMALL_CONVNET.equals(type) ? ", depth=" + depth : "") + ", input=" + channels
-                + "x" + imageSize + "x" + imageSize + (LIGHTNESS.equals(input) ? ", lightness" : "") + ")";
+        return type + "(width=" + width + (type.startsWith(SMALL_CONVNET) ? ", depth=" + depth : "") + ", input="
+                + channels + "x" + imageSize + "x" + imageSize + (LIGHTNESS.equals(input) ? ", lightness" : "") + ")";
     }
 }

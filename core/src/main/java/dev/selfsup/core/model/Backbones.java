@@ -1,7 +1,9 @@
 package dev.selfsup.core.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
@@ -15,6 +17,7 @@ import dev.selfsup.core.color.Lab;
 import dev.selfsup.core.nn.BatchNorm;
 import java.util.List;
 import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 /**
  * The backbones: every architecture an encoder can have, one {@link BackboneDefinition} each in {@link #ALL}. Each
@@ -24,6 +27,9 @@ import java.util.function.BiConsumer;
  */
 public final class Backbones {
     private Backbones() {}
+
+    /** The side of the grid {@link BackboneSpec#SMALL_CONVNET_GRID} keeps. */
+    static final int GRID = 2;
 
     /** Every backbone, in the order the API lists them. */
     public static final List<BackboneDefinition> ALL = List.of(
@@ -76,7 +82,16 @@ public final class Backbones {
                     (net, spec) -> {
                         imagenetStem(net, spec.width());
                         bottleneckStages(net, spec.width(), new int[] {3, 4, 6, 3});
-                    }));
+                    }),
+            convNet(
+                    BackboneSpec.SMALL_CONVNET_GRID,
+                    "the small ConvNet whose representation keeps a 2x2 grid of its last feature map (16w values):"
+                            + " where things are, as well as what; for centred objects",
+                    32,
+                    1,
+                    4 * GRID * GRID,
+                    (net, spec) -> smallConvNet(net, spec.width(), spec.depth()),
+                    () -> gridAvgPool(GRID)));
 
     /**
      * The backbone named {@code name}.
@@ -113,6 +128,19 @@ public final class Backbones {
             int defaultDepth,
             int featuresPerWidth,
             BiConsumer<SequentialBlock, BackboneSpec> layers) {
+        return convNet(
+                name, description, defaultWidth, defaultDepth, featuresPerWidth, layers, Pool::globalAvgPool2dBlock);
+    }
+
+    /** A ConvNet backbone whose last feature map is pooled by {@code pooling} instead of a global average. */
+    private static BackboneDefinition convNet(
+            String name,
+            String description,
+            int defaultWidth,
+            int defaultDepth,
+            int featuresPerWidth,
+            BiConsumer<SequentialBlock, BackboneSpec> layers,
+            Supplier<Block> pooling) {
         return new BackboneDefinition(name, description, defaultWidth, defaultDepth, featuresPerWidth, false, spec -> {
             SequentialBlock net = new SequentialBlock();
             if (BackboneSpec.LIGHTNESS.equals(spec.input())) {
@@ -120,10 +148,44 @@ public final class Backbones {
             }
             net.add(normalization(spec.mean(), spec.std()));
             layers.accept(net, spec);
-            net.add(Pool.globalAvgPool2dBlock());
+            net.add(pooling.get());
             net.add(Blocks.batchFlattenBlock());
             return net;
         });
+    }
+
+    /**
+     * Average pooling to an {@code n x n} grid of cells, whatever the side of the map, cut as adaptive pooling cuts
+     * it (cells overlap by a row when the side is odd; a map smaller than the grid is repeated), concatenated cell by
+     * cell: {@code [B, C, H, W]} to {@code [B, n n C]}. Made of slices and means, so it takes any input size
+     * (multi-crop's small views, jigsaw's tiles) and its gradient is autograd's.
+     */
+    static Block gridAvgPool(int n) {
+        return new LambdaBlock(
+                list -> {
+                    NDArray x = list.singletonOrThrow();
+                    long h = x.getShape().get(2);
+                    long w = x.getShape().get(3);
+                    NDList cells = new NDList(n * n);
+                    for (int i = 0; i < n; i++) {
+                        for (int j = 0; j < n; j++) {
+                            NDIndex cell = new NDIndex(
+                                    ":, :, {}:{}, {}:{}",
+                                    i * h / n,
+                                    ceilDiv((i + 1) * h, n),
+                                    j * w / n,
+                                    ceilDiv((j + 1) * w, n));
+                            // One axis at a time: the PyTorch engine means over one axis per call.
+                            cells.add(x.get(cell).mean(new int[] {3}).mean(new int[] {2}));
+                        }
+                    }
+                    return new NDList(NDArrays.concat(cells, 1));
+                },
+                "grid-pool");
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return (a + b - 1) / b;
     }
 
     /**

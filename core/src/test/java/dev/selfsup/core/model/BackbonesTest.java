@@ -48,6 +48,58 @@ class BackbonesTest {
         }
     }
 
+    /**
+     * The grid pooling against plain Java: each of the 2x2 cells is the mean of its rows and columns (overlapping by
+     * one when the side is odd, as adaptive pooling cuts them), channel-major within a cell, cell by cell; the
+     * gradient reaches every position of the map; a map smaller than the grid is repeated (side 1).
+     */
+    @Test
+    void gridPoolingAveragesEachCellLikeAdaptivePooling() {
+        for (int side : new int[] {7, 4, 3, 2, 1}) {
+            int c = 3;
+            float[] v = new float[2 * c * side * side];
+            java.util.Random r = new java.util.Random(side);
+            for (int i = 0; i < v.length; i++) {
+                v[i] = r.nextFloat() * 2 - 1;
+            }
+            try (NDManager m = NDManager.newBaseManager()) {
+                NDArray x = m.create(v, new Shape(2, c, side, side));
+                x.setRequiresGradient(true);
+                NDArray out;
+                try (ai.djl.training.GradientCollector g =
+                        ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+                    out = Backbones.gridAvgPool(2)
+                            .forward(new ParameterStore(m, false), new NDList(x), true)
+                            .singletonOrThrow();
+                    g.backward(out.sum());
+                }
+                assertEquals(new Shape(2, 4 * c), out.getShape(), "side " + side);
+                float[] got = out.toFloatArray();
+                int[][] bounds = {{0, (side + 1) / 2}, {side / 2, side}};
+                for (int b = 0; b < 2; b++) {
+                    for (int cell = 0; cell < 4; cell++) {
+                        int[] rows = bounds[cell / 2];
+                        int[] cols = bounds[cell % 2];
+                        for (int ch = 0; ch < c; ch++) {
+                            double sum = 0;
+                            for (int y = rows[0]; y < rows[1]; y++) {
+                                for (int xx = cols[0]; xx < cols[1]; xx++) {
+                                    sum += v[((b * c + ch) * side + y) * side + xx];
+                                }
+                            }
+                            double mean = sum / ((rows[1] - rows[0]) * (cols[1] - cols[0]));
+                            assertEquals(mean, got[b * 4 * c + cell * c + ch], 1e-5, "side " + side + " cell " + cell);
+                        }
+                    }
+                }
+                float[] grad = x.getGradient().toFloatArray();
+                for (float gr : grad) {
+                    assertEquals(true, gr > 0, "every position feeds a cell (side " + side + ")");
+                }
+            }
+        }
+    }
+
     @Test
     void cifarResNet18HasElevenMillionWeightsAnd512Features() {
         BackboneSpec spec = new BackboneSpec(

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.selfsup.core.method.Methods;
+import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.train.PretrainConfig;
 import dev.selfsup.proto.v1.Backbone;
 import dev.selfsup.proto.v1.Method;
@@ -41,6 +42,25 @@ class RunSpecsTest {
                     Method.valueOf("METHOD_" + name.toUpperCase().replace('-', '_')));
         }
         assertEquals(Method.METHOD_MOCO_V2, RunSpecs.method("moco"), "an alias names its method");
+    }
+
+    /** The API's backbones are the registry's, both ways: a backbone added to one and not the other fails here. */
+    @Test
+    void everyBackboneOfTheRegistryIsInTheApiAndBack() {
+        List<String> api = Backbone.getDescriptor().getValues().stream()
+                .filter(v -> v.getNumber() != 0)
+                .map(RunSpecs::coreName)
+                .toList();
+        assertEquals(
+                new java.util.TreeSet<>(BackboneSpec.TYPES),
+                new java.util.TreeSet<>(api),
+                "Backbones.ALL against the Backbone enum");
+        for (String type : BackboneSpec.TYPES) {
+            RunSpec s = spec("simclr").toBuilder()
+                    .setBackbone(Backbone.valueOf(RunSpecs.apiValue(Backbone.getDescriptor(), type)))
+                    .build();
+            assertEquals(type, RunSpecs.toConfig(s, CKPT).backbone(), type);
+        }
     }
 
     @Test

@@ -29,7 +29,7 @@ public final class Backbones {
     private Backbones() {}
 
     /** The side of the grid {@link BackboneSpec#SMALL_CONVNET_GRID} keeps. */
-    static final int GRID = 2;
+    static final int GRID = 3;
 
     /** Every backbone, in the order the API lists them. */
     public static final List<BackboneDefinition> ALL = List.of(
@@ -85,7 +85,7 @@ public final class Backbones {
                     }),
             convNet(
                     BackboneSpec.SMALL_CONVNET_GRID,
-                    "the small ConvNet whose representation keeps a 2x2 grid of its last feature map (16w values):"
+                    "the small ConvNet whose representation keeps a 3x3 grid of its last feature map (36w values):"
                             + " where things are, as well as what; for centred objects",
                     32,
                     1,

@@ -49,53 +49,69 @@ class BackbonesTest {
     }
 
     /**
-     * The grid pooling against plain Java: each of the 2x2 cells is the mean of its rows and columns (overlapping by
-     * one when the side is odd, as adaptive pooling cuts them), channel-major within a cell, cell by cell; the
-     * gradient reaches every position of the map; a map smaller than the grid is repeated (side 1).
+     * The grid pooling against plain Java: each of the n x n cells is the mean of rows {@code [i s / n, ceil((i + 1)
+     * s / n))} and the same columns, as adaptive pooling cuts them (overlapping when n does not divide the side,
+     * repeated when the map is smaller than the grid), channel-major within a cell, cell by cell; the gradient reaches
+     * every position of the map.
      */
     @Test
     void gridPoolingAveragesEachCellLikeAdaptivePooling() {
-        for (int side : new int[] {7, 4, 3, 2, 1}) {
-            int c = 3;
-            float[] v = new float[2 * c * side * side];
-            java.util.Random r = new java.util.Random(side);
-            for (int i = 0; i < v.length; i++) {
-                v[i] = r.nextFloat() * 2 - 1;
+        // The cut of torch.nn.AdaptiveAvgPool2d(3) on a 7x7 map, as PyTorch documents and computes it.
+        int[][] torchCells = {{0, 3}, {2, 5}, {4, 7}};
+        for (int i = 0; i < 3; i++) {
+            assertEquals(torchCells[i][0], i * 7 / 3);
+            assertEquals(torchCells[i][1], ((i + 1) * 7 + 2) / 3);
+        }
+        for (int n : new int[] {2, 3}) {
+            for (int side : new int[] {7, 4, 3, 2, 1}) {
+                assertGridPooling(n, side);
             }
-            try (NDManager m = NDManager.newBaseManager()) {
-                NDArray x = m.create(v, new Shape(2, c, side, side));
-                x.setRequiresGradient(true);
-                NDArray out;
-                try (ai.djl.training.GradientCollector g =
-                        ai.djl.engine.Engine.getInstance().newGradientCollector()) {
-                    out = Backbones.gridAvgPool(2)
-                            .forward(new ParameterStore(m, false), new NDList(x), true)
-                            .singletonOrThrow();
-                    g.backward(out.sum());
-                }
-                assertEquals(new Shape(2, 4 * c), out.getShape(), "side " + side);
-                float[] got = out.toFloatArray();
-                int[][] bounds = {{0, (side + 1) / 2}, {side / 2, side}};
-                for (int b = 0; b < 2; b++) {
-                    for (int cell = 0; cell < 4; cell++) {
-                        int[] rows = bounds[cell / 2];
-                        int[] cols = bounds[cell % 2];
-                        for (int ch = 0; ch < c; ch++) {
-                            double sum = 0;
-                            for (int y = rows[0]; y < rows[1]; y++) {
-                                for (int xx = cols[0]; xx < cols[1]; xx++) {
-                                    sum += v[((b * c + ch) * side + y) * side + xx];
-                                }
+        }
+    }
+
+    private static void assertGridPooling(int n, int side) {
+        int c = 3;
+        float[] v = new float[2 * c * side * side];
+        java.util.Random r = new java.util.Random(side);
+        for (int i = 0; i < v.length; i++) {
+            v[i] = r.nextFloat() * 2 - 1;
+        }
+        String where = n + "x" + n + " grid of a side " + side + " map";
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray x = m.create(v, new Shape(2, c, side, side));
+            x.setRequiresGradient(true);
+            NDArray out;
+            try (ai.djl.training.GradientCollector g =
+                    ai.djl.engine.Engine.getInstance().newGradientCollector()) {
+                out = Backbones.gridAvgPool(n)
+                        .forward(new ParameterStore(m, false), new NDList(x), true)
+                        .singletonOrThrow();
+                g.backward(out.sum());
+            }
+            assertEquals(new Shape(2, n * n * c), out.getShape(), where);
+            float[] got = out.toFloatArray();
+            for (int b = 0; b < 2; b++) {
+                for (int cell = 0; cell < n * n; cell++) {
+                    int i = cell / n;
+                    int j = cell % n;
+                    int r0 = i * side / n;
+                    int r1 = ((i + 1) * side + n - 1) / n;
+                    int c0 = j * side / n;
+                    int c1 = ((j + 1) * side + n - 1) / n;
+                    for (int ch = 0; ch < c; ch++) {
+                        double sum = 0;
+                        for (int y = r0; y < r1; y++) {
+                            for (int xx = c0; xx < c1; xx++) {
+                                sum += v[((b * c + ch) * side + y) * side + xx];
                             }
-                            double mean = sum / ((rows[1] - rows[0]) * (cols[1] - cols[0]));
-                            assertEquals(mean, got[b * 4 * c + cell * c + ch], 1e-5, "side " + side + " cell " + cell);
                         }
+                        double mean = sum / ((r1 - r0) * (c1 - c0));
+                        assertEquals(mean, got[b * n * n * c + cell * c + ch], 1e-5, where + ", cell " + cell);
                     }
                 }
-                float[] grad = x.getGradient().toFloatArray();
-                for (float gr : grad) {
-                    assertEquals(true, gr > 0, "every position feeds a cell (side " + side + ")");
-                }
+            }
+            for (float gr : x.getGradient().toFloatArray()) {
+                assertEquals(true, gr > 0, "every position feeds a cell: " + where);
             }
         }
     }

@@ -44,7 +44,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.MatchResult;
 import java.util.regex.Pattern;
 import org.eclipse.microprofile.config.inject.ConfigProperty;
@@ -304,49 +303,16 @@ class TokenizerServiceTest {
                 .build();
         try {
             double before = streamImages();
-            List<TokenizeResponse> got = new CopyOnWriteArrayList<>();
-            CountDownLatch done = new CountDownLatch(1);
-            AtomicReference<ClientCallStreamObserver<TokenizeRequest>> call = new AtomicReference<>();
-            StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(slow)
-                    .tokenizeStream(new ClientResponseObserver<TokenizeRequest, TokenizeResponse>() {
-                        @Override
-                        public void beforeStart(ClientCallStreamObserver<TokenizeRequest> requests) {
-                            requests.disableAutoRequestWithInitial(0);
-                            call.set(requests);
-                        }
-
-                        @Override
-                        public void onNext(TokenizeResponse r) {
-                            got.add(r);
-                        }
-
-                        @Override
-                        public void onError(Throwable t) {
-                            done.countDown();
-                        }
-
-                        @Override
-                        public void onCompleted() {
-                            done.countDown();
-                        }
-                    });
             int requests = 40;
             int perRequest = 256;
-            for (int i = 0; i < requests; i++) {
-                TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
-                for (int k = 0; k < perRequest; k++) {
-                    r.addImages(raw(new byte[768]));
-                }
-                up.onNext(r.build());
-            }
-            up.onCompleted();
+            UnreadStream stream = new UnreadStream(slow, requests, perRequest);
             Thread.sleep(3000);
             double computed = (streamImages() - before) / perRequest;
             assertTrue(computed >= 1 && computed <= 25, computed + " of " + requests + " requests computed unread");
-            call.get().request(Integer.MAX_VALUE);
-            assertTrue(done.await(60, TimeUnit.SECONDS));
-            assertEquals(requests, got.size(), "every answer comes once the client reads");
-            assertEquals(perRequest, got.get(requests - 1).getGridsCount());
+            stream.call.request(Integer.MAX_VALUE);
+            assertTrue(stream.end.get(60, TimeUnit.SECONDS).isOk());
+            assertEquals(requests, stream.answers.size(), "every answer comes once the client reads");
+            assertEquals(perRequest, stream.answers.get(requests - 1).getGridsCount());
         } finally {
             slow.shutdownNow();
         }
@@ -359,8 +325,9 @@ class TokenizerServiceTest {
     void manyIdleStreamsShareOneByteBudget() throws Exception {
         trained("km-shapes", TokenizerKind.TOKENIZER_KIND_KMEANS_PATCHES, new ArrayList<>());
         // Six clients that send 24 requests of 340 images (261 kB each) and read nothing. The service takes one
-        // request per stream and the transport queues up to 16 more (4.4 MB a stream): two such streams fit in the
-        // test profile's budget of 12 MiB, six do not. The bytes held stay within the budget; the streams that would
+        // request per stream and the transport queues up to 16 more (3.7 MB a stream, measured without a budget):
+        // about three such streams fit in the test profile's budget of 12 MiB, six do not. The bytes held stay within
+        // the budget; the streams that would
         // pass it are refused with a message naming it; the others are served in full once their clients read.
         ManagedChannel slow = NettyChannelBuilder.forAddress("localhost", port, OPERATOR.channelCredentials())
                 .flowControlWindow(65535)
@@ -369,47 +336,9 @@ class TokenizerServiceTest {
         int requests = 24;
         int perRequest = 340;
         try {
-            List<ClientCallStreamObserver<TokenizeRequest>> calls = new CopyOnWriteArrayList<>();
-            List<List<TokenizeResponse>> answers = new ArrayList<>();
-            List<CompletableFuture<Status>> ends = new ArrayList<>();
+            List<UnreadStream> idle = new ArrayList<>();
             for (int s = 0; s < streams; s++) {
-                List<TokenizeResponse> got = new CopyOnWriteArrayList<>();
-                CompletableFuture<Status> end = new CompletableFuture<>();
-                answers.add(got);
-                ends.add(end);
-                StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(slow)
-                        .withDeadlineAfter(2, TimeUnit.MINUTES)
-                        .tokenizeStream(new ClientResponseObserver<TokenizeRequest, TokenizeResponse>() {
-                            @Override
-                            public void beforeStart(ClientCallStreamObserver<TokenizeRequest> call) {
-                                call.disableAutoRequestWithInitial(0);
-                                calls.add(call);
-                            }
-
-                            @Override
-                            public void onNext(TokenizeResponse r) {
-                                got.add(r);
-                            }
-
-                            @Override
-                            public void onError(Throwable t) {
-                                end.complete(Status.fromThrowable(t));
-                            }
-
-                            @Override
-                            public void onCompleted() {
-                                end.complete(Status.OK);
-                            }
-                        });
-                TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
-                for (int k = 0; k < perRequest; k++) {
-                    r.addImages(raw(new byte[768]));
-                }
-                TokenizeRequest request = r.build();
-                for (int i = 0; i < requests; i++) {
-                    up.onNext(request);
-                }
-                up.onCompleted();
+                idle.add(new UnreadStream(slow, requests, perRequest));
             }
             double most = 0;
             for (int i = 0; i < 40; i++) {
@@ -420,16 +349,16 @@ class TokenizerServiceTest {
             }
             assertTrue(most > streamBudget / 2, "idle streams held " + most + " bytes: are they counted?");
 
-            for (ClientCallStreamObserver<TokenizeRequest> call : calls) {
-                call.request(Integer.MAX_VALUE);
+            for (UnreadStream stream : idle) {
+                stream.call.request(Integer.MAX_VALUE);
             }
             int refused = 0;
             int served = 0;
-            for (int s = 0; s < streams; s++) {
-                Status status = ends.get(s).get(2, TimeUnit.MINUTES);
+            for (UnreadStream stream : idle) {
+                Status status = stream.end.get(2, TimeUnit.MINUTES);
                 if (status.isOk()) {
                     served++;
-                    assertEquals(requests, answers.get(s).size(), "a stream under the budget is served in full");
+                    assertEquals(requests, stream.answers.size(), "a stream under the budget is served in full");
                 } else {
                     refused++;
                     assertEquals(Status.Code.RESOURCE_EXHAUSTED, status.getCode(), status.toString());
@@ -450,6 +379,52 @@ class TokenizerServiceTest {
                     "refusals are counted as RESOURCE_EXHAUSTED");
         } finally {
             slow.shutdownNow();
+        }
+    }
+
+    /**
+     * A TokenizeStream whose client sends {@code requests} requests of {@code perRequest} blank images of "km-shapes",
+     * ends its side, and reads no answer until {@code call.request} says so.
+     */
+    static final class UnreadStream {
+        final List<TokenizeResponse> answers = new CopyOnWriteArrayList<>();
+        final CompletableFuture<Status> end = new CompletableFuture<>();
+        ClientCallStreamObserver<TokenizeRequest> call;
+
+        UnreadStream(ManagedChannel channel, int requests, int perRequest) {
+            StreamObserver<TokenizeRequest> up = TokenizerServiceGrpc.newStub(channel)
+                    .withDeadlineAfter(2, TimeUnit.MINUTES)
+                    .tokenizeStream(new ClientResponseObserver<TokenizeRequest, TokenizeResponse>() {
+                        @Override
+                        public void beforeStart(ClientCallStreamObserver<TokenizeRequest> requestStream) {
+                            requestStream.disableAutoRequestWithInitial(0);
+                            call = requestStream;
+                        }
+
+                        @Override
+                        public void onNext(TokenizeResponse r) {
+                            answers.add(r);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            end.complete(Status.fromThrowable(t));
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            end.complete(Status.OK);
+                        }
+                    });
+            TokenizeRequest.Builder r = TokenizeRequest.newBuilder().setTokenizer("km-shapes");
+            for (int k = 0; k < perRequest; k++) {
+                r.addImages(raw(new byte[768]));
+            }
+            TokenizeRequest request = r.build();
+            for (int i = 0; i < requests; i++) {
+                up.onNext(request);
+            }
+            up.onCompleted();
         }
     }
 

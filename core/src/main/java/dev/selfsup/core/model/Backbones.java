@@ -39,14 +39,16 @@ public final class Backbones {
                     32,
                     1,
                     4,
-                    (net, spec) -> smallConvNet(net, spec.width(), spec.depth())),
+                    (net, spec) -> smallConvNet(net, spec.width(), spec.depth()),
+                    Pool::globalAvgPool2dBlock),
             convNet(
                     BackboneSpec.RESNET18,
                     "ResNet-18 for 32 px images: a 3x3 stem, no max-pool, basic blocks",
                     64,
                     1,
                     8,
-                    (net, spec) -> resnet18(net, spec.width())),
+                    (net, spec) -> resnet18(net, spec.width()),
+                    Pool::globalAvgPool2dBlock),
             new BackboneDefinition(
                     BackboneSpec.VIT,
                     "a Vision Transformer whose representation is the mean of its patch tokens",
@@ -72,7 +74,8 @@ public final class Backbones {
                     (net, spec) -> {
                         imagenetStem(net, spec.width());
                         basicStages(net, spec.width());
-                    }),
+                    },
+                    Pool::globalAvgPool2dBlock),
             convNet(
                     BackboneSpec.RESNET50,
                     "ResNet-50 for photos: the ImageNet stem and bottleneck blocks (3, 4, 6, 3)",
@@ -82,7 +85,8 @@ public final class Backbones {
                     (net, spec) -> {
                         imagenetStem(net, spec.width());
                         bottleneckStages(net, spec.width(), new int[] {3, 4, 6, 3});
-                    }),
+                    },
+                    Pool::globalAvgPool2dBlock),
             convNet(
                     BackboneSpec.SMALL_CONVNET_GRID,
                     "the small ConvNet whose representation keeps a 3x3 grid of its last feature map (36w values):"
@@ -119,20 +123,8 @@ public final class Backbones {
 
     /**
      * A ConvNet backbone: the lightness conversion when the spec asks for it, the input normalisation, the given
-     * layers, then global average pooling.
+     * layers, then {@code pooling} (a global average, or a grid of them) to the representation.
      */
-    private static BackboneDefinition convNet(
-            String name,
-            String description,
-            int defaultWidth,
-            int defaultDepth,
-            int featuresPerWidth,
-            BiConsumer<SequentialBlock, BackboneSpec> layers) {
-        return convNet(
-                name, description, defaultWidth, defaultDepth, featuresPerWidth, layers, Pool::globalAvgPool2dBlock);
-    }
-
-    /** A ConvNet backbone whose last feature map is pooled by {@code pooling} instead of a global average. */
     private static BackboneDefinition convNet(
             String name,
             String description,

@@ -24,6 +24,7 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -335,7 +336,8 @@ final class DatasetCommands extends Selfsup.TrainerCall {
     static final class Progress {
         private final int files;
         private final long bytes;
-        private final boolean terminal = System.console() != null;
+        private final PrintStream out;
+        private final boolean terminal;
         private final long start = System.nanoTime();
         private int filesSent;
         private long bytesSent;
@@ -343,8 +345,14 @@ final class DatasetCommands extends Selfsup.TrainerCall {
         private long lastDraw;
 
         Progress(int files, long bytes) {
+            this(files, bytes, System.err, System.console() != null);
+        }
+
+        Progress(int files, long bytes, PrintStream out, boolean terminal) {
             this.files = files;
             this.bytes = bytes;
+            this.out = out;
+            this.terminal = terminal;
         }
 
         void sent(long n) {
@@ -360,13 +368,16 @@ final class DatasetCommands extends Selfsup.TrainerCall {
         void done() {
             draw(true);
             if (terminal) {
-                System.err.println();
+                out.println();
             }
         }
 
         private void draw(boolean force) {
             long share = 20 * bytesSent / Math.max(1, bytes);
             long now = System.nanoTime();
+            if (!force && !terminal && bytesSent >= bytes) {
+                return; // the full bar is the last line, once, with every file counted: done() draws it
+            }
             if (!force && (terminal ? now - lastDraw < 200_000_000L : share == lastShare)) {
                 return;
             }
@@ -375,7 +386,7 @@ final class DatasetCommands extends Selfsup.TrainerCall {
             double seconds = Math.max(1e-3, (now - start) / 1e9);
             int width = 30;
             int filled = (int) (width * bytesSent / Math.max(1, bytes));
-            System.err.printf(
+            out.printf(
                     (terminal ? "\r" : "") + "[%s%s] %d/%d files  %.1f/%.1f MB  %.1f MB/s   " + (terminal ? "" : "%n"),
                     "#".repeat(filled),
                     ".".repeat(width - filled),

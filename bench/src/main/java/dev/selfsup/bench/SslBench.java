@@ -17,6 +17,7 @@ import dev.selfsup.core.method.MethodResources;
 import dev.selfsup.core.method.Methods;
 import dev.selfsup.core.model.BackboneSpec;
 import dev.selfsup.core.model.Backbones;
+import dev.selfsup.core.numerics.CpuInfo;
 import dev.selfsup.core.tokenizer.LocalTokenSource;
 import dev.selfsup.core.tokenizer.TokenizerFile;
 import dev.selfsup.core.train.PretrainConfig;
@@ -289,7 +290,9 @@ public final class SslBench implements Callable<Integer> {
         EvaluationReport report = null;
         EvaluationReport raw = null;
         EvaluationReport random = null;
+        Map<String, Object> derived;
         try (Pretrainer trainer = new Pretrainer(config, train.withoutLabels(), stats[0], stats[1], resources)) {
+            derived = trainer.method().derivedValues();
             System.err.printf(
                     "training %s on %s, %d steps (%d per epoch) on %s%n",
                     config.method(), train, trainer.totalSteps(), trainer.stepsPerEpoch(), trainer.device());
@@ -380,7 +383,8 @@ public final class SslBench implements Callable<Integer> {
         }
         out.put("dataset", trainAll.name());
         out.put("seed", seed);
-        out.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), Map.of()));
+        out.put("cpu", CpuInfo.current().describe());
+        out.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), derived));
         System.out.println(Json.write(out));
         return 0;
     }

@@ -329,6 +329,7 @@ public final class SslCurves implements Callable<Integer> {
         String cpu = CpuInfo.current().describe();
         try (Pretrainer trainer = new Pretrainer(config, unlabeled, stats[0], stats[1], resources)) {
             String backboneName = trainer.method().backboneSpec().toString();
+            Map<String, Object> derived = trainer.method().derivedValues();
             long[] evalNanos = new long[1];
             long start = System.nanoTime();
             double interval = (budget - prepared) / Math.max(1, knnPoints);
@@ -394,7 +395,7 @@ public final class SslCurves implements Callable<Integer> {
             o.put("linear", round(end.linearAccuracy(), 4));
             o.put("peak_rss_bytes", ProcessMemory.peakRssBytes());
             o.put("cpu", cpu);
-            o.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), Map.of()));
+            o.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), derived));
             append(lines, o);
             System.out.println(Json.write(o));
         }

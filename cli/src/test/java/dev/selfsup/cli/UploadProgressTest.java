@@ -27,7 +27,9 @@ class UploadProgressTest {
         progress.done();
         List<String> lines = bytes.toString(StandardCharsets.UTF_8).lines().toList();
         String all = String.join("\n", lines);
-        long fullBars = lines.stream().filter(l -> l.startsWith("[" + "#".repeat(30) + "]")).count();
+        long fullBars = lines.stream()
+                .filter(l -> l.startsWith("[" + "#".repeat(30) + "]"))
+                .count();
         assertEquals(1, fullBars, all);
         assertTrue(lines.get(lines.size() - 1).startsWith("[" + "#".repeat(30) + "] 40/40 files"), all);
         // one line as each twentieth of the bytes is begun (0%, 5%, ... 95%), then the full bar from done()

@@ -18,7 +18,8 @@ class DeepClusterSettingsTest {
 
     @Test
     void zeroMeansOneHundredTwentyEightOrTheFeatureSize() {
-        assertEquals(0, ((DeepCluster.Settings) DeepCluster.DEFINITION.defaults()).pcaDim(), "the default is automatic");
+        assertEquals(
+                0, ((DeepCluster.Settings) DeepCluster.DEFINITION.defaults()).pcaDim(), "the default is automatic");
         assertEquals(128, used("small-convnet", 32, 0), "128 features");
         assertEquals(128, used("small-convnet-grid", 32, 0), "1,152 features");
         assertEquals(32, used("small-convnet", 8, 0), "32 features");

@@ -138,6 +138,7 @@ class WorkerProcessesTest {
                     "rank 0 still runs 60 s after rank 1 was killed");
             double seconds = (System.nanoTime() - killedAt) / 1e9;
             assertEquals(WorkerMain.PEER_LOST, w.processes().get(0).exitValue(), "rank 0's exit status");
+            assertFalse(w.failedByItself(), "a killed worker and a lost peer are not failures of their own");
             assertTrue(lastStep(rank0) < steps, "the run finished before the kill took effect");
             System.out.printf("rank 0 ended %.2f s after rank 1 was killed at step %d%n", seconds, lastStep(rank0));
         }
@@ -156,6 +157,17 @@ class WorkerProcessesTest {
         Map<String, float[]> actual = lastCheckpoint(broken);
         for (String k : expected.keySet()) {
             assertArrayEquals(expected.get(k), actual.get(k), 0f, "after the resume: " + k);
+        }
+    }
+
+    @Test
+    void aWorkerThatFailsByItselfIsToldFromALostOne() throws Exception {
+        try (LocalWorkers w = LocalWorkers.start(dir.resolve("no-such-job.json"), 1, 2, 1, dir.resolve("logs-none"))) {
+            assertTrue(w.awaitEnd(60), "a worker without its job still runs after 60 s");
+            assertEquals(2, w.processes().get(0).exitValue(), "a wrong job's exit status");
+            assertTrue(w.failedByItself());
+            assertEquals("worker 1 exited with status 2", w.failureSummary());
+            assertTrue(w.failure().contains("no such file"), w.failure());
         }
     }
 

@@ -121,15 +121,29 @@ public class RunExecution {
             }
             PretrainResult result = trainer.run();
             finish(h, result);
+        } catch (RunWorkers.FailedToStart e) {
+            fail(h, e.getMessage() + "; the service's log has its last line");
         } catch (CollectiveException e) {
+            if (workers != null) {
+                // The peers stop when one is lost; a moment lets the one that failed be seen with its status.
+                awaitWorkers(workers);
+            }
             String exited = workers == null ? null : workers.workers.failureSummary();
             LOG.warnf(
                     "run %s: a worker process was lost: %s%s",
                     id, e.getMessage(), workers == null ? "" : " (" + workers.workers.failure() + ")");
-            interrupted(
-                    h,
-                    (exited != null ? exited : lostPeer(e.getMessage()))
-                            + "; the run stopped on every worker, and ResumeRun continues from its last checkpoint");
+            if (workers != null && workers.workers.failedByItself()) {
+                // Its own error, not a kill or a lost connection: say so, though a resume may still get past it.
+                fail(
+                        h,
+                        exited + " (the service's log has its last line); the run stopped on every worker, and"
+                                + " ResumeRun continues from its last checkpoint");
+            } else {
+                interrupted(
+                        h,
+                        (exited != null ? exited : lostPeer(e.getMessage()))
+                                + "; the run stopped on every worker, and ResumeRun continues from its last checkpoint");
+            }
         } catch (TrainingDivergedException | WorkersDisagreeException e) {
             fail(h, e.getMessage());
         } catch (io.grpc.StatusRuntimeException e) {
@@ -150,6 +164,14 @@ public class RunExecution {
             if (threadsBefore > 0) {
                 IntraOpThreads.set(threadsBefore);
             }
+        }
+    }
+
+    private static void awaitWorkers(RunWorkers.Attempt workers) {
+        try {
+            workers.workers.awaitEnd(5);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

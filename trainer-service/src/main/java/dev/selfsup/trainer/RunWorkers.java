@@ -93,11 +93,28 @@ public class RunWorkers {
             return new Attempt(workers, group, threads);
         } catch (RuntimeException e) {
             String why = workers.failure();
+            String summary = workers.failureSummary();
+            boolean byItself = workers.failedByItself();
             workers.close();
             if (why != null) {
+                LOG.warnf("run %s: %s", runId, why);
+                if (byItself) {
+                    throw new FailedToStart(summary + " before the workers met", e);
+                }
                 throw new dev.selfsup.core.parallel.CollectiveException(why, e);
             }
             throw e;
+        }
+    }
+
+    /**
+     * A worker process ended by its own failure before the ranks met (a wrong job, an error loading the data): the
+     * run fails, as a resume would meet the same end. The message names no file; the service's log has the worker's
+     * last line.
+     */
+    static final class FailedToStart extends RuntimeException {
+        FailedToStart(String message, Throwable cause) {
+            super(message, cause);
         }
     }
 }

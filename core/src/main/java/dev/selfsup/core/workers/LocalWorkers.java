@@ -125,6 +125,19 @@ public final class LocalWorkers implements AutoCloseable {
         return i < 0 ? null : exit(i);
     }
 
+    /**
+     * Whether a worker ended by its own failure (status 1 or 2 of {@link WorkerMain}: an error, a wrong job), which a
+     * resume would meet again; a lost peer ({@link WorkerMain#PEER_LOST}) or a signal's status (killed) is not.
+     */
+    public boolean failedByItself() {
+        for (Process p : processes) {
+            if (!p.isAlive() && (p.exitValue() == 1 || p.exitValue() == 2)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private int failed() {
         for (int i = 0; i < processes.size(); i++) {
             Process p = processes.get(i);

@@ -97,8 +97,8 @@ public class RunWorkers {
             boolean byItself = workers.failedByItself();
             workers.close();
             if (why != null) {
-                LOG.warnf("run %s: %s", runId, why);
                 if (byItself) {
+                    LOG.warnf("run %s: %s", runId, why);
                     throw new FailedToStart(summary + " before the workers met", e);
                 }
                 throw new dev.selfsup.core.parallel.CollectiveException(why, e);

@@ -130,22 +130,27 @@ public final class LocalWorkers implements AutoCloseable {
      * resume would meet again; a lost peer ({@link WorkerMain#PEER_LOST}) or a signal's status (killed) is not.
      */
     public boolean failedByItself() {
-        for (Process p : processes) {
-            if (!p.isAlive() && (p.exitValue() == 1 || p.exitValue() == 2)) {
-                return true;
-            }
-        }
-        return false;
+        int i = failed();
+        return i >= 0 && ownFailure(processes.get(i).exitValue());
     }
 
+    private static boolean ownFailure(int status) {
+        return status == 1 || status == 2;
+    }
+
+    /** The worker that ended badly, one that failed by itself first (the others then lost it as a peer); -1: none. */
     private int failed() {
+        int first = -1;
         for (int i = 0; i < processes.size(); i++) {
             Process p = processes.get(i);
             if (!p.isAlive() && p.exitValue() != 0) {
-                return i;
+                if (ownFailure(p.exitValue())) {
+                    return i;
+                }
+                first = first < 0 ? i : first;
             }
         }
-        return -1;
+        return first;
     }
 
     private String exit(int i) {

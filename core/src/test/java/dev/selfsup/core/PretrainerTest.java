@@ -120,6 +120,8 @@ class PretrainerTest {
             8,
             "pca_dim",
             8,
+            "clusterings",
+            2,
             "tokenizer",
             "tiny");
 

@@ -706,6 +706,13 @@ class TrainerServiceTest {
                         .build()));
         assertStatus(
                 Status.Code.INVALID_ARGUMENT,
+                "clusterings: must be 1 to 8, got 9",
+                () -> trainer.startRun(tinySpec(5)
+                        .setMethod(Method.METHOD_DEEPCLUSTER)
+                        .setClusterings(9)
+                        .build()));
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
                 "jigsaw_permutations",
                 () -> trainer.startRun(tinySpec(5)
                         .setMethod(Method.METHOD_JIGSAW)

@@ -1,0 +1,90 @@
+package dev.selfsup.core;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.train.PretrainConfig;
+import dev.selfsup.core.train.PretrainListener;
+import dev.selfsup.core.train.PretrainResult;
+import dev.selfsup.core.train.Pretrainer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * DeepCluster with several clusterings: every classifier must learn the labels of its own clustering. Each epoch
+ * re-clusters and starts the classifiers afresh, so within an epoch the loss falls from ln(k) only if each row of
+ * logits is scored against the labels of its own image and clustering; labels of other images or another
+ * clustering are noise the network cannot fit in a few steps.
+ */
+class DeepClusterTest {
+    private static final int CLUSTERS = 4;
+    private static final int STEPS_PER_EPOCH = 12;
+    private static final int N = 384;
+
+    /**
+     * 12 px images, each a bright band of 3 rows at one of four heights over noise: four clusters to find, which a
+     * horizontal flip does not mix.
+     */
+    private static ImageDataset bands() {
+        int s = 12;
+        byte[] px = new byte[N * s * s];
+        Random r = new Random(5);
+        for (int i = 0; i < N; i++) {
+            int y0 = (i % 4) * 3;
+            for (int y = 0; y < s; y++) {
+                for (int x = 0; x < s; x++) {
+                    boolean on = y >= y0 && y < y0 + 3;
+                    px[i * s * s + y * s + x] = (byte) (on ? 180 + r.nextInt(75) : r.nextInt(60));
+                }
+            }
+        }
+        return new ImageDataset("bands", px, null, N, 1, s, s, List.of());
+    }
+
+    @Test
+    void eachClassifierLearnsItsOwnClustering() throws Exception {
+        ImageDataset data = bands();
+        float[][] st = Pretrainer.channelStats(data);
+        PretrainConfig c = PretrainConfig.defaults("deepcluster").toBuilder()
+                .depth(1)
+                .width(8)
+                .batchSize(N / STEPS_PER_EPOCH)
+                .steps(3 * STEPS_PER_EPOCH)
+                .learningRate(0.01f)
+                .warmupEpochs(0)
+                .device("cpu")
+                .logEverySteps(1)
+                .setting("clusters", CLUSTERS)
+                .setting("pca_dim", 8)
+                .setting("clusterings", 3)
+                .setting("crop_scale_min", 0.8f)
+                .build();
+        List<Double> losses = new ArrayList<>();
+        List<Map<String, Double>> metrics = new ArrayList<>();
+        try (Pretrainer t = new Pretrainer(c, data, st[0], st[1])) {
+            t.addListener(new PretrainListener() {
+                @Override
+                public void onProgress(Progress p) {
+                    losses.add(p.loss());
+                    metrics.add(p.methodMetrics());
+                }
+            });
+            assertEquals(PretrainResult.Status.FINISHED, t.run().status());
+        }
+        assertEquals(3 * STEPS_PER_EPOCH, losses.size());
+        double chance = Math.log(CLUSTERS);
+        double lastQuarter = losses.subList(losses.size() - 3, losses.size()).stream()
+                .mapToDouble(Double::doubleValue)
+                .average()
+                .orElseThrow();
+        assertTrue(
+                lastQuarter < 0.5 * chance,
+                "loss at the end of the last epoch " + lastQuarter + " against chance " + chance + ": " + losses);
+        double agreement = metrics.get(metrics.size() - 1).get("nmi_between_clusterings");
+        assertTrue(agreement > 0 && agreement <= 1 + 1e-9, "NMI between clusterings " + agreement);
+    }
+}

@@ -94,8 +94,7 @@ public final class DeepCluster extends EncoderMethod {
      */
     static Augmentation views(BackboneSpec spec, Settings s) {
         return s.jitterStrength() > 0
-                ? AugmentationPipeline.contrastive(
-                        spec.channels(), spec.imageSize(), s.cropScaleMin(), s.jitterStrength())
+                ? Contrastive.views(spec, s.cropScaleMin(), s.jitterStrength())
                 : AugmentationPipeline.cropFlip(spec.imageSize(), s.cropScaleMin());
     }
 
@@ -352,8 +351,8 @@ public final class DeepCluster extends EncoderMethod {
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         int[] idx = ctx.indices();
-        // Row i's label for clustering h at i * clusterings + h, matching the logits [B, clusterings * clusters] as [B
-        // * clusterings, clusters].
+        // Image i's label of clustering h goes at i * clusterings + h: the row order of the logits
+        // [B, clusterings * clusters] read as [B * clusterings, clusters].
         long[] y = new long[idx.length * clusterings];
         for (int i = 0; i < idx.length; i++) {
             for (int h = 0; h < clusterings; h++) {

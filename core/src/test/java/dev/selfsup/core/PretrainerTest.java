@@ -122,6 +122,8 @@ class PretrainerTest {
             8,
             "clusterings",
             2,
+            "local_crops",
+            1,
             "tokenizer",
             "tiny");
 

@@ -47,21 +47,27 @@ import org.slf4j.LoggerFactory;
  * different seeds on the same features and one classifier per clustering learns its labels: the encoder follows
  * what the clusterings agree on rather than the accidents of one. Sampling stays uniform over the first one's
  * clusters.
+ *
+ * <p>With {@code local_crops}, multi-crop as in DeepCluster-v2: small views of each image are classified into the
+ * image's clusters as its full view is, so that a part of an object learns to say what the whole is.
  */
 public final class DeepCluster extends EncoderMethod {
     /** DeepCluster, registered in {@link Methods}. */
     public static final MethodDefinition<Settings> DEFINITION = MethodDefinition.of(
                     "deepcluster",
                     "clustering: k-means on the features gives pseudo-labels to classify (Caron et al. 2018)",
-                    new Settings(100, 0, 0.2f, DeepCluster.DEFAULT_JITTER, 1),
+                    new Settings(100, 0, 0.2f, DeepCluster.DEFAULT_JITTER, 1, 0, 0),
                     (s, c) -> new DeepCluster(
                             c.spec(),
                             views(c.spec(), s),
                             s.clusters(),
                             pcaDimension(s.pcaDim(), c.spec().featureDim()),
                             Methods.HEAD_HIDDEN,
-                            s.clusterings()))
+                            s.clusterings(),
+                            new LocalViews(
+                                    c.spec(), s.localCrops(), s.localCropSize(), s.cropScaleMin(), s.jitterStrength())))
             .withCheck((s, spec, data) -> {
+                LocalViews.checkBackbone(s.localCrops(), s.localCropSize(), spec);
                 Records.require(
                         s.clusters() <= data.size(),
                         "clusters",
@@ -114,8 +120,18 @@ public final class DeepCluster extends EncoderMethod {
      *     only, as in the paper)
      * @param clusterings independent clusterings per epoch (k-means from different seeds), each the labels of its
      *     own classifier, their losses averaged (DeepCluster-v2 uses 3); 1 to {@link #MAX_CLUSTERINGS}
+     * @param localCrops multi-crop's small views per image, each classified into its image's clusters as the full
+     *     view is (0: the one view only)
+     * @param localCropSize their side in pixels (0: about half the image's, at least 8)
      */
-    public record Settings(int clusters, int pcaDim, float cropScaleMin, float jitterStrength, int clusterings) {
+    public record Settings(
+            int clusters,
+            int pcaDim,
+            float cropScaleMin,
+            float jitterStrength,
+            int clusterings,
+            int localCrops,
+            int localCropSize) {
         public Settings {
             Records.require(clusters >= 2, "clusters", "must be at least 2, got " + clusters);
             Records.require(
@@ -131,6 +147,7 @@ public final class DeepCluster extends EncoderMethod {
                     "clusters",
                     clusters + " clusters x " + clusterings + " clusterings is more than the " + MAX_OUTPUTS
                             + " classifier outputs allowed");
+            LocalViews.checkSettings(localCrops, localCropSize, cropScaleMin);
         }
     }
 
@@ -152,6 +169,7 @@ public final class DeepCluster extends EncoderMethod {
     private final int pcaDim;
     private final int hidden;
     private final int clusterings;
+    private final LocalViews localViews;
     private final SequentialBlock head;
     private final Block classifier;
     private NDArray assignmentState; // int32 [clusterings * N]: clustering h's assignments at [h * N, (h + 1) * N)
@@ -162,7 +180,15 @@ public final class DeepCluster extends EncoderMethod {
     private long readyEpoch = -1;
     private final Map<String, Double> metrics = new LinkedHashMap<>();
 
-    public DeepCluster(BackboneSpec spec, Augmentation augment, int clusters, int pcaDim, int hidden, int clusterings) {
+    /** @param localViews multi-crop's small views, classified as their image (none when its count is 0) */
+    DeepCluster(
+            BackboneSpec spec,
+            Augmentation augment,
+            int clusters,
+            int pcaDim,
+            int hidden,
+            int clusterings,
+            LocalViews localViews) {
         super("deepcluster", spec, Backbones.build(spec));
         if (pcaDim > spec.featureDim()) {
             throw new IllegalArgumentException(
@@ -173,6 +199,7 @@ public final class DeepCluster extends EncoderMethod {
         this.pcaDim = pcaDim;
         this.hidden = hidden;
         this.clusterings = clusterings;
+        this.localViews = localViews;
         // One last layer for all the clusterings: clustering h's logits are outputs [h * clusters, (h + 1) * clusters).
         this.head = ClassifierHead.mlp(hidden, clusters * clusterings);
         this.classifier = ClassifierHead.last(head);
@@ -361,7 +388,15 @@ public final class DeepCluster extends EncoderMethod {
         }
         NDArray x = augment.apply(images, ctx.rng());
         NDArray logits = ctx.forward(model, x).reshape(-1, clusters);
-        return Losses.crossEntropy(logits, images.getManager().create(y).toDevice(images.getDevice(), false));
+        NDArray labels = images.getManager().create(y).toDevice(images.getDevice(), false);
+        if (localViews.count() > 0) {
+            // Local views come view by view, each in the batch's order: the labels repeat once per view, and every
+            // view's rows weigh the same in the mean, as SwAV and DeepCluster-v2 average over all crops.
+            NDArray local = ctx.forward(model, localViews.draw(ctx, images)).reshape(-1, clusters);
+            logits = logits.concat(local, 0);
+            labels = labels.tile(1 + localViews.count());
+        }
+        return Losses.crossEntropy(logits, labels);
     }
 
     @Override
@@ -376,6 +411,9 @@ public final class DeepCluster extends EncoderMethod {
         h.put("pca_dim_used", pcaDim);
         h.put("sampling", "uniform over clusters");
         h.put("head_hidden", hidden);
+        if (localViews.count() > 0) {
+            h.putAll(localViews.derivedValues());
+        }
         return h;
     }
 }

@@ -252,15 +252,21 @@ public final class DeepCluster extends EncoderMethod {
         double explained;
         try (NDManager tmp = ctx.manager().newSubManager()) {
             NDArray features = Features.extract(encoder, ctx.data(), 512, tmp);
+            long t1 = System.nanoTime();
             Pca pca = Pca.fit(features, pcaDim, tmp);
             explained = pca.explainedVariance();
             NDArray reduced = pca.transform(features);
             reduced.attach(tmp);
+            long t2 = System.nanoTime();
             long seed = new SplittableRandom(ctx.seed()).nextLong() + ctx.epoch();
             for (int h = 0; h < clusterings; h++) {
                 // The first keeps the seed a single clustering always had; the others start from other centroids.
                 km[h] = KMeans.fit(reduced, clusters, KMEANS_ITERATIONS, seed + h * 0x9E3779B97F4A7C15L);
             }
+            // Where an epoch's preparation goes: it is a third of a grid run's time (docs/benchmarks.md).
+            metrics.put("cluster_extract_seconds", (t1 - t0) / 1e9);
+            metrics.put("cluster_pca_seconds", (t2 - t1) / 1e9);
+            metrics.put("cluster_kmeans_seconds", (System.nanoTime() - t2) / 1e9);
         }
         previous = assignments == null ? null : assignments[0];
         int n = km[0].assignments().length;

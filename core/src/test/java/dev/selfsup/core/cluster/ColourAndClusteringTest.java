@@ -179,4 +179,42 @@ class ColourAndClusteringTest {
             assertArrayEquals(new float[n], z.norm(new int[] {1}).sub(1f).toFloatArray(), 1e-4f, "rows L2-normalised");
         }
     }
+
+    @Test
+    void subspaceIterationFindsTheTopComponentsTheFullDecompositionFinds() {
+        // Features as an encoder's: 320 correlated values whose variances fall off as a power law.
+        int n = 2000;
+        int d = 320;
+        int dims = 48;
+        Random r = new Random(5);
+        float[] z = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < d; j++) {
+                z[i * d + j] = (float) (r.nextGaussian() * Math.pow(j + 1, -0.6));
+            }
+        }
+        float[] mix = new float[d * d];
+        for (int i = 0; i < mix.length; i++) {
+            mix[i] = (float) r.nextGaussian();
+        }
+        try (NDManager m = NDManager.newBaseManager()) {
+            NDArray x = m.create(z, new Shape(n, d)).matMul(m.create(mix, new Shape(d, d)));
+            Pca full = Pca.fit(x, dims, m, true);
+            Pca fast = Pca.fit(x, dims, m, false);
+            assertEquals(full.explainedVariance(), fast.explainedVariance(), 1e-4, "variance explained");
+            // Mean squared cosine of the principal angles between the two kept subspaces: 1 when they are the same.
+            NDArray a = full.projection().normalize(2, 0);
+            NDArray b = fast.projection().normalize(2, 0);
+            double overlap = a.transpose().matMul(b).square().sum().getFloat() / dims;
+            assertEquals(1.0, overlap, 1e-3, "the same subspace");
+            // Component by component, up to sign: the whitening scales of the leading half match too.
+            float[] cos = a.mul(b).sum(new int[] {0}).abs().toFloatArray();
+            for (int j = 0; j < dims / 2; j++) {
+                assertEquals(1.0, cos[j], 1e-3, "component " + j);
+            }
+            float[] fullScale = full.projection().norm(new int[] {0}).toFloatArray();
+            float[] fastScale = fast.projection().norm(new int[] {0}).toFloatArray();
+            assertArrayEquals(fullScale, fastScale, 1e-3f * fullScale[dims - 1], "whitening scales");
+        }
+    }
 }

@@ -85,6 +85,10 @@ class DeepClusterTest {
         List<Double> losses = train(c, bands(), metrics);
         double agreement = metrics.get(metrics.size() - 1).get("nmi_between_clusterings");
         assertTrue(agreement > 0 && agreement <= 1 + 1e-9, "NMI between clusterings " + agreement);
+        Map<String, Double> last = metrics.get(metrics.size() - 1);
+        for (String phase : List.of("cluster_extract_seconds", "cluster_pca_seconds", "cluster_kmeans_seconds")) {
+            assertTrue(last.getOrDefault(phase, 0.0) > 0, phase + " is reported: " + last);
+        }
         assertLearned(losses);
     }
 

@@ -291,8 +291,10 @@ public final class SslBench implements Callable<Integer> {
         EvaluationReport raw = null;
         EvaluationReport random = null;
         Map<String, Object> derived;
+        dev.selfsup.core.engine.Precision precision = null;
         try (Pretrainer trainer = new Pretrainer(config, train.withoutLabels(), stats[0], stats[1], resources)) {
             derived = trainer.method().derivedValues();
+            precision = trainer.precision();
             System.err.printf(
                     "training %s on %s, %d steps (%d per epoch) on %s%n",
                     config.method(), train, trainer.totalSteps(), trainer.stepsPerEpoch(), trainer.device());
@@ -384,6 +386,11 @@ public final class SslBench implements Callable<Integer> {
         out.put("dataset", trainAll.name());
         out.put("seed", seed);
         out.put("cpu", CpuInfo.current().describe());
+        out.put("isa", dev.selfsup.core.numerics.CpuIsaGuard.apply().describe());
+        out.put("precision", precision == null ? null : precision.used());
+        if (precision != null && precision.reason() != null) {
+            out.put("precision_refused", precision.reason());
+        }
         out.put("config", Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), derived));
         System.out.println(Json.write(out));
         return 0;

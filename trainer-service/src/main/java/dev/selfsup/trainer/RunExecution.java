@@ -113,6 +113,11 @@ public class RunExecution {
                                 .setState(RunState.RUN_STATE_RUNNING)
                                 .setStartedAt(RunTable.now())
                                 .setDevice(trainer.deviceLabel())
+                                .setPrecision(trainer.precision().used())
+                                .setPrecisionNote(
+                                        trainer.precision().reason() == null
+                                                ? ""
+                                                : trainer.precision().reason())
                                 .setTotalSteps(trainer.totalSteps())
                                 .build());
             }

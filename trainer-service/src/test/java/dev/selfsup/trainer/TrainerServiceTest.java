@@ -498,6 +498,37 @@ class TrainerServiceTest {
     }
 
     @Test
+    void aRunAskedForBfloat16SaysWhatItTrainedIn() throws Exception {
+        Run run = trainer.startRun(tinySpec(4)
+                .setName("bf16")
+                .setPrecision(dev.selfsup.proto.v1.Precision.PRECISION_BFLOAT16)
+                .build());
+        assertEquals(
+                dev.selfsup.proto.v1.Precision.PRECISION_BFLOAT16, run.getSpec().getPrecision());
+        Watcher w = watch(run.getRunId());
+        assertTrue(w.done.await(120, TimeUnit.SECONDS));
+        Run last = w.lastRun();
+        assertEquals(RunState.RUN_STATE_SUCCEEDED, last.getState(), last.getError());
+        // The build the tests run has the shim and its check passes on any CPU (slower where bfloat16 is emulated).
+        assertEquals("bfloat16", last.getPrecision(), last.getPrecisionNote());
+        assertEquals("", last.getPrecisionNote());
+        Run plain = trainer.startRun(tinySpec(2).setName("f32").build());
+        assertEquals(
+                dev.selfsup.proto.v1.Precision.PRECISION_FLOAT32,
+                plain.getSpec().getPrecision());
+        Watcher p = watch(plain.getRunId());
+        assertTrue(p.done.await(120, TimeUnit.SECONDS));
+        assertEquals("float32", p.lastRun().getPrecision());
+        assertStatus(
+                Status.Code.INVALID_ARGUMENT,
+                "precision: bfloat16 trains on one device per process",
+                () -> trainer.startRun(tinySpec(6)
+                        .setPrecision(dev.selfsup.proto.v1.Precision.PRECISION_BFLOAT16)
+                        .setReplicas(2)
+                        .build()));
+    }
+
+    @Test
     void beitTrainsOnTokensFromTheTokenizerService() throws Exception {
         int before = FakeTokenizerService.TOKENIZE_CALLS.get();
         Run run = trainer.startRun(tinySpec(8)

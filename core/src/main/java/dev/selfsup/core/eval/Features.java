@@ -10,6 +10,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
 import dev.selfsup.core.data.ImageDataset;
+import dev.selfsup.core.engine.Bfloat16;
 import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.engine.Scalars;
 import java.nio.ByteBuffer;
@@ -20,6 +21,15 @@ public final class Features {
 
     /** The encoder's representation h of every image, in dataset order: {@code [N, D]} in {@code manager}. */
     public static NDArray extract(Block encoder, ImageDataset data, int batchSize, NDManager manager) {
+        return extract(encoder, data, batchSize, manager, false);
+    }
+
+    /**
+     * As {@link #extract(Block, ImageDataset, int, NDManager)}, with the encoder's forward passes in bfloat16 when
+     * {@code bfloat16} (a run that trains in it, {@link Bfloat16}); the features come back in float32.
+     */
+    public static NDArray extract(
+            Block encoder, ImageDataset data, int batchSize, NDManager manager, boolean bfloat16) {
         GradMode.disableOnThisThread();
         Device device = manager.getDevice();
         NDList parts = new NDList();
@@ -32,7 +42,15 @@ public final class Features {
             int n = Math.min(batchSize, data.size() - from);
             try (NDManager batch = manager.newSubManager()) {
                 NDArray x = images(data, order, from, n, batch, device);
-                NDArray h = encoder.forward(ps, new NDList(x), false).singletonOrThrow();
+                NDArray h;
+                if (bfloat16) {
+                    try (Bfloat16.Region region = Bfloat16.enter(device)) {
+                        h = encoder.forward(ps, new NDList(x), false).singletonOrThrow();
+                    }
+                    h = Bfloat16.toFloat32(h);
+                } else {
+                    h = encoder.forward(ps, new NDList(x), false).singletonOrThrow();
+                }
                 h.attach(manager);
                 parts.add(h);
             }

@@ -1,10 +1,12 @@
 package dev.selfsup.core.method;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
 import ai.djl.training.ParameterStore;
+import dev.selfsup.core.engine.Bfloat16;
 
 /**
  * How a training step runs a block over its batch: on one device ({@link #ONE_DEVICE}), or split over
@@ -28,6 +30,38 @@ public interface BatchForward {
 
     /** The number of replicas the batch is split over. */
     int replicas();
+
+    /**
+     * {@code inner} with every forward pass inside a bfloat16 region on {@code device}
+     * ({@link dev.selfsup.core.engine.Bfloat16}) and its output cast back to float32 before the loss sees it: the
+     * networks compute in bfloat16, the losses, gradients' accumulation and optimizer stay in float32.
+     */
+    static BatchForward inBfloat16(BatchForward inner, Device device) {
+        return new BatchForward() {
+            @Override
+            public NDArray forward(Block block, ParameterStore parameters, NDArray... parts) {
+                NDArray out;
+                try (Bfloat16.Region region = Bfloat16.enter(device)) {
+                    out = inner.forward(block, parameters, parts);
+                }
+                return Bfloat16.toFloat32(out);
+            }
+
+            @Override
+            public NDArray forwardShuffled(Block block, ParameterStore parameters, long seed, NDArray x) {
+                NDArray out;
+                try (Bfloat16.Region region = Bfloat16.enter(device)) {
+                    out = inner.forwardShuffled(block, parameters, seed, x);
+                }
+                return Bfloat16.toFloat32(out);
+            }
+
+            @Override
+            public int replicas() {
+                return inner.replicas();
+            }
+        };
+    }
 
     /** One device: the whole batch in one forward pass. */
     BatchForward ONE_DEVICE = new BatchForward() {

@@ -202,7 +202,7 @@ public final class Colorization extends EncoderMethod {
     @Override
     public NDArray loss(StepContext ctx, NDArray images) {
         NDArray x = augment.apply(images, ctx.rng());
-        NDArray logits = logits(ctx.parameters(), x, true);
+        NDArray logits = ctx.forward(model, x);
         int q = bins.size();
         NDArray ab = trueAb(x, (int) logits.getShape().get(2));
         NDArray flatLogits = logits.transpose(0, 2, 3, 1).reshape(-1, q);

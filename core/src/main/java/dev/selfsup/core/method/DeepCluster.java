@@ -251,7 +251,7 @@ public final class DeepCluster extends EncoderMethod {
         KMeans.Result[] km = new KMeans.Result[clusterings];
         double explained;
         try (NDManager tmp = ctx.manager().newSubManager()) {
-            NDArray features = Features.extract(encoder, ctx.data(), 512, tmp);
+            NDArray features = Features.extract(encoder, ctx.data(), 512, tmp, ctx.bfloat16());
             long t1 = System.nanoTime();
             Pca pca = Pca.fit(features, pcaDim, tmp);
             explained = pca.explainedVariance();

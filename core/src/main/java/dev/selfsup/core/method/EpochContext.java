@@ -17,6 +17,7 @@ import java.util.function.Consumer;
  * @param seed the run's seed
  * @param resetOptimizerState zeroes the optimizer's state (moments) of a block's parameters, for a head the
  *     method has just re-initialised
+ * @param bfloat16 whether the run computes its forward passes in bfloat16, as a pass over the data should too
  */
 public record EpochContext(
         long epoch,
@@ -25,4 +26,5 @@ public record EpochContext(
         ImageDataset data,
         NDManager manager,
         long seed,
-        Consumer<Block> resetOptimizerState) {}
+        Consumer<Block> resetOptimizerState,
+        boolean bfloat16) {}

@@ -1,7 +1,6 @@
 package dev.selfsup.core.method;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -96,10 +95,9 @@ public final class Jigsaw extends EncoderMethod {
             positions[i] = permutations[label];
         }
         NDArray tiles = grid.cut(images, positions, rng);
-        NDArray h = encoder.forward(ctx.parameters(), new NDList(tiles), true).singletonOrThrow();
+        NDArray h = ctx.forward(encoder, tiles);
         NDArray puzzle = h.reshape(b, TILES * h.getShape().get(1));
-        NDArray logits =
-                head.forward(ctx.parameters(), new NDList(puzzle), true).singletonOrThrow();
+        NDArray logits = ctx.forward(head, puzzle);
         NDArray y = images.getManager().create(labels).toDevice(images.getDevice(), false);
         return Losses.crossEntropy(logits, y);
     }

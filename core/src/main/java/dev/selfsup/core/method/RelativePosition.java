@@ -1,7 +1,6 @@
 package dev.selfsup.core.method;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -72,9 +71,9 @@ public final class RelativePosition extends EncoderMethod {
             positions[i] = new int[] {CENTRE, NEIGHBOURS[label]};
         }
         NDArray patches = grid.cut(images, positions, rng);
-        NDArray h = encoder.forward(ctx.parameters(), new NDList(patches), true).singletonOrThrow();
+        NDArray h = ctx.forward(encoder, patches);
         NDArray pairs = h.reshape(b, 2L * h.getShape().get(1));
-        NDArray logits = head.forward(ctx.parameters(), new NDList(pairs), true).singletonOrThrow();
+        NDArray logits = ctx.forward(head, pairs);
         NDArray y = images.getManager().create(labels).toDevice(images.getDevice(), false);
         return Losses.crossEntropy(logits, y);
     }

@@ -5,6 +5,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.convolutional.Conv2d;
@@ -32,6 +33,12 @@ public final class NumericsSelfCheck {
     /** Largest accepted difference from the reference, relative to the reference's largest magnitude. */
     static final double TOLERANCE = 1e-4;
 
+    /**
+     * The same for the ops bfloat16 autocast computes in bfloat16: inputs rounded to 8 significant bits and sums of
+     * hundreds of such products leave errors near 1e-2 of the largest value, where a wrong kernel is off by 1.
+     */
+    static final double BFLOAT16_TOLERANCE = 3e-2;
+
     private static final float EPS = 1e-5f;
 
     /** Which shapes to check. */
@@ -39,7 +46,13 @@ public final class NumericsSelfCheck {
         /** Small shapes of every op: for every start of a process. */
         QUICK,
         /** The small shapes and the real layer shapes of the backbones. */
-        FULL
+        FULL,
+        /**
+         * The ops bfloat16 autocast changes (convolutions, linear layers, matrix products) at small and real
+         * shapes, each run inside a bfloat16 region against the same float64 reference, with
+         * {@link #BFLOAT16_TOLERANCE}.
+         */
+        BFLOAT16
     }
 
     /** A deliberate change to a reference value, so that tests can see the check fail. */
@@ -58,14 +71,33 @@ public final class NumericsSelfCheck {
 
     /** Runs the suite with a fault injected into the references (for tests of the check itself). */
     public static NumericsReport run(Suite suite, ReferenceFault fault) {
+        if (suite == Suite.BFLOAT16) {
+            throw new IllegalArgumentException("the bfloat16 suite needs its region: run(suite, fault, region)");
+        }
+        return run(suite, fault, () -> () -> {});
+    }
+
+    /** What opens the region the engine's side of each case runs in (a bfloat16 one for that suite). */
+    @FunctionalInterface
+    public interface Region {
+        /** Opens it on the calling thread. */
+        AutoCloseable open();
+    }
+
+    /**
+     * Runs the suite with each case's engine side inside {@code region} (the caller's: this package does not
+     * know how precision is switched), with a fault injected into the references.
+     */
+    public static NumericsReport run(Suite suite, ReferenceFault fault, Region region) {
         CpuIsaGuard.IsaDecision isa = CpuIsaGuard.apply();
         Engine.getInstance();
         long start = System.nanoTime();
+        double tolerance = suite == Suite.BFLOAT16 ? BFLOAT16_TOLERANCE : TOLERANCE;
         List<NumericsReport.OpCheck> results = new ArrayList<>();
         try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
             List<Case> cases = cases(suite);
             for (int i = 0; i < cases.size(); i++) {
-                results.add(check(cases.get(i), 1000L + i, manager, fault));
+                results.add(check(cases.get(i), 1000L + i, manager, fault, region, tolerance));
             }
         }
         return new NumericsReport(
@@ -109,6 +141,19 @@ public final class NumericsSelfCheck {
 
     private static List<Case> cases(Suite suite) {
         List<Case> c = new ArrayList<>();
+        if (suite == Suite.BFLOAT16) {
+            c.add(conv(2, 1, 12, 12, 8, 3, 1, 1, false));
+            c.add(conv(2, 3, 10, 10, 16, 3, 1, 1, true));
+            c.add(conv(2, 16, 9, 9, 32, 3, 2, 1, false));
+            c.add(conv(2, 16, 8, 8, 32, 1, 2, 0, false));
+            // The small ConvNet's layers (width 32, 28 px), its head and SimCLR's similarity product.
+            c.add(conv(8, 1, 28, 28, 32, 3, 1, 1, false));
+            c.add(conv(8, 32, 28, 28, 32, 3, 1, 1, false));
+            c.add(conv(8, 64, 7, 7, 128, 3, 1, 1, false));
+            c.add(linear(16, 512, 256));
+            c.add(matMul(1, 64, 128, 64));
+            return c;
+        }
         // Edge shapes: one and three input channels (the stems), odd sizes, stride 2, 1x1, patch embedding.
         c.add(conv(2, 1, 12, 12, 8, 3, 1, 1, false));
         c.add(conv(2, 3, 10, 10, 16, 3, 1, 1, true));
@@ -294,14 +339,15 @@ public final class NumericsSelfCheck {
 
     // ---- running one case ------------------------------------------------------------------------------------
 
-    private static NumericsReport.OpCheck check(Case c, long seed, NDManager parent, ReferenceFault fault) {
+    private static NumericsReport.OpCheck check(
+            Case c, long seed, NDManager parent, ReferenceFault fault, Region region, double tolerance) {
         Random random = new Random(seed);
         float[][] inputs = new float[c.inputs().size()][];
         for (int i = 0; i < inputs.length; i++) {
             inputs[i] = fill(c.inputs().get(i), random);
         }
-        float[][] first = runEngine(c, inputs, seed, parent);
-        float[][] second = runEngine(c, inputs, seed, parent);
+        float[][] first = runEngine(c, inputs, seed, parent, region);
+        float[][] second = runEngine(c, inputs, seed, parent, region);
         boolean reproducible = true;
         for (int i = 0; i < first.length; i++) {
             reproducible &= Arrays.equals(first[i], second[i]);
@@ -323,7 +369,7 @@ public final class NumericsSelfCheck {
                 worstOutput = outputs.get(i);
             }
         }
-        return new NumericsReport.OpCheck(c.op(), c.shape(), worstOutput, worst, TOLERANCE, reproducible);
+        return new NumericsReport.OpCheck(c.op(), c.shape(), worstOutput, worst, tolerance, reproducible);
     }
 
     private static List<String> outputNames(Case c) {
@@ -333,7 +379,7 @@ public final class NumericsSelfCheck {
     }
 
     /** {output, gradients of the inputs that take one}, from a fresh set of arrays. */
-    private static float[][] runEngine(Case c, float[][] inputs, long seed, NDManager parent) {
+    private static float[][] runEngine(Case c, float[][] inputs, long seed, NDManager parent, Region region) {
         try (NDManager m = parent.newSubManager()) {
             NDList arrays = new NDList();
             for (int i = 0; i < inputs.length; i++) {
@@ -345,9 +391,20 @@ public final class NumericsSelfCheck {
             }
             NDArray out;
             try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
-                out = c.engine().apply(arrays);
+                try (AutoCloseable r = region.open()) {
+                    out = c.engine().apply(arrays);
+                }
+                // A bfloat16 result (which DJL can neither name nor read) comes back as float32 by an add of a float32
+                // zero that type promotion widens: DJL's toType would cut the gradient's path.
+                if (out.getDataType() != DataType.FLOAT32) {
+                    out = out.add(m.zeros(new Shape(1)));
+                }
                 NDArray g = m.create(outputGradient(Math.toIntExact(out.size()), seed), out.getShape());
                 collector.backward(out.mul(g).sum());
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException("closing the region failed", e);
             }
             List<float[]> results = new ArrayList<>();
             results.add(out.toFloatArray());

@@ -1,11 +1,7 @@
 package dev.selfsup.core.parallel;
 
-import java.io.IOException;
-import java.io.InputStream;
+import dev.selfsup.core.engine.NativeShims;
 import java.nio.ByteBuffer;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /**
  * The JNI shim over Debian's Gloo ({@code src/main/native/selfsup_gloo.cpp}), built by core's Maven build where
@@ -24,66 +20,12 @@ final class GlooNative {
     }
 
     private static String load() {
-        if (!System.getProperty("os.name", "")
-                        .toLowerCase(java.util.Locale.ROOT)
-                        .contains("linux")
-                || !"amd64".equals(System.getProperty("os.arch"))) {
-            return "worker processes need Linux on x86_64 (Gloo's shim is built for it only)";
-        }
-        byte[] shim;
-        try (InputStream in = GlooNative.class.getResourceAsStream(RESOURCE)) {
-            if (in == null) {
-                return "this build has no Gloo shim: install Debian's libgloo-dev and g++, then rebuild";
-            }
-            shim = in.readAllBytes();
-        } catch (IOException e) {
-            return "the Gloo shim could not be read: " + e.getMessage();
-        }
-        try {
-            System.load(unpack(shim).toString());
-            return null;
-        } catch (IOException e) {
-            return "the Gloo shim could not be unpacked: " + e.getMessage();
-        } catch (UnsatisfiedLinkError e) {
-            return "the Gloo shim could not be loaded (is Debian's libgloo0 installed?): " + e.getMessage();
-        }
-    }
-
-    /**
-     * The shim as a file: in {@code SELFSUP_NATIVE_DIR} when set (a container unpacks it there when its image is
-     * built, since its /tmp may forbid running code), else in a new temporary folder. The file's name carries
-     * its content's hash, so a folder never serves an older build.
-     */
-    private static Path unpack(byte[] shim) throws IOException {
-        String hash;
-        try {
-            hash = java.util.HexFormat.of()
-                    .formatHex(
-                            java.security.MessageDigest.getInstance("SHA-256").digest(shim))
-                    .substring(0, 16);
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        String name = "libselfsup_gloo-" + hash + ".so";
-        String configured = System.getenv("SELFSUP_NATIVE_DIR");
-        if (configured != null && !configured.isBlank()) {
-            Path dir = Path.of(configured);
-            Path lib = dir.resolve(name);
-            if (Files.isRegularFile(lib) && Files.size(lib) == shim.length) {
-                return lib;
-            }
-            if (Files.isDirectory(dir) && Files.isWritable(dir)) {
-                Path tmp = Files.createTempFile(dir, "gloo", ".tmp");
-                Files.write(tmp, shim);
-                return Files.move(tmp, lib, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            }
-        }
-        Path dir = Files.createTempDirectory("selfsup-gloo");
-        Path lib = dir.resolve(name);
-        Files.write(lib, shim);
-        lib.toFile().deleteOnExit();
-        dir.toFile().deleteOnExit();
-        return lib;
+        return NativeShims.load(
+                GlooNative.class,
+                RESOURCE,
+                "the Gloo shim",
+                "install Debian's libgloo-dev and g++, then rebuild",
+                "is Debian's libgloo0 installed?");
     }
 
     static native long connect(

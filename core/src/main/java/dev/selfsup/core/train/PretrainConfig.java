@@ -43,6 +43,9 @@ import java.util.Map;
  *     gradients summed through Gloo ({@link dev.selfsup.core.parallel.ProcessParallel}); 1 for one process
  * @param batchNorm with several replicas, "sync" (batch statistics of the whole batch) or "per-device" (of each
  *     replica's share; MoCo v2 then computes its keys on a shuffled split, the paper's shuffle-BN)
+ * @param precision "float32", or "bfloat16": the networks' forward passes under bfloat16 autocast with float32
+ *     weights, optimizer and losses ({@link dev.selfsup.core.engine.Bfloat16}), used only where this machine's
+ *     bfloat16 check passes; the run records the precision it trained in
  * @param checkpointDir where checkpoints go; null for none
  * @param checkpointEverySteps steps between checkpoints (a final one is always written)
  * @param keepCheckpoints how many recent checkpoints to keep
@@ -70,6 +73,7 @@ public record PretrainConfig(
         int replicas,
         int workers,
         String batchNorm,
+        String precision,
         Path checkpointDir,
         long checkpointEverySteps,
         int keepCheckpoints,
@@ -84,6 +88,12 @@ public record PretrainConfig(
     /** How batch norm treats a batch split over replicas: "per-device" or "sync". */
     public static final java.util.List<String> BATCH_NORM_MODES = java.util.List.of("per-device", "sync");
 
+    /** The methods whose networks do not run through the step's batch forward, so bfloat16 cannot reach them. */
+    private static final java.util.Set<String> FLOAT32_ONLY = java.util.Set.of("beit");
+
+    /** The precisions a run can train in. */
+    public static final java.util.List<String> PRECISIONS = java.util.List.of("float32", "bfloat16");
+
     /** The training settings every method starts from, before its own {@link MethodDefinition#trainingDefaults}. */
     private static final Map<String, Object> COMMON_DEFAULTS = commonDefaults();
 
@@ -97,6 +107,8 @@ public record PretrainConfig(
         device = device == null ? null : device.toLowerCase(Locale.ROOT).trim();
         batchNorm =
                 batchNorm == null ? null : batchNorm.toLowerCase(Locale.ROOT).trim();
+        precision =
+                precision == null ? null : precision.toLowerCase(Locale.ROOT).trim();
         require(
                 backbone != null && BackboneSpec.TYPES.contains(backbone),
                 "backbone",
@@ -120,6 +132,19 @@ public record PretrainConfig(
                 "replicas",
                 method + " trains on one device only (set replicas to 1); data-parallel methods: "
                         + Methods.dataParallelNames());
+        require(
+                precision != null && PRECISIONS.contains(precision),
+                "precision",
+                "must be one of " + PRECISIONS + ", got " + precision);
+        require(
+                !"bfloat16".equals(precision) || !FLOAT32_ONLY.contains(method),
+                "precision",
+                method + " trains in float32 only (its ViT takes the image and its mask together, outside the step's"
+                        + " batch forward, where bfloat16 regions are opened)");
+        require(
+                replicas <= 1 || "float32".equals(precision),
+                "precision",
+                "bfloat16 trains on one device per process (set replicas to 1, or use workers)");
         require(
                 workers >= 1 && workers <= MAX_WORKERS,
                 "workers",
@@ -190,6 +215,7 @@ public record PretrainConfig(
         d.put("replicas", 1);
         d.put("workers", 1);
         d.put("batch_norm", "per-device");
+        d.put("precision", "float32");
         d.put("checkpoint_every_steps", 500L);
         d.put("keep_checkpoints", 2);
         d.put("log_every_steps", 20);
@@ -226,6 +252,7 @@ public record PretrainConfig(
                 1,
                 1,
                 "per-device",
+                "float32",
                 null,
                 0,
                 1,
@@ -387,6 +414,11 @@ public record PretrainConfig(
 
         public Builder batchNorm(String v) {
             return set("batch_norm", v);
+        }
+
+        /** "float32" or "bfloat16". */
+        public Builder precision(String v) {
+            return set("precision", v);
         }
 
         public Builder checkpointDir(Path v) {

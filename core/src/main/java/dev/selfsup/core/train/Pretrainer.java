@@ -17,6 +17,7 @@ import dev.selfsup.core.data.BatchLoader;
 import dev.selfsup.core.data.ImageDataset;
 import dev.selfsup.core.engine.Devices;
 import dev.selfsup.core.engine.GradMode;
+import dev.selfsup.core.engine.Precision;
 import dev.selfsup.core.engine.Versions;
 import dev.selfsup.core.eval.Features;
 import dev.selfsup.core.io.Json;
@@ -72,6 +73,9 @@ public final class Pretrainer implements AutoCloseable {
     private final ProcessParallel processes;
 
     private final NDManager manager;
+    /** The precision the forward passes run in: bfloat16 only where asked for and checked on this machine. */
+    private final Precision precision;
+
     private final SslMethod method;
     private final GradientOptimizer optimizer;
     private final LearningRateSchedule schedule;
@@ -128,6 +132,7 @@ public final class Pretrainer implements AutoCloseable {
                 ? List.of(Devices.forRank(config.device(), workers.rank()))
                 : Devices.chooseAll(config.device(), config.replicas());
         this.device = devices.get(0);
+        this.precision = Precision.choose(config.precision(), device);
         this.stepsPerEpoch = config.stepsPerEpoch(data.size());
         this.totalSteps = config.totalSteps(data.size());
         if (data.size() < config.batchSize()) {
@@ -222,6 +227,11 @@ public final class Pretrainer implements AutoCloseable {
         return method;
     }
 
+    /** The precision the run trains in, with why when it is not the one asked for. */
+    public Precision precision() {
+        return precision;
+    }
+
     /** The first device: where the batch, the loss and the master parameters live. */
     public Device device() {
         return device;
@@ -283,8 +293,10 @@ public final class Pretrainer implements AutoCloseable {
 
     /** The provenance of the encoder as it is now. */
     public Provenance provenance() {
-        Map<String, Object> h =
-                Provenance.hyperparameters(config.trainingSettings(), config.methodSettings(), method.derivedValues());
+        // The precision it trained in, not the one asked for: the provenance must repeat the run.
+        Map<String, Object> training = new java.util.LinkedHashMap<>(config.trainingSettings());
+        training.put("precision", precision.used());
+        Map<String, Object> h = Provenance.hyperparameters(training, config.methodSettings(), method.derivedValues());
         return new Provenance(
                 method.name(),
                 method.backboneSpec(),
@@ -328,6 +340,9 @@ public final class Pretrainer implements AutoCloseable {
                 : processes != null ? processes.parameters() : new ParameterStore(manager, false);
         BatchForward batchForward =
                 parallel != null ? parallel : processes != null ? processes : BatchForward.ONE_DEVICE;
+        if (precision.bfloat16()) {
+            batchForward = BatchForward.inBfloat16(batchForward, device);
+        }
         boolean stopAgreed = false;
         NDArray lossSum = manager.zeros(new Shape());
         int lossCount = 0;
@@ -349,7 +364,8 @@ public final class Pretrainer implements AutoCloseable {
                             data,
                             manager,
                             config.seed(),
-                            optimizer::resetState));
+                            optimizer::resetState,
+                            precision.bfloat16()));
                     resumedInsideEpoch = false;
                     LOG.debug(
                             "epoch {} prepared in {} s", step / stepsPerEpoch, (System.nanoTime() - epochStart) / 1e9);

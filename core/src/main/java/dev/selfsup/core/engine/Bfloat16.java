@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.function.Supplier;
 
 /**
  * Mixed-precision regions: inside one, on the thread that opened it, libtorch's autocast runs convolutions, linear
@@ -41,6 +42,18 @@ public final class Bfloat16 {
         }
         boolean gpu = device.isGpu();
         return new Region(gpu, TorchNative.enterBfloat16(gpu));
+    }
+
+    /**
+     * Runs {@code work} (a network's forward pass) inside a region on {@code device} and returns its output as
+     * float32 ({@link #toFloat32}), ready for a loss or for DJL calls that must not see bfloat16.
+     */
+    public static NDArray compute(Device device, Supplier<NDArray> work) {
+        NDArray out;
+        try (Region region = enter(device)) {
+            out = work.get();
+        }
+        return toFloat32(out);
     }
 
     /**

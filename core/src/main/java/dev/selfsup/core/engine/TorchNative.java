@@ -7,8 +7,8 @@ package dev.selfsup.core.engine;
  */
 final class TorchNative {
     private static final String RESOURCE = "/dev/selfsup/core/engine/native/libselfsup_torch.so";
-    private static volatile String problem;
-    private static volatile boolean opened;
+    private static String problem;
+    private static boolean opened;
 
     private TorchNative() {}
 

@@ -14,6 +14,7 @@ import dev.selfsup.core.engine.Bfloat16;
 import dev.selfsup.core.engine.GradMode;
 import dev.selfsup.core.engine.Scalars;
 import java.nio.ByteBuffer;
+import java.util.function.Supplier;
 
 /** Frozen features of a dataset: an encoder's representations in inference mode, or the raw pixels. */
 public final class Features {
@@ -42,15 +43,9 @@ public final class Features {
             int n = Math.min(batchSize, data.size() - from);
             try (NDManager batch = manager.newSubManager()) {
                 NDArray x = images(data, order, from, n, batch, device);
-                NDArray h;
-                if (bfloat16) {
-                    try (Bfloat16.Region region = Bfloat16.enter(device)) {
-                        h = encoder.forward(ps, new NDList(x), false).singletonOrThrow();
-                    }
-                    h = Bfloat16.toFloat32(h);
-                } else {
-                    h = encoder.forward(ps, new NDList(x), false).singletonOrThrow();
-                }
+                Supplier<NDArray> forward =
+                        () -> encoder.forward(ps, new NDList(x), false).singletonOrThrow();
+                NDArray h = bfloat16 ? Bfloat16.compute(device, forward) : forward.get();
                 h.attach(manager);
                 parts.add(h);
             }

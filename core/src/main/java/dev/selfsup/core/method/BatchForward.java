@@ -33,27 +33,19 @@ public interface BatchForward {
 
     /**
      * {@code inner} with every forward pass inside a bfloat16 region on {@code device}
-     * ({@link dev.selfsup.core.engine.Bfloat16}) and its output cast back to float32 before the loss sees it: the
+     * ({@link Bfloat16#compute}) and its output cast back to float32 before the loss sees it: the
      * networks compute in bfloat16, the losses, gradients' accumulation and optimizer stay in float32.
      */
     static BatchForward inBfloat16(BatchForward inner, Device device) {
         return new BatchForward() {
             @Override
             public NDArray forward(Block block, ParameterStore parameters, NDArray... parts) {
-                NDArray out;
-                try (Bfloat16.Region region = Bfloat16.enter(device)) {
-                    out = inner.forward(block, parameters, parts);
-                }
-                return Bfloat16.toFloat32(out);
+                return Bfloat16.compute(device, () -> inner.forward(block, parameters, parts));
             }
 
             @Override
             public NDArray forwardShuffled(Block block, ParameterStore parameters, long seed, NDArray x) {
-                NDArray out;
-                try (Bfloat16.Region region = Bfloat16.enter(device)) {
-                    out = inner.forwardShuffled(block, parameters, seed, x);
-                }
-                return Bfloat16.toFloat32(out);
+                return Bfloat16.compute(device, () -> inner.forwardShuffled(block, parameters, seed, x));
             }
 
             @Override
